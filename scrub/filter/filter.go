@@ -1,0 +1,587 @@
+// Package filter removes the records of listed IDs from CSV data and copies
+// every other byte through unchanged.
+//
+// The input is CSV as described by RFC 4180: fields separated by a
+// delimiter (',' ';' or tab, detected from the header), records terminated
+// by LF or CRLF, and fields that contain the delimiter, a quote or a line
+// break enclosed in double quotes, with quotes inside doubled. The first
+// non-blank record is the header; it names the ID column(s). A data record is
+// dropped exactly when the unquoted value of one of its ID columns is in the
+// ID set. All other bytes of the input, the header, blank lines, quoting,
+// line endings, a byte order mark and a missing final line break included,
+// are written to the output as they were.
+//
+// The scanner is strict where leniency could hide a record boundary: a quote
+// inside an unquoted field, text after a closing quote, a carriage return
+// that does not end a line, an unterminated quoted field and a record whose
+// field count differs from the header's are errors ([ParseError]), never
+// guesses. A filter that cannot find the ID column fails rather than keep
+// every row.
+package filter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// DefaultColumns are the header names that identify the client ID column
+// when no column is configured. They are matched case-insensitively.
+var DefaultColumns = []string{"Client ID", "clientId", "client_id", "ClientID"}
+
+// DefaultMaxRecord is the default limit on the size of one record in bytes.
+const DefaultMaxRecord = 16 << 20
+
+// Errors wrapped in a [ParseError].
+var (
+	ErrNoHeader     = errors.New("no header row (empty CSV)")
+	ErrNoIDColumn   = errors.New("no ID column")
+	ErrBareQuote    = errors.New(`bare " in non-quoted field`)
+	ErrQuote        = errors.New(`extraneous or missing " in quoted field`)
+	ErrBareCR       = errors.New("carriage return not followed by line feed (CR-only line endings are not supported)")
+	ErrFieldCount   = errors.New("wrong number of fields")
+	ErrRecordTooBig = errors.New("record too long")
+)
+
+// ParseError is returned for malformed input. Line and Column (1-based, in
+// bytes) locate the error; StartLine is the line where its record starts.
+// Messages never include field contents, so no ID ends up in a log.
+type ParseError struct {
+	StartLine int
+	Line      int
+	Column    int
+	Err       error
+	detail    string
+}
+
+func (e *ParseError) Error() string {
+	msg := e.Err.Error()
+	if e.detail != "" {
+		msg += " (" + e.detail + ")"
+	}
+	if e.Line == 0 {
+		return msg
+	}
+	if e.StartLine != 0 && e.StartLine != e.Line {
+		return fmt.Sprintf("record on line %d: line %d, column %d: %s", e.StartLine, e.Line, e.Column, msg)
+	}
+	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, msg)
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// Set is the set of IDs to remove.
+type Set interface {
+	// Contains reports whether id is in the set. It must not retain id.
+	Contains(id []byte) bool
+}
+
+// Filter removes the records of the IDs in a Set. Its zero value, with IDs
+// set, filters on the [DefaultColumns] with the delimiter detected from the
+// header. A Filter is safe for concurrent use by several goroutines.
+type Filter struct {
+	IDs Set
+	// Columns are the header names of the ID columns, matched
+	// case-insensitively after trimming spaces. Every column whose name
+	// matches is an ID column; a record is dropped when any of them holds a
+	// listed ID. Nil means DefaultColumns.
+	Columns []string
+	// Delimiter, if non-zero, is used instead of detecting it.
+	Delimiter byte
+	// MaxRecord limits the size of one record in bytes; 0 means
+	// DefaultMaxRecord.
+	MaxRecord int
+}
+
+// Stats counts what a pass over one CSV stream saw.
+type Stats struct {
+	Rows    int64 // data records read (the header and blank lines excluded)
+	Removed int64 // data records dropped (or, for Match, found)
+}
+
+// Filter copies src to dst without the records whose ID is in the set. With a
+// nil dst it only counts. It reads src to the end, so a decompressor's
+// checksum error surfaces here.
+func (f *Filter) Filter(dst io.Writer, src io.Reader) (Stats, error) {
+	s := f.newScanner(dst, src, false)
+	err := s.run()
+	return s.stats, err
+}
+
+// Match reads src until the first record whose ID is in the set. It reports
+// whether there was one; Stats counts the data records read up to there.
+func (f *Filter) Match(src io.Reader) (Stats, bool, error) {
+	s := f.newScanner(nil, src, true)
+	err := s.run()
+	return s.stats, s.stats.Removed > 0, err
+}
+
+// Columns returns the ID column names a filter looks for, for messages.
+func (f *Filter) columns() []string {
+	if len(f.Columns) == 0 {
+		return DefaultColumns
+	}
+	return f.Columns
+}
+
+const initialBuffer = 256 << 10
+
+// errShort means the buffer ends inside the current record and more input
+// may follow.
+var errShort = errors.New("short buffer")
+
+type scanner struct {
+	f     *Filter
+	src   io.Reader
+	dst   io.Writer
+	stop  bool // stop at the first match
+	limit int
+	delim byte
+	stats Stats
+
+	buf  []byte
+	pos  int   // start of the next record
+	end  int   // end of valid data in buf
+	mark int   // start of bytes not yet written to dst
+	eof  bool  // src is exhausted
+	rerr error // read error other than io.EOF, returned once the buffer is used up
+	line int   // line number of buf[pos]
+
+	isID    []bool // per field of the header: an ID column
+	nfields int    // fields per record, from the header
+	header  bool   // parsing the header: collect names
+	names   []string
+	bomDone bool   // a byte order mark at the start has been skipped
+	matched bool   // the record being parsed holds a listed ID
+	scratch []byte // unescaped quoted values
+	stopCh  [256]bool
+}
+
+func (f *Filter) newScanner(dst io.Writer, src io.Reader, stop bool) *scanner {
+	limit := f.MaxRecord
+	if limit <= 0 {
+		limit = DefaultMaxRecord
+	}
+	return &scanner{f: f, src: src, dst: dst, stop: stop, limit: limit, line: 1,
+		buf: make([]byte, 0, min(initialBuffer, limit+1))}
+}
+
+// run scans the whole stream.
+func (s *scanner) run() error {
+	if err := s.readHeader(); err != nil {
+		return err
+	}
+	for {
+		if s.pos == s.end {
+			if s.eof {
+				return s.flush(s.end)
+			}
+			if err := s.fill(); err != nil {
+				return err
+			}
+			continue
+		}
+		if n := s.blankLine(); n > 0 {
+			s.pos += n
+			s.line++
+			continue
+		} else if n < 0 {
+			if err := s.fill(); err != nil {
+				return err
+			}
+			continue
+		}
+		start, startLine := s.pos, s.line
+		s.matched = false
+		end, nfields, err := s.record()
+		if err == errShort {
+			if err := s.fill(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if nfields != s.nfields {
+			return &ParseError{StartLine: startLine, Line: startLine, Column: 1, Err: ErrFieldCount,
+				detail: fmt.Sprintf("%d, header has %d", nfields, s.nfields)}
+		}
+		s.stats.Rows++
+		s.line += bytes.Count(s.buf[start:end], nl)
+		s.pos = end
+		if s.matched {
+			s.stats.Removed++
+			if s.stop {
+				return nil
+			}
+			if err := s.flush(start); err != nil {
+				return err
+			}
+			s.mark = end
+		}
+	}
+}
+
+var nl = []byte{'\n'}
+
+// blankLine returns the length of an empty line at pos (LF or CRLF), 0 if
+// the line is not empty, or -1 if more input is needed to tell.
+func (s *scanner) blankLine() int {
+	b := s.buf[s.pos:s.end]
+	switch {
+	case b[0] == '\n':
+		return 1
+	case b[0] != '\r':
+		return 0
+	case len(b) > 1:
+		if b[1] == '\n' {
+			return 2
+		}
+		return 0
+	case s.eof:
+		return 1 // a CR ending the input ends an empty line
+	}
+	return -1
+}
+
+// readHeader skips a byte order mark and blank lines, detects the delimiter
+// and parses the header record.
+func (s *scanner) readHeader() error {
+	for {
+		if !s.eof && s.end-s.pos < 4 {
+			if err := s.fill(); err != nil {
+				return err
+			}
+			continue
+		}
+		if !s.bomDone {
+			s.bomDone = true
+			if bytes.HasPrefix(s.buf[:s.end], bom) {
+				s.pos = len(bom)
+			}
+		}
+		if s.pos == s.end {
+			if !s.eof {
+				if err := s.fill(); err != nil {
+					return err
+				}
+				continue
+			}
+			return &ParseError{Err: ErrNoHeader}
+		}
+		if n := s.blankLine(); n > 0 {
+			s.pos += n
+			s.line++
+			continue
+		} else if n < 0 {
+			if err := s.fill(); err != nil {
+				return err
+			}
+			continue
+		}
+		if s.delim == 0 {
+			d, ok := s.detect()
+			if !ok {
+				if err := s.fill(); err != nil {
+					return err
+				}
+				continue
+			}
+			s.setDelim(d)
+		}
+		start := s.pos
+		s.header, s.names = true, s.names[:0]
+		end, nfields, err := s.record()
+		if err == errShort {
+			if err := s.fill(); err != nil {
+				return err
+			}
+			continue
+		}
+		s.header = false
+		if err != nil {
+			return err
+		}
+		s.nfields = nfields
+		s.isID = make([]bool, nfields)
+		found := false
+		for i, name := range s.names {
+			name = strings.TrimSpace(name)
+			for _, c := range s.f.columns() {
+				if strings.EqualFold(name, strings.TrimSpace(c)) {
+					s.isID[i], found = true, true
+				}
+			}
+		}
+		if !found {
+			return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoIDColumn,
+				detail: "looked for " + quoteList(s.f.columns())}
+		}
+		s.line += bytes.Count(s.buf[start:end], nl)
+		s.pos = end
+		return nil
+	}
+}
+
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
+
+func (s *scanner) setDelim(d byte) {
+	s.delim = d
+	for _, c := range []byte{d, '\n', '\r', '"'} {
+		s.stopCh[c] = true
+	}
+}
+
+// detect picks the delimiter of the header record at pos: the most frequent
+// of ',' ';' and tab outside quotes, ',' when there is none. It reports false
+// when the buffer ends before the header does.
+func (s *scanner) detect() (byte, bool) {
+	if s.f.Delimiter != 0 {
+		return s.f.Delimiter, true
+	}
+	var comma, semi, tab int
+	quoted := false
+	b := s.buf[s.pos:s.end]
+	i := 0
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '"' {
+			quoted = !quoted
+		}
+		if quoted {
+			continue
+		}
+		if c == '\n' {
+			break
+		}
+		switch c {
+		case ',':
+			comma++
+		case ';':
+			semi++
+		case '\t':
+			tab++
+		}
+	}
+	if i == len(b) && !s.eof {
+		return 0, false
+	}
+	switch {
+	case semi > comma && semi >= tab:
+		return ';', true
+	case tab > comma && tab > semi:
+		return '\t', true
+	}
+	return ',', true
+}
+
+// record parses the record at pos. It returns the offset just past its
+// terminator and its number of fields, sets s.matched when an ID field holds
+// a listed ID, and in header mode collects the field values in s.names.
+func (s *scanner) record() (end, nfields int, err error) {
+	buf := s.buf[:s.end]
+	i := s.pos
+	field := 0
+	for {
+		var val []byte
+		escaped := false
+		if i < len(buf) && buf[i] == '"' {
+			// Quoted field: find the closing quote, skipping doubled quotes.
+			j := i + 1
+			for {
+				k := bytes.IndexByte(buf[j:], '"')
+				if k < 0 {
+					if !s.eof {
+						return 0, 0, errShort
+					}
+					err := s.errAt(s.pos, i, ErrQuote)
+					err.detail = "quoted field opened here is never closed"
+					return 0, 0, err
+				}
+				q := j + k
+				if q+1 == len(buf) && !s.eof {
+					return 0, 0, errShort
+				}
+				if q+1 < len(buf) && buf[q+1] == '"' {
+					escaped = true
+					j = q + 2
+					continue
+				}
+				val = buf[i+1 : q]
+				i = q + 1
+				break
+			}
+			s.value(field, val, escaped)
+			field++
+			if i == len(buf) {
+				return i, field, nil // EOF ends the record
+			}
+			switch c := buf[i]; {
+			case c == s.delim:
+				i++
+				continue
+			case c == '\n':
+				return i + 1, field, nil
+			case c == '\r':
+				if e, err := s.crlf(i); err != errBareCR {
+					return e, field, err
+				}
+				return 0, 0, s.errAt(s.pos, i, ErrBareCR)
+			default:
+				return 0, 0, s.errAt(s.pos, i, ErrQuote)
+			}
+		}
+		// Unquoted field: runs to the delimiter or line end.
+		j := i
+		for j < len(buf) && !s.stopCh[buf[j]] {
+			j++
+		}
+		if j == len(buf) {
+			if !s.eof {
+				return 0, 0, errShort
+			}
+			s.value(field, buf[i:j], false)
+			return j, field + 1, nil
+		}
+		s.value(field, buf[i:j], false)
+		field++
+		switch c := buf[j]; c {
+		case s.delim:
+			i = j + 1
+		case '\n':
+			return j + 1, field, nil
+		case '\r':
+			e, err := s.crlf(j)
+			if err == errBareCR {
+				return 0, 0, s.errAt(s.pos, j, ErrBareCR)
+			}
+			return e, field, err
+		default: // '"'
+			return 0, 0, s.errAt(s.pos, j, ErrBareQuote)
+		}
+	}
+}
+
+var errBareCR = errors.New("bare CR")
+
+// crlf handles a CR at i that follows a field: CRLF ends the record, and so
+// does a CR at the very end of the input.
+func (s *scanner) crlf(i int) (int, error) {
+	switch {
+	case i+1 < s.end && s.buf[i+1] == '\n':
+		return i + 2, nil
+	case i+1 == s.end && !s.eof:
+		return 0, errShort
+	case i+1 == s.end:
+		return i + 1, nil
+	}
+	return 0, errBareCR
+}
+
+// value handles the value of one field.
+func (s *scanner) value(field int, val []byte, escaped bool) {
+	if s.header {
+		s.names = append(s.names, string(unescape(nil, val, escaped)))
+		return
+	}
+	if field >= len(s.isID) || !s.isID[field] || s.matched {
+		return
+	}
+	if escaped {
+		s.scratch = unescape(s.scratch[:0], val, true)
+		val = s.scratch
+	}
+	if s.f.IDs.Contains(val) {
+		s.matched = true
+	}
+}
+
+// unescape appends val to dst with doubled quotes made single.
+func unescape(dst, val []byte, escaped bool) []byte {
+	if !escaped {
+		return append(dst, val...)
+	}
+	for {
+		k := bytes.Index(val, dq)
+		if k < 0 {
+			return append(dst, val...)
+		}
+		dst = append(dst, val[:k+1]...)
+		val = val[k+2:]
+	}
+}
+
+var dq = []byte(`""`)
+
+// errAt builds a ParseError for offset off of the record starting at start.
+func (s *scanner) errAt(start, off int, err error) *ParseError {
+	rec := s.buf[start:off]
+	line := s.line + bytes.Count(rec, nl)
+	col := off - start + 1
+	if k := bytes.LastIndexByte(rec, '\n'); k >= 0 {
+		col = len(rec) - k
+	}
+	return &ParseError{StartLine: s.line, Line: line, Column: col, Err: err}
+}
+
+// flush writes the pending output up to off.
+func (s *scanner) flush(off int) error {
+	if s.dst != nil && off > s.mark {
+		if _, err := s.dst.Write(s.buf[s.mark:off]); err != nil {
+			return err
+		}
+	}
+	s.mark = off
+	return nil
+}
+
+// fill reads more input, first writing out and discarding everything before
+// the current record. A record that does not fit in MaxRecord is an error.
+func (s *scanner) fill() error {
+	if s.eof {
+		return nil
+	}
+	if err := s.flush(s.pos); err != nil {
+		return err
+	}
+	if s.pos > 0 {
+		n := copy(s.buf[:cap(s.buf)], s.buf[s.pos:s.end])
+		s.buf = s.buf[:n]
+		s.end, s.mark, s.pos = n, s.mark-s.pos, 0
+	}
+	if s.end == cap(s.buf) {
+		if s.end > s.limit {
+			return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrRecordTooBig,
+				detail: fmt.Sprintf("over %d bytes", s.limit)}
+		}
+		nb := make([]byte, s.end, min(2*cap(s.buf), s.limit+1))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+	for {
+		n, err := s.src.Read(s.buf[s.end:cap(s.buf)])
+		s.end += n
+		s.buf = s.buf[:s.end]
+		if err == io.EOF {
+			s.eof = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+}

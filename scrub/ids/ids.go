@@ -1,0 +1,108 @@
+// Package ids loads the list of client IDs to erase.
+//
+// The list has one ID per line. Blank lines and lines starting with '#' are
+// ignored and surrounding white space is trimmed. An ID may not contain a
+// comma, a double quote or a control character: such a line is far more
+// likely a pasted CSV row or a broken file than an ID, and it could never
+// match a field exactly. Errors name the line, never its content: the list
+// is personal data.
+package ids
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ErrEmpty is returned for a list without any ID.
+var ErrEmpty = errors.New("no IDs in list")
+
+// LineError reports an invalid line of an ID list.
+type LineError struct {
+	Name string // the list's name, as given by the user
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.Name, e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Set is a set of IDs. The zero value is empty. A Set is safe for concurrent
+// reads.
+type Set struct {
+	m map[string]struct{}
+}
+
+// New returns a set holding ids, which must already be valid.
+func New(ids ...string) *Set {
+	s := &Set{m: make(map[string]struct{}, len(ids))}
+	for _, id := range ids {
+		s.m[id] = struct{}{}
+	}
+	return s
+}
+
+// Contains reports whether id is in the set. It does not allocate.
+func (s *Set) Contains(id []byte) bool {
+	_, ok := s.m[string(id)]
+	return ok
+}
+
+// Len returns the number of distinct IDs.
+func (s *Set) Len() int { return len(s.m) }
+
+// Each calls fn for every ID, in no particular order.
+func (s *Set) Each(fn func(id string)) {
+	for id := range s.m {
+		fn(id)
+	}
+}
+
+// maxLine bounds one line of the list; no real ID comes near it.
+const maxLine = 64 << 10
+
+// Read parses an ID list from r. name is used in error messages.
+func Read(r io.Reader, name string) (*Set, error) {
+	s := &Set{m: make(map[string]struct{})}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		id := strings.TrimSpace(sc.Text())
+		if id == "" || strings.HasPrefix(id, "#") {
+			continue
+		}
+		if err := check(id); err != nil {
+			return nil, &LineError{Name: name, Line: line, Err: err}
+		}
+		s.m[id] = struct{}{}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, &LineError{Name: name, Line: line + 1, Err: fmt.Errorf("line longer than %d bytes", maxLine)}
+		}
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(s.m) == 0 {
+		return nil, fmt.Errorf("%s: %w", name, ErrEmpty)
+	}
+	return s, nil
+}
+
+// check rejects IDs that cannot be a CSV field value on their own.
+func check(id string) error {
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c == ',':
+			return errors.New("ID contains a comma")
+		case c == '"':
+			return errors.New("ID contains a double quote")
+		case c < 0x20 || c == 0x7f:
+			return fmt.Errorf("ID contains control character 0x%02x", c)
+		}
+	}
+	return nil
+}

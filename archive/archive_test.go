@@ -43,8 +43,8 @@ func gz(t testing.TB, name string, parts ...string) []byte {
 
 type member struct {
 	name, body, comment string
-	method                uint16
-	flags                 uint16
+	method              uint16
+	flags               uint16
 }
 
 func mkzip(t testing.TB, comment string, members ...member) []byte {

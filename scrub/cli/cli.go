@@ -1,0 +1,267 @@
+// Package cli is scrub's command line: it parses arguments into validated
+// options, wires the stores, filter and engine, and writes results. main
+// only maps the returned error to an exit code.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/scrubtool/scrub/archive"
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/filter"
+	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/local"
+)
+
+// Env is what a run sees of the process.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Version        string
+}
+
+// UsageError is a mistake in the command line or its inputs (exit code 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{fmt.Errorf(format, args...)}
+}
+
+// ErrHelp is returned after help was printed on request.
+var ErrHelp = flag.ErrHelp
+
+const usage = `scrub removes the rows of listed client IDs from exported CSV archives.
+
+Usage:
+  scrub erase --ids FILE [flags] SOURCE...
+  scrub version
+
+SOURCE is a directory (walked recursively) or an archive file. Archives are
+plain CSV, gzip or zip, told apart by their content.
+
+Run 'scrub erase --help' for the flags of erase.
+
+Exit codes: 0 done, 1 failure, 2 usage error, 3 partial (some archives failed,
+the rest done).
+`
+
+// Run runs the command line args.
+func Run(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return usagef("no command")
+	}
+	switch args[0] {
+	case "erase":
+		return runErase(ctx, args[1:], env)
+	case "version", "--version":
+		fmt.Fprintf(env.Stdout, "scrub %s\n", env.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	}
+	fmt.Fprint(env.Stderr, usage)
+	return usagef("unknown command %q", args[0])
+}
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+// eraseOptions are the parsed flags of erase.
+type eraseOptions struct {
+	ids        string
+	columns    list
+	include    list
+	exclude    list
+	jobs       int
+	dryRun     bool
+	json       bool
+	noProgress bool
+	level      int
+	delimiter  string
+	maxRecord  int
+	sources    []string
+}
+
+func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
+	o := &eraseOptions{}
+	fs := flag.NewFlagSet("scrub erase", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required")
+	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
+	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
+	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
+	fs.IntVar(&o.jobs, "jobs", 0, "archives processed at once (default: number of CPUs)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "read everything and report what would be removed; write and delete nothing")
+	fs.BoolVar(&o.json, "json", false, "write a JSON summary to standard output")
+	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")
+	fs.IntVar(&o.level, "level", archive.DefaultLevel, "compression `LEVEL` (1-9) of rewritten gzip files and zip members")
+	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
+	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: scrub erase --ids FILE [flags] SOURCE...\n\n"+
+			"Removes every row whose ID column holds a listed ID from the archives below\n"+
+			"each SOURCE, replacing each archive that held one atomically.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
+			"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
+	}
+	// Flags may come after sources.
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, ErrHelp
+			}
+			return nil, &UsageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		o.sources = append(o.sources, args[0])
+		args = args[1:]
+	}
+	switch {
+	case o.ids == "":
+		return nil, usagef("--ids FILE is required")
+	case len(o.sources) == 0:
+		return nil, usagef("no SOURCE given")
+	case o.jobs < 0:
+		return nil, usagef("--jobs must be positive")
+	case o.level < 1 || o.level > 9:
+		return nil, usagef("--level must be between 1 and 9")
+	case o.maxRecord < 1:
+		return nil, usagef("--max-record must be positive")
+	}
+	if _, err := o.delim(); err != nil {
+		return nil, err
+	}
+	for _, g := range [][]string{o.include, o.exclude} {
+		if err := scrub.CheckGlobs(g); err != nil {
+			return nil, &UsageError{err}
+		}
+	}
+	for _, c := range o.columns {
+		if strings.TrimSpace(c) == "" {
+			return nil, usagef("--column needs a name")
+		}
+	}
+	return o, nil
+}
+
+func (o *eraseOptions) delim() (byte, error) {
+	switch o.delimiter {
+	case "":
+		return 0, nil
+	case ",", ";":
+		return o.delimiter[0], nil
+	case "tab", "\t", `\t`:
+		return '\t', nil
+	}
+	return 0, usagef("--delimiter must be , ; or tab")
+}
+
+func loadIDs(name string, stdin io.Reader) (*ids.Set, error) {
+	r := stdin
+	label := "standard input"
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, &UsageError{fmt.Errorf("--ids: %w", err)}
+		}
+		defer f.Close()
+		r, label = f, name
+	}
+	set, err := ids.Read(r, label)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return set, nil
+}
+
+func runErase(ctx context.Context, args []string, env Env) error {
+	o, err := parseErase(args, env.Stderr)
+	if err != nil {
+		return err
+	}
+	set, err := loadIDs(o.ids, env.Stdin)
+	if err != nil {
+		return err
+	}
+	delim, _ := o.delim()
+	var sources []scrub.Source
+	for _, s := range o.sources {
+		if strings.Contains(s, "://") {
+			return usagef("source %q: only local directories are supported so far", s)
+		}
+		if _, err := os.Stat(s); err != nil {
+			return &UsageError{fmt.Errorf("source: %w", err)}
+		}
+		st := &local.Store{Root: s, Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }}
+		sources = append(sources, scrub.Source{Name: s, Store: st})
+	}
+	prog := newProgress(env.Stderr, !o.noProgress)
+	opt := scrub.Options{
+		Filter:  &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord},
+		Archive: archive.Options{Level: o.level},
+		Include: o.include, Exclude: o.exclude,
+		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog,
+	}
+	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", set.Len(), map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
+	sum, runErr := scrub.Run(ctx, opt, sources)
+	prog.Finish()
+	if sum == nil {
+		return runErr
+	}
+	printSummary(env.Stderr, sum)
+	if o.json {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return sum.Err()
+}
+
+func printSummary(w io.Writer, sum *scrub.Summary) {
+	for _, r := range sum.Archives {
+		switch r.Status {
+		case scrub.Unchanged:
+			continue
+		case scrub.Erased:
+			fmt.Fprintf(w, "%-11s %s: %d of %d rows removed, %d -> %d bytes\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned, r.BytesBefore, *r.BytesAfter)
+		case scrub.WouldErase:
+			fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned)
+		default:
+			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), r.Key, r.Error)
+		}
+		if r.MembersCarried > 0 {
+			fmt.Fprintf(w, "%-11s %s: %d non-CSV members carried over unfiltered\n", "note", r.Key, r.MembersCarried)
+		}
+	}
+	t := sum.Totals
+	verb := "removed"
+	if sum.DryRun {
+		verb = "would be removed (dry run, nothing written)"
+	}
+	fmt.Fprintf(w, "scrub: %d archives: %d erased, %d unchanged, %d would be erased, %d failed, %d conflicts, %d skipped; %d of %d rows %s\n",
+		t.Archives, t.Erased, t.Unchanged, t.WouldErase, t.Failed, t.Conflict, t.Skipped, t.RowsRemoved, t.RowsScanned, verb)
+}

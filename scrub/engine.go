@@ -1,0 +1,239 @@
+// Package scrub is the batch engine of the scrub erasure tool: it lists the
+// archives of one or more stores, streams each through the row filter and
+// replaces those that held rows of listed IDs, with a bounded pool of
+// workers.
+//
+// Every rewrite goes through one gate, in this order: rewrite to a staged
+// file, verify the staged file by reading it back (rows kept = rows read -
+// rows removed, no listed ID left, other members unchanged), then replace the
+// original atomically, only if it did not change meanwhile. A dry run stops
+// before the gate. An archive without any listed ID is never rewritten.
+package scrub
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scrubtool/scrub/archive"
+	"github.com/scrubtool/scrub/scrub/filter"
+)
+
+// Source is a store to process.
+type Source struct {
+	Name  string // as the user gave it, for messages
+	Store Store
+}
+
+// Progress is told about the batch as it goes. Implementations must be safe
+// for concurrent use.
+type Progress interface {
+	Start(archives int, bytes int64)
+	Done(obj Object)
+}
+
+// Options configure a batch.
+type Options struct {
+	Filter  *filter.Filter
+	Archive archive.Options
+	// Include and Exclude are glob patterns (path.Match syntax). A pattern
+	// with a '/' matches the path below the source root, one without
+	// matches the base name. An archive is processed when it matches some
+	// Include pattern (or there are none) and no Exclude pattern.
+	Include, Exclude []string
+	Jobs             int  // concurrent archives; 0 means the number of CPUs
+	DryRun           bool // read and report only
+	Progress         Progress
+}
+
+// CheckGlobs returns an error for a malformed pattern.
+func CheckGlobs(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func matchAny(patterns []string, rel string) bool {
+	for _, p := range patterns {
+		name := rel
+		if !strings.Contains(p, "/") {
+			name = path.Base(rel)
+		}
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Options) selected(obj Object) bool {
+	if len(o.Include) > 0 && !matchAny(o.Include, obj.Rel) {
+		return false
+	}
+	return !matchAny(o.Exclude, obj.Rel)
+}
+
+type job struct {
+	store Store
+	obj   Object
+}
+
+// Run processes every selected archive of the sources. Per-archive failures
+// are recorded in the summary (see Summary.Err); the error is for a batch
+// that could not run or had to stop: a source that cannot be listed,
+// cancellation, a full disk. Archives not reached are then reported as
+// skipped.
+func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
+	var jobs []job
+	seen := map[string]bool{}
+	var total int64
+	for _, src := range sources {
+		err := src.Store.List(ctx, func(obj Object) error {
+			if !opt.selected(obj) || seen[obj.Key] {
+				return nil
+			}
+			seen[obj.Key] = true
+			jobs = append(jobs, job{src.Store, obj})
+			total += obj.Size
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", src.Name, err)
+		}
+	}
+	slices.SortFunc(jobs, func(a, b job) int { return strings.Compare(a.obj.Key, b.obj.Key) })
+	if opt.Progress != nil {
+		opt.Progress.Start(len(jobs), total)
+	}
+
+	sum := &Summary{DryRun: opt.DryRun, Archives: make([]Result, len(jobs))}
+	for i, j := range jobs {
+		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size}
+	}
+	n := opt.Jobs
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for i, j := range jobs {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			res, err := opt.process(gctx, j.store, j.obj)
+			sum.Archives[i] = res
+			if opt.Progress != nil {
+				opt.Progress.Done(j.obj)
+			}
+			if err != nil && fatal(err) {
+				return fmt.Errorf("%s: %w", j.obj.Key, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	sum.total()
+	return sum, err
+}
+
+// process handles one archive and returns its result, and the error behind
+// a failed result.
+func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, error) {
+	res := Result{Key: obj.Key, BytesBefore: obj.Size}
+	err := st.Open(ctx, obj, func(c Content) error {
+		res.BytesBefore = c.Size()
+		// Outside a dry run, the first matching row is enough to decide.
+		rep, err := archive.Scan(c, c.Size(), o.Filter, !o.DryRun)
+		if rep != nil {
+			res.Format, res.MembersCarried = rep.Format.String(), rep.Carried()
+			res.RowsScanned, res.RowsRemoved = rep.Rows(), rep.Removed()
+		}
+		switch {
+		case err != nil:
+			return err
+		case rep.Removed() == 0:
+			res.Status = Unchanged
+			res.BytesAfter = &res.BytesBefore
+			return nil
+		case o.DryRun:
+			res.Status = WouldErase
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep, size, err := o.replace(ctx, c)
+		if rep != nil {
+			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
+		}
+		if err != nil {
+			return err
+		}
+		res.Status, res.BytesAfter = Erased, &size
+		return nil
+	})
+	if err != nil {
+		res.Status, res.Error = status(err), err.Error()
+		res.RowsRemoved, res.BytesAfter = 0, nil // nothing was removed
+	}
+	return res, err
+}
+
+// replace is the gate every destructive step goes through: rewrite into a
+// staged file, verify it by reading it back, then let the store replace the
+// original. It returns the rewrite's report and the new size.
+func (o *Options) replace(ctx context.Context, c Content) (*archive.Report, int64, error) {
+	staged, err := c.Stage()
+	if err != nil {
+		return nil, 0, fmt.Errorf("stage: %w", err)
+	}
+	handed := false
+	defer func() {
+		if !handed {
+			staged.Close()
+			os.Remove(staged.Name())
+		}
+	}()
+	w := bufio.NewWriterSize(staged, 256<<10)
+	rep, err := archive.Rewrite(w, c, c.Size(), o.Filter, o.Archive)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		return rep, 0, fmt.Errorf("rewrite: %w", err)
+	}
+	size, err := staged.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return rep, 0, err
+	}
+	after, err := archive.Scan(staged, size, o.Filter, false)
+	if err != nil {
+		return rep, 0, fmt.Errorf("verify rewritten archive: %w", err)
+	}
+	if err := archive.Verify(rep, after); err != nil {
+		return rep, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, 0, err
+	}
+	handed = true
+	if err := c.Replace(ctx, staged); err != nil {
+		return rep, 0, err
+	}
+	return rep, size, nil
+}

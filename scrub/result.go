@@ -1,0 +1,109 @@
+package scrub
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Status is the outcome for one archive.
+type Status string
+
+// The statuses an archive can end in.
+const (
+	Erased     Status = "erased"      // rewritten without the listed IDs' rows
+	Unchanged  Status = "unchanged"   // no listed ID: not rewritten, not touched
+	WouldErase Status = "would-erase" // dry run: rows would be removed
+	Failed     Status = "failed"      // error; the archive is left as it was
+	Conflict   Status = "conflict"    // changed by someone else meanwhile; left as it is
+	Skipped    Status = "skipped"     // not processed: the batch stopped first
+)
+
+// ok reports whether the archive needs no further work.
+func (s Status) ok() bool { return s == Erased || s == Unchanged || s == WouldErase }
+
+// Result is what happened to one archive.
+type Result struct {
+	Key         string `json:"key"`
+	Status      Status `json:"status"`
+	Format      string `json:"format,omitempty"`
+	RowsScanned int64  `json:"rows_scanned"`
+	RowsRemoved int64  `json:"rows_removed"`
+	BytesBefore int64  `json:"bytes_before"`
+	// BytesAfter is the size of the archive after the run; null in a dry
+	// run for archives that would be rewritten.
+	BytesAfter *int64 `json:"bytes_after"`
+	// MembersCarried counts zip members that are not CSV and were carried
+	// over unfiltered.
+	MembersCarried int    `json:"members_carried,omitempty"`
+	Error          string `json:"error,omitempty"`
+}
+
+// Totals sums the results of a batch.
+type Totals struct {
+	Archives    int   `json:"archives"`
+	Erased      int   `json:"erased"`
+	Unchanged   int   `json:"unchanged"`
+	WouldErase  int   `json:"would_erase"`
+	Failed      int   `json:"failed"`
+	Conflict    int   `json:"conflict"`
+	Skipped     int   `json:"skipped"`
+	RowsScanned int64 `json:"rows_scanned"`
+	RowsRemoved int64 `json:"rows_removed"`
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after"`
+}
+
+// Summary is the result of a batch.
+type Summary struct {
+	DryRun   bool     `json:"dry_run"`
+	Archives []Result `json:"archives"`
+	Totals   Totals   `json:"totals"`
+}
+
+func (s *Summary) total() {
+	t := Totals{Archives: len(s.Archives)}
+	for _, r := range s.Archives {
+		switch r.Status {
+		case Erased:
+			t.Erased++
+		case Unchanged:
+			t.Unchanged++
+		case WouldErase:
+			t.WouldErase++
+		case Failed:
+			t.Failed++
+		case Conflict:
+			t.Conflict++
+		case Skipped:
+			t.Skipped++
+		}
+		t.RowsScanned += r.RowsScanned
+		t.RowsRemoved += r.RowsRemoved
+		t.BytesBefore += r.BytesBefore
+		if r.BytesAfter != nil {
+			t.BytesAfter += *r.BytesAfter
+		}
+	}
+	s.Totals = t
+}
+
+// Errors returned by Summary.Err.
+var (
+	ErrPartial = errors.New("some archives failed")
+	ErrFailed  = errors.New("no archive could be processed")
+)
+
+// Err reports whether the batch left work undone: nil when every archive is
+// done, ErrPartial when some failed and others were done, ErrFailed when
+// none could be done.
+func (s *Summary) Err() error {
+	t := s.Totals
+	bad := t.Failed + t.Conflict + t.Skipped
+	switch {
+	case bad == 0:
+		return nil
+	case bad == t.Archives:
+		return fmt.Errorf("%w: %d of %d archives failed", ErrFailed, bad, t.Archives)
+	}
+	return fmt.Errorf("%w: %d of %d archives failed", ErrPartial, bad, t.Archives)
+}

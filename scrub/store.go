@@ -1,0 +1,44 @@
+package scrub
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+)
+
+// Object is one archive in a store.
+type Object struct {
+	Key  string // where it is, as shown to users: a path or s3://bucket/key
+	Rel  string // its path below the source root, '/'-separated; globs match this
+	Size int64
+}
+
+// Store is a place archives live: a local directory tree (package local) or
+// an object store. The engine needs only these two methods.
+type Store interface {
+	// List calls fn for every archive below the store's root, in the
+	// caller's goroutine. An error from fn stops the listing and is
+	// returned.
+	List(ctx context.Context, fn func(Object) error) error
+	// Open lends the archive's content to fn and closes it when fn returns.
+	Open(ctx context.Context, obj Object, fn func(Content) error) error
+}
+
+// Content is an opened archive: the bytes that were read and the means to
+// replace exactly them.
+type Content interface {
+	io.ReaderAt
+	Size() int64
+	// Stage creates a temporary file for the archive's replacement.
+	Stage() (*os.File, error)
+	// Replace puts the staged file, which the caller has written and
+	// verified, in place of the archive atomically: a crash at any point
+	// leaves the old or the new archive, whole. It fails with ErrConflict,
+	// leaving the archive as it is, when the archive changed since it was
+	// opened. Replace takes ownership of staged and removes it on failure.
+	Replace(ctx context.Context, staged *os.File) error
+}
+
+// ErrConflict reports an archive that changed while it was being processed.
+var ErrConflict = errors.New("archive changed while it was being processed; left as it is")

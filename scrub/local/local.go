@@ -30,9 +30,9 @@ type Store struct {
 	// files, symbolic links, temporary files of an interrupted run.
 	Warn func(msg string)
 
-	// hook, set by tests, is called at each step of a replacement; an error
-	// aborts it there.
-	hook func(step string) error
+	// hook, set by tests, is called at each step of a replacement of the
+	// archive at path; an error aborts it there.
+	hook func(step, path string) error
 }
 
 var _ scrub.Store = (*Store)(nil)
@@ -128,7 +128,7 @@ func (c *content) step(name string) error {
 	if c.store.hook == nil {
 		return nil
 	}
-	return c.store.hook(name)
+	return c.store.hook(name, c.path)
 }
 
 func (c *content) Replace(ctx context.Context, staged *os.File) (err error) {

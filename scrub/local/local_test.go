@@ -1,0 +1,592 @@
+package local
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrubtool/scrub/archive"
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/filter"
+	"github.com/scrubtool/scrub/scrub/ids"
+)
+
+// The listed IDs of testdata/ids.txt that occur in the data.
+var victims = []string{"9F3A41C07B22E8D1", "C41D07E2A95B3F68", "5B0E92D4F7A16C3E"}
+
+func victimSet(t testing.TB) *ids.Set {
+	f, err := os.Open("../../testdata/ids.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	set, err := ids.Read(f, "ids.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// copyExport copies testdata/export to a new directory and returns it.
+func copyExport(t testing.TB) string {
+	dst := t.TempDir()
+	src := "../../testdata/export"
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dst, rel)
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return err
+		}
+		// Old modification times, so that any rewrite shows.
+		old := time.Date(2017, 11, 30, 0, 0, 0, 0, time.UTC)
+		return os.Chtimes(out, old, old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+type fileState struct {
+	data  []byte
+	mtime time.Time
+	mode  fs.FileMode
+}
+
+// snapshot records every file below dir.
+func snapshot(t testing.TB, dir string) map[string]fileState {
+	m := map[string]fileState{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		m[rel] = fileState{b, info.ModTime(), info.Mode()}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// streams decodes an archive with the standard library's decoders (an
+// implementation independent of the one under test) into its CSV streams by
+// member name; non-CSV zip members too.
+func streams(t testing.TB, data []byte) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	switch {
+	case bytes.HasPrefix(data, []byte{0x1f, 0x8b}):
+		r, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[""] = b
+	case bytes.HasPrefix(data, []byte("PK")):
+		r, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range r.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f.Name] = b
+		}
+	default:
+		out[""] = data
+	}
+	return out
+}
+
+// expected cuts the records of victims out of a CSV stream, using
+// encoding/csv's record offsets, and counts them.
+func expected(t testing.TB, in []byte) ([]byte, int) {
+	t.Helper()
+	body := bytes.TrimPrefix(in, []byte("\xEF\xBB\xBF"))
+	bomLen := len(in) - len(body)
+	r := csv.NewReader(bytes.NewReader(body))
+	header, err := r.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(header, "Client ID")
+	if col < 0 {
+		t.Fatalf("no Client ID column in %q", header)
+	}
+	out := append([]byte(nil), in[:bomLen+int(r.InputOffset())]...)
+	prev, removed := r.InputOffset(), 0
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return append(out, body[prev:]...), removed
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(victims, rec[col]) {
+			removed++
+		} else {
+			out = append(out, body[prev:r.InputOffset()]...)
+		}
+		prev = r.InputOffset()
+	}
+}
+
+// checkErased checks that every archive below dir is its original with
+// exactly the victims' records removed, or, where it held none, the original
+// file untouched.
+func checkErased(t *testing.T, dir string, before map[string]fileState) {
+	t.Helper()
+	after := snapshot(t, dir)
+	for name, b := range before {
+		a, ok := after[name]
+		if !ok {
+			t.Errorf("%s: gone", name)
+			continue
+		}
+		total := 0
+		got := streams(t, a.data)
+		for member, orig := range streams(t, b.data) {
+			if !archive.IsCSVName(member) && member != "" {
+				if !bytes.Equal(got[member], orig) {
+					t.Errorf("%s: non-CSV member %s changed", name, member)
+				}
+				continue
+			}
+			want, n := expected(t, orig)
+			total += n
+			if !bytes.Equal(got[member], want) {
+				t.Errorf("%s: member %q is not the original minus the victims' rows", name, member)
+			}
+		}
+		if total == 0 && (!bytes.Equal(a.data, b.data) || !a.mtime.Equal(b.mtime)) {
+			t.Errorf("%s: held no victim but was rewritten", name)
+		}
+		if a.mode != b.mode {
+			t.Errorf("%s: mode %v, was %v", name, a.mode, b.mode)
+		}
+	}
+}
+
+func run(ctx context.Context, t testing.TB, st *Store, mod func(*scrub.Options)) (*scrub.Summary, error) {
+	opt := scrub.Options{Filter: &filter.Filter{IDs: victimSet(t)}, Jobs: 4}
+	if mod != nil {
+		mod(&opt)
+	}
+	return scrub.Run(ctx, opt, []scrub.Source{{Name: st.Root, Store: st}})
+}
+
+func TestEraseTestdata(t *testing.T) {
+	dir := copyExport(t)
+	if err := os.Chmod(filepath.Join(dir, "2376158762_cust_2017-11-22.zip"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+	sum, err := run(context.Background(), t, &Store{Root: dir}, nil)
+	if err != nil || sum.Err() != nil {
+		t.Fatal(err, sum.Err())
+	}
+	want := scrub.Totals{Archives: 14, Erased: 13, Unchanged: 1, RowsScanned: 4625, RowsRemoved: 343}
+	got := sum.Totals
+	got.BytesBefore, got.BytesAfter = 0, 0
+	if got != want {
+		t.Errorf("totals %+v\nwant %+v", got, want)
+	}
+	for _, r := range sum.Archives {
+		if (r.Status == scrub.Unchanged) != strings.HasSuffix(r.Key, "cust_2017-11-21.zip") {
+			t.Errorf("%s: %s", r.Key, r.Status)
+		}
+		if fi, err := os.Stat(r.Key); err != nil || fi.Size() != *r.BytesAfter {
+			t.Errorf("%s: size %v, reported %d", r.Key, fi, *r.BytesAfter)
+		}
+	}
+	checkErased(t, dir, before)
+	if after := snapshot(t, dir); len(after) != len(before) {
+		t.Errorf("%d files after, %d before (temporary files left?)", len(after), len(before))
+	}
+
+	// A second run finds nothing and touches nothing.
+	once := snapshot(t, dir)
+	sum, err = run(context.Background(), t, &Store{Root: dir}, nil)
+	if err != nil || sum.Totals.Unchanged != 14 {
+		t.Fatalf("second run: %v %+v", err, sum.Totals)
+	}
+	for name, s := range snapshot(t, dir) {
+		if o := once[name]; !bytes.Equal(s.data, o.data) || !s.mtime.Equal(o.mtime) {
+			t.Errorf("second run touched %s", name)
+		}
+	}
+}
+
+func TestJobsDeterministic(t *testing.T) {
+	var outs []map[string]fileState
+	for _, jobs := range []int{1, 8} {
+		dir := copyExport(t)
+		if _, err := run(context.Background(), t, &Store{Root: dir}, func(o *scrub.Options) { o.Jobs = jobs }); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, snapshot(t, dir))
+	}
+	for name, a := range outs[0] {
+		if !bytes.Equal(a.data, outs[1][name].data) {
+			t.Errorf("%s differs between --jobs 1 and 8", name)
+		}
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	dir := copyExport(t)
+	before := snapshot(t, dir)
+	sum, err := run(context.Background(), t, &Store{Root: dir}, func(o *scrub.Options) { o.DryRun = true })
+	if err != nil || sum.Err() != nil {
+		t.Fatal(err)
+	}
+	if sum.Totals.WouldErase != 13 || sum.Totals.RowsRemoved != 343 || sum.Totals.RowsScanned != 4625 {
+		t.Errorf("totals %+v", sum.Totals)
+	}
+	after := snapshot(t, dir)
+	for name, b := range before {
+		if a := after[name]; !bytes.Equal(a.data, b.data) || !a.mtime.Equal(b.mtime) {
+			t.Errorf("dry run changed %s", name)
+		}
+	}
+	if len(after) != len(before) {
+		t.Error("dry run left files behind")
+	}
+}
+
+func TestBadInputLeftUntouched(t *testing.T) {
+	dir := copyExport(t)
+	good, err := os.ReadFile(filepath.Join(dir, "2376158762_cust_2017-11-24.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zgood, err := os.ReadFile(filepath.Join(dir, "2376158762_exc_2017-11-22.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crc := append([]byte(nil), good...)
+	crc[len(crc)-8] ^= 0x55
+	bad := map[string]struct {
+		data []byte
+		want string
+	}{
+		"bad/truncated.csv.gz":  {good[:len(good)-100], "gzip: truncated"},
+		"bad/crc.csv.gz":        {crc, "gzip: "},
+		"bad/truncated.zip":     {zgood[:len(zgood)/2], "zip: "},
+		"bad/quote.csv":         {[]byte("Client ID,v\n9F3A41C07B22E8D1,1\nX,\"open\n"), "line 3, column 3"},
+		"bad/ragged.csv":        {[]byte("Client ID,v\n9F3A41C07B22E8D1,1\nX\n"), "line 3, column 1: wrong number of fields"},
+		"bad/noid.csv":          {[]byte("User,v\n9F3A41C07B22E8D1,1\n"), "no ID column"},
+		"bad/empty.csv":         {nil, "empty file"},
+		"bad/export.csv.bz2":    {[]byte("BZh91AY&SY...."), "unsupported format: bzip2"},
+		"bad/zip-noid/a.zip":    {nil, "member a.csv: "},
+		"bad/nested-member.zip": {nil, "member inner.csv.gz: archive nested"},
+	}
+	mkzip := func(name, body string) []byte {
+		var b bytes.Buffer
+		w := zip.NewWriter(&b)
+		f, _ := w.Create(name)
+		io.WriteString(f, body)
+		w.Close()
+		return b.Bytes()
+	}
+	bad["bad/zip-noid/a.zip"] = struct {
+		data []byte
+		want string
+	}{mkzip("a.csv", "x,y\n1,2\n"), "member a.csv: line 1, column 1: no ID column"}
+	bad["bad/nested-member.zip"] = struct {
+		data []byte
+		want string
+	}{mkzip("inner.csv.gz", "x"), "member inner.csv.gz: archive nested in a zip member"}
+	for name, b := range bad {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := snapshot(t, dir)
+	sum, err := run(context.Background(), t, &Store{Root: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(sum.Err(), scrub.ErrPartial) {
+		t.Errorf("Err() = %v, want ErrPartial", sum.Err())
+	}
+	if sum.Totals.Failed != len(bad) || sum.Totals.Erased != 13 {
+		t.Errorf("totals %+v", sum.Totals)
+	}
+	after := snapshot(t, dir)
+	for _, r := range sum.Archives {
+		rel, _ := filepath.Rel(dir, r.Key)
+		b, isBad := bad[rel]
+		if !isBad {
+			continue
+		}
+		if r.Status != scrub.Failed || !strings.Contains(r.Error, b.want) {
+			t.Errorf("%s: %s %q, want failed with %q", rel, r.Status, r.Error, b.want)
+		}
+		for _, v := range victims {
+			if strings.Contains(r.Error, v) {
+				t.Errorf("%s: error message contains a listed ID", rel)
+			}
+		}
+		if !bytes.Equal(after[rel].data, before[rel].data) || !after[rel].mtime.Equal(before[rel].mtime) {
+			t.Errorf("%s was modified", rel)
+		}
+	}
+	if len(after) != len(before) {
+		t.Error("temporary files left behind")
+	}
+}
+
+// TestReplaceFailures injects an error at each step of a replacement: before
+// the rename the original stays, whole; after it the new archive is in place.
+func TestReplaceFailures(t *testing.T) {
+	for _, step := range []string{"staged", "synced", "renamed"} {
+		t.Run(step, func(t *testing.T) {
+			dir := copyExport(t)
+			before := snapshot(t, dir)
+			boom := errors.New("injected")
+			st := &Store{Root: dir, hook: func(s, _ string) error {
+				if s == step {
+					return boom
+				}
+				return nil
+			}}
+			sum, err := run(context.Background(), t, st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Totals.Failed != 13 || !errors.Is(sum.Err(), scrub.ErrPartial) {
+				t.Fatalf("totals %+v", sum.Totals)
+			}
+			after := snapshot(t, dir)
+			if len(after) != len(before) {
+				t.Errorf("%d files, want %d: staged files left behind", len(after), len(before))
+			}
+			if step != "renamed" {
+				for name, b := range before {
+					if !bytes.Equal(after[name].data, b.data) {
+						t.Errorf("%s changed", name)
+					}
+				}
+				return
+			}
+			checkErased(t, dir, before)
+		})
+	}
+}
+
+func TestConflict(t *testing.T) {
+	const theirs = "Client ID\nC41D07E2A95B3F68\n"
+	for _, how := range []string{"replaced", "modified in place"} {
+		t.Run(how, func(t *testing.T) {
+			dir := copyExport(t)
+			target := filepath.Join(dir, "2376158762_cust_2017-11-22.zip")
+			st := &Store{Root: dir}
+			st.hook = func(step, path string) error {
+				if step != "synced" || path != target {
+					return nil
+				}
+				// Someone else writes the archive meanwhile.
+				if how == "replaced" {
+					os.WriteFile(target+".new", []byte(theirs), 0o644)
+					return os.Rename(target+".new", target)
+				}
+				f, err := os.OpenFile(target, os.O_WRONLY|os.O_TRUNC, 0)
+				if err != nil {
+					return err
+				}
+				io.WriteString(f, theirs)
+				return f.Close()
+			}
+			sum, err := run(context.Background(), t, st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Totals.Conflict != 1 || sum.Totals.Erased != 12 || !errors.Is(sum.Err(), scrub.ErrPartial) {
+				t.Errorf("totals %+v", sum.Totals)
+			}
+			for _, r := range sum.Archives {
+				if (r.Status == scrub.Conflict) != (r.Key == target) {
+					t.Errorf("%s: %s", r.Key, r.Status)
+				}
+			}
+			if b, _ := os.ReadFile(target); string(b) != theirs {
+				t.Errorf("the concurrent writer's data was clobbered: %q", b)
+			}
+		})
+	}
+}
+
+// TestCrash kills the process (no deferred cleanup runs) at each step of a
+// replacement, then checks that every archive is whole, the old one or the
+// new one, and that running again finishes the job.
+func TestCrash(t *testing.T) {
+	if step := os.Getenv("SCRUB_TEST_CRASH_STEP"); step != "" {
+		crashChild(t, step, os.Getenv("SCRUB_TEST_CRASH_DIR"))
+		return
+	}
+	for _, step := range []string{"staged", "synced", "renamed"} {
+		t.Run(step, func(t *testing.T) {
+			dir := copyExport(t)
+			before := snapshot(t, dir)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "SCRUB_TEST_CRASH_STEP="+step, "SCRUB_TEST_CRASH_DIR="+dir)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 37 {
+				t.Fatalf("child did not crash as planned: %v\n%s", err, out)
+			}
+			// Every archive is whole: the original, or the erased version.
+			after := snapshot(t, dir)
+			changed := 0
+			for name, b := range before {
+				a := after[name]
+				if bytes.Equal(a.data, b.data) {
+					continue
+				}
+				changed++
+				checkErased(t, dir, map[string]fileState{name: b})
+			}
+			if (step == "renamed") != (changed == 1) {
+				t.Errorf("%d archives changed by the crashed run", changed)
+			}
+			var warnings []string
+			st := &Store{Root: dir, Warn: func(m string) { warnings = append(warnings, m) }}
+			sum, err := run(context.Background(), t, st, nil)
+			if err != nil || sum.Err() != nil {
+				t.Fatal(err, sum.Err())
+			}
+			if step != "renamed" && len(warnings) != 1 {
+				t.Errorf("warnings %q, want one about the staged file", warnings)
+			}
+			for name := range after {
+				if isTemp(filepath.Base(name)) {
+					delete(after, name)
+					os.Remove(filepath.Join(dir, name))
+				}
+			}
+			checkErased(t, dir, before)
+		})
+	}
+}
+
+func crashChild(t *testing.T, step, dir string) {
+	st := &Store{Root: dir, hook: func(s, _ string) error {
+		if s == step {
+			os.Exit(37)
+		}
+		return nil
+	}}
+	run(context.Background(), t, st, func(o *scrub.Options) { o.Jobs = 1 })
+	t.Fatal("no crash")
+}
+
+func TestCancel(t *testing.T) {
+	dir := copyExport(t)
+	before := snapshot(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &Store{Root: dir, hook: func(step, _ string) error {
+		if step == "staged" {
+			cancel() // Ctrl-C while an archive is in flight
+		}
+		return nil
+	}}
+	sum, err := run(ctx, t, st, func(o *scrub.Options) { o.Jobs = 2 })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want canceled", err)
+	}
+	if sum.Totals.Skipped == 0 || sum.Totals.Erased != 0 {
+		t.Errorf("totals %+v", sum.Totals)
+	}
+	after := snapshot(t, dir)
+	for name, b := range before {
+		if !bytes.Equal(after[name].data, b.data) {
+			t.Errorf("%s changed after cancellation", name)
+		}
+	}
+	if len(after) != len(before) {
+		t.Error("staged files left behind")
+	}
+}
+
+func TestListSkips(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a/x.csv", "Client ID\n")
+	write(".hidden/y.csv", "Client ID\n")
+	write("a/.DS_Store", "junk")
+	write("a/.x.csv.scrub-123.tmp", "Client ID\n")
+	if err := os.Symlink("x.csv", filepath.Join(dir, "a", "link.csv")); err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	var keys []string
+	st := &Store{Root: dir, Warn: func(m string) { warnings = append(warnings, m) }}
+	err := st.List(context.Background(), func(o scrub.Object) error {
+		keys = append(keys, o.Rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"a/x.csv"}) || len(warnings) != 2 {
+		t.Errorf("listed %q, warnings %q", keys, warnings)
+	}
+	// A file given as the root is listed by its name.
+	keys = nil
+	st = &Store{Root: filepath.Join(dir, "a", "x.csv")}
+	st.List(context.Background(), func(o scrub.Object) error { keys = append(keys, o.Rel+"|"+o.Key); return nil })
+	if want := "x.csv|" + filepath.Join(dir, "a", "x.csv"); !slices.Equal(keys, []string{want}) {
+		t.Errorf("listed %q, want %q", keys, want)
+	}
+}

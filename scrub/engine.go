@@ -100,10 +100,14 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	var total int64
 	for _, src := range sources {
 		err := src.Store.List(ctx, func(obj Object) error {
-			if !opt.selected(obj) || seen[obj.Key] {
+			id := obj.ID
+			if id == "" {
+				id = obj.Key
+			}
+			if !opt.selected(obj) || seen[id] {
 				return nil
 			}
-			seen[obj.Key] = true
+			seen[id] = true
 			jobs = append(jobs, job{src.Store, obj})
 			total += obj.Size
 			return nil
@@ -111,6 +115,9 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", src.Name, err)
 		}
+	}
+	if len(jobs) == 0 {
+		return &Summary{DryRun: opt.DryRun, Archives: []Result{}}, ErrNoArchives
 	}
 	slices.SortFunc(jobs, func(a, b job) int { return strings.Compare(a.obj.Key, b.obj.Key) })
 	if opt.Progress != nil {

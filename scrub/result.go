@@ -91,6 +91,9 @@ func (s *Summary) total() {
 var (
 	ErrPartial = errors.New("some archives failed")
 	ErrFailed  = errors.New("no archive could be processed")
+	// ErrNoArchives is returned by Run when the sources hold no archive
+	// to process: more often a wrong path or pattern than an empty store.
+	ErrNoArchives = errors.New("no archives found (check the sources and --include/--exclude)")
 )
 
 // Err reports whether the batch left work undone: nil when every archive is

@@ -12,6 +12,10 @@ type Object struct {
 	Key  string // where it is, as shown to users: a path or s3://bucket/key
 	Rel  string // its path below the source root, '/'-separated; globs match this
 	Size int64
+	// ID identifies the archive across sources, so that one archive reached
+	// twice (two spellings of a directory, nested sources) is processed
+	// once. Empty means Key.
+	ID string
 }
 
 // Store is a place archives live: a local directory tree (package local) or

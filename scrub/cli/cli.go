@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/scrubtool/scrub/archive"
@@ -100,7 +101,7 @@ type eraseOptions struct {
 func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	o := &eraseOptions{}
 	fs := flag.NewFlagSet("scrub erase", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are returned, and main prints them once
 	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required")
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
@@ -112,21 +113,18 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.IntVar(&o.level, "level", archive.DefaultLevel, "compression `LEVEL` (1-9) of rewritten gzip files and zip members")
 	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
 	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: scrub erase --ids FILE [flags] SOURCE...\n\n"+
-			"Removes every row whose ID column holds a listed ID from the archives below\n"+
-			"each SOURCE, replacing each archive that held one atomically.\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
-			"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
+	// Flags may come after sources; everything after "--" is a source.
+	var rest []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, rest = args[:i], args[i+1:]
 	}
-	// Flags may come after sources.
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				printEraseHelp(stderr, fs)
 				return nil, ErrHelp
 			}
-			return nil, &UsageError{err}
+			return nil, usagef("%v (see scrub erase --help)", err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -135,6 +133,7 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 		o.sources = append(o.sources, args[0])
 		args = args[1:]
 	}
+	o.sources = append(o.sources, rest...)
 	switch {
 	case o.ids == "":
 		return nil, usagef("--ids FILE is required")
@@ -163,6 +162,22 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	return o, nil
 }
 
+func printEraseHelp(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "Usage: scrub erase --ids FILE [flags] SOURCE...\n\n"+
+		"Removes every row whose ID column holds a listed ID from the archives below\n"+
+		"each SOURCE, replacing each archive that held one atomically.\n\nFlags:\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, text := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, arg, text)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+	fmt.Fprint(w, "\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
+		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
+}
+
 func (o *eraseOptions) delim() (byte, error) {
 	switch o.delimiter {
 	case "":
@@ -178,6 +193,9 @@ func (o *eraseOptions) delim() (byte, error) {
 func loadIDs(name string, stdin io.Reader) (*ids.Set, error) {
 	r := stdin
 	label := "standard input"
+	if r == nil {
+		r = strings.NewReader("")
+	}
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {

@@ -67,11 +67,20 @@ const maxLine = 64 << 10
 func Read(r io.Reader, name string) (*Set, error) {
 	s := &Set{m: make(map[string]struct{})}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
+	sc.Buffer(make([]byte, 64<<10), maxLine+2) // the limit excludes CR LF
 	line := 0
 	for sc.Scan() {
 		line++
-		id := strings.TrimSpace(sc.Text())
+		text := sc.Text()
+		if line == 1 {
+			// A byte order mark, as Windows editors write, is not part of
+			// the first ID.
+			text = strings.TrimPrefix(text, "\uFEFF")
+		}
+		id := strings.TrimSpace(text)
+		if len(id) > maxLine {
+			return nil, &LineError{Name: name, Line: line, Err: fmt.Errorf("line longer than %d bytes", maxLine)}
+		}
 		if id == "" || strings.HasPrefix(id, "#") {
 			continue
 		}
@@ -103,6 +112,9 @@ func check(id string) error {
 		case c < 0x20 || c == 0x7f:
 			return fmt.Errorf("ID contains control character 0x%02x", c)
 		}
+	}
+	if strings.ContainsRune(id, '\uFEFF') {
+		return errors.New("ID contains a byte order mark (U+FEFF)")
 	}
 	return nil
 }

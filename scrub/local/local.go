@@ -92,7 +92,11 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 		if rel == "." {
 			rel = name
 		}
-		return fn(scrub.Object{Key: p, Rel: filepath.ToSlash(rel), Size: info.Size()})
+		id, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		return fn(scrub.Object{Key: p, Rel: filepath.ToSlash(rel), Size: info.Size(), ID: id})
 	})
 }
 

@@ -1,0 +1,393 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scrubtool/scrub/scrub"
+)
+
+const (
+	exportDir   = "../../testdata/export"
+	idsFile     = "../../testdata/ids.txt"
+	gzipArchive = "2376158762_cust_2017-11-24.csv.gz"
+	testVersion = "v9.9.9-test"
+)
+
+var victims = []string{"9F3A41C07B22E8D1", "C41D07E2A95B3F68", "5B0E92D4F7A16C3E", "0D5E7A9C3B1F4826"}
+
+// bin is the scrub binary built by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "scrub-main-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin = filepath.Join(dir, "scrub")
+	cmd := exec.Command("go", "build", "-o", bin, "-ldflags", "-X main.version="+testVersion, ".")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// fresh returns a scratch copy of the test data.
+func fresh(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "export")
+	if err := os.CopyFS(dir, os.DirFS(exportDir)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// corrupt writes a truncated copy of a gzip archive as dir/name.
+func corrupt(t *testing.T, dir, name string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(exportDir, gzipArchive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func idsPath(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(idsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// scrubCmd runs the binary and returns its exit code and output.
+func scrubCmd(t *testing.T, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("run %q: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	r := result{code, stdout.String(), stderr.String()}
+	for _, id := range victims {
+		if strings.Contains(r.stdout, id) || strings.Contains(r.stderr, id) {
+			t.Errorf("output of %q contains the listed ID %s", args, id)
+		}
+	}
+	return r
+}
+
+// lastLine returns the last line of s, without its line feed.
+func lastLine(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+func decode(t *testing.T, stdout string) *scrub.Summary {
+	t.Helper()
+	if !json.Valid([]byte(stdout)) {
+		t.Fatalf("stdout is not exactly one valid JSON document:\n%s", stdout)
+	}
+	var sum scrub.Summary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	return &sum
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	ids := idsPath(t)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) []string // returns the arguments
+		code  int
+		json  bool // stdout must be a JSON summary
+		check func(t *testing.T, r result, sum *scrub.Summary)
+	}{
+		{
+			name:  "version",
+			setup: func(t *testing.T) []string { return []string{"version"} },
+			code:  0,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if r.stdout != "scrub "+testVersion+"\n" || r.stderr != "" {
+					t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
+				}
+			},
+		},
+		{
+			name:  "help",
+			setup: func(t *testing.T) []string { return []string{"help"} },
+			code:  0,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if !strings.Contains(r.stdout, "Usage:") {
+					t.Errorf("stdout %q", r.stdout)
+				}
+			},
+		},
+		{
+			name:  "erase --help",
+			setup: func(t *testing.T) []string { return []string{"erase", "--help"} },
+			code:  0,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if !strings.Contains(r.stderr, "Usage: scrub erase") || strings.Contains(r.stderr, "scrub: ") {
+					t.Errorf("stderr %q", r.stderr)
+				}
+			},
+		},
+		{
+			name:  "success",
+			setup: func(t *testing.T) []string { return []string{"erase", "--ids", ids, "--no-progress", fresh(t)} },
+			code:  0,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if r.stdout != "" {
+					t.Errorf("stdout %q, want empty", r.stdout)
+				}
+				if !strings.HasSuffix(r.stderr, "343 of 4625 rows removed\n") {
+					t.Errorf("stderr:\n%s", r.stderr)
+				}
+			},
+		},
+		{
+			name:  "success with --json",
+			setup: func(t *testing.T) []string { return []string{"erase", fresh(t), "--ids", ids, "--json"} },
+			code:  0,
+			json:  true,
+			check: func(t *testing.T, r result, sum *scrub.Summary) {
+				tt := sum.Totals
+				if tt.Archives != 14 || tt.Erased != 13 || tt.Unchanged != 1 || tt.RowsRemoved != 343 || tt.RowsScanned != 4625 {
+					t.Errorf("totals %+v", tt)
+				}
+			},
+		},
+		{
+			name:  "dry run",
+			setup: func(t *testing.T) []string { return []string{"erase", "--ids", ids, "--dry-run", "--json", fresh(t)} },
+			code:  0,
+			json:  true,
+			check: func(t *testing.T, r result, sum *scrub.Summary) {
+				if !sum.DryRun || sum.Totals.WouldErase != 13 || sum.Totals.Erased != 0 {
+					t.Errorf("summary %+v", sum.Totals)
+				}
+			},
+		},
+		{
+			name:  "no command",
+			setup: func(t *testing.T) []string { return nil },
+			code:  2,
+		},
+		{
+			name:  "unknown command",
+			setup: func(t *testing.T) []string { return []string{"purge"} },
+			code:  2,
+		},
+		{
+			name:  "missing --ids",
+			setup: func(t *testing.T) []string { return []string{"erase", t.TempDir()} },
+			code:  2,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if r.stderr != "scrub: --ids FILE is required\n" {
+					t.Errorf("stderr %q", r.stderr)
+				}
+			},
+		},
+		{
+			name: "--level 10 with --json",
+			setup: func(t *testing.T) []string {
+				return []string{"erase", "--ids", ids, "--json", "--level", "10", t.TempDir()}
+			},
+			code: 2,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if r.stdout != "" || !strings.HasPrefix(r.stderr, "scrub: ") {
+					t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
+				}
+			},
+		},
+		{
+			name:  "unknown flag",
+			setup: func(t *testing.T) []string { return []string{"erase", "--ids", ids, "--force", t.TempDir()} },
+			code:  2,
+		},
+		{
+			name: "bad ID list",
+			setup: func(t *testing.T) []string {
+				list := filepath.Join(t.TempDir(), "ids.txt")
+				os.WriteFile(list, []byte("A\n9F3A41C07B22E8D1,x\n"), 0o644)
+				return []string{"erase", "--ids", list, t.TempDir()}
+			},
+			code: 2,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if !strings.HasPrefix(r.stderr, "scrub: ") || !strings.Contains(r.stderr, "ids.txt:2:") {
+					t.Errorf("stderr %q", r.stderr)
+				}
+			},
+		},
+		{
+			name: "missing source",
+			setup: func(t *testing.T) []string {
+				return []string{"erase", "--ids", ids, filepath.Join(t.TempDir(), "nope")}
+			},
+			code: 2,
+		},
+		{
+			name: "partial",
+			setup: func(t *testing.T) []string {
+				dir := fresh(t)
+				corrupt(t, dir, "bad.csv.gz")
+				return []string{"erase", "--ids", ids, dir}
+			},
+			code: 3,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if r.stdout != "" || !strings.Contains(r.stderr, "bad.csv.gz") {
+					t.Errorf("stdout %q, stderr:\n%s", r.stdout, r.stderr)
+				}
+			},
+		},
+		{
+			name: "partial with --json",
+			setup: func(t *testing.T) []string {
+				dir := fresh(t)
+				corrupt(t, dir, "bad.csv.gz")
+				return []string{"erase", "--json", "--ids", ids, dir}
+			},
+			code: 3,
+			json: true,
+			check: func(t *testing.T, r result, sum *scrub.Summary) {
+				tt := sum.Totals
+				if tt.Archives != 15 || tt.Failed != 1 || tt.Erased != 13 || tt.RowsRemoved != 343 {
+					t.Errorf("totals %+v", tt)
+				}
+			},
+		},
+		{
+			name: "partial dry run with --json",
+			setup: func(t *testing.T) []string {
+				dir := fresh(t)
+				corrupt(t, dir, "bad.csv.gz")
+				return []string{"erase", "--dry-run", "--json", "--ids", ids, dir}
+			},
+			code: 3,
+			json: true,
+		},
+		{
+			name: "all failed",
+			setup: func(t *testing.T) []string {
+				dir := t.TempDir()
+				corrupt(t, dir, "bad.csv.gz")
+				return []string{"erase", "--ids", ids, dir}
+			},
+			code: 1,
+		},
+		{
+			name: "all failed with --json",
+			setup: func(t *testing.T) []string {
+				dir := t.TempDir()
+				corrupt(t, dir, "bad.csv.gz")
+				corrupt(t, dir, "worse.csv.gz")
+				return []string{"erase", "--ids", ids, "--json", dir}
+			},
+			code: 1,
+			json: true,
+			check: func(t *testing.T, r result, sum *scrub.Summary) {
+				if sum.Totals.Archives != 2 || sum.Totals.Failed != 2 {
+					t.Errorf("totals %+v", sum.Totals)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := scrubCmd(t, nil, tt.setup(t)...)
+			if r.code != tt.code {
+				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if tt.code != 0 {
+				// The reason is the last line, after any usage text or summary.
+				if last := lastLine(r.stderr); !strings.HasPrefix(last, "scrub: ") {
+					t.Errorf("last line of stderr %q does not start with %q", last, "scrub: ")
+				}
+			}
+			if tt.code == 3 && !strings.Contains(lastLine(r.stderr), "some archives failed") {
+				t.Errorf("stderr does not end with the partial error:\n%s", r.stderr)
+			}
+			if tt.code == 1 && !strings.Contains(lastLine(r.stderr), "no archive could be processed") {
+				t.Errorf("stderr does not end with the failure:\n%s", r.stderr)
+			}
+			var sum *scrub.Summary
+			if tt.json {
+				sum = decode(t, r.stdout)
+			}
+			if tt.check != nil {
+				tt.check(t, r, sum)
+			}
+		})
+	}
+}
+
+func TestIDsFromStdin(t *testing.T) {
+	t.Parallel()
+	list, err := os.ReadFile(idsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		stdin []byte
+		code  int
+	}{
+		{"list", list, 0},
+		{"empty", []byte{}, 2},
+		{"no stdin", nil, 2}, // /dev/null
+		{"bad line", []byte("A\n\"9F3A41C07B22E8D1\"\n"), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := scrubCmd(t, tt.stdin, "erase", "--ids", "-", "--json", fresh(t))
+			if r.code != tt.code {
+				t.Fatalf("exit code %d, want %d\n%s", r.code, tt.code, r.stderr)
+			}
+			if tt.code == 0 {
+				if sum := decode(t, r.stdout); sum.Totals.RowsRemoved != 343 {
+					t.Errorf("totals %+v", sum.Totals)
+				}
+			} else if r.stdout != "" || !strings.HasPrefix(r.stderr, "scrub: standard input") {
+				t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,56 @@
+package scrub
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestSelected(t *testing.T) {
+	tests := []struct {
+		include, exclude []string
+		rel              string
+		want             bool
+	}{
+		{nil, nil, "a/b.zip", true},
+		{[]string{"*.zip"}, nil, "a/b.zip", true},
+		{[]string{"*.zip"}, nil, "a/b.csv.gz", false},
+		{[]string{"a/*.zip"}, nil, "a/b.zip", true},
+		{[]string{"a/*.zip"}, nil, "x/a/b.zip", false},
+		{[]string{"*_exc_*"}, []string{"monthly/*"}, "monthly/1_exc_2.zip", false},
+		{[]string{"*_exc_*"}, []string{"monthly/*"}, "1_exc_2.zip", true},
+		{nil, []string{"*"}, "b.zip", false},
+	}
+	for _, tt := range tests {
+		o := Options{Include: tt.include, Exclude: tt.exclude}
+		if got := o.selected(Object{Rel: tt.rel}); got != tt.want {
+			t.Errorf("include %q exclude %q: selected(%q) = %v", tt.include, tt.exclude, tt.rel, got)
+		}
+	}
+	if err := CheckGlobs([]string{"[a"}); err == nil {
+		t.Error("bad pattern accepted")
+	}
+}
+
+func TestSummaryErr(t *testing.T) {
+	tests := []struct {
+		statuses []Status
+		want     error
+	}{
+		{[]Status{Erased, Unchanged}, nil},
+		{[]Status{WouldErase}, nil},
+		{[]Status{Erased, Failed}, ErrPartial},
+		{[]Status{Unchanged, Conflict}, ErrPartial},
+		{[]Status{Erased, Skipped}, ErrPartial},
+		{[]Status{Failed, Conflict}, ErrFailed},
+	}
+	for _, tt := range tests {
+		s := &Summary{}
+		for _, st := range tt.statuses {
+			s.Archives = append(s.Archives, Result{Status: st})
+		}
+		s.total()
+		if err := s.Err(); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			t.Errorf("%v: Err() = %v, want %v", tt.statuses, err, tt.want)
+		}
+	}
+}

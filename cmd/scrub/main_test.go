@@ -12,16 +12,10 @@ import (
 	"testing"
 
 	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
-const (
-	exportDir   = "../../testdata/export"
-	idsFile     = "../../testdata/ids.txt"
-	gzipArchive = "2376158762_cust_2017-11-24.csv.gz"
-	testVersion = "v9.9.9-test"
-)
-
-var victims = []string{"9F3A41C07B22E8D1", "C41D07E2A95B3F68", "5B0E92D4F7A16C3E", "0D5E7A9C3B1F4826"}
+const testVersion = "v9.9.9-test"
 
 // bin is the scrub binary built by TestMain.
 var bin string
@@ -45,37 +39,6 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// fresh returns a scratch copy of the test data.
-func fresh(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "export")
-	if err := os.CopyFS(dir, os.DirFS(exportDir)); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// corrupt writes a truncated copy of a gzip archive as dir/name.
-func corrupt(t *testing.T, dir, name string) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(exportDir, gzipArchive))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), b[:len(b)/2], 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func idsPath(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(idsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 type result struct {
@@ -102,7 +65,7 @@ func scrubCmd(t *testing.T, stdin []byte, args ...string) result {
 		code = ee.ExitCode()
 	}
 	r := result{code, stdout.String(), stderr.String()}
-	for _, id := range victims {
+	for _, id := range scrubtest.Listed {
 		if strings.Contains(r.stdout, id) || strings.Contains(r.stderr, id) {
 			t.Errorf("output of %q contains the listed ID %s", args, id)
 		}
@@ -130,7 +93,7 @@ func decode(t *testing.T, stdout string) *scrub.Summary {
 
 func TestExitCodes(t *testing.T) {
 	t.Parallel()
-	ids := idsPath(t)
+	ids := scrubtest.IDsFile
 	tests := []struct {
 		name  string
 		setup func(t *testing.T) []string // returns the arguments
@@ -169,9 +132,11 @@ func TestExitCodes(t *testing.T) {
 			},
 		},
 		{
-			name:  "success",
-			setup: func(t *testing.T) []string { return []string{"erase", "--ids", ids, "--no-progress", fresh(t)} },
-			code:  0,
+			name: "success",
+			setup: func(t *testing.T) []string {
+				return []string{"erase", "--ids", ids, "--no-progress", scrubtest.CopyExport(t)}
+			},
+			code: 0,
 			check: func(t *testing.T, r result, _ *scrub.Summary) {
 				if r.stdout != "" {
 					t.Errorf("stdout %q, want empty", r.stdout)
@@ -183,7 +148,7 @@ func TestExitCodes(t *testing.T) {
 		},
 		{
 			name:  "success with --json",
-			setup: func(t *testing.T) []string { return []string{"erase", fresh(t), "--ids", ids, "--json"} },
+			setup: func(t *testing.T) []string { return []string{"erase", scrubtest.CopyExport(t), "--ids", ids, "--json"} },
 			code:  0,
 			json:  true,
 			check: func(t *testing.T, r result, sum *scrub.Summary) {
@@ -194,10 +159,12 @@ func TestExitCodes(t *testing.T) {
 			},
 		},
 		{
-			name:  "dry run",
-			setup: func(t *testing.T) []string { return []string{"erase", "--ids", ids, "--dry-run", "--json", fresh(t)} },
-			code:  0,
-			json:  true,
+			name: "dry run",
+			setup: func(t *testing.T) []string {
+				return []string{"erase", "--ids", ids, "--dry-run", "--json", scrubtest.CopyExport(t)}
+			},
+			code: 0,
+			json: true,
 			check: func(t *testing.T, r result, sum *scrub.Summary) {
 				if !sum.DryRun || sum.Totals.WouldErase != 13 || sum.Totals.Erased != 0 {
 					t.Errorf("summary %+v", sum.Totals)
@@ -265,8 +232,8 @@ func TestExitCodes(t *testing.T) {
 		{
 			name: "partial",
 			setup: func(t *testing.T) []string {
-				dir := fresh(t)
-				corrupt(t, dir, "bad.csv.gz")
+				dir := scrubtest.CopyExport(t)
+				scrubtest.Corrupt(t, dir, "bad.csv.gz")
 				return []string{"erase", "--ids", ids, dir}
 			},
 			code: 3,
@@ -279,8 +246,8 @@ func TestExitCodes(t *testing.T) {
 		{
 			name: "partial with --json",
 			setup: func(t *testing.T) []string {
-				dir := fresh(t)
-				corrupt(t, dir, "bad.csv.gz")
+				dir := scrubtest.CopyExport(t)
+				scrubtest.Corrupt(t, dir, "bad.csv.gz")
 				return []string{"erase", "--json", "--ids", ids, dir}
 			},
 			code: 3,
@@ -295,8 +262,8 @@ func TestExitCodes(t *testing.T) {
 		{
 			name: "partial dry run with --json",
 			setup: func(t *testing.T) []string {
-				dir := fresh(t)
-				corrupt(t, dir, "bad.csv.gz")
+				dir := scrubtest.CopyExport(t)
+				scrubtest.Corrupt(t, dir, "bad.csv.gz")
 				return []string{"erase", "--dry-run", "--json", "--ids", ids, dir}
 			},
 			code: 3,
@@ -306,7 +273,7 @@ func TestExitCodes(t *testing.T) {
 			name: "all failed",
 			setup: func(t *testing.T) []string {
 				dir := t.TempDir()
-				corrupt(t, dir, "bad.csv.gz")
+				scrubtest.Corrupt(t, dir, "bad.csv.gz")
 				return []string{"erase", "--ids", ids, dir}
 			},
 			code: 1,
@@ -315,8 +282,8 @@ func TestExitCodes(t *testing.T) {
 			name: "all failed with --json",
 			setup: func(t *testing.T) []string {
 				dir := t.TempDir()
-				corrupt(t, dir, "bad.csv.gz")
-				corrupt(t, dir, "worse.csv.gz")
+				scrubtest.Corrupt(t, dir, "bad.csv.gz")
+				scrubtest.Corrupt(t, dir, "worse.csv.gz")
 				return []string{"erase", "--ids", ids, "--json", dir}
 			},
 			code: 1,
@@ -360,7 +327,7 @@ func TestExitCodes(t *testing.T) {
 
 func TestIDsFromStdin(t *testing.T) {
 	t.Parallel()
-	list, err := os.ReadFile(idsFile)
+	list, err := os.ReadFile(scrubtest.IDsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +344,7 @@ func TestIDsFromStdin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := scrubCmd(t, tt.stdin, "erase", "--ids", "-", "--json", fresh(t))
+			r := scrubCmd(t, tt.stdin, "erase", "--ids", "-", "--json", scrubtest.CopyExport(t))
 			if r.code != tt.code {
 				t.Fatalf("exit code %d, want %d\n%s", r.code, tt.code, r.stderr)
 			}

@@ -17,39 +17,10 @@ import (
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/cli"
 	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
-const (
-	exportDir = "../../testdata/export"
-	idsFile   = "../../testdata/ids.txt"
-	unchanged = "2376158762_cust_2017-11-21.zip"
-	// A gzip archive of the test data, truncated to make a corrupt one.
-	gzipArchive = "2376158762_cust_2017-11-24.csv.gz"
-)
-
-// victims are the listed IDs that occur in the test data, and the one that
-// occurs nowhere; none may ever appear in any output.
-var victims = []string{"9F3A41C07B22E8D1", "C41D07E2A95B3F68", "5B0E92D4F7A16C3E", "0D5E7A9C3B1F4826"}
-
-// fresh returns a scratch copy of the test data.
-func fresh(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "export")
-	if err := os.CopyFS(dir, os.DirFS(exportDir)); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// idsPath returns the absolute path of the test ID list.
-func idsPath(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(idsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+const unchanged = scrubtest.Unchanged
 
 // writeFile writes a file in a new temporary directory and returns its path.
 func writeFile(t *testing.T, name, content string) string {
@@ -73,7 +44,7 @@ func run(t *testing.T, stdin io.Reader, args ...string) output {
 	var stdout, stderr bytes.Buffer
 	err := cli.Run(context.Background(), args, cli.Env{Stdin: stdin, Stdout: &stdout, Stderr: &stderr, Version: "v1.2.3-test"})
 	out := output{stdout.String(), stderr.String(), err}
-	for _, id := range victims {
+	for _, id := range scrubtest.Listed {
 		for name, s := range map[string]string{"stdout": out.stdout, "stderr": out.stderr, "error": errString(err)} {
 			if strings.Contains(strings.ToUpper(s), id) {
 				t.Errorf("%s of %q contains the listed ID %s:\n%s", name, args, id, s)
@@ -126,73 +97,9 @@ func result(t *testing.T, sum *scrub.Summary, name string) scrub.Result {
 	return scrub.Result{}
 }
 
-// fileState is what a run must not change about a file it leaves alone.
-type fileState struct {
-	data    string
-	mode    fs.FileMode
-	modTime time.Time
-}
-
-// snapshot records every entry below dir, directories included.
-func snapshot(t *testing.T, dir string) map[string]fileState {
-	t.Helper()
-	m := map[string]fileState{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st := fileState{mode: info.Mode(), modTime: info.ModTime()}
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			st.data = string(b)
-		}
-		rel, _ := filepath.Rel(dir, p)
-		m[rel] = st
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// sameFiles reports the differences between two snapshots, for the entries
-// accepted by keep (all if nil).
-func sameFiles(t *testing.T, before, after map[string]fileState, keep func(rel string) bool) {
-	t.Helper()
-	for rel, b := range before {
-		if keep != nil && !keep(rel) {
-			continue
-		}
-		a, ok := after[rel]
-		switch {
-		case !ok:
-			t.Errorf("%s: removed", rel)
-		case a.data != b.data:
-			t.Errorf("%s: content changed", rel)
-		case a.mode != b.mode:
-			t.Errorf("%s: mode changed from %v to %v", rel, b.mode, a.mode)
-		case !a.modTime.Equal(b.modTime):
-			t.Errorf("%s: modification time changed from %v to %v", rel, b.modTime, a.modTime)
-		}
-	}
-	for rel := range after {
-		if _, ok := before[rel]; !ok && (keep == nil || keep(rel)) {
-			t.Errorf("%s: created", rel)
-		}
-	}
-}
-
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
-	ids := idsPath(t)
+	ids := scrubtest.IDsFile
 	empty := t.TempDir() // a source no run may touch
 	commaList := writeFile(t, "ids.txt", "# list\nAAAA\n\n9F3A41C07B22E8D1,2017-11-20\nBBBB\n")
 	quoteList := writeFile(t, "list.txt", "AAAA\n\"9F3A41C07B22E8D1\"\n")
@@ -377,7 +284,7 @@ func checkFullErase(t *testing.T, sum *scrub.Summary) {
 // checkClean checks, with a dry run, that no listed ID is left below dir.
 func checkClean(t *testing.T, dir string) {
 	t.Helper()
-	out := run(t, nil, "erase", "--ids", idsPath(t), "--dry-run", "--json", dir)
+	out := run(t, nil, "erase", "--ids", scrubtest.IDsFile, "--dry-run", "--json", dir)
 	if out.err != nil {
 		t.Fatalf("dry run after erasure: %v\n%s", out.err, out.stderr)
 	}
@@ -394,35 +301,35 @@ func TestEraseJSON(t *testing.T) {
 		args func(dir string) []string
 	}{
 		{"flags first", func(dir string) []string {
-			return []string{"erase", "--ids", idsPath(t), "--json", "--no-progress", dir}
+			return []string{"erase", "--ids", scrubtest.IDsFile, "--json", "--no-progress", dir}
 		}},
 		{"flags after source", func(dir string) []string {
-			return []string{"erase", dir, "--json", "--ids", idsPath(t)}
+			return []string{"erase", dir, "--json", "--ids", scrubtest.IDsFile}
 		}},
 		{"flags around source", func(dir string) []string {
-			return []string{"erase", "--no-progress", dir, "--ids=" + idsPath(t), "-json", "--jobs", "1"}
+			return []string{"erase", "--no-progress", dir, "--ids=" + scrubtest.IDsFile, "-json", "--jobs", "1"}
 		}},
 		{"jobs 1", func(dir string) []string {
-			return []string{"erase", "--ids", idsPath(t), "--json", "--jobs", "1", dir}
+			return []string{"erase", "--ids", scrubtest.IDsFile, "--json", "--jobs", "1", dir}
 		}},
 		{"jobs 64, level 9", func(dir string) []string {
-			return []string{"erase", "--ids", idsPath(t), "--json", "--jobs", "64", "--level", "9", dir}
+			return []string{"erase", "--ids", scrubtest.IDsFile, "--json", "--jobs", "64", "--level", "9", dir}
 		}},
 		{"explicit column and delimiter", func(dir string) []string {
-			return []string{"erase", "--ids", idsPath(t), "--json", "--column", "Client ID", "--delimiter", ",", dir}
+			return []string{"erase", "--ids", scrubtest.IDsFile, "--json", "--column", "Client ID", "--delimiter", ",", dir}
 		}},
 		{"source twice", func(dir string) []string {
-			return []string{"erase", "--ids", idsPath(t), "--json", dir, dir + string(filepath.Separator)}
+			return []string{"erase", "--ids", scrubtest.IDsFile, "--json", dir, dir + string(filepath.Separator)}
 		}},
 		{"two sources", func(dir string) []string {
-			return []string{"erase", "--ids", idsPath(t), "--json", filepath.Join(dir, "monthly"), dir}
+			return []string{"erase", "--ids", scrubtest.IDsFile, "--json", filepath.Join(dir, "monthly"), dir}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := fresh(t)
-			before := snapshot(t, dir)
+			dir := scrubtest.CopyExport(t)
+			before := scrubtest.Snapshot(t, dir)
 			out := run(t, nil, tt.args(dir)...)
 			if out.err != nil {
 				t.Fatalf("Run: %v\nstderr:\n%s", out.err, out.stderr)
@@ -435,7 +342,7 @@ func TestEraseJSON(t *testing.T) {
 				t.Errorf("JSON on stderr:\n%s", out.stderr)
 			}
 			// The archive without a listed ID is not touched at all.
-			sameFiles(t, before, snapshot(t, dir), func(rel string) bool { return rel == unchanged })
+			scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, dir), func(rel string) bool { return rel == unchanged })
 			checkClean(t, dir)
 		})
 	}
@@ -443,8 +350,8 @@ func TestEraseJSON(t *testing.T) {
 
 func TestEraseWithoutJSON(t *testing.T) {
 	t.Parallel()
-	dir := fresh(t)
-	out := run(t, nil, "erase", "--ids", idsPath(t), dir)
+	dir := scrubtest.CopyExport(t)
+	out := run(t, nil, "erase", "--ids", scrubtest.IDsFile, dir)
 	if out.err != nil {
 		t.Fatalf("Run: %v\n%s", out.err, out.stderr)
 	}
@@ -469,7 +376,7 @@ func TestEraseWithoutJSON(t *testing.T) {
 
 func TestIDsFromStdin(t *testing.T) {
 	t.Parallel()
-	list, err := os.ReadFile(idsFile)
+	list, err := os.ReadFile(scrubtest.IDsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +390,7 @@ func TestIDsFromStdin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := fresh(t)
+			dir := scrubtest.CopyExport(t)
 			out := run(t, bytes.NewReader(list), tt.args(dir)...)
 			if out.err != nil {
 				t.Fatalf("Run: %v\n%s", out.err, out.stderr)
@@ -493,9 +400,9 @@ func TestIDsFromStdin(t *testing.T) {
 	}
 	t.Run("stdin not read without -", func(t *testing.T) {
 		t.Parallel()
-		dir := fresh(t)
+		dir := scrubtest.CopyExport(t)
 		stdin := strings.NewReader("FFFFFFFFFFFFFFFF\n")
-		out := run(t, stdin, "erase", "--ids", idsPath(t), "--json", dir)
+		out := run(t, stdin, "erase", "--ids", scrubtest.IDsFile, "--json", dir)
 		if out.err != nil {
 			t.Fatal(out.err)
 		}
@@ -518,7 +425,7 @@ func TestDryRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := fresh(t)
+			dir := scrubtest.CopyExport(t)
 			// Old, distinct modification times make any rewrite visible.
 			old := time.Date(2017, 11, 27, 3, 4, 5, 0, time.UTC)
 			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -530,8 +437,8 @@ func TestDryRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before := snapshot(t, dir)
-			args := []string{"erase", "--ids", idsPath(t), "--dry-run", dir}
+			before := scrubtest.Snapshot(t, dir)
+			args := []string{"erase", "--ids", scrubtest.IDsFile, "--dry-run", dir}
 			if tt.json {
 				args = append(args, "--json")
 			}
@@ -539,7 +446,7 @@ func TestDryRun(t *testing.T) {
 			if out.err != nil {
 				t.Fatalf("Run: %v\n%s", out.err, out.stderr)
 			}
-			sameFiles(t, before, snapshot(t, dir), nil)
+			scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, dir), nil)
 			if !strings.Contains(out.stderr, "dry run") || !strings.Contains(out.stderr, "14 archives: 0 erased, 1 unchanged, 13 would be erased") {
 				t.Errorf("stderr:\n%s", out.stderr)
 			}
@@ -604,9 +511,9 @@ func TestSelection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := fresh(t)
-			before := snapshot(t, dir)
-			args := append([]string{"erase", "--ids", idsPath(t), "--json", dir}, tt.flags...)
+			dir := scrubtest.CopyExport(t)
+			before := scrubtest.Snapshot(t, dir)
+			args := append([]string{"erase", "--ids", scrubtest.IDsFile, "--json", dir}, tt.flags...)
 			out := run(t, nil, args...)
 			if tt.want == nil {
 				// Selecting nothing is an error, not a finished job.
@@ -635,24 +542,11 @@ func TestSelection(t *testing.T) {
 				t.Errorf("totals.archives = %d, want %d", sum.Totals.Archives, len(tt.want))
 			}
 			// Archives not selected are left exactly as they were.
-			sameFiles(t, before, snapshot(t, dir), func(rel string) bool {
+			scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, dir), func(rel string) bool {
 				rel = filepath.ToSlash(rel)
 				return slices.Contains(all, rel) && !slices.Contains(tt.want, rel)
 			})
 		})
-	}
-}
-
-// corrupt writes a truncated copy of a gzip archive of the test data as
-// dir/name.
-func corrupt(t *testing.T, dir, name string) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(exportDir, gzipArchive))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), b[:len(b)/2], 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -668,10 +562,10 @@ func TestPartial(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := fresh(t)
-			corrupt(t, dir, "bad.csv.gz")
+			dir := scrubtest.CopyExport(t)
+			scrubtest.Corrupt(t, dir, "bad.csv.gz")
 			bad, _ := os.ReadFile(filepath.Join(dir, "bad.csv.gz"))
-			args := []string{"erase", "--ids", idsPath(t), "--json", dir}
+			args := []string{"erase", "--ids", scrubtest.IDsFile, "--json", dir}
 			if tt.dryRun {
 				args = append(args, "--dry-run")
 			}
@@ -721,26 +615,26 @@ func TestAllFailed(t *testing.T) {
 	}{
 		{"one corrupt archive", func(t *testing.T) (string, []string) {
 			dir := t.TempDir()
-			corrupt(t, dir, "bad.csv.gz")
+			scrubtest.Corrupt(t, dir, "bad.csv.gz")
 			return dir, nil
 		}},
 		{"several bad files", func(t *testing.T) (string, []string) {
 			dir := t.TempDir()
-			corrupt(t, dir, "bad.csv.gz")
+			scrubtest.Corrupt(t, dir, "bad.csv.gz")
 			os.WriteFile(filepath.Join(dir, "notes.csv"), []byte("name,remark\nx,y\n"), 0o644)
 			os.WriteFile(filepath.Join(dir, "broken.csv"), []byte("Client ID,x\n\"9F3A41C07B22E8D1,1\n"), 0o644)
 			return dir, nil
 		}},
 		{"unknown ID column", func(t *testing.T) (string, []string) {
-			return fresh(t), []string{"--column", "Customer"}
+			return scrubtest.CopyExport(t), []string{"--column", "Customer"}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir, flags := tt.setup(t)
-			before := snapshot(t, dir)
-			args := append([]string{"erase", "--ids", idsPath(t), "--json", dir}, flags...)
+			before := scrubtest.Snapshot(t, dir)
+			args := append([]string{"erase", "--ids", scrubtest.IDsFile, "--json", dir}, flags...)
 			out := run(t, nil, args...)
 			if !errors.Is(out.err, scrub.ErrFailed) {
 				t.Fatalf("Run = %v, want an error wrapping scrub.ErrFailed\n%s", out.err, out.stderr)
@@ -757,7 +651,7 @@ func TestAllFailed(t *testing.T) {
 					t.Errorf("stderr does not name %s", r.Key)
 				}
 			}
-			sameFiles(t, before, snapshot(t, dir), nil)
+			scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, dir), nil)
 		})
 	}
 }
@@ -768,9 +662,9 @@ func TestEmptySource(t *testing.T) {
 	t.Parallel()
 	for name, args := range map[string][]string{
 		"empty directory":  {t.TempDir()},
-		"nothing included": {"--include", "*.parquet", fresh(t)},
+		"nothing included": {"--include", "*.parquet", scrubtest.CopyExport(t)},
 	} {
-		out := run(t, nil, append([]string{"erase", "--ids", idsPath(t), "--json"}, args...)...)
+		out := run(t, nil, append([]string{"erase", "--ids", scrubtest.IDsFile, "--json"}, args...)...)
 		if !errors.Is(out.err, scrub.ErrNoArchives) {
 			t.Errorf("%s: err = %v, want ErrNoArchives", name, out.err)
 		}
@@ -781,12 +675,12 @@ func TestEmptySource(t *testing.T) {
 // another source, is processed once.
 func TestOverlappingSources(t *testing.T) {
 	t.Parallel()
-	dir := fresh(t)
+	dir := scrubtest.CopyExport(t)
 	rel, err := filepath.Rel(mustGetwd(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, nil, "erase", "--ids", idsPath(t), "--json", dir, rel, filepath.Join(dir, "monthly"))
+	out := run(t, nil, "erase", "--ids", scrubtest.IDsFile, "--json", dir, rel, filepath.Join(dir, "monthly"))
 	if out.err != nil {
 		t.Fatalf("Run: %v\n%s", out.err, out.stderr)
 	}
@@ -804,8 +698,8 @@ func mustGetwd(t *testing.T) string {
 // Everything after "--" is a source, even when it looks like a flag.
 func TestDoubleDash(t *testing.T) {
 	t.Parallel()
-	dir := fresh(t)
-	out := run(t, nil, "erase", "--ids", idsPath(t), "--json", "--", dir, "-not-a-flag")
+	dir := scrubtest.CopyExport(t)
+	out := run(t, nil, "erase", "--ids", scrubtest.IDsFile, "--json", "--", dir, "-not-a-flag")
 	if out.err == nil || !strings.Contains(out.err.Error(), "stat -not-a-flag: no such file") {
 		t.Errorf("err = %v: want the missing source -not-a-flag reported, not a flag error", out.err)
 	}
@@ -813,7 +707,7 @@ func TestDoubleDash(t *testing.T) {
 
 func TestSingleFileSource(t *testing.T) {
 	t.Parallel()
-	dir := fresh(t)
+	dir := scrubtest.CopyExport(t)
 	tests := []struct {
 		name    string
 		file    string
@@ -826,7 +720,7 @@ func TestSingleFileSource(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := run(t, nil, "erase", "--ids", idsPath(t), "--json", filepath.Join(dir, tt.file))
+			out := run(t, nil, "erase", "--ids", scrubtest.IDsFile, "--json", filepath.Join(dir, tt.file))
 			if out.err != nil {
 				t.Fatalf("Run: %v\n%s", out.err, out.stderr)
 			}
@@ -843,12 +737,12 @@ func TestSingleFileSource(t *testing.T) {
 
 func TestCanceled(t *testing.T) {
 	t.Parallel()
-	dir := fresh(t)
-	before := snapshot(t, dir)
+	dir := scrubtest.CopyExport(t)
+	before := scrubtest.Snapshot(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	err := cli.Run(ctx, []string{"erase", "--ids", idsPath(t), "--json", dir}, cli.Env{Stdout: &stdout, Stderr: &stderr})
+	err := cli.Run(ctx, []string{"erase", "--ids", scrubtest.IDsFile, "--json", dir}, cli.Env{Stdout: &stdout, Stderr: &stderr})
 	if err == nil {
 		t.Fatalf("Run with a canceled context succeeded")
 	}
@@ -859,5 +753,5 @@ func TestCanceled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled", err)
 	}
-	sameFiles(t, before, snapshot(t, dir), nil)
+	scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, dir), nil)
 }

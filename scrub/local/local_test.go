@@ -8,26 +8,22 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
-// The listed IDs of testdata/ids.txt that occur in the data.
-var victims = []string{"9F3A41C07B22E8D1", "C41D07E2A95B3F68", "5B0E92D4F7A16C3E"}
-
 func victimSet(t testing.TB) *ids.Set {
-	f, err := os.Open("../../testdata/ids.txt")
+	f, err := os.Open(scrubtest.IDsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,67 +33,6 @@ func victimSet(t testing.TB) *ids.Set {
 		t.Fatal(err)
 	}
 	return set
-}
-
-// copyExport copies testdata/export to a new directory and returns it.
-func copyExport(t testing.TB) string {
-	dst := t.TempDir()
-	src := "../../testdata/export"
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		out := filepath.Join(dst, rel)
-		if err := os.WriteFile(out, b, 0o644); err != nil {
-			return err
-		}
-		// Old modification times, so that any rewrite shows.
-		old := time.Date(2017, 11, 30, 0, 0, 0, 0, time.UTC)
-		return os.Chtimes(out, old, old)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-type fileState struct {
-	data  []byte
-	mtime time.Time
-	mode  fs.FileMode
-}
-
-// snapshot records every file below dir.
-func snapshot(t testing.TB, dir string) map[string]fileState {
-	m := map[string]fileState{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		m[rel] = fileState{b, info.ModTime(), info.Mode()}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // streams decodes an archive with the standard library's decoders (an
@@ -139,7 +74,7 @@ func streams(t testing.TB, data []byte) map[string][]byte {
 	return out
 }
 
-// expected cuts the records of victims out of a CSV stream, using
+// expected cuts the records of scrubtest.Victims out of a CSV stream, using
 // encoding/csv's record offsets, and counts them.
 func expected(t testing.TB, in []byte) ([]byte, int) {
 	t.Helper()
@@ -164,7 +99,7 @@ func expected(t testing.TB, in []byte) ([]byte, int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.Contains(victims, rec[col]) {
+		if slices.Contains(scrubtest.Victims, rec[col]) {
 			removed++
 		} else {
 			out = append(out, body[prev:r.InputOffset()]...)
@@ -174,20 +109,23 @@ func expected(t testing.TB, in []byte) ([]byte, int) {
 }
 
 // checkErased checks that every archive below dir is its original with
-// exactly the victims' records removed, or, where it held none, the original
+// exactly the scrubtest.Victims' records removed, or, where it held none, the original
 // file untouched.
-func checkErased(t *testing.T, dir string, before map[string]fileState) {
+func checkErased(t *testing.T, dir string, before map[string]scrubtest.File) {
 	t.Helper()
-	after := snapshot(t, dir)
+	after := scrubtest.Snapshot(t, dir)
 	for name, b := range before {
+		if b.Mode.IsDir() {
+			continue
+		}
 		a, ok := after[name]
 		if !ok {
 			t.Errorf("%s: gone", name)
 			continue
 		}
 		total := 0
-		got := streams(t, a.data)
-		for member, orig := range streams(t, b.data) {
+		got := streams(t, a.Data)
+		for member, orig := range streams(t, b.Data) {
 			if !archive.IsCSVName(member) && member != "" {
 				if !bytes.Equal(got[member], orig) {
 					t.Errorf("%s: non-CSV member %s changed", name, member)
@@ -197,14 +135,14 @@ func checkErased(t *testing.T, dir string, before map[string]fileState) {
 			want, n := expected(t, orig)
 			total += n
 			if !bytes.Equal(got[member], want) {
-				t.Errorf("%s: member %q is not the original minus the victims' rows", name, member)
+				t.Errorf("%s: member %q is not the original minus the scrubtest.Victims' rows", name, member)
 			}
 		}
-		if total == 0 && (!bytes.Equal(a.data, b.data) || !a.mtime.Equal(b.mtime)) {
+		if total == 0 && (!bytes.Equal(a.Data, b.Data) || !a.ModTime.Equal(b.ModTime)) {
 			t.Errorf("%s: held no victim but was rewritten", name)
 		}
-		if a.mode != b.mode {
-			t.Errorf("%s: mode %v, was %v", name, a.mode, b.mode)
+		if a.Mode != b.Mode {
+			t.Errorf("%s: mode %v, was %v", name, a.Mode, b.Mode)
 		}
 	}
 }
@@ -218,11 +156,11 @@ func run(ctx context.Context, t testing.TB, st *Store, mod func(*scrub.Options))
 }
 
 func TestEraseTestdata(t *testing.T) {
-	dir := copyExport(t)
+	dir := scrubtest.CopyExport(t)
 	if err := os.Chmod(filepath.Join(dir, "2376158762_cust_2017-11-22.zip"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, dir)
+	before := scrubtest.Snapshot(t, dir)
 	sum, err := run(context.Background(), t, &Store{Root: dir}, nil)
 	if err != nil || sum.Err() != nil {
 		t.Fatal(err, sum.Err())
@@ -242,42 +180,42 @@ func TestEraseTestdata(t *testing.T) {
 		}
 	}
 	checkErased(t, dir, before)
-	if after := snapshot(t, dir); len(after) != len(before) {
+	if after := scrubtest.Snapshot(t, dir); len(after) != len(before) {
 		t.Errorf("%d files after, %d before (temporary files left?)", len(after), len(before))
 	}
 
 	// A second run finds nothing and touches nothing.
-	once := snapshot(t, dir)
+	once := scrubtest.Snapshot(t, dir)
 	sum, err = run(context.Background(), t, &Store{Root: dir}, nil)
 	if err != nil || sum.Totals.Unchanged != 14 {
 		t.Fatalf("second run: %v %+v", err, sum.Totals)
 	}
-	for name, s := range snapshot(t, dir) {
-		if o := once[name]; !bytes.Equal(s.data, o.data) || !s.mtime.Equal(o.mtime) {
+	for name, s := range scrubtest.Snapshot(t, dir) {
+		if o := once[name]; !bytes.Equal(s.Data, o.Data) || !s.ModTime.Equal(o.ModTime) {
 			t.Errorf("second run touched %s", name)
 		}
 	}
 }
 
 func TestJobsDeterministic(t *testing.T) {
-	var outs []map[string]fileState
+	var outs []map[string]scrubtest.File
 	for _, jobs := range []int{1, 8} {
-		dir := copyExport(t)
+		dir := scrubtest.CopyExport(t)
 		if _, err := run(context.Background(), t, &Store{Root: dir}, func(o *scrub.Options) { o.Jobs = jobs }); err != nil {
 			t.Fatal(err)
 		}
-		outs = append(outs, snapshot(t, dir))
+		outs = append(outs, scrubtest.Snapshot(t, dir))
 	}
 	for name, a := range outs[0] {
-		if !bytes.Equal(a.data, outs[1][name].data) {
+		if !bytes.Equal(a.Data, outs[1][name].Data) {
 			t.Errorf("%s differs between --jobs 1 and 8", name)
 		}
 	}
 }
 
 func TestDryRun(t *testing.T) {
-	dir := copyExport(t)
-	before := snapshot(t, dir)
+	dir := scrubtest.CopyExport(t)
+	before := scrubtest.Snapshot(t, dir)
 	sum, err := run(context.Background(), t, &Store{Root: dir}, func(o *scrub.Options) { o.DryRun = true })
 	if err != nil || sum.Err() != nil {
 		t.Fatal(err)
@@ -285,9 +223,9 @@ func TestDryRun(t *testing.T) {
 	if sum.Totals.WouldErase != 13 || sum.Totals.RowsRemoved != 343 || sum.Totals.RowsScanned != 4625 {
 		t.Errorf("totals %+v", sum.Totals)
 	}
-	after := snapshot(t, dir)
+	after := scrubtest.Snapshot(t, dir)
 	for name, b := range before {
-		if a := after[name]; !bytes.Equal(a.data, b.data) || !a.mtime.Equal(b.mtime) {
+		if a := after[name]; !bytes.Equal(a.Data, b.Data) || !a.ModTime.Equal(b.ModTime) {
 			t.Errorf("dry run changed %s", name)
 		}
 	}
@@ -297,7 +235,7 @@ func TestDryRun(t *testing.T) {
 }
 
 func TestBadInputLeftUntouched(t *testing.T) {
-	dir := copyExport(t)
+	dir := scrubtest.CopyExport(t)
 	good, err := os.ReadFile(filepath.Join(dir, "2376158762_cust_2017-11-24.csv.gz"))
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +284,7 @@ func TestBadInputLeftUntouched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := snapshot(t, dir)
+	before := scrubtest.Snapshot(t, dir)
 	sum, err := run(context.Background(), t, &Store{Root: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +295,7 @@ func TestBadInputLeftUntouched(t *testing.T) {
 	if sum.Totals.Failed != len(bad) || sum.Totals.Erased != 13 {
 		t.Errorf("totals %+v", sum.Totals)
 	}
-	after := snapshot(t, dir)
+	after := scrubtest.Snapshot(t, dir)
 	for _, r := range sum.Archives {
 		rel, _ := filepath.Rel(dir, r.Key)
 		b, isBad := bad[rel]
@@ -367,12 +305,12 @@ func TestBadInputLeftUntouched(t *testing.T) {
 		if r.Status != scrub.Failed || !strings.Contains(r.Error, b.want) {
 			t.Errorf("%s: %s %q, want failed with %q", rel, r.Status, r.Error, b.want)
 		}
-		for _, v := range victims {
+		for _, v := range scrubtest.Victims {
 			if strings.Contains(r.Error, v) {
 				t.Errorf("%s: error message contains a listed ID", rel)
 			}
 		}
-		if !bytes.Equal(after[rel].data, before[rel].data) || !after[rel].mtime.Equal(before[rel].mtime) {
+		if !bytes.Equal(after[rel].Data, before[rel].Data) || !after[rel].ModTime.Equal(before[rel].ModTime) {
 			t.Errorf("%s was modified", rel)
 		}
 	}
@@ -386,8 +324,8 @@ func TestBadInputLeftUntouched(t *testing.T) {
 func TestReplaceFailures(t *testing.T) {
 	for _, step := range []string{"staged", "synced", "renamed"} {
 		t.Run(step, func(t *testing.T) {
-			dir := copyExport(t)
-			before := snapshot(t, dir)
+			dir := scrubtest.CopyExport(t)
+			before := scrubtest.Snapshot(t, dir)
 			boom := errors.New("injected")
 			st := &Store{Root: dir, hook: func(s, _ string) error {
 				if s == step {
@@ -402,13 +340,13 @@ func TestReplaceFailures(t *testing.T) {
 			if sum.Totals.Failed != 13 || !errors.Is(sum.Err(), scrub.ErrPartial) {
 				t.Fatalf("totals %+v", sum.Totals)
 			}
-			after := snapshot(t, dir)
+			after := scrubtest.Snapshot(t, dir)
 			if len(after) != len(before) {
 				t.Errorf("%d files, want %d: staged files left behind", len(after), len(before))
 			}
 			if step != "renamed" {
 				for name, b := range before {
-					if !bytes.Equal(after[name].data, b.data) {
+					if !bytes.Equal(after[name].Data, b.Data) {
 						t.Errorf("%s changed", name)
 					}
 				}
@@ -423,7 +361,7 @@ func TestConflict(t *testing.T) {
 	const theirs = "Client ID\nC41D07E2A95B3F68\n"
 	for _, how := range []string{"replaced", "modified in place"} {
 		t.Run(how, func(t *testing.T) {
-			dir := copyExport(t)
+			dir := scrubtest.CopyExport(t)
 			target := filepath.Join(dir, "2376158762_cust_2017-11-22.zip")
 			st := &Store{Root: dir}
 			st.hook = func(step, path string) error {
@@ -471,8 +409,8 @@ func TestCrash(t *testing.T) {
 	}
 	for _, step := range []string{"staged", "synced", "renamed"} {
 		t.Run(step, func(t *testing.T) {
-			dir := copyExport(t)
-			before := snapshot(t, dir)
+			dir := scrubtest.CopyExport(t)
+			before := scrubtest.Snapshot(t, dir)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "SCRUB_TEST_CRASH_STEP="+step, "SCRUB_TEST_CRASH_DIR="+dir)
 			out, err := cmd.CombinedOutput()
@@ -481,15 +419,15 @@ func TestCrash(t *testing.T) {
 				t.Fatalf("child did not crash as planned: %v\n%s", err, out)
 			}
 			// Every archive is whole: the original, or the erased version.
-			after := snapshot(t, dir)
+			after := scrubtest.Snapshot(t, dir)
 			changed := 0
 			for name, b := range before {
 				a := after[name]
-				if bytes.Equal(a.data, b.data) {
+				if bytes.Equal(a.Data, b.Data) {
 					continue
 				}
 				changed++
-				checkErased(t, dir, map[string]fileState{name: b})
+				checkErased(t, dir, map[string]scrubtest.File{name: b})
 			}
 			if (step == "renamed") != (changed == 1) {
 				t.Errorf("%d archives changed by the crashed run", changed)
@@ -526,8 +464,8 @@ func crashChild(t *testing.T, step, dir string) {
 }
 
 func TestCancel(t *testing.T) {
-	dir := copyExport(t)
-	before := snapshot(t, dir)
+	dir := scrubtest.CopyExport(t)
+	before := scrubtest.Snapshot(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &Store{Root: dir, hook: func(step, _ string) error {
 		if step == "staged" {
@@ -542,9 +480,9 @@ func TestCancel(t *testing.T) {
 	if sum.Totals.Skipped == 0 || sum.Totals.Erased != 0 {
 		t.Errorf("totals %+v", sum.Totals)
 	}
-	after := snapshot(t, dir)
+	after := scrubtest.Snapshot(t, dir)
 	for name, b := range before {
-		if !bytes.Equal(after[name].data, b.data) {
+		if !bytes.Equal(after[name].Data, b.Data) {
 			t.Errorf("%s changed after cancellation", name)
 		}
 	}

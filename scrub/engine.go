@@ -164,6 +164,10 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 	res := Result{Key: obj.Key, BytesBefore: obj.Size}
 	err := st.Open(ctx, obj, func(c Content) error {
 		res.BytesBefore = c.Size()
+		vc, versioned := c.(Versioned)
+		if versioned {
+			res.VersionID = vc.VersionID()
+		}
 		// Outside a dry run, the first matching row is enough to decide.
 		rep, err := archive.Scan(c, c.Size(), o.Filter, !o.DryRun)
 		if rep != nil {
@@ -192,6 +196,16 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 			return err
 		}
 		res.Status, res.BytesAfter = Erased, &size
+		if versioned {
+			// The new version is in place and verified: now, and only
+			// now, the versions that still hold the rows go.
+			n, err := vc.Purge(context.WithoutCancel(ctx))
+			res.VersionsDeleted = n
+			if err != nil {
+				res.Status, res.Error = Failed, fmt.Sprintf("rewritten and verified, but older versions still hold the rows: %v", err)
+				return nil
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -28,6 +28,8 @@ func status(err error) Status {
 		return Erased
 	case errors.Is(err, ErrConflict):
 		return Conflict
+	case errors.As(err, new(*HeldError)):
+		return Held
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Skipped
 	}

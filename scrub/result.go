@@ -16,6 +16,7 @@ const (
 	Failed     Status = "failed"      // error; the archive is left as it was
 	Conflict   Status = "conflict"    // changed by someone else meanwhile; left as it is
 	Skipped    Status = "skipped"     // not processed: the batch stopped first
+	Held       Status = "held"        // object lock or archive storage class; not touched
 )
 
 // ok reports whether the archive needs no further work.
@@ -23,9 +24,11 @@ func (s Status) ok() bool { return s == Erased || s == Unchanged || s == WouldEr
 
 // Result is what happened to one archive.
 type Result struct {
-	Key         string `json:"key"`
-	Status      Status `json:"status"`
-	Format      string `json:"format,omitempty"`
+	Key    string `json:"key"`
+	Status Status `json:"status"`
+	Format string `json:"format,omitempty"`
+	// VersionID is the version that was read, in a versioned store.
+	VersionID   string `json:"version_id,omitempty"`
 	RowsScanned int64  `json:"rows_scanned"`
 	RowsRemoved int64  `json:"rows_removed"`
 	BytesBefore int64  `json:"bytes_before"`
@@ -34,8 +37,11 @@ type Result struct {
 	BytesAfter *int64 `json:"bytes_after"`
 	// MembersCarried counts zip members that are not CSV and were carried
 	// over unfiltered.
-	MembersCarried int    `json:"members_carried,omitempty"`
-	Error          string `json:"error,omitempty"`
+	MembersCarried int `json:"members_carried,omitempty"`
+	// VersionsDeleted counts the old versions permanently deleted after
+	// the rewrite was verified.
+	VersionsDeleted int    `json:"versions_deleted,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Totals sums the results of a batch.
@@ -47,6 +53,7 @@ type Totals struct {
 	Failed      int   `json:"failed"`
 	Conflict    int   `json:"conflict"`
 	Skipped     int   `json:"skipped"`
+	Held        int   `json:"held"`
 	RowsScanned int64 `json:"rows_scanned"`
 	RowsRemoved int64 `json:"rows_removed"`
 	BytesBefore int64 `json:"bytes_before"`
@@ -76,6 +83,8 @@ func (s *Summary) total() {
 			t.Conflict++
 		case Skipped:
 			t.Skipped++
+		case Held:
+			t.Held++
 		}
 		t.RowsScanned += r.RowsScanned
 		t.RowsRemoved += r.RowsRemoved
@@ -101,7 +110,7 @@ var (
 // none could be done.
 func (s *Summary) Err() error {
 	t := s.Totals
-	bad := t.Failed + t.Conflict + t.Skipped
+	bad := t.Failed + t.Conflict + t.Skipped + t.Held
 	switch {
 	case bad == 0:
 		return nil

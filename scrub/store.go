@@ -44,5 +44,22 @@ type Content interface {
 	Replace(ctx context.Context, staged *os.File) error
 }
 
+// Versioned is implemented by the Content of stores that keep old versions
+// of an archive (a versioned S3 bucket). The engine calls Purge only after
+// the replacement is in place and verified: it permanently deletes the
+// version that was read and every older version, which still hold the
+// erased rows, and reports how many it deleted.
+type Versioned interface {
+	VersionID() string // the version that was read
+	Purge(ctx context.Context) (deleted int, err error)
+}
+
 // ErrConflict reports an archive that changed while it was being processed.
 var ErrConflict = errors.New("archive changed while it was being processed; left as it is")
+
+// HeldError reports an archive that must not or cannot be changed: under
+// object-lock retention or legal hold, or in an archive storage class. It is
+// left untouched and counted as not done.
+type HeldError struct{ Reason string }
+
+func (e *HeldError) Error() string { return "not touched: " + e.Reason }

@@ -14,11 +14,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/local"
+	"github.com/scrubtool/scrub/scrub/s3store"
 )
 
 // Env is what a run sees of the process.
@@ -95,6 +98,8 @@ type eraseOptions struct {
 	level      int
 	delimiter  string
 	maxRecord  int
+	endpoint   string
+	partSize   int64
 	sources    []string
 }
 
@@ -113,6 +118,8 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.IntVar(&o.level, "level", archive.DefaultLevel, "compression `LEVEL` (1-9) of rewritten gzip files and zip members")
 	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
 	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
+	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
+	fs.Int64Var(&o.partSize, "part-size", s3store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
 	// Flags may come after sources; everything after "--" is a source.
 	var rest []string
 	if i := slices.Index(args, "--"); i >= 0 {
@@ -145,6 +152,8 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 		return nil, usagef("--level must be between 1 and 9")
 	case o.maxRecord < 1:
 		return nil, usagef("--max-record must be positive")
+	case o.partSize < 5<<20:
+		return nil, usagef("--part-size must be at least 5 MiB (5242880)")
 	}
 	if _, err := o.delim(); err != nil {
 		return nil, err
@@ -221,16 +230,9 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	delim, _ := o.delim()
-	var sources []scrub.Source
-	for _, s := range o.sources {
-		if strings.Contains(s, "://") {
-			return usagef("source %q: only local directories are supported so far", s)
-		}
-		if _, err := os.Stat(s); err != nil {
-			return &UsageError{fmt.Errorf("source: %w", err)}
-		}
-		st := &local.Store{Root: s, Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }}
-		sources = append(sources, scrub.Source{Name: s, Store: st})
+	sources, err := o.stores(ctx, env)
+	if err != nil {
+		return err
 	}
 	prog := newProgress(env.Stderr, !o.noProgress)
 	opt := scrub.Options{
@@ -259,6 +261,39 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	return sum.Err()
 }
 
+// stores opens the sources: local paths, and s3://bucket/prefix URLs on one
+// S3 client made on first use.
+func (o *eraseOptions) stores(ctx context.Context, env Env) ([]scrub.Source, error) {
+	var sources []scrub.Source
+	var client *s3.Client
+	for _, s := range o.sources {
+		if strings.HasPrefix(s, "s3://") {
+			bucket, prefix, err := s3store.ParseURL(s)
+			if err != nil {
+				return nil, &UsageError{err}
+			}
+			if client == nil {
+				if client, err = s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: o.endpoint}); err != nil {
+					return nil, err
+				}
+			}
+			st := s3store.New(client, bucket, prefix)
+			st.PartSize = o.partSize
+			sources = append(sources, scrub.Source{Name: s, Store: st})
+			continue
+		}
+		if strings.Contains(s, "://") {
+			return nil, usagef("source %q: only local paths and s3:// URLs are supported", s)
+		}
+		if _, err := os.Stat(s); err != nil {
+			return nil, &UsageError{fmt.Errorf("source: %w", err)}
+		}
+		st := &local.Store{Root: s, Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }}
+		sources = append(sources, scrub.Source{Name: s, Store: st})
+	}
+	return sources, nil
+}
+
 func printSummary(w io.Writer, sum *scrub.Summary) {
 	for _, r := range sum.Archives {
 		switch r.Status {
@@ -271,6 +306,9 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 		default:
 			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), r.Key, r.Error)
 		}
+		if r.VersionsDeleted > 0 {
+			fmt.Fprintf(w, "%-11s %s: %d older versions deleted\n", "note", r.Key, r.VersionsDeleted)
+		}
 		if r.MembersCarried > 0 {
 			fmt.Fprintf(w, "%-11s %s: %d non-CSV members carried over unfiltered\n", "note", r.Key, r.MembersCarried)
 		}
@@ -280,6 +318,6 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 	if sum.DryRun {
 		verb = "would be removed (dry run, nothing written)"
 	}
-	fmt.Fprintf(w, "scrub: %d archives: %d erased, %d unchanged, %d would be erased, %d failed, %d conflicts, %d skipped; %d of %d rows %s\n",
-		t.Archives, t.Erased, t.Unchanged, t.WouldErase, t.Failed, t.Conflict, t.Skipped, t.RowsRemoved, t.RowsScanned, verb)
+	fmt.Fprintf(w, "scrub: %d archives: %d erased, %d unchanged, %d would be erased, %d failed, %d conflicts, %d held, %d skipped; %d of %d rows %s\n",
+		t.Archives, t.Erased, t.Unchanged, t.WouldErase, t.Failed, t.Conflict, t.Held, t.Skipped, t.RowsRemoved, t.RowsScanned, verb)
 }

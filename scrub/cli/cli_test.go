@@ -143,7 +143,9 @@ func TestUsageErrors(t *testing.T) {
 		{"--ids - bad line", []string{"erase", "--ids", "-", empty}, "A\nB\n9F3A41C07B22E8D1\x00\n", "standard input:3:"},
 		{"SOURCE missing", []string{"erase", "--ids", ids, filepath.Join(empty, "missing")}, "", "missing"},
 		{"one SOURCE of two missing", []string{"erase", "--ids", ids, empty, filepath.Join(empty, "missing")}, "", "missing"},
-		{"URL SOURCE", []string{"erase", "--ids", ids, "s3://bucket/prefix"}, "", "only local"},
+		{"unsupported URL scheme", []string{"erase", "--ids", ids, "gs://bucket/prefix"}, "", "only local paths and s3:// URLs"},
+		{"s3 URL without bucket", []string{"erase", "--ids", ids, "s3:///prefix"}, "", "no bucket"},
+		{"part size below the S3 minimum", []string{"erase", "--ids", ids, "--part-size", "1000", "x"}, "", "--part-size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,7 +337,7 @@ func TestEraseJSON(t *testing.T) {
 				t.Fatalf("Run: %v\nstderr:\n%s", out.err, out.stderr)
 			}
 			checkFullErase(t, summary(t, out.stdout))
-			if !strings.Contains(out.stderr, "scrub: 14 archives: 13 erased, 1 unchanged, 0 would be erased, 0 failed, 0 conflicts, 0 skipped; 343 of 4625 rows removed\n") {
+			if !strings.Contains(out.stderr, "scrub: 14 archives: 13 erased, 1 unchanged, 0 would be erased, 0 failed, 0 conflicts, 0 held, 0 skipped; 343 of 4625 rows removed\n") {
 				t.Errorf("stderr has no human summary:\n%s", out.stderr)
 			}
 			if strings.Contains(out.stderr, "{") || strings.Contains(out.stderr, `"totals"`) {

@@ -4,10 +4,17 @@
 package scrubtest
 
 import (
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"encoding/csv"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,4 +135,104 @@ func SameFiles(t testing.TB, before, after map[string]File, keep func(rel string
 			t.Errorf("%s: created", rel)
 		}
 	}
+}
+
+// Streams decodes an archive with the standard library's decoders (an
+// implementation independent of scrub's) into its streams by zip member
+// name, "" for plain CSV and gzip.
+func Streams(t testing.TB, data []byte) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	switch {
+	case bytes.HasPrefix(data, []byte{0x1f, 0x8b}):
+		r, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[""] = b
+	case bytes.HasPrefix(data, []byte("PK")):
+		r, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range r.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f.Name] = b
+		}
+	default:
+		out[""] = data
+	}
+	return out
+}
+
+// Expected cuts the records of the victims out of a CSV stream with a
+// "Client ID" column, using encoding/csv's record offsets, and counts them.
+func Expected(t testing.TB, in []byte) ([]byte, int) {
+	t.Helper()
+	body := bytes.TrimPrefix(in, []byte("\xEF\xBB\xBF"))
+	bomLen := len(in) - len(body)
+	r := csv.NewReader(bytes.NewReader(body))
+	header, err := r.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(header, "Client ID")
+	if col < 0 {
+		t.Fatalf("no Client ID column in %q", header)
+	}
+	out := append([]byte(nil), in[:bomLen+int(r.InputOffset())]...)
+	prev, removed := r.InputOffset(), 0
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return append(out, body[prev:]...), removed
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(Victims, rec[col]) {
+			removed++
+		} else {
+			out = append(out, body[prev:r.InputOffset()]...)
+		}
+		prev = r.InputOffset()
+	}
+}
+
+// CheckArchive checks that after is the archive before with exactly the
+// victims' records removed from every CSV stream and every other zip member
+// unchanged, and returns how many records that was. An archive without
+// victims must be byte-identical.
+func CheckArchive(t testing.TB, name string, before, after []byte) int {
+	t.Helper()
+	total := 0
+	got := Streams(t, after)
+	for member, orig := range Streams(t, before) {
+		if member != "" && !strings.HasSuffix(strings.ToLower(member), ".csv") {
+			if !bytes.Equal(got[member], orig) {
+				t.Errorf("%s: non-CSV member %s changed", name, member)
+			}
+			continue
+		}
+		want, n := Expected(t, orig)
+		total += n
+		if !bytes.Equal(got[member], want) {
+			t.Errorf("%s: member %q is not the original minus the victims' rows", name, member)
+		}
+	}
+	if total == 0 && !bytes.Equal(before, after) {
+		t.Errorf("%s: held no victim but was rewritten", name)
+	}
+	return total
 }

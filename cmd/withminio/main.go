@@ -1,0 +1,469 @@
+// Command withminio runs a command against a throw-away MinIO server.
+// It is a development tool for the integration tests and demos, not part
+// of scrub.
+//
+//	go run ./cmd/withminio [flags] -- COMMAND [ARGS...]
+//
+// It starts bin/minio on a free loopback port with a fresh 4-drive data
+// directory (drives are needed for versioning and object lock) and a
+// built-in KMS key, waits until MinIO answers a real S3 call, optionally
+// uploads local directories (-load), then runs COMMAND with
+//
+//	AWS_ENDPOINT_URL, SCRUB_TEST_S3_ENDPOINT   http://127.0.0.1:PORT
+//	AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY   the test credentials
+//	AWS_REGION                                 us-east-1
+//	SCRUB_TEST_KMS_KEY                         scrub-test-key
+//
+// added to its environment. withminio exits with COMMAND's exit status.
+// MinIO is always stopped and its data removed afterwards, also when
+// withminio gets SIGINT or SIGTERM (which it passes on to COMMAND).
+// Its own failures exit with 125, like env(1); 126/127 mean COMMAND
+// could not be run.
+//
+// MinIO's output goes to a log file in the temp dir. Its tail is shown
+// when the server fails; -v copies it to stderr as it is written.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Fixed test credentials and KMS key. Nothing here is secret: the
+// server only ever listens on 127.0.0.1 and holds test data.
+const (
+	accessKey = "scrubtest"
+	secretKey = "scrubtest-secret"
+	region    = "us-east-1"
+	kmsKeyID  = "scrub-test-key"
+	kmsKey    = "scrub-test-kms-key-32-bytes-long" // MinIO wants exactly 32 bytes
+	stopGrace = 10 * time.Second
+)
+
+// Exit codes of withminio's own failures (as in env(1)).
+const (
+	exitHarness  = 125
+	exitNoExec   = 126
+	exitNotFound = 127
+)
+
+// loadFlag collects the repeatable -load DIR=BUCKET/PREFIX flag.
+type loadFlag []load
+
+type load struct{ dir, bucket, prefix string }
+
+func (l *loadFlag) String() string { return fmt.Sprint(*l) }
+
+func (l *loadFlag) Set(s string) error {
+	dir, dst, ok := strings.Cut(s, "=")
+	bucket, prefix, _ := strings.Cut(dst, "/")
+	if !ok || dir == "" || bucket == "" {
+		return errors.New("want DIR=BUCKET or DIR=BUCKET/PREFIX")
+	}
+	*l = append(*l, load{dir, bucket, strings.Trim(prefix, "/")})
+	return nil
+}
+
+func main() {
+	var loads loadFlag
+	bin := flag.String("bin", "bin/minio", "MinIO server `binary` (make bin/minio builds it)")
+	timeout := flag.Duration("timeout", 60*time.Second, "how long to wait for MinIO to start")
+	verbose := flag.Bool("v", false, "copy MinIO's log to stderr")
+	versioned := flag.Bool("versioned", false, "enable versioning on the buckets that -load creates")
+	flag.Var(&loads, "load", "before COMMAND, upload every file below `DIR=BUCKET/PREFIX` (repeatable)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: withminio [flags] -- COMMAND [ARGS...]\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	os.Exit(run(*bin, *timeout, *verbose, *versioned, loads, flag.Args()))
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "withminio: "+format+"\n", args...)
+}
+
+func run(bin string, timeout time.Duration, verbose, versioned bool, loads []load, command []string) int {
+	// Catch signals first, so that an interrupt at any point still cleans up.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := &interrupts{cancel: cancel}
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	go sigs.handle(sigc)
+
+	start := time.Now()
+	srv, err := startMinIO(bin, verbose)
+	if err != nil {
+		logf("%v", err)
+		return exitHarness
+	}
+	defer srv.stop()
+
+	cli := newClient(srv.url)
+	if err := srv.waitReady(ctx, cli, timeout); err != nil {
+		logf("%v", err)
+		if ctx.Err() == nil {
+			srv.showLog()
+		}
+		return sigs.exitCode(exitHarness)
+	}
+	logf("MinIO ready at %s after %.1fs", srv.url, time.Since(start).Seconds())
+	for _, l := range loads {
+		if err := upload(ctx, cli, l, versioned); err != nil {
+			logf("-load %s: %v", l.dir, err)
+			return sigs.exitCode(exitHarness)
+		}
+	}
+	return runCommand(command, srv, sigs)
+}
+
+// interrupts handles SIGINT and SIGTERM: before the command runs they
+// cancel the start-up, then they are passed on to the command.
+type interrupts struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	sig    os.Signal   // the first signal before the command started
+	proc   *os.Process // the command, once started
+}
+
+func (in *interrupts) handle(sigc <-chan os.Signal) {
+	for sig := range sigc {
+		in.mu.Lock()
+		if in.proc != nil {
+			in.proc.Signal(sig)
+		} else if in.sig == nil {
+			in.sig = sig
+			in.cancel()
+		}
+		in.mu.Unlock()
+	}
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// start starts cmd unless a signal came first.
+func (in *interrupts) start(cmd *exec.Cmd) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.sig != nil {
+		return errInterrupted
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	in.proc = cmd.Process
+	return nil
+}
+
+// exitCode is 128+signal after a signal, else code.
+func (in *interrupts) exitCode(code int) int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return code
+}
+
+// server is a running MinIO process.
+type server struct {
+	cmd    *exec.Cmd
+	tmp    string        // removed by stop
+	log    string        // MinIO's output
+	url    string        // S3 endpoint
+	exited chan struct{} // closed when the process has exited
+	err    error         // its Wait error, valid after exited is closed
+}
+
+func startMinIO(bin string, verbose bool) (*server, error) {
+	if _, err := exec.LookPath(bin); err != nil {
+		return nil, fmt.Errorf("no MinIO server binary: %v (make bin/minio builds it)", err)
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "withminio-")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		tmp:    tmp,
+		log:    filepath.Join(tmp, "minio.log"),
+		url:    fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		exited: make(chan struct{}),
+	}
+	data := filepath.Join(tmp, "data")
+	for i := 1; i <= 4; i++ {
+		if err := os.MkdirAll(filepath.Join(data, fmt.Sprintf("d%d", i)), 0o700); err != nil {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
+	}
+	logFile, err := os.Create(s.log)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+
+	s.cmd = exec.Command(bin, "server",
+		"--address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--certs-dir", filepath.Join(tmp, "certs"), // not ~/.minio/certs
+		filepath.Join(data, "d{1...4}"))
+	s.cmd.Env = append(withoutVars(os.Environ(), "MINIO_"),
+		"MINIO_CI_CD=1", // lets several drives on one disk start
+		"MINIO_ROOT_USER="+accessKey,
+		"MINIO_ROOT_PASSWORD="+secretKey,
+		"MINIO_KMS_SECRET_KEY="+kmsKeyID+":"+base64.StdEncoding.EncodeToString([]byte(kmsKey)),
+	)
+	s.cmd.Stdout = logFile
+	if verbose {
+		s.cmd.Stdout = io.MultiWriter(logFile, os.Stderr)
+	}
+	s.cmd.Stderr = s.cmd.Stdout
+	// Own process group: a terminal's Ctrl-C reaches withminio, which
+	// then stops MinIO in order, rather than MinIO directly.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		logFile.Close()
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		logFile.Close() // only now: with -v, Wait copies the output through it
+		close(s.exited)
+	}()
+	return s, nil
+}
+
+// freePorts returns n distinct free loopback ports. They are free now;
+// MinIO binds them a moment later.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close() // keep it open until all are picked, so they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// waitReady waits until ListBuckets succeeds: /minio/health/live answers
+// before MinIO can serve requests.
+func (s *server) waitReady(ctx context.Context, cli *s3.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for {
+		callCtx, callCancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := cli.ListBuckets(callCtx, &s3.ListBucketsInput{}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+		callCancel()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		select {
+		case <-s.exited:
+			return fmt.Errorf("MinIO exited during start-up: %v", s.err)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("MinIO not ready after %v; last error: %v", timeout, lastErr)
+			}
+			return errInterrupted
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop terminates MinIO (SIGTERM, SIGKILL after stopGrace) and removes
+// its data.
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(stopGrace):
+		logf("MinIO did not stop within %v; killing it", stopGrace)
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	if err := os.RemoveAll(s.tmp); err != nil {
+		logf("%v", err)
+	}
+}
+
+// showLog prints the end of MinIO's log to stderr.
+func (s *server) showLog() {
+	b, err := os.ReadFile(s.log)
+	if err != nil {
+		logf("%v", err)
+		return
+	}
+	b = bytes.TrimRight(b, "\n")
+	if len(b) == 0 {
+		logf("MinIO's log is empty")
+		return
+	}
+	lines := bytes.Split(b, []byte("\n"))
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	logf("last lines of MinIO's log:")
+	os.Stderr.Write(append(bytes.Join(lines, []byte("\n")), '\n'))
+}
+
+func newClient(url string) *s3.Client {
+	return s3.New(s3.Options{
+		BaseEndpoint:               aws.String(url),
+		Region:                     region,
+		Credentials:                credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
+		UsePathStyle:               true,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
+// upload creates l.bucket and copies every regular file below l.dir to it.
+func upload(ctx context.Context, cli *s3.Client, l load, versioned bool) error {
+	_, err := cli.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &l.bucket})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) { // two -load flags may share a bucket
+		return err
+	}
+	if versioned {
+		_, err := cli.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+			Bucket:                  &l.bucket,
+			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var files, size int64
+	err = filepath.WalkDir(l.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(l.dir, p)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		key := path.Join(l.prefix, filepath.ToSlash(rel))
+		_, err = cli.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: &l.bucket, Key: &key, Body: f, ContentLength: aws.Int64(info.Size()),
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		files++
+		size += info.Size()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	logf("loaded %d files (%d bytes) from %s to s3://%s/%s", files, size, l.dir, l.bucket, l.prefix)
+	return nil
+}
+
+// runCommand runs command with the server's environment and returns
+// its exit code.
+func runCommand(command []string, s *server, sigs *interrupts) int {
+	cmd := exec.Command(command[0], command[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(withoutVars(os.Environ(),
+		// Set below, or would point the SDK elsewhere or break its config.
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+		"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+		"SCRUB_TEST_S3_ENDPOINT", "SCRUB_TEST_KMS_KEY"),
+		"AWS_ENDPOINT_URL="+s.url,
+		"AWS_ACCESS_KEY_ID="+accessKey,
+		"AWS_SECRET_ACCESS_KEY="+secretKey,
+		"AWS_REGION="+region,
+		"SCRUB_TEST_S3_ENDPOINT="+s.url,
+		"SCRUB_TEST_KMS_KEY="+kmsKeyID,
+	)
+	if err := sigs.start(cmd); err != nil {
+		logf("%v", err)
+		switch {
+		case errors.Is(err, errInterrupted):
+			return sigs.exitCode(exitHarness)
+		case errors.Is(err, exec.ErrNotFound):
+			return exitNotFound
+		}
+		return exitNoExec
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-s.exited:
+		logf("MinIO exited while the command was running: %v", s.err)
+		s.showLog()
+		<-done
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+// withoutVars returns env without the variables named in names; a name
+// ending in "_" removes every variable with that prefix.
+func withoutVars(env []string, names ...string) []string {
+	var out []string
+next:
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, n := range names {
+			if k == n || strings.HasSuffix(n, "_") && strings.HasPrefix(k, n) {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}

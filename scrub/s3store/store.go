@@ -1,0 +1,596 @@
+// Package s3store keeps archives in S3 or an S3-compatible object store
+// such as MinIO.
+//
+// An archive is read with ranged GETs pinned to the ETag (and version) that
+// was listed, so a concurrent change shows as a conflict rather than as a
+// mix of two objects. Its replacement is uploaded to the same key with
+// If-Match on that ETag: a writer that got there first is never clobbered.
+// Everything about the object that is not its data is carried over:
+// content type, encoding, disposition, language, cache control, expiry,
+// user metadata, tags, storage class and server-side encryption (SSE-S3 and
+// SSE-KMS with its key). The upload is verified by size and MD5 (sent as
+// Content-MD5, so the store checks it too) before anything is deleted; in a
+// versioned bucket the version that was read and every older version and
+// delete marker of that exact key are then deleted permanently.
+//
+// Objects under object-lock retention or legal hold (any version of them,
+// in a bucket with object lock) and objects in the GLACIER and DEEP_ARCHIVE
+// storage classes are reported as held and not touched.
+package s3store
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/scrubtool/scrub/scrub"
+)
+
+// DefaultPartSize is the default size of multipart upload parts; objects
+// up to this size go up in one PUT.
+const DefaultPartSize = 16 << 20
+
+// minPartSize is S3's lower limit for all parts but the last.
+const minPartSize = 5 << 20
+
+// chunkSize is the size of one ranged GET.
+const chunkSize = 8 << 20
+
+// ParseURL splits s3://bucket/prefix.
+func ParseURL(u string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(u, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q is not an s3:// URL", u)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q: no bucket", u)
+	}
+	return bucket, prefix, nil
+}
+
+// Store is the archives below a prefix of a bucket. A prefix that names an
+// object names just that object; otherwise it is a directory: "exports"
+// covers "exports/..." but not "exports2/...".
+type Store struct {
+	client api
+	Bucket string
+	Prefix string
+	// PartSize is the multipart part size; 0 means DefaultPartSize.
+	PartSize int64
+	// TempDir holds staged rewrites; "" means os.TempDir().
+	TempDir string
+
+	once       sync.Once
+	versioning types.BucketVersioningStatus // "" if never enabled
+	locking    bool                         // object lock enabled
+	bucketErr  error
+
+	// hook, set by tests, is called at each step of a replacement.
+	hook func(step, key string) error
+}
+
+// New returns the store for s3://bucket/prefix on client.
+func New(client *s3.Client, bucket, prefix string) *Store {
+	return &Store{client: client, Bucket: bucket, Prefix: prefix}
+}
+
+var _ scrub.Store = (*Store)(nil)
+
+func (s *Store) url(key string) string { return "s3://" + s.Bucket + "/" + key }
+
+func (s *Store) step(name, key string) error {
+	if s.hook == nil {
+		return nil
+	}
+	return s.hook(name, key)
+}
+
+// bucketInfo reads the bucket's versioning and object-lock state once.
+func (s *Store) bucketInfo(ctx context.Context) error {
+	s.once.Do(func() {
+		v, err := s.client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &s.Bucket})
+		if err != nil {
+			s.bucketErr = fmt.Errorf("get versioning of bucket %s: %w", s.Bucket, err)
+			return
+		}
+		s.versioning = v.Status
+		l, err := s.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: &s.Bucket})
+		if err == nil && l.ObjectLockConfiguration != nil {
+			s.locking = l.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled
+		}
+	})
+	return s.bucketErr
+}
+
+// List lists the objects below the prefix, skipping folder markers.
+func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
+	if err := s.bucketInfo(ctx); err != nil {
+		return err
+	}
+	dir := strings.TrimSuffix(s.Prefix, "/")
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: &dir})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			var rel string
+			switch {
+			case strings.HasSuffix(key, "/"):
+				continue
+			case dir == "":
+				rel = key
+			case key == dir:
+				rel = path.Base(key)
+			case strings.HasPrefix(key, dir+"/"):
+				rel = key[len(dir)+1:]
+			default:
+				continue
+			}
+			obj := scrub.Object{Key: s.url(key), Rel: rel, Size: aws.ToInt64(o.Size)}
+			if err := fn(obj); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) key(obj scrub.Object) string {
+	return strings.TrimPrefix(obj.Key, "s3://"+s.Bucket+"/")
+}
+
+// Open reads the object's metadata, refuses held objects and lends fn a
+// reader pinned to the ETag and version it found.
+func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Content) error) error {
+	if err := s.bucketInfo(ctx); err != nil {
+		return err
+	}
+	key := s.key(obj)
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key})
+	if err != nil {
+		return classify(err)
+	}
+	if reason := held(head, time.Now()); reason != "" {
+		return &scrub.HeldError{Reason: reason}
+	}
+	if head.SSECustomerAlgorithm != nil {
+		return errors.New("encrypted with a customer-provided key (SSE-C), which scrub cannot read")
+	}
+	if s.locking {
+		if err := s.checkVersionsHeld(ctx, key); err != nil {
+			return err
+		}
+	}
+	c := &content{s: s, ctx: ctx, key: key, head: head, etag: aws.ToString(head.ETag), version: aws.ToString(head.VersionId)}
+	defer c.release()
+	return fn(c)
+}
+
+// held returns why an object must not be touched, or "".
+func held(h *s3.HeadObjectOutput, now time.Time) string {
+	switch {
+	case h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn:
+		return "under legal hold"
+	case h.ObjectLockMode != "" && h.ObjectLockRetainUntilDate != nil && h.ObjectLockRetainUntilDate.After(now):
+		return fmt.Sprintf("retained until %s (%s object lock)", h.ObjectLockRetainUntilDate.UTC().Format(time.RFC3339), h.ObjectLockMode)
+	case h.StorageClass == types.StorageClassGlacier || h.StorageClass == types.StorageClassDeepArchive:
+		if h.Restore != nil && strings.Contains(*h.Restore, `ongoing-request="false"`) {
+			return "" // a restored copy is readable; the rewrite goes to STANDARD below
+		}
+		return fmt.Sprintf("in storage class %s; restore it first", h.StorageClass)
+	}
+	return ""
+}
+
+// checkVersionsHeld refuses an object when any of its versions is retained
+// or on legal hold: those versions could not be deleted after the rewrite.
+func (s *Store) checkVersionsHeld(ctx context.Context, key string) error {
+	return s.versions(ctx, key, func(v version) error {
+		if v.marker {
+			return nil
+		}
+		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key, VersionId: &v.id})
+		if err != nil {
+			return err
+		}
+		if reason := held(h, time.Now()); reason != "" {
+			return &scrub.HeldError{Reason: fmt.Sprintf("version %s %s", v.id, reason)}
+		}
+		return nil
+	})
+}
+
+type version struct {
+	id       string
+	marker   bool
+	modified time.Time
+}
+
+// versions calls fn for every version and delete marker of exactly key,
+// newest first as the API lists them (markers after versions on a page).
+func (s *Store) versions(ctx context.Context, key string, fn func(version) error) error {
+	p := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{Bucket: &s.Bucket, Prefix: &key})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list versions: %w", err)
+		}
+		for _, v := range page.Versions {
+			if aws.ToString(v.Key) == key {
+				if err := fn(version{id: aws.ToString(v.VersionId), modified: aws.ToTime(v.LastModified)}); err != nil {
+					return err
+				}
+			}
+		}
+		for _, m := range page.DeleteMarkers {
+			if aws.ToString(m.Key) == key {
+				if err := fn(version{id: aws.ToString(m.VersionId), marker: true, modified: aws.ToTime(m.LastModified)}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// content is an object as it was read: ranged GETs pinned to its ETag and
+// version, through a cache of two chunks.
+type content struct {
+	s       *Store
+	key     string
+	head    *s3.HeadObjectOutput
+	etag    string
+	version string
+
+	ctx    context.Context // of Open, for the reads
+	mu     sync.Mutex
+	chunks [2]chunk
+	next   int
+
+	newVersion string // set by Replace
+}
+
+type chunk struct {
+	off  int64
+	data []byte
+}
+
+func (c *content) Size() int64       { return aws.ToInt64(c.head.ContentLength) }
+func (c *content) VersionID() string { return c.version }
+
+func (c *content) release() { c.chunks = [2]chunk{} }
+
+// ReadAt reads from the cached chunks, fetching the one that holds off.
+func (c *content) ReadAt(p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for n < len(p) {
+		if off >= c.Size() {
+			return n, io.EOF
+		}
+		ch, err := c.chunk(off - off%chunkSize)
+		if err != nil {
+			return n, err
+		}
+		k := copy(p[n:], ch.data[off-ch.off:])
+		n += k
+		off += int64(k)
+	}
+	return n, nil
+}
+
+func (c *content) chunk(off int64) (*chunk, error) {
+	for i := range c.chunks {
+		if c.chunks[i].data != nil && c.chunks[i].off == off {
+			return &c.chunks[i], nil
+		}
+	}
+	end := min(off+chunkSize, c.Size()) - 1
+	in := &s3.GetObjectInput{Bucket: &c.s.Bucket, Key: &c.key, IfMatch: &c.etag,
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, end))}
+	if c.version != "" {
+		in.VersionId = &c.version
+	}
+	out, err := c.s.client.GetObject(c.ctx, in)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer out.Body.Close()
+	ch := &c.chunks[c.next]
+	c.next = (c.next + 1) % len(c.chunks)
+	buf := ch.data[:0]
+	if cap(buf) < int(end-off+1) {
+		buf = make([]byte, 0, chunkSize)
+	}
+	buf = buf[:end-off+1]
+	if _, err := io.ReadFull(out.Body, buf); err != nil {
+		ch.data = nil
+		return nil, fmt.Errorf("read %s at %d: %w", c.key, off, err)
+	}
+	ch.off, ch.data = off, buf
+	return ch, nil
+}
+
+func (c *content) Stage() (*os.File, error) {
+	return os.CreateTemp(c.s.TempDir, "scrub-s3-*.tmp")
+}
+
+// Replace uploads staged to the object's key if the object is still the
+// one that was read, then verifies the upload.
+func (c *content) Replace(ctx context.Context, staged *os.File) error {
+	defer func() {
+		staged.Close()
+		os.Remove(staged.Name())
+	}()
+	if err := c.s.step("staged", c.key); err != nil {
+		return err
+	}
+	size, err := staged.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	meta, err := c.metadata(ctx)
+	if err != nil {
+		return err
+	}
+	partSize := c.s.PartSize
+	if partSize <= 0 {
+		partSize = DefaultPartSize
+	}
+	partSize = max(partSize, minPartSize)
+	var etag, version, want string
+	if size <= partSize {
+		etag, version, want, err = c.put(ctx, staged, size, meta)
+	} else {
+		etag, version, want, err = c.multipart(ctx, staged, size, partSize, meta)
+	}
+	if err != nil {
+		return err
+	}
+	c.newVersion = version
+	// The new version is committed: from here on the archive finishes
+	// (verification, then the engine's purge) even if the batch is
+	// cancelled, rather than stop half-way.
+	ctx = context.WithoutCancel(ctx)
+	if err := c.s.step("uploaded", c.key); err != nil {
+		return err
+	}
+	return c.verify(ctx, size, etag, version, want)
+}
+
+// metadata returns the fields an object keeps across a rewrite.
+func (c *content) metadata(ctx context.Context) (*s3.PutObjectInput, error) {
+	h := c.head
+	in := &s3.PutObjectInput{
+		ContentType:        h.ContentType,
+		ContentEncoding:    h.ContentEncoding,
+		ContentDisposition: h.ContentDisposition,
+		ContentLanguage:    h.ContentLanguage,
+		CacheControl:       h.CacheControl,
+		Metadata:           h.Metadata,
+		BucketKeyEnabled:   h.BucketKeyEnabled,
+	}
+	if h.ExpiresString != nil {
+		if t, err := time.Parse(time.RFC1123, *h.ExpiresString); err == nil {
+			in.Expires = &t
+		}
+	}
+	switch h.StorageClass {
+	case "", types.StorageClassStandard, types.StorageClassGlacier, types.StorageClassDeepArchive:
+		// STANDARD is the default; a restored archive-class object is
+		// rewritten to STANDARD, readable, rather than sent back to the
+		// archive tier.
+	default:
+		in.StorageClass = types.StorageClass(h.StorageClass)
+	}
+	switch h.ServerSideEncryption {
+	case types.ServerSideEncryptionAes256:
+		in.ServerSideEncryption = h.ServerSideEncryption
+	case types.ServerSideEncryptionAwsKms, types.ServerSideEncryptionAwsKmsDsse:
+		in.ServerSideEncryption, in.SSEKMSKeyId = h.ServerSideEncryption, h.SSEKMSKeyId
+	}
+	if aws.ToInt32(h.TagCount) > 0 {
+		t, err := c.s.client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &c.s.Bucket, Key: &c.key, VersionId: nonEmpty(c.version)})
+		if err != nil {
+			return nil, fmt.Errorf("get tags: %w", err)
+		}
+		v := url.Values{}
+		for _, tag := range t.TagSet {
+			v.Add(aws.ToString(tag.Key), aws.ToString(tag.Value))
+		}
+		in.Tagging = aws.String(v.Encode())
+	}
+	return in, nil
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func md5sum(r io.Reader) ([]byte, error) {
+	h := md5.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// put uploads the file in one request. It returns the new ETag and version
+// and the ETag an unencrypted store would compute.
+func (c *content) put(ctx context.Context, f *os.File, size int64, m *s3.PutObjectInput) (etag, version, want string, err error) {
+	sum, err := md5sum(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return "", "", "", err
+	}
+	in := *m
+	in.Bucket, in.Key, in.IfMatch = &c.s.Bucket, &c.key, &c.etag
+	in.Body, in.ContentLength = io.NewSectionReader(f, 0, size), &size
+	in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(sum))
+	out, err := c.s.client.PutObject(ctx, &in)
+	if err != nil {
+		return "", "", "", fmt.Errorf("upload: %w", classify(err))
+	}
+	return aws.ToString(out.ETag), aws.ToString(out.VersionId), `"` + hex.EncodeToString(sum) + `"`, nil
+}
+
+// multipart uploads the file in parts of partSize with bounded memory (the
+// parts are read from the file) and completes it only if the object is
+// still the one read. Any failure aborts the upload.
+func (c *content) multipart(ctx context.Context, f *os.File, size, partSize int64, m *s3.PutObjectInput) (etag, version, want string, err error) {
+	cm, err := c.s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &c.s.Bucket, Key: &c.key,
+		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, ContentDisposition: m.ContentDisposition,
+		ContentLanguage: m.ContentLanguage, CacheControl: m.CacheControl, Expires: m.Expires, Metadata: m.Metadata,
+		StorageClass: m.StorageClass, ServerSideEncryption: m.ServerSideEncryption, SSEKMSKeyId: m.SSEKMSKeyId,
+		BucketKeyEnabled: m.BucketKeyEnabled, Tagging: m.Tagging,
+	})
+	if err != nil {
+		return "", "", "", fmt.Errorf("start multipart upload: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// Abort even when ctx is canceled, so no parts are left.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			c.s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &c.s.Bucket, Key: &c.key, UploadId: cm.UploadId})
+		}
+	}()
+	var parts []types.CompletedPart
+	var sums []byte
+	for n, off := int32(1), int64(0); off < size; n, off = n+1, off+partSize {
+		l := min(partSize, size-off)
+		sum, err := md5sum(io.NewSectionReader(f, off, l))
+		if err != nil {
+			return "", "", "", err
+		}
+		sums = append(sums, sum...)
+		up, err := c.s.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: &c.s.Bucket, Key: &c.key, UploadId: cm.UploadId, PartNumber: aws.Int32(n),
+			Body: io.NewSectionReader(f, off, l), ContentLength: aws.Int64(l),
+			ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum)),
+		})
+		if err != nil {
+			return "", "", "", fmt.Errorf("upload part %d: %w", n, err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: up.ETag})
+	}
+	if err := c.s.step("parts-uploaded", c.key); err != nil {
+		return "", "", "", err
+	}
+	out, err := c.s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &c.s.Bucket, Key: &c.key, UploadId: cm.UploadId, IfMatch: &c.etag,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		return "", "", "", fmt.Errorf("complete multipart upload: %w", classify(err))
+	}
+	all := md5.Sum(sums)
+	return aws.ToString(out.ETag), aws.ToString(out.VersionId), fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(all[:]), len(parts)), nil
+}
+
+// ErrVerify reports an upload that does not match what was sent.
+var ErrVerify = errors.New("uploaded object does not match the rewrite")
+
+// verify checks the new object's size and ETag. Without KMS encryption
+// the ETag is the MD5 of the data (of the part MD5s for a multipart
+// upload); with it, the Content-MD5 the store checked on every request
+// stands in.
+func (c *content) verify(ctx context.Context, size int64, etag, version, want string) error {
+	in := &s3.HeadObjectInput{Bucket: &c.s.Bucket, Key: &c.key}
+	if version != "" {
+		in.VersionId = &version
+	} else {
+		in.IfMatch = &etag
+	}
+	h, err := c.s.client.HeadObject(ctx, in)
+	if err != nil {
+		return fmt.Errorf("verify upload: %w", err)
+	}
+	kms := h.ServerSideEncryption == types.ServerSideEncryptionAwsKms || h.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse
+	switch {
+	case aws.ToInt64(h.ContentLength) != size:
+		return fmt.Errorf("%w: %d bytes stored, %d sent", ErrVerify, aws.ToInt64(h.ContentLength), size)
+	case aws.ToString(h.ETag) != etag:
+		return fmt.Errorf("%w: ETag %s, upload returned %s", ErrVerify, aws.ToString(h.ETag), etag)
+	case !kms && etag != want:
+		return fmt.Errorf("%w: ETag %s, expected %s", ErrVerify, etag, want)
+	}
+	return nil
+}
+
+// Purge deletes, in a versioned bucket, every version and delete marker of
+// the key older than the new version: the one that was read among them.
+// Versions and markers newer than ours (a writer after us) are kept. With
+// versioning suspended the new version is the "null" one, and the versions
+// from before the suspension are deleted.
+func (c *content) Purge(ctx context.Context) (int, error) {
+	if c.s.versioning == "" {
+		return 0, nil // never versioned: the overwrite was the deletion
+	}
+	ours := c.newVersion
+	if ours == "" {
+		ours = "null"
+	}
+	if err := c.s.step("purge", c.key); err != nil {
+		return 0, err
+	}
+	var all []version
+	err := c.s.versions(ctx, c.key, func(v version) error {
+		all = append(all, v)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	mine := slices.IndexFunc(all, func(v version) bool { return !v.marker && v.id == ours })
+	if mine < 0 {
+		return 0, fmt.Errorf("new version %s not listed", ours)
+	}
+	var older []version
+	for i, v := range all {
+		switch {
+		case i == mine:
+		case v.marker && !v.modified.After(all[mine].modified):
+			older = append(older, v)
+		case !v.marker && i > mine: // versions are listed newest first
+			older = append(older, v)
+		}
+	}
+	deleted := 0
+	var errs []error
+	for _, v := range older {
+		_, err := c.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.s.Bucket, Key: &c.key, VersionId: aws.String(v.id)})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete version %s: %w", v.id, err))
+			continue
+		}
+		deleted++
+		if err := c.s.step("deleted-version", c.key); err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, errors.Join(errs...)
+}

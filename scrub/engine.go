@@ -180,6 +180,9 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		case rep.Removed() == 0:
 			res.Status = Unchanged
 			res.BytesAfter = &res.BytesBefore
+			if versioned {
+				return o.purgeOlder(ctx, vc, &res)
+			}
 			return nil
 		case o.DryRun:
 			res.Status = WouldErase
@@ -213,6 +216,35 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		res.RowsRemoved, res.BytesAfter = 0, nil // nothing was removed
 	}
 	return res, err
+}
+
+// purgeOlder deletes the older versions of an archive that still hold a
+// listed ID, or in a dry run counts them.
+func (o *Options) purgeOlder(ctx context.Context, vc Versioned, res *Result) error {
+	found := 0
+	n, err := vc.PurgeOlder(ctx, func(r io.ReaderAt, size int64) (bool, error) {
+		rep, err := archive.Scan(r, size, o.Filter, true)
+		if err != nil {
+			return false, fmt.Errorf("older version: %w", err)
+		}
+		if rep.Removed() > 0 {
+			found++
+		}
+		return rep.Removed() > 0 && !o.DryRun, nil
+	})
+	res.VersionsDeleted = n
+	if o.DryRun {
+		res.VersionsDeleted = found
+	}
+	switch {
+	case err != nil:
+		return err
+	case found > 0 && o.DryRun:
+		res.Status = WouldErase
+	case n > 0:
+		res.Status = Erased
+	}
+	return nil
 }
 
 // replace is the gate every destructive step goes through: rewrite into a

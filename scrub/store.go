@@ -52,6 +52,11 @@ type Content interface {
 type Versioned interface {
 	VersionID() string // the version that was read
 	Purge(ctx context.Context) (deleted int, err error)
+	// PurgeOlder is for an archive whose current version holds no listed
+	// ID: it lends match each older version and permanently deletes
+	// those for which match reports true (an earlier run interrupted
+	// between its upload and its purge, or versions from before scrub).
+	PurgeOlder(ctx context.Context, match func(r io.ReaderAt, size int64) (bool, error)) (deleted int, err error)
 }
 
 // ErrConflict reports an archive that changed while it was being processed.

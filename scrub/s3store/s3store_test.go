@@ -609,3 +609,34 @@ func TestMixedSources(t *testing.T) {
 		t.Fatalf("%v %v %+v", err, sum.Err(), sum.Totals)
 	}
 }
+
+// TestOlderVersionsHoldingRows: the current version holds no listed ID, but
+// older ones do (an interrupted run, or versions from before scrub). They
+// are deleted; versions without a listed ID stay.
+func TestOlderVersionsHoldingRows(t *testing.T) {
+	c := testClient(t)
+	bucket := newBucket(t, c, versioned)
+	key := "o/2376158762_cust_2017-11-24.csv"
+	dirty := []byte("Timestamp,Client ID\n2017-11-24,9F3A41C07B22E8D1\n2017-11-24,KEEP1\n")
+	clean := []byte("Timestamp,Client ID\n2017-11-24,KEEP1\n")
+	put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, clean)
+	put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, dirty)
+	put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, clean)
+	before := listVersions(t, c, bucket)
+
+	sum := erase(context.Background(), t, newStore(c, bucket, "o"), func(o *scrub.Options) { o.DryRun = true })
+	if r := sum.Archives[0]; r.Status != scrub.WouldErase || r.VersionsDeleted != 1 {
+		t.Errorf("dry run: %+v", r)
+	}
+	if after := listVersions(t, c, bucket); len(after) != len(before) {
+		t.Fatal("dry run deleted versions")
+	}
+	sum = erase(context.Background(), t, newStore(c, bucket, "o"), nil)
+	if r := sum.Archives[0]; r.Status != scrub.Erased || r.VersionsDeleted != 1 || sum.Err() != nil {
+		t.Errorf("result %+v", r)
+	}
+	checkNoVictims(t, c, bucket)
+	if after := listVersions(t, c, bucket); len(after) != 2 {
+		t.Errorf("%d versions left, want the 2 clean ones", len(after))
+	}
+}

@@ -180,7 +180,8 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 			return err
 		}
 	}
-	c := &content{s: s, ctx: ctx, key: key, head: head, etag: aws.ToString(head.ETag), version: aws.ToString(head.VersionId)}
+	c := &content{s: s, ctx: ctx, key: key, head: head, size: aws.ToInt64(head.ContentLength),
+		etag: aws.ToString(head.ETag), version: aws.ToString(head.VersionId)}
 	defer c.release()
 	return fn(c)
 }
@@ -223,6 +224,8 @@ type version struct {
 	id       string
 	marker   bool
 	modified time.Time
+	etag     string
+	size     int64
 }
 
 // versions calls fn for every version and delete marker of exactly key,
@@ -236,7 +239,8 @@ func (s *Store) versions(ctx context.Context, key string, fn func(version) error
 		}
 		for _, v := range page.Versions {
 			if aws.ToString(v.Key) == key {
-				if err := fn(version{id: aws.ToString(v.VersionId), modified: aws.ToTime(v.LastModified)}); err != nil {
+				if err := fn(version{id: aws.ToString(v.VersionId), modified: aws.ToTime(v.LastModified),
+					etag: aws.ToString(v.ETag), size: aws.ToInt64(v.Size)}); err != nil {
 					return err
 				}
 			}
@@ -258,6 +262,7 @@ type content struct {
 	s       *Store
 	key     string
 	head    *s3.HeadObjectOutput
+	size    int64
 	etag    string
 	version string
 
@@ -274,7 +279,7 @@ type chunk struct {
 	data []byte
 }
 
-func (c *content) Size() int64       { return aws.ToInt64(c.head.ContentLength) }
+func (c *content) Size() int64       { return c.size }
 func (c *content) VersionID() string { return c.version }
 
 func (c *content) release() { c.chunks = [2]chunk{} }
@@ -539,6 +544,46 @@ func (c *content) verify(ctx context.Context, size int64, etag, version, want st
 		return fmt.Errorf("%w: ETag %s, expected %s", ErrVerify, etag, want)
 	}
 	return nil
+}
+
+// PurgeOlder lends match every version of the key older than the current
+// one and deletes those it reports. Delete markers hold no data and stay.
+func (c *content) PurgeOlder(ctx context.Context, match func(io.ReaderAt, int64) (bool, error)) (int, error) {
+	if c.s.versioning == "" {
+		return 0, nil
+	}
+	var older []version
+	current := false
+	err := c.s.versions(ctx, c.key, func(v version) error {
+		switch {
+		case v.marker:
+		case v.id == c.version:
+			current = true
+		case current: // versions are listed newest first
+			older = append(older, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, v := range older {
+		oc := &content{s: c.s, ctx: ctx, key: c.key, size: v.size, etag: v.etag, version: v.id}
+		m, err := match(oc, v.size)
+		oc.release()
+		if err != nil {
+			return deleted, fmt.Errorf("version %s: %w", v.id, err)
+		}
+		if !m {
+			continue
+		}
+		if _, err := c.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.s.Bucket, Key: &c.key, VersionId: aws.String(v.id)}); err != nil {
+			return deleted, fmt.Errorf("delete version %s: %w", v.id, err)
+		}
+		deleted++
+	}
+	return deleted, nil
 }
 
 // Purge deletes, in a versioned bucket, every version and delete marker of

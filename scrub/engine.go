@@ -51,7 +51,11 @@ type Options struct {
 	Include, Exclude []string
 	Jobs             int  // concurrent archives; 0 means the number of CPUs
 	DryRun           bool // read and report only
-	Progress         Progress
+	// VerifyFull re-reads each replaced archive from the store and checks
+	// its rows before any old version is deleted. Without it the store
+	// checks what it received by size and checksum.
+	VerifyFull bool
+	Progress   Progress
 }
 
 // CheckGlobs returns an error for a malformed pattern.
@@ -199,6 +203,20 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 			return err
 		}
 		res.Status, res.BytesAfter = Erased, &size
+		if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
+			err := rb.ReadBack(context.WithoutCancel(ctx), func(r io.ReaderAt, size int64) error {
+				stored, err := archive.Scan(r, size, o.Filter, false)
+				if err != nil {
+					return err
+				}
+				return archive.Verify(rep, stored)
+			})
+			if err != nil {
+				// Old versions are kept: they may be needed to recover.
+				res.Status, res.Error = Failed, fmt.Sprintf("replaced, but the stored archive failed verification: %v", err)
+				return nil
+			}
+		}
 		if versioned {
 			// The new version is in place and verified: now, and only
 			// now, the versions that still hold the rows go.

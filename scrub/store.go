@@ -59,6 +59,12 @@ type Versioned interface {
 	PurgeOlder(ctx context.Context, match func(r io.ReaderAt, size int64) (bool, error)) (deleted int, err error)
 }
 
+// ReadBacker is implemented by Content that can read back the archive it
+// has just put in place, for a full verification of what was stored.
+type ReadBacker interface {
+	ReadBack(ctx context.Context, fn func(r io.ReaderAt, size int64) error) error
+}
+
 // ErrConflict reports an archive that changed while it was being processed.
 var ErrConflict = errors.New("archive changed while it was being processed; left as it is")
 

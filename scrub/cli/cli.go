@@ -100,6 +100,7 @@ type eraseOptions struct {
 	maxRecord  int
 	endpoint   string
 	partSize   int64
+	verify     string
 	sources    []string
 }
 
@@ -119,6 +120,7 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
 	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
+	fs.StringVar(&o.verify, "verify", "size", "after replacing an archive: `size` (size and checksum of what the store received) or full (also read it back and count its rows)")
 	fs.Int64Var(&o.partSize, "part-size", s3store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
 	// Flags may come after sources; everything after "--" is a source.
 	var rest []string
@@ -152,6 +154,8 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 		return nil, usagef("--level must be between 1 and 9")
 	case o.maxRecord < 1:
 		return nil, usagef("--max-record must be positive")
+	case o.verify != "size" && o.verify != "full":
+		return nil, usagef("--verify must be size or full")
 	case o.partSize < 5<<20:
 		return nil, usagef("--part-size must be at least 5 MiB (5242880)")
 	}
@@ -239,7 +243,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		Filter:  &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord},
 		Archive: archive.Options{Level: o.level},
 		Include: o.include, Exclude: o.exclude,
-		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog,
+		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", set.Len(), map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	sum, runErr := scrub.Run(ctx, opt, sources)

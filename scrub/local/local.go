@@ -15,6 +15,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -177,6 +178,20 @@ func (c *content) Replace(ctx context.Context, staged *os.File) (err error) {
 		return err
 	}
 	return syncDir(filepath.Dir(c.path))
+}
+
+// ReadBack reads the archive now at the path.
+func (c *content) ReadBack(ctx context.Context, fn func(io.ReaderAt, int64) error) error {
+	f, err := os.Open(c.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return fn(f, info.Size())
 }
 
 // syncDir makes a rename in dir durable.

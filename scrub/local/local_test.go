@@ -437,3 +437,28 @@ func TestListSkips(t *testing.T) {
 		t.Errorf("listed %q, want %q", keys, want)
 	}
 }
+
+// TestVerifyFull reads each replaced archive back from disk: a rewrite that
+// is damaged once in place is reported, not counted as erased.
+func TestVerifyFull(t *testing.T) {
+	dir := scrubtest.CopyExport(t)
+	target := filepath.Join(dir, "2376158762_cust_2017-11-22.zip")
+	st := &Store{Root: dir, hook: func(step, path string) error {
+		if step == "renamed" && path == target {
+			return os.WriteFile(target, []byte("PK\x03\x04 damaged after the rename"), 0o644)
+		}
+		return nil
+	}}
+	sum, err := run(context.Background(), t, st, func(o *scrub.Options) { o.VerifyFull = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Totals.Failed != 1 || sum.Totals.Erased != 12 {
+		t.Fatalf("totals %+v", sum.Totals)
+	}
+	for _, r := range sum.Archives {
+		if r.Key == target && (r.Status != scrub.Failed || !strings.Contains(r.Error, "stored archive failed verification")) {
+			t.Errorf("%+v", r)
+		}
+	}
+}

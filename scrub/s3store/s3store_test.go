@@ -240,7 +240,10 @@ func TestVersionedBucket(t *testing.T) {
 	put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &unchanged}, before[unchanged])
 	put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(key + ".bak")}, []byte("Client ID\nnot an erased row\n"))
 
-	sum := erase(context.Background(), t, newStore(c, bucket, "exports"), func(o *scrub.Options) { o.Include = []string{"*.zip", "*.gz", "*.csv"} })
+	sum := erase(context.Background(), t, newStore(c, bucket, "exports"), func(o *scrub.Options) {
+		o.Include = []string{"*.zip", "*.gz", "*.csv"}
+		o.VerifyFull = true
+	})
 	if sum.Err() != nil || sum.Totals.Erased != 13 {
 		t.Fatalf("totals %+v: %v", sum.Totals, sum.Err())
 	}

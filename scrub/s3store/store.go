@@ -272,6 +272,8 @@ type content struct {
 	next   int
 
 	newVersion string // set by Replace
+	newETag    string
+	newSize    int64
 }
 
 type chunk struct {
@@ -372,7 +374,7 @@ func (c *content) Replace(ctx context.Context, staged *os.File) error {
 	if err != nil {
 		return err
 	}
-	c.newVersion = version
+	c.newVersion, c.newETag, c.newSize = version, etag, size
 	// The new version is committed: from here on the archive finishes
 	// (verification, then the engine's purge) even if the batch is
 	// cancelled, rather than stop half-way.
@@ -544,6 +546,14 @@ func (c *content) verify(ctx context.Context, size int64, etag, version, want st
 		return fmt.Errorf("%w: ETag %s, expected %s", ErrVerify, etag, want)
 	}
 	return nil
+}
+
+// ReadBack reads the object that Replace wrote, pinned to its version and
+// ETag.
+func (c *content) ReadBack(ctx context.Context, fn func(io.ReaderAt, int64) error) error {
+	nc := &content{s: c.s, ctx: ctx, key: c.key, size: c.newSize, etag: c.newETag, version: c.newVersion}
+	defer nc.release()
+	return fn(nc, nc.size)
 }
 
 // PurgeOlder lends match every version of the key older than the current

@@ -103,7 +103,14 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 
 // Open opens the archive at obj.Key.
 func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Content) error) error {
-	f, err := os.Open(obj.Key)
+	return withFile(obj.Key, func(f *os.File, info fs.FileInfo) error {
+		return fn(&content{File: f, info: info, path: obj.Key, store: s})
+	})
+}
+
+// withFile lends fn the open file at path and its metadata.
+func withFile(path string, fn func(*os.File, fs.FileInfo) error) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
@@ -112,7 +119,7 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 	if err != nil {
 		return err
 	}
-	return fn(&content{File: f, info: info, path: obj.Key, store: s})
+	return fn(f, info)
 }
 
 type content struct {
@@ -182,16 +189,7 @@ func (c *content) Replace(ctx context.Context, staged *os.File) (err error) {
 
 // ReadBack reads the archive now at the path.
 func (c *content) ReadBack(ctx context.Context, fn func(io.ReaderAt, int64) error) error {
-	f, err := os.Open(c.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	return fn(f, info.Size())
+	return withFile(c.path, func(f *os.File, info fs.FileInfo) error { return fn(f, info.Size()) })
 }
 
 // syncDir makes a rename in dir durable.

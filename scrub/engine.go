@@ -203,30 +203,7 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 			return err
 		}
 		res.Status, res.BytesAfter = Erased, &size
-		if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
-			err := rb.ReadBack(context.WithoutCancel(ctx), func(r io.ReaderAt, size int64) error {
-				stored, err := archive.Scan(r, size, o.Filter, false)
-				if err != nil {
-					return err
-				}
-				return archive.Verify(rep, stored)
-			})
-			if err != nil {
-				// Old versions are kept: they may be needed to recover.
-				res.Status, res.Error = Failed, fmt.Sprintf("replaced, but the stored archive failed verification: %v", err)
-				return nil
-			}
-		}
-		if versioned {
-			// The new version is in place and verified: now, and only
-			// now, the versions that still hold the rows go.
-			n, err := vc.Purge(context.WithoutCancel(ctx))
-			res.VersionsDeleted = n
-			if err != nil {
-				res.Status, res.Error = Failed, fmt.Sprintf("rewritten and verified, but older versions still hold the rows: %v", err)
-				return nil
-			}
-		}
+		o.settle(ctx, c, rep, &res)
 		return nil
 	})
 	if err != nil {
@@ -234,6 +211,36 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		res.RowsRemoved, res.BytesAfter = 0, nil // nothing was removed
 	}
 	return res, err
+}
+
+// settle finishes a replaced archive, whatever happens to the batch
+// meanwhile: with VerifyFull it reads the stored archive back, then, in a
+// versioned store and only if all is well, it purges the old versions that
+// still hold the rows. A failure here leaves the new archive in place and
+// the old versions kept (they may be needed to recover), and fails the
+// archive's result.
+func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, res *Result) {
+	ctx = context.WithoutCancel(ctx)
+	if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
+		err := rb.ReadBack(ctx, func(r io.ReaderAt, size int64) error {
+			stored, err := archive.Scan(r, size, o.Filter, false)
+			if err != nil {
+				return err
+			}
+			return archive.Verify(rep, stored)
+		})
+		if err != nil {
+			res.Status, res.Error = Failed, fmt.Sprintf("replaced, but the stored archive failed verification: %v", err)
+			return
+		}
+	}
+	if vc, ok := c.(Versioned); ok {
+		n, err := vc.Purge(ctx)
+		res.VersionsDeleted = n
+		if err != nil {
+			res.Status, res.Error = Failed, fmt.Sprintf("rewritten and verified, but older versions still hold the rows: %v", err)
+		}
+	}
 }
 
 // purgeOlder deletes the older versions of an archive that still hold a

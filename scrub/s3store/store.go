@@ -176,7 +176,7 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 		return errors.New("encrypted with a customer-provided key (SSE-C), which scrub cannot read")
 	}
 	if s.locking {
-		if err := s.checkVersionsHeld(ctx, key); err != nil {
+		if err := s.checkVersionsHeld(ctx, key, aws.ToString(head.VersionId)); err != nil {
 			return err
 		}
 	}
@@ -202,11 +202,12 @@ func held(h *s3.HeadObjectOutput, now time.Time) string {
 	return ""
 }
 
-// checkVersionsHeld refuses an object when any of its versions is retained
-// or on legal hold: those versions could not be deleted after the rewrite.
-func (s *Store) checkVersionsHeld(ctx context.Context, key string) error {
+// checkVersionsHeld refuses an object when any of its older versions is
+// retained or on legal hold: those versions could not be deleted after the
+// rewrite. The current version, already checked by Open, is skipped.
+func (s *Store) checkVersionsHeld(ctx context.Context, key, current string) error {
 	return s.versions(ctx, key, func(v version) error {
-		if v.marker {
+		if v.marker || v.id == current {
 			return nil
 		}
 		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key, VersionId: &v.id})

@@ -5,7 +5,8 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X main.version=$(VERSION)
+COMMIT   := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 15s
 PKGS     := ./... ./testdata/gen
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c

@@ -13,6 +13,8 @@ package scrub
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -56,6 +58,14 @@ type Options struct {
 	// checks what it received by size and checksum.
 	VerifyFull bool
 	Progress   Progress
+	// Tag, if set, names a listed ID in the results: each archive's
+	// result lists the tags of the IDs whose rows it removed (IDTags).
+	// The clear IDs never leave the engine.
+	Tag func(id []byte) string
+	// Record, if set, is called with each archive's result as soon as the
+	// archive is finished, from the worker that processed it. An error
+	// stops the batch: a run whose record cannot be kept must not go on.
+	Record func(Result) error
 }
 
 // CheckGlobs returns an error for a malformed pattern.
@@ -136,6 +146,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
+	recorded := make([]bool, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(n)
 	for i, j := range jobs {
@@ -148,6 +159,12 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			if opt.Progress != nil {
 				opt.Progress.Done(j.obj)
 			}
+			if opt.Record != nil {
+				recorded[i] = true
+				if rerr := opt.Record(res); rerr != nil {
+					return fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
+				}
+			}
 			if err != nil && fatal(err) {
 				return fmt.Errorf("%s: %w", j.obj.Key, err)
 			}
@@ -158,6 +175,14 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	if err == nil {
 		err = ctx.Err()
 	}
+	// The archives the batch stopped before are on the record too.
+	for i, res := range sum.Archives {
+		if opt.Record != nil && !recorded[i] {
+			if rerr := opt.Record(res); rerr != nil && err == nil {
+				err = fmt.Errorf("audit record of %s: %w", res.Key, rerr)
+			}
+		}
+	}
 	sum.total()
 	return sum, err
 }
@@ -166,14 +191,16 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 // a failed result.
 func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, error) {
 	res := Result{Key: obj.Key, BytesBefore: obj.Size}
+	tags := o.tagSet()
 	err := st.Open(ctx, obj, func(c Content) error {
 		res.BytesBefore = c.Size()
 		vc, versioned := c.(Versioned)
 		if versioned {
 			res.VersionID = vc.VersionID()
 		}
+		src := newPrefixHash(c)
 		// Outside a dry run, the first matching row is enough to decide.
-		rep, err := archive.Scan(c, c.Size(), o.Filter, !o.DryRun)
+		rep, err := archive.Scan(src, c.Size(), tags.filter, !o.DryRun)
 		if rep != nil {
 			res.Format, res.MembersCarried = rep.Format.String(), rep.Carried()
 			res.RowsScanned, res.RowsRemoved = rep.Rows(), rep.Removed()
@@ -184,33 +211,47 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		case rep.Removed() == 0:
 			res.Status = Unchanged
 			res.BytesAfter = &res.BytesBefore
+			if res.SHA256Before, err = src.sum(c.Size()); err != nil {
+				return err
+			}
+			res.SHA256After = res.SHA256Before
 			if versioned {
-				return o.purgeOlder(ctx, vc, &res)
+				return o.purgeOlder(ctx, vc, tags.filter, &res)
 			}
 			return nil
 		case o.DryRun:
 			res.Status = WouldErase
-			return nil
+			res.SHA256Before, err = src.sum(c.Size())
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, size, err := o.replace(ctx, c)
+		rep, size, after, err := o.replace(ctx, c, src, tags.filter)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
 		}
 		if err != nil {
 			return err
 		}
-		res.Status, res.BytesAfter = Erased, &size
+		res.Status, res.BytesAfter, res.SHA256After = Erased, &size, after
+		// The source was read to its end by the rewrite, or is read
+		// from the store's cache now; a failure here is no reason to
+		// leave the replaced archive unsettled.
+		res.SHA256Before, _ = src.sum(c.Size())
 		o.settle(ctx, c, rep, &res)
 		return nil
 	})
 	if err != nil {
 		res.Status, res.Error = status(err), err.Error()
-		res.RowsRemoved, res.BytesAfter = 0, nil // nothing was removed
+		res.RowsRemoved, res.BytesAfter, res.SHA256After = 0, nil, "" // nothing was removed
+		res.IDTags, res.DeletedVersions, res.VersionsDeleted = nil, nil, 0
+		return res, err
 	}
-	return res, err
+	if res.RowsRemoved > 0 || len(res.DeletedVersions) > 0 || res.Status == WouldErase {
+		res.IDTags = tags.list()
+	}
+	return res, nil
 }
 
 // settle finishes a replaced archive, whatever happens to the batch
@@ -235,8 +276,8 @@ func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, re
 		}
 	}
 	if vc, ok := c.(Versioned); ok {
-		n, err := vc.Purge(ctx)
-		res.VersionsDeleted = n
+		deleted, err := vc.Purge(ctx)
+		res.DeletedVersions, res.VersionsDeleted = deleted, len(deleted)
 		if err != nil {
 			res.Status, res.Error = Failed, fmt.Sprintf("rewritten and verified, but older versions still hold the rows: %v", err)
 		}
@@ -245,10 +286,10 @@ func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, re
 
 // purgeOlder deletes the older versions of an archive that still hold a
 // listed ID, or in a dry run counts them.
-func (o *Options) purgeOlder(ctx context.Context, vc Versioned, res *Result) error {
+func (o *Options) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter, res *Result) error {
 	found := 0
-	n, err := vc.PurgeOlder(ctx, func(r io.ReaderAt, size int64) (bool, error) {
-		rep, err := archive.Scan(r, size, o.Filter, true)
+	deleted, err := vc.PurgeOlder(ctx, func(r io.ReaderAt, size int64) (bool, error) {
+		rep, err := archive.Scan(r, size, f, true)
 		if err != nil {
 			return false, fmt.Errorf("older version: %w", err)
 		}
@@ -257,7 +298,7 @@ func (o *Options) purgeOlder(ctx context.Context, vc Versioned, res *Result) err
 		}
 		return rep.Removed() > 0 && !o.DryRun, nil
 	})
-	res.VersionsDeleted = n
+	res.DeletedVersions, res.VersionsDeleted = deleted, len(deleted)
 	if o.DryRun {
 		res.VersionsDeleted = found
 	}
@@ -266,19 +307,20 @@ func (o *Options) purgeOlder(ctx context.Context, vc Versioned, res *Result) err
 		return err
 	case found > 0 && o.DryRun:
 		res.Status = WouldErase
-	case n > 0:
+	case len(deleted) > 0:
 		res.Status = Erased
 	}
 	return nil
 }
 
-// replace is the gate every destructive step goes through: rewrite into a
-// staged file, verify it by reading it back, then let the store replace the
-// original. It returns the rewrite's report and the new size.
-func (o *Options) replace(ctx context.Context, c Content) (*archive.Report, int64, error) {
+// replace is the gate every destructive step goes through: rewrite src (the
+// content of c) into a staged file, verify it by reading it back, then let
+// the store replace the original. It returns the rewrite's report, and the
+// new archive's size and SHA-256.
+func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f archive.Filter) (*archive.Report, int64, string, error) {
 	staged, err := c.Stage()
 	if err != nil {
-		return nil, 0, fmt.Errorf("stage: %w", err)
+		return nil, 0, "", fmt.Errorf("stage: %w", err)
 	}
 	handed := false
 	defer func() {
@@ -287,31 +329,32 @@ func (o *Options) replace(ctx context.Context, c Content) (*archive.Report, int6
 			os.Remove(staged.Name())
 		}
 	}()
-	w := bufio.NewWriterSize(staged, 256<<10)
-	rep, err := archive.Rewrite(w, c, c.Size(), o.Filter, o.Archive)
+	h := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(staged, h), 256<<10)
+	rep, err := archive.Rewrite(w, src, c.Size(), f, o.Archive)
 	if err == nil {
 		err = w.Flush()
 	}
 	if err != nil {
-		return rep, 0, fmt.Errorf("rewrite: %w", err)
+		return rep, 0, "", fmt.Errorf("rewrite: %w", err)
 	}
 	size, err := staged.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return rep, 0, err
+		return rep, 0, "", err
 	}
 	after, err := archive.Scan(staged, size, o.Filter, false)
 	if err != nil {
-		return rep, 0, fmt.Errorf("verify rewritten archive: %w", err)
+		return rep, 0, "", fmt.Errorf("verify rewritten archive: %w", err)
 	}
 	if err := archive.Verify(rep, after); err != nil {
-		return rep, 0, err
+		return rep, 0, "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return rep, 0, err
+		return rep, 0, "", err
 	}
 	handed = true
 	if err := c.Replace(ctx, staged); err != nil {
-		return rep, 0, err
+		return rep, 0, "", err
 	}
-	return rep, size, nil
+	return rep, size, hex.EncodeToString(h.Sum(nil)), nil
 }

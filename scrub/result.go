@@ -35,13 +35,23 @@ type Result struct {
 	// BytesAfter is the size of the archive after the run; null in a dry
 	// run for archives that would be rewritten.
 	BytesAfter *int64 `json:"bytes_after"`
+	// SHA256Before and SHA256After are the hex SHA-256 of the archive
+	// before and after the run (after: empty in a dry run for archives
+	// that would be rewritten, and for failures).
+	SHA256Before string `json:"sha256_before,omitempty"`
+	SHA256After  string `json:"sha256_after,omitempty"`
 	// MembersCarried counts zip members that are not CSV and were carried
 	// over unfiltered.
 	MembersCarried int `json:"members_carried,omitempty"`
 	// VersionsDeleted counts the old versions permanently deleted after
 	// the rewrite was verified.
-	VersionsDeleted int    `json:"versions_deleted,omitempty"`
-	Error           string `json:"error,omitempty"`
+	VersionsDeleted int `json:"versions_deleted,omitempty"`
+	// DeletedVersions are the IDs of those versions.
+	DeletedVersions []string `json:"deleted_versions,omitempty"`
+	// IDTags are the tags (Options.Tag) of the listed IDs whose rows
+	// were removed, or in a dry run would be; for the audit log only.
+	IDTags []string `json:"-"`
+	Error  string   `json:"error,omitempty"`
 }
 
 // Totals sums the results of a batch.

@@ -48,15 +48,15 @@ type Content interface {
 // of an archive (a versioned S3 bucket). The engine calls Purge only after
 // the replacement is in place and verified: it permanently deletes the
 // version that was read and every older version, which still hold the
-// erased rows, and reports how many it deleted.
+// erased rows, and reports the IDs of the versions it deleted.
 type Versioned interface {
 	VersionID() string // the version that was read
-	Purge(ctx context.Context) (deleted int, err error)
+	Purge(ctx context.Context) (deleted []string, err error)
 	// PurgeOlder is for an archive whose current version holds no listed
 	// ID: it lends match each older version and permanently deletes
 	// those for which match reports true (an earlier run interrupted
 	// between its upload and its purge, or versions from before scrub).
-	PurgeOlder(ctx context.Context, match func(r io.ReaderAt, size int64) (bool, error)) (deleted int, err error)
+	PurgeOlder(ctx context.Context, match func(r io.ReaderAt, size int64) (bool, error)) (deleted []string, err error)
 }
 
 // ReadBacker is implemented by Content that can read back the archive it

@@ -8,19 +8,21 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/cli"
 )
 
-// version is set at build time: -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time:
+// -ldflags "-X main.version=... -X main.commit=...".
+var version, commit = "dev", ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
-	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Version: version})
+	err := cli.Run(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Version: version, Commit: vcsCommit()})
 	var usage *cli.UsageError
 	switch {
 	case err == nil, errors.Is(err, cli.ErrHelp):
@@ -35,4 +37,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "scrub: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// vcsCommit returns the commit the binary was built from: as set at build
+// time, or as the go command recorded it.
+func vcsCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }

@@ -46,10 +46,14 @@ type result struct {
 	stdout, stderr string
 }
 
-// scrubCmd runs the binary and returns its exit code and output.
+// scrubCmd runs the binary, with fresh audit keys and directory for erase,
+// and returns its exit code and output. It checks that no listed ID shows
+// up in the output or the audit bundle.
 func scrubCmd(t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	a := scrubtest.NewAudit(t)
+	defer scrubtest.CheckNoIDs(t, a.Dir)
+	cmd := exec.Command(bin, a.WithAudit(args)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -141,7 +145,7 @@ func TestExitCodes(t *testing.T) {
 				if r.stdout != "" {
 					t.Errorf("stdout %q, want empty", r.stdout)
 				}
-				if !strings.HasSuffix(r.stderr, "343 of 4625 rows removed\n") {
+				if !strings.Contains(r.stderr, "343 of 4625 rows removed\n") || !strings.Contains(r.stderr, "scrub: audit head ") {
 					t.Errorf("stderr:\n%s", r.stderr)
 				}
 			},

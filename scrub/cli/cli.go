@@ -5,19 +5,21 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/local"
@@ -29,6 +31,7 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Version        string
+	Commit         string // VCS revision of the build, if known
 }
 
 // UsageError is a mistake in the command line or its inputs (exit code 2).
@@ -47,13 +50,18 @@ var ErrHelp = flag.ErrHelp
 const usage = `scrub removes the rows of listed client IDs from exported CSV archives.
 
 Usage:
-  scrub erase --ids FILE [flags] SOURCE...
+  scrub erase --ids FILE --key FILE --id-key FILE [flags] SOURCE...
+  scrub keygen --out NAME [--id-key FILE]
+  scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
+  scrub audit lookup --id-key FILE --ids FILE LOCATION
   scrub version
 
-SOURCE is a directory (walked recursively) or an archive file. Archives are
-plain CSV, gzip or zip, told apart by their content.
+SOURCE is a directory (walked recursively), an archive file or an
+s3://bucket/prefix. Archives are plain CSV, gzip or zip, told apart by their
+content. Every run writes a signed audit bundle (--audit, default ./scrub-audit)
+that scrub verify, or ssh-keygen and sha256sum, can check.
 
-Run 'scrub erase --help' for the flags of erase.
+Run 'scrub COMMAND --help' for the flags of a command.
 
 Exit codes: 0 done, 1 failure, 2 usage error, 3 partial (some archives failed,
 the rest done).
@@ -68,6 +76,12 @@ func Run(ctx context.Context, args []string, env Env) error {
 	switch args[0] {
 	case "erase":
 		return runErase(ctx, args[1:], env)
+	case "keygen":
+		return runKeygen(args[1:], env)
+	case "verify":
+		return runVerify(ctx, args[1:], env)
+	case "audit":
+		return runAudit(ctx, args[1:], env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "scrub %s\n", env.Version)
 		return nil
@@ -101,13 +115,16 @@ type eraseOptions struct {
 	endpoint   string
 	partSize   int64
 	verify     string
+	key        string
+	idKey      string
+	audit      string
+	ticket     string
 	sources    []string
 }
 
 func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	o := &eraseOptions{}
 	fs := flag.NewFlagSet("scrub erase", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned, and main prints them once
 	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required")
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
@@ -122,27 +139,14 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
 	fs.StringVar(&o.verify, "verify", "size", "after replacing an archive: `size` (size and checksum of what the store received) or full (also read it back and count its rows)")
 	fs.Int64Var(&o.partSize, "part-size", s3store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
-	// Flags may come after sources; everything after "--" is a source.
-	var rest []string
-	if i := slices.Index(args, "--"); i >= 0 {
-		args, rest = args[:i], args[i+1:]
+	fs.StringVar(&o.key, "key", "", "Ed25519 signing key `FILE` for the audit bundle (from scrub keygen or ssh-keygen -t ed25519; default $"+envSigningKey+", which holds the key itself); required unless --dry-run")
+	fs.StringVar(&o.idKey, "id-key", "", "secret `FILE` under which client IDs are named (HMAC-SHA256) in the audit log (default $"+envIDKey+"); required unless --dry-run")
+	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
+	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log")
+	var err error
+	if o.sources, err = parseArgs(fs, args, stderr, printEraseHelp); err != nil {
+		return nil, err
 	}
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				printEraseHelp(stderr, fs)
-				return nil, ErrHelp
-			}
-			return nil, usagef("%v (see scrub erase --help)", err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		o.sources = append(o.sources, args[0])
-		args = args[1:]
-	}
-	o.sources = append(o.sources, rest...)
 	switch {
 	case o.ids == "":
 		return nil, usagef("--ids FILE is required")
@@ -175,21 +179,12 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	return o, nil
 }
 
-func printEraseHelp(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprint(w, "Usage: scrub erase --ids FILE [flags] SOURCE...\n\n"+
-		"Removes every row whose ID column holds a listed ID from the archives below\n"+
-		"each SOURCE, replacing each archive that held one atomically.\n\nFlags:\n")
-	fs.VisitAll(func(f *flag.Flag) {
-		arg, text := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, arg, text)
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
-		}
-		fmt.Fprintln(w)
-	})
-	fmt.Fprint(w, "\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
+var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-key FILE [flags] SOURCE...\n\n"+
+	"Removes every row whose ID column holds a listed ID from the archives below\n"+
+	"each SOURCE, replacing each archive that held one atomically, and writes a\n"+
+	"signed audit bundle of the batch.\n",
+	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
 		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
-}
 
 func (o *eraseOptions) delim() (byte, error) {
 	switch o.delimiter {
@@ -233,8 +228,35 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	key, err := loadSigningKey(o.key)
+	if err != nil {
+		return err
+	}
+	idKey, err := loadIDKey(o.idKey)
+	if err != nil {
+		return err
+	}
+	switch {
+	case key == nil && !o.dryRun:
+		return usagef("an erasure needs a key to sign its audit bundle: --key FILE or $%s (make one with scrub keygen --out NAME)", envSigningKey)
+	case idKey == nil && !o.dryRun:
+		return usagef("an erasure needs an ID key to name the erased IDs in its audit log: --id-key FILE or $%s (make one with scrub keygen --id-key FILE)", envIDKey)
+	}
+	if !strings.HasPrefix(o.audit, "s3://") {
+		if err := checkAuditOutside(o.audit, o.sources); err != nil {
+			return err
+		}
+	}
 	delim, _ := o.delim()
 	sources, err := o.stores(ctx, env)
+	if err != nil {
+		return err
+	}
+	loc, err := auditLocation(ctx, o.audit, o.endpoint)
+	if err != nil {
+		return err
+	}
+	log, err := beginAudit(o, env, set, loc, key, idKey)
 	if err != nil {
 		return err
 	}
@@ -244,23 +266,41 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		Archive: archive.Options{Level: o.level},
 		Include: o.include, Exclude: o.exclude,
 		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
+		Record: log.Archive,
+	}
+	if idKey != nil {
+		opt.Tag = idKey.Tag
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", set.Len(), map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	prog.Finish()
-	if sum == nil {
-		return runErr
+	sealed, auditErr := sealAudit(ctx, log, sum, runErr)
+	if sum != nil {
+		printSummary(env.Stderr, sum)
 	}
-	printSummary(env.Stderr, sum)
-	if o.json {
+	if sealed != nil {
+		signed := "unsigned: dry run without --key"
+		if key != nil {
+			signed = "signed by " + sshsig.Fingerprint(key.Public().(ed25519.PublicKey))
+		}
+		fmt.Fprintf(env.Stderr, "scrub: audit bundle %s in %s (%s)\nscrub: audit head %s\n", sealed.Batch, loc, signed, sealed.Head)
+	}
+	if o.json && sum != nil {
+		out := struct {
+			*scrub.Summary
+			Audit *audit.Sealed `json:"audit"`
+		}{sum, sealed}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	}
-	if runErr != nil {
-		return runErr
+	switch {
+	case runErr != nil:
+		return errors.Join(runErr, auditErr)
+	case auditErr != nil:
+		return auditErr
 	}
 	return sum.Err()
 }

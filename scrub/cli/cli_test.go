@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/cli"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
@@ -37,9 +38,19 @@ type output struct {
 	err            error
 }
 
-// run runs the command line with the given standard input (may be nil) and
-// checks that no listed ID shows up in its output.
+// run runs the command line with the given standard input (may be nil),
+// with fresh audit keys and directory for erase, and checks that no listed
+// ID shows up in its output or its audit bundle.
 func run(t *testing.T, stdin io.Reader, args ...string) output {
+	t.Helper()
+	a := scrubtest.NewAudit(t)
+	defer scrubtest.CheckNoIDs(t, a.Dir)
+	return runPlain(t, stdin, a.WithAudit(args)...)
+}
+
+// runPlain runs the command line as given and checks that no listed ID
+// shows up in its output.
+func runPlain(t *testing.T, stdin io.Reader, args ...string) output {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	err := cli.Run(context.Background(), args, cli.Env{Stdin: stdin, Stdout: &stdout, Stderr: &stderr, Version: "v1.2.3-test"})
@@ -69,11 +80,17 @@ func summary(t *testing.T, stdout string) *scrub.Summary {
 	}
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	dec.DisallowUnknownFields()
-	var sum scrub.Summary
-	if err := dec.Decode(&sum); err != nil {
+	var out struct {
+		scrub.Summary
+		Audit *audit.Sealed `json:"audit"`
+	}
+	if err := dec.Decode(&out); err != nil {
 		t.Fatalf("decode summary: %v", err)
 	}
-	return &sum
+	if out.Audit == nil || out.Audit.Head == "" || len(out.Audit.Files) < 3 {
+		t.Errorf("summary without its audit bundle: %+v", out.Audit)
+	}
+	return &out.Summary
 }
 
 // base returns the base names of the summary's archives, sorted.
@@ -744,9 +761,14 @@ func TestCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	err := cli.Run(ctx, []string{"erase", "--ids", scrubtest.IDsFile, "--json", dir}, cli.Env{Stdout: &stdout, Stderr: &stderr})
+	a := scrubtest.NewAudit(t)
+	err := cli.Run(ctx, a.WithAudit([]string{"erase", "--ids", scrubtest.IDsFile, "--json", dir}), cli.Env{Stdout: &stdout, Stderr: &stderr})
 	if err == nil {
 		t.Fatalf("Run with a canceled context succeeded")
+	}
+	// The interrupted batch is on the record, sealed.
+	if out := runPlain(t, nil, "verify", "--pub", a.Pub, a.Dir); out.err != nil || !strings.Contains(out.stdout, "1/1 batches valid") {
+		t.Errorf("verify after an interrupted batch: %v\n%s", out.err, out.stdout)
 	}
 	var ue *cli.UsageError
 	if errors.As(err, &ue) || errors.Is(err, scrub.ErrPartial) {

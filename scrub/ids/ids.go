@@ -66,9 +66,19 @@ const maxLine = 64 << 10
 // Read parses an ID list from r. name is used in error messages.
 func Read(r io.Reader, name string) (*Set, error) {
 	s := &Set{m: make(map[string]struct{})}
+	err := ReadFunc(r, name, func(id string, _ int) { s.m[id] = struct{}{} })
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ReadFunc parses an ID list from r like Read, calling fn with each ID and
+// its line number, in order; an ID listed twice is passed twice.
+func ReadFunc(r io.Reader, name string, fn func(id string, line int)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine+2) // the limit excludes CR LF
-	line := 0
+	line, n := 0, 0
 	for sc.Scan() {
 		line++
 		text := sc.Text()
@@ -79,26 +89,27 @@ func Read(r io.Reader, name string) (*Set, error) {
 		}
 		id := strings.TrimSpace(text)
 		if len(id) > maxLine {
-			return nil, &LineError{Name: name, Line: line, Err: fmt.Errorf("line longer than %d bytes", maxLine)}
+			return &LineError{Name: name, Line: line, Err: fmt.Errorf("line longer than %d bytes", maxLine)}
 		}
 		if id == "" || strings.HasPrefix(id, "#") {
 			continue
 		}
 		if err := check(id); err != nil {
-			return nil, &LineError{Name: name, Line: line, Err: err}
+			return &LineError{Name: name, Line: line, Err: err}
 		}
-		s.m[id] = struct{}{}
+		fn(id, line)
+		n++
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, &LineError{Name: name, Line: line + 1, Err: fmt.Errorf("line longer than %d bytes", maxLine)}
+			return &LineError{Name: name, Line: line + 1, Err: fmt.Errorf("line longer than %d bytes", maxLine)}
 		}
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(s.m) == 0 {
-		return nil, fmt.Errorf("%s: %w", name, ErrEmpty)
+	if n == 0 {
+		return fmt.Errorf("%s: %w", name, ErrEmpty)
 	}
-	return s, nil
+	return nil
 }
 
 // check rejects IDs that cannot be a CSV field value on their own.

@@ -559,9 +559,9 @@ func (c *content) ReadBack(ctx context.Context, fn func(io.ReaderAt, int64) erro
 
 // PurgeOlder lends match every version of the key older than the current
 // one and deletes those it reports. Delete markers hold no data and stay.
-func (c *content) PurgeOlder(ctx context.Context, match func(io.ReaderAt, int64) (bool, error)) (int, error) {
+func (c *content) PurgeOlder(ctx context.Context, match func(io.ReaderAt, int64) (bool, error)) ([]string, error) {
 	if c.s.versioning == "" {
-		return 0, nil
+		return nil, nil
 	}
 	var older []version
 	current := false
@@ -576,9 +576,9 @@ func (c *content) PurgeOlder(ctx context.Context, match func(io.ReaderAt, int64)
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	deleted := 0
+	var deleted []string
 	for _, v := range older {
 		oc := &content{s: c.s, ctx: ctx, key: c.key, size: v.size, etag: v.etag, version: v.id}
 		m, err := match(oc, v.size)
@@ -592,7 +592,7 @@ func (c *content) PurgeOlder(ctx context.Context, match func(io.ReaderAt, int64)
 		if _, err := c.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.s.Bucket, Key: &c.key, VersionId: aws.String(v.id)}); err != nil {
 			return deleted, fmt.Errorf("delete version %s: %w", v.id, err)
 		}
-		deleted++
+		deleted = append(deleted, v.id)
 	}
 	return deleted, nil
 }
@@ -602,16 +602,16 @@ func (c *content) PurgeOlder(ctx context.Context, match func(io.ReaderAt, int64)
 // Versions and markers newer than ours (a writer after us) are kept. With
 // versioning suspended the new version is the "null" one, and the versions
 // from before the suspension are deleted.
-func (c *content) Purge(ctx context.Context) (int, error) {
+func (c *content) Purge(ctx context.Context) ([]string, error) {
 	if c.s.versioning == "" {
-		return 0, nil // never versioned: the overwrite was the deletion
+		return nil, nil // never versioned: the overwrite was the deletion
 	}
 	ours := c.newVersion
 	if ours == "" {
 		ours = "null"
 	}
 	if err := c.s.step("purge", c.key); err != nil {
-		return 0, err
+		return nil, err
 	}
 	var all []version
 	err := c.s.versions(ctx, c.key, func(v version) error {
@@ -619,11 +619,11 @@ func (c *content) Purge(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	mine := slices.IndexFunc(all, func(v version) bool { return !v.marker && v.id == ours })
 	if mine < 0 {
-		return 0, fmt.Errorf("new version %s not listed", ours)
+		return nil, fmt.Errorf("new version %s not listed", ours)
 	}
 	var older []version
 	for i, v := range all {
@@ -635,7 +635,7 @@ func (c *content) Purge(ctx context.Context) (int, error) {
 			older = append(older, v)
 		}
 	}
-	deleted := 0
+	var deleted []string
 	var errs []error
 	for _, v := range older {
 		_, err := c.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.s.Bucket, Key: &c.key, VersionId: aws.String(v.id)})
@@ -643,7 +643,7 @@ func (c *content) Purge(ctx context.Context) (int, error) {
 			errs = append(errs, fmt.Errorf("delete version %s: %w", v.id, err))
 			continue
 		}
-		deleted++
+		deleted = append(deleted, v.id)
 		if err := c.s.step("deleted-version", c.key); err != nil {
 			return deleted, err
 		}

@@ -1,0 +1,57 @@
+package audit
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// IDKey is the secret under which client IDs are named in an audit log:
+// each ID appears only as its HMAC-SHA256 tag. IDs are low-entropy (an
+// installation ID can be guessed by enumeration), so an unkeyed hash would
+// be no protection; the tag answers "was this client erased?" only for
+// whoever holds the key, which is kept apart from the log.
+type IDKey struct{ key []byte }
+
+// minIDKey is the shortest accepted key, in bytes.
+const minIDKey = 32
+
+// NewIDKey returns a random key in the form ReadIDKey reads: hex and a
+// newline.
+func NewIDKey() []byte {
+	k := make([]byte, minIDKey)
+	rand.Read(k)
+	return []byte(hex.EncodeToString(k) + "\n")
+}
+
+// ParseIDKey reads a key: at least 32 bytes, hex encoded, surrounding
+// white space ignored (as `openssl rand -hex 32` or `scrub keygen
+// --id-key` write it). name is used in errors, which never quote the key.
+func ParseIDKey(data []byte, name string) (*IDKey, error) {
+	s := strings.TrimSpace(string(data))
+	k, err := hex.DecodeString(s)
+	switch {
+	case s == "":
+		return nil, fmt.Errorf("ID key %s is empty", name)
+	case err != nil:
+		return nil, fmt.Errorf("ID key %s: not hex (make one with scrub keygen --id-key FILE)", name)
+	case len(k) < minIDKey:
+		return nil, fmt.Errorf("ID key %s: %d bytes, need at least %d", name, len(k), minIDKey)
+	}
+	return &IDKey{key: k}, nil
+}
+
+// Tag returns the hex HMAC-SHA256 of id under the key.
+func (k *IDKey) Tag(id []byte) string {
+	m := hmac.New(sha256.New, k.key)
+	m.Write(id)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// ID names the key without revealing it, so that a log records which key
+// its tags are under: the first 8 bytes of a tag of a fixed label, which
+// no client ID can have (it contains a space and a colon).
+func (k *IDKey) ID() string { return "hmac-sha256:" + k.Tag([]byte("scrub id key: key id"))[:16] }

@@ -1,0 +1,553 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/s3store"
+)
+
+// Environment variables that may hold the keys themselves (as CI secret
+// stores hand them over) instead of --key and --id-key files.
+const (
+	envSigningKey = "SCRUB_SIGNING_KEY"
+	envIDKey      = "SCRUB_ID_KEY"
+)
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments, which it returns; everything after "--" is
+// positional. help is printed for -h.
+func parseArgs(fs *flag.FlagSet, args []string, w io.Writer, help func(io.Writer, *flag.FlagSet)) ([]string, error) {
+	fs.SetOutput(io.Discard) // errors are returned, and main prints them once
+	var rest, pos []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, rest = args[:i], args[i+1:]
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				help(w, fs)
+				return nil, ErrHelp
+			}
+			return nil, usagef("%v (see %s --help)", err, fs.Name())
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return append(pos, rest...), nil
+}
+
+// printFlags writes a command's usage text and its flags.
+func printFlags(head, foot string) func(io.Writer, *flag.FlagSet) {
+	return func(w io.Writer, fs *flag.FlagSet) {
+		fmt.Fprint(w, head+"\nFlags:\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			arg, text := flag.UnquoteUsage(f)
+			fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, arg, text)
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" {
+				fmt.Fprintf(w, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(w)
+		})
+		fmt.Fprint(w, foot)
+	}
+}
+
+// secret reads a key from a file, or from an environment variable that
+// holds the key itself. It returns the data and a name for messages, or
+// nil if neither is set.
+func secret(file, env, flagName string) ([]byte, string, error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, "", usagef("%s: %v", flagName, err)
+		}
+		return data, file, nil
+	}
+	if v := os.Getenv(env); v != "" {
+		return []byte(v), "$" + env, nil
+	}
+	return nil, "", nil
+}
+
+func loadSigningKey(file string) (ed25519.PrivateKey, error) {
+	data, name, err := secret(file, envSigningKey, "--key")
+	if data == nil || err != nil {
+		return nil, err
+	}
+	key, _, err := sshsig.ParsePrivateKey(data)
+	if err != nil {
+		return nil, usagef("signing key %s: %v", name, err)
+	}
+	return key, nil
+}
+
+func loadIDKey(file string) (*audit.IDKey, error) {
+	data, name, err := secret(file, envIDKey, "--id-key")
+	if data == nil || err != nil {
+		return nil, err
+	}
+	k, err := audit.ParseIDKey(data, name)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return k, nil
+}
+
+// auditLocation opens --audit: a local directory or an s3:// prefix.
+func auditLocation(ctx context.Context, where, endpoint string) (audit.Location, error) {
+	if !strings.HasPrefix(where, "s3://") {
+		if strings.Contains(where, "://") {
+			return nil, usagef("audit location %q: only local paths and s3:// URLs are supported", where)
+		}
+		return audit.Dir(where), nil
+	}
+	bucket, prefix, err := s3store.ParseURL(where)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: endpoint})
+	if err != nil {
+		return nil, err
+	}
+	return s3store.NewDir(client, bucket, prefix), nil
+}
+
+// checkAuditOutside refuses a local audit directory inside a local source
+// (its files would be taken for archives) or a source inside it.
+func checkAuditOutside(dir string, sources []string) error {
+	a, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range sources {
+		if strings.HasPrefix(s, "s3://") {
+			continue
+		}
+		p, err := filepath.Abs(s)
+		if err != nil {
+			return err
+		}
+		if within(a, p) || within(p, a) {
+			return usagef("the audit directory %s and the source %s overlap; keep the audit log outside the data", dir, s)
+		}
+	}
+	return nil
+}
+
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// beginAudit starts the batch's audit log. The ID tags and the batch's
+// settings go first.
+func beginAudit(o *eraseOptions, env Env, set *ids.Set, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey) (*audit.Writer, error) {
+	spool := os.TempDir()
+	if d, ok := loc.(audit.Dir); ok {
+		spool = string(d)
+	}
+	operator := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		operator = u.Username
+	}
+	host, _ := os.Hostname()
+	st := audit.Start{
+		Command: "erase", DryRun: o.dryRun,
+		Tool:     audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()},
+		Operator: operator, Host: host, Ticket: o.ticket, Sources: o.sources,
+		Options: o.recorded(), IDs: set.Len(),
+	}
+	var tags []string
+	if idKey != nil {
+		st.IDKey = idKey.ID()
+		set.Each(func(id string) { tags = append(tags, idKey.Tag([]byte(id))) })
+		slices.Sort(tags)
+	}
+	w, err := audit.Begin(loc, spool, key, st)
+	if err != nil {
+		return nil, fmt.Errorf("audit location %s: %w", loc, err)
+	}
+	if err := w.IDs(tags); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// recorded are the options that shape a batch, for its audit log.
+func (o *eraseOptions) recorded() map[string]any {
+	delim, _ := o.delim()
+	m := map[string]any{
+		"ids_file": o.ids, "columns": o.columns, "include": o.include, "exclude": o.exclude,
+		"jobs": o.jobs, "level": o.level, "max_record": o.maxRecord, "verify": o.verify,
+		"part_size": o.partSize, "dry_run": o.dryRun,
+	}
+	if delim != 0 {
+		m["delimiter"] = string(delim)
+	}
+	if o.endpoint != "" {
+		m["endpoint"] = o.endpoint
+	}
+	return m
+}
+
+// sealAudit finishes the batch's audit bundle, even after an interrupt.
+func sealAudit(ctx context.Context, w *audit.Writer, sum *scrub.Summary, runErr error) (*audit.Sealed, error) {
+	result := audit.ResultComplete
+	var totals scrub.Totals
+	switch {
+	case sum == nil || errors.Is(runErr, scrub.ErrNoArchives):
+		result = audit.ResultFailed
+	case runErr != nil:
+		result, totals = audit.ResultFailed, sum.Totals
+	default:
+		totals = sum.Totals
+		if errors.Is(sum.Err(), scrub.ErrFailed) {
+			result = audit.ResultFailed
+		} else if sum.Err() != nil {
+			result = audit.ResultPartial
+		}
+	}
+	sealed, err := w.Finish(context.WithoutCancel(ctx), result, runErr, totals)
+	if err != nil {
+		return nil, fmt.Errorf("the batch ran, but its audit bundle could not be stored (the log so far is in %s): %w", w.Spool(), err)
+	}
+	return sealed, nil
+}
+
+// runKeygen makes a signing key pair and/or an ID key.
+func runKeygen(args []string, env Env) error {
+	fs := flag.NewFlagSet("scrub keygen", flag.ContinueOnError)
+	out := fs.String("out", "", "write the Ed25519 signing key to `NAME` (mode 0600), its public key to NAME.pub and an allowed_signers line to NAME.allowed_signers")
+	principal := fs.String("principal", "scrub-audit", "signer `NAME` in the allowed_signers line (what auditors pass to ssh-keygen -Y verify -I)")
+	idKey := fs.String("id-key", "", "write a random 32-byte ID key (hex) to `FILE` (mode 0600), for --id-key")
+	help := printFlags("Usage: scrub keygen [--out NAME] [--id-key FILE]\n\n"+
+		"Makes the keys scrub erase needs: a signing key for the audit bundles, whose\n"+
+		"public half auditors trust, and a secret ID key that names client IDs in the\n"+
+		"audit log by HMAC. Keep both private keys apart from the audit location.\n", "")
+	pos, err := parseArgs(fs, args, env.Stderr, help)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("unexpected argument %q", pos[0])
+	case *out == "" && *idKey == "":
+		return usagef("nothing to make: give --out NAME and/or --id-key FILE")
+	case strings.ContainsAny(*principal, " \t\",*?!"):
+		return usagef("--principal must be one name without spaces, quotes or patterns")
+	}
+	for _, p := range []string{*out, *out + ".pub", *out + ".allowed_signers", *idKey} {
+		if p == "" || p == ".pub" || p == ".allowed_signers" {
+			continue
+		}
+		if _, err := os.Lstat(p); err == nil {
+			return usagef("%s exists; keygen never overwrites a key", p)
+		}
+	}
+	if *idKey != "" {
+		if err := writeNew(*idKey, audit.NewIDKey(), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "scrub: ID key written to %s (keep it secret and apart from the audit log)\n", *idKey)
+	}
+	if *out == "" {
+		return nil
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	pem, err := sshsig.MarshalPrivateKey(priv, *principal)
+	if err != nil {
+		return err
+	}
+	line := sshsig.AllowedSignersLine(*principal, audit.Namespace, pub)
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{*out, pem, 0o600},
+		{*out + ".pub", sshsig.MarshalAuthorizedKey(pub, *principal), 0o644},
+		{*out + ".allowed_signers", []byte(line), 0o644},
+	} {
+		if err := writeNew(f.name, f.data, f.mode); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(env.Stderr, "scrub: signing key %s written to %s, %s.pub and %s.allowed_signers\n", sshsig.Fingerprint(pub), *out, *out, *out)
+	fmt.Fprint(env.Stdout, line)
+	return nil
+}
+
+// writeNew creates a file that must not exist, with its content synced.
+func writeNew(name string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
+}
+
+// ErrInvalid is returned by verify when a batch is not valid (exit 1).
+var ErrInvalid = errors.New("audit location is not valid")
+
+func runVerify(ctx context.Context, args []string, env Env) error {
+	fs := flag.NewFlagSet("scrub verify", flag.ContinueOnError)
+	signers := fs.String("allowed-signers", "", "trust the signers of this ssh-keygen allowed_signers `FILE` (namespace scrub-audit)")
+	pubFile := fs.String("pub", "", "trust the public key in `FILE` (NAME.pub from scrub keygen)")
+	var heads list
+	fs.Var(&heads, "expect-head", "`SHA256` of the newest batch's SHA256SUMS, as scrub erase printed it; its batch must be present and valid (repeatable)")
+	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for an s3:// location (default: AWS, or $AWS_ENDPOINT_URL)")
+	asJSON := fs.Bool("json", false, "write the report as JSON to standard output")
+	help := printFlags("Usage: scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION\n\n"+
+		"Checks every audit bundle in LOCATION (a directory or s3://bucket/prefix): the\n"+
+		"signature of each SHA256SUMS, the hashes of the log and manifest, every log\n"+
+		"line's seq and prev link, and the links between batches.\n",
+		"\nExit codes: 0 all batches valid, 1 a batch is not valid or none was found, 2 usage error.\n")
+	pos, err := parseArgs(fs, args, env.Stderr, help)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 1:
+		return usagef("give exactly one audit LOCATION")
+	case *signers != "" && *pubFile != "":
+		return usagef("give --allowed-signers or --pub, not both")
+	}
+	trust := &audit.Trust{}
+	if *signers != "" {
+		data, err := os.ReadFile(*signers)
+		if err != nil {
+			return usagef("--allowed-signers: %v", err)
+		}
+		if trust.Signers, err = sshsig.ParseAllowedSigners(strings.NewReader(string(data))); err != nil {
+			return usagef("--allowed-signers %s: %v", *signers, err)
+		}
+		if len(trust.Signers) == 0 {
+			return usagef("--allowed-signers %s: no ssh-ed25519 signer in it", *signers)
+		}
+	}
+	if *pubFile != "" {
+		data, err := os.ReadFile(*pubFile)
+		if err != nil {
+			return usagef("--pub: %v", err)
+		}
+		pub, _, err := sshsig.ParseAuthorizedKey(data)
+		if err != nil {
+			return usagef("--pub %s: %v", *pubFile, err)
+		}
+		trust.Keys = append(trust.Keys, pub)
+	}
+	for i, h := range heads {
+		if heads[i], err = audit.ParseHead(h); err != nil {
+			return usagef("--expect-head: %v", err)
+		}
+	}
+	loc, err := auditLocation(ctx, pos[0], *endpoint)
+	if err != nil {
+		return err
+	}
+	rep, err := audit.Verify(ctx, loc, trust, heads)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := writeVerifyJSON(env.Stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		printVerify(env.Stdout, rep)
+	}
+	if !rep.Pinned && rep.Total > 0 {
+		fmt.Fprintf(env.Stderr, "scrub: warning: no --allowed-signers or --pub: signatures were checked against the keys they carry (%s), which shows the bundles are intact, not who made them\n", strings.Join(rep.Signers, ", "))
+	}
+	switch {
+	case rep.Total == 0:
+		return fmt.Errorf("no audit batches found in %s", loc)
+	case !rep.OK():
+		return fmt.Errorf("%w: %d of %d batches invalid", ErrInvalid, rep.Total-rep.Valid, rep.Total)
+	}
+	return nil
+}
+
+func printVerify(w io.Writer, rep *audit.Report) {
+	for _, b := range rep.Batches {
+		line := fmt.Sprintf("%s  %s", b.Batch, b.Status())
+		switch {
+		case b.Valid() && b.Manifest != nil:
+			m := b.Manifest
+			kind := "erase"
+			if m.DryRun {
+				kind = "dry run"
+			}
+			line += fmt.Sprintf("  (%s, %s; %d archives, %d erased, %d rows removed; %s)", kind, m.Result, m.Totals.Archives, m.Totals.Erased, m.Totals.RowsRemoved, b.Signer)
+		case b.Detail != "":
+			line += "  (" + b.Detail + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "%d/%d batches valid\n", rep.Valid, rep.Total)
+	if rep.Head != "" {
+		fmt.Fprintf(w, "head %s\n", rep.Head)
+	}
+}
+
+func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
+	type batch struct {
+		Batch    string          `json:"batch"`
+		Status   string          `json:"status"`
+		Valid    bool            `json:"valid"`
+		Detail   string          `json:"detail,omitempty"`
+		Head     string          `json:"head,omitempty"`
+		Signer   string          `json:"signer,omitempty"`
+		Manifest *audit.Manifest `json:"manifest,omitempty"`
+	}
+	out := struct {
+		Batches []batch  `json:"batches"`
+		Valid   int      `json:"valid"`
+		Total   int      `json:"total"`
+		Head    string   `json:"head,omitempty"`
+		Pinned  bool     `json:"signers_pinned"`
+		Signers []string `json:"signers"`
+	}{Valid: rep.Valid, Total: rep.Total, Head: rep.Head, Pinned: rep.Pinned, Signers: rep.Signers, Batches: []batch{}}
+	for _, b := range rep.Batches {
+		out.Batches = append(out.Batches, batch{b.Batch, b.Status(), b.Valid(), b.Detail, b.Head, b.Signer, b.Manifest})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// runAudit runs the audit subcommands.
+func runAudit(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 || args[0] != "lookup" {
+		return usagef("usage: scrub audit lookup --id-key FILE --ids FILE LOCATION")
+	}
+	fs := flag.NewFlagSet("scrub audit lookup", flag.ContinueOnError)
+	idKeyFile := fs.String("id-key", "", "the ID key `FILE` the batches were written with (or $"+envIDKey+")")
+	idsFile := fs.String("ids", "", "`FILE` of client IDs to look up, one per line (- for standard input)")
+	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for an s3:// location")
+	help := printFlags("Usage: scrub audit lookup --id-key FILE --ids FILE LOCATION\n\n"+
+		"Answers, for each listed client ID, which batches in LOCATION were asked to\n"+
+		"erase it and which archives held its rows. Only the holder of the ID key can\n"+
+		"ask: the log names IDs by HMAC-SHA256 under that key. IDs are read from a file\n"+
+		"so that they do not end up in shell history; the answer names each ID by its\n"+
+		"line in that file, never in clear. Run scrub verify to check the bundles.\n", "")
+	pos, err := parseArgs(fs, args[1:], env.Stderr, help)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 1:
+		return usagef("give exactly one audit LOCATION")
+	case *idsFile == "":
+		return usagef("--ids FILE is required")
+	}
+	key, err := loadIDKey(*idKeyFile)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		return usagef("--id-key FILE (or $%s) is required", envIDKey)
+	}
+	lines, err := readIDLines(*idsFile, env.Stdin)
+	if err != nil {
+		return err
+	}
+	loc, err := auditLocation(ctx, pos[0], *endpoint)
+	if err != nil {
+		return err
+	}
+	tags := make([]string, len(lines))
+	for i, l := range lines {
+		tags[i] = key.Tag([]byte(l.id))
+	}
+	hits, other, err := audit.Lookup(ctx, loc, key, tags)
+	if err != nil {
+		return err
+	}
+	for i, l := range lines {
+		name := fmt.Sprintf("%s:%d", l.file, l.line)
+		hs := hits[tags[i]]
+		if len(hs) == 0 {
+			fmt.Fprintf(env.Stdout, "%s  not in any batch\n", name)
+			continue
+		}
+		for _, h := range hs {
+			kind := ""
+			if h.DryRun {
+				kind = " (dry run)"
+			}
+			req := "not on its list"
+			if h.Requested {
+				req = "listed"
+			}
+			fmt.Fprintf(env.Stdout, "%s  %s%s: %s; rows in %d archives\n", name, h.Batch, kind, req, len(h.Archives))
+			for _, a := range h.Archives {
+				fmt.Fprintf(env.Stdout, "%s      %s  %s\n", strings.Repeat(" ", len(name)), a.Status, a.Key)
+			}
+		}
+	}
+	if len(other) > 0 {
+		fmt.Fprintf(env.Stderr, "scrub: %d batches name IDs under another ID key (or none) and cannot answer: %s\n", len(other), strings.Join(other, ", "))
+	}
+	return nil
+}
+
+type idLine struct {
+	file string
+	line int
+	id   string
+}
+
+// readIDLines reads an ID list like --ids of erase, keeping each ID's line.
+func readIDLines(name string, stdin io.Reader) ([]idLine, error) {
+	r, label := stdin, "standard input"
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usagef("--ids: %v", err)
+		}
+		defer f.Close()
+		r, label = f, name
+	}
+	var out []idLine
+	err := ids.ReadFunc(r, label, func(id string, line int) { out = append(out, idLine{label, line, id}) })
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	return out, nil
+}

@@ -1,0 +1,115 @@
+package scrub
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/scrubtool/scrub/scrub/filter"
+)
+
+// prefixHash is an io.ReaderAt that hashes what is read through it, as long
+// as the reads extend a prefix of the data: the scans and rewrites read an
+// archive mostly from front to back, so its SHA-256 costs no extra read of
+// what they covered. sum reads the rest.
+type prefixHash struct {
+	r  io.ReaderAt
+	mu sync.Mutex
+	h  hash.Hash
+	n  int64 // bytes hashed: the prefix [0, n)
+}
+
+func newPrefixHash(r io.ReaderAt) *prefixHash { return &prefixHash{r: r, h: sha256.New()} }
+
+func (p *prefixHash) ReadAt(b []byte, off int64) (int, error) {
+	n, err := p.r.ReadAt(b, off)
+	p.mu.Lock()
+	if off <= p.n && off+int64(n) > p.n {
+		p.h.Write(b[p.n-off : n])
+		p.n = off + int64(n)
+	}
+	p.mu.Unlock()
+	return n, err
+}
+
+// sum reads what was not hashed yet and returns the SHA-256 of the first
+// size bytes, in hex.
+func (p *prefixHash) sum(size int64) (string, error) {
+	var buf []byte
+	for {
+		p.mu.Lock()
+		n := p.n
+		p.mu.Unlock()
+		if n >= size {
+			break
+		}
+		if buf == nil {
+			buf = make([]byte, 256<<10)
+		}
+		k, err := p.ReadAt(buf[:min(int64(len(buf)), size-n)], n)
+		if k == 0 {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", fmt.Errorf("hash: %w", err)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n != size {
+		return "", fmt.Errorf("hash: read %d bytes of %d", p.n, size)
+	}
+	return hex.EncodeToString(p.h.Sum(nil)), nil
+}
+
+// tagSet wraps the filter's ID set for one archive and remembers which
+// listed IDs matched, to name them in the result by their tags.
+type tagSet struct {
+	filter *filter.Filter
+	set    filter.Set
+	tag    func([]byte) string
+	mu     sync.Mutex
+	seen   map[string]bool
+}
+
+// tagSet returns a filter for one archive that records the IDs it matches
+// when o.Tag is set, or o.Filter itself.
+func (o *Options) tagSet() *tagSet {
+	t := &tagSet{filter: o.Filter}
+	if o.Tag == nil {
+		return t
+	}
+	f := *o.Filter
+	t.set, t.tag, t.seen, f.IDs = f.IDs, o.Tag, map[string]bool{}, t
+	t.filter = &f
+	return t
+}
+
+func (t *tagSet) Contains(id []byte) bool {
+	if !t.set.Contains(id) {
+		return false
+	}
+	t.mu.Lock()
+	if !t.seen[string(id)] {
+		t.seen[string(id)] = true
+	}
+	t.mu.Unlock()
+	return true
+}
+
+// list returns the sorted tags of the IDs seen.
+func (t *tagSet) list() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var tags []string
+	for id := range t.seen {
+		tags = append(tags, t.tag([]byte(id)))
+	}
+	slices.Sort(tags)
+	return tags
+}

@@ -34,22 +34,41 @@ race: $(BIN)/minio
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(FUZZTIME) ./scrub/filter
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./scrub/audit
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./scrub/audit/sshsig
 
-## demo: erase the IDs of testdata/ids.txt from a scratch copy of testdata/export.
+## demo: erase the IDs of testdata/ids.txt from a scratch copy of testdata/export,
+## then check the signed audit bundle with scrub verify and with stock tools.
+DEMO_KEYS := build/demo-keys
 demo: build
-	rm -rf build/demo && mkdir -p build/demo && cp -R testdata/export/. build/demo/
-	@echo "== erasing the IDs of testdata/ids.txt from build/demo"
-	$(BIN)/scrub erase --ids testdata/ids.txt --no-progress build/demo
+	rm -rf build/demo build/demo-audit && mkdir -p build/demo && cp -R testdata/export/. build/demo/
+	@test -f $(DEMO_KEYS)/signer || { mkdir -p $(DEMO_KEYS) && $(BIN)/scrub keygen --out $(DEMO_KEYS)/signer --id-key $(DEMO_KEYS)/id.key --principal demo@scrub >/dev/null; }
+	@echo "== erasing the IDs of testdata/ids.txt from build/demo (audit bundle in build/demo-audit)"
+	$(BIN)/scrub erase --ids testdata/ids.txt --key $(DEMO_KEYS)/signer --id-key $(DEMO_KEYS)/id.key \
+		--audit build/demo-audit --ticket DEMO-1 --no-progress build/demo
 	@echo "== a second run finds nothing left to erase"
-	$(BIN)/scrub erase --ids testdata/ids.txt --no-progress --dry-run build/demo
+	$(BIN)/scrub erase --ids testdata/ids.txt --key $(DEMO_KEYS)/signer --id-key $(DEMO_KEYS)/id.key \
+		--audit build/demo-audit --no-progress --dry-run build/demo
+	@echo "== the auditor's checks: scrub verify, then ssh-keygen and sha256sum on the first batch"
+	$(BIN)/scrub verify --allowed-signers $(DEMO_KEYS)/signer.allowed_signers build/demo-audit
+	cd build/demo-audit && b=$$(ls batch-*-SHA256SUMS | head -1) && \
+		ssh-keygen -Y verify -f ../../$(DEMO_KEYS)/signer.allowed_signers -I demo@scrub -n scrub-audit -s $$b.sig < $$b && \
+		sha256sum -c $$b
+	@echo "== was each listed client erased? (only the holder of the ID key can ask)"
+	$(BIN)/scrub audit lookup --id-key $(DEMO_KEYS)/id.key --ids testdata/ids.txt build/demo-audit
 
-## demo-s3: the same erasure on a versioned bucket of a throw-away MinIO.
+## demo-s3: the same erasure on a versioned bucket of a throw-away MinIO,
+## with the audit bundle in the same MinIO.
 demo-s3: build $(BIN)/minio
+	@test -f $(DEMO_KEYS)/signer || { mkdir -p $(DEMO_KEYS) && $(BIN)/scrub keygen --out $(DEMO_KEYS)/signer --id-key $(DEMO_KEYS)/id.key --principal demo@scrub >/dev/null; }
 	$(GO) run ./cmd/withminio -bin $(BIN)/minio -load testdata/export=scrub-demo/exports -versioned -- sh -c '\
 		echo "== erasing the IDs of testdata/ids.txt from s3://scrub-demo/exports (versioned)" && \
-		$(BIN)/scrub erase --ids testdata/ids.txt --no-progress s3://scrub-demo/exports && \
+		$(BIN)/scrub erase --ids testdata/ids.txt --key $(DEMO_KEYS)/signer --id-key $(DEMO_KEYS)/id.key \
+			--audit s3://scrub-demo/audit --no-progress s3://scrub-demo/exports && \
 		echo "== a second run finds nothing left to erase" && \
-		$(BIN)/scrub erase --ids testdata/ids.txt --no-progress --dry-run s3://scrub-demo/exports'
+		$(BIN)/scrub erase --ids testdata/ids.txt --key $(DEMO_KEYS)/signer --id-key $(DEMO_KEYS)/id.key \
+			--audit s3://scrub-demo/audit --no-progress --dry-run s3://scrub-demo/exports && \
+		$(BIN)/scrub verify --allowed-signers $(DEMO_KEYS)/signer.allowed_signers s3://scrub-demo/audit'
 
 ## bin/minio: the MinIO server for the S3 tests; built once, kept in bin/.
 $(BIN)/minio:

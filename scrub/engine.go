@@ -15,13 +15,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -66,6 +70,66 @@ type Options struct {
 	// archive is finished, from the worker that processed it. An error
 	// stops the batch: a run whose record cannot be kept must not go on.
 	Record func(Result) error
+	// Listed, if set, is told the archives the batch will process,
+	// before any is; Journal each step of an archive's destructive
+	// sequence before the engine goes on (an error fails the archive
+	// before its next step).
+	Listed  func([]Object) error
+	Journal func(Step) error
+	// Resume takes up an interrupted batch: archives in Done are not
+	// processed again; for archives in Midway (key to staged file) a
+	// staged file left behind is removed, and a store that can
+	// (UploadAborter) aborts their unfinished uploads since ResumeSince,
+	// before they are processed again from what storage holds.
+	Done        map[string]bool
+	Midway      map[string]string
+	ResumeSince time.Time
+}
+
+// The states of an archive in the destructive sequence, as journaled.
+const (
+	StepRead             StepState = "read"              // rows found; the rewrite is staged
+	StepWritten          StepState = "written"           // the rewrite is complete and checked
+	StepVerified         StepState = "verified"          // it replaced the original, confirmed by the store
+	StepOriginalsDeleted StepState = "originals_deleted" // old versions holding the rows are gone
+)
+
+// StepState names a Step.
+type StepState string
+
+// Step is one archive's progress, for Options.Journal.
+type Step struct {
+	Key   string
+	State StepState
+	// VersionID and Size (read): what was read. Staged (read): the
+	// local file the rewrite goes to. Size and SHA256 (written): the
+	// rewrite. NewVersionID (verified): the version that replaced it.
+	// VersionsDeleted (originals_deleted).
+	VersionID, Staged, SHA256, NewVersionID string
+	Size                                    int64
+	VersionsDeleted                         []string
+}
+
+// UploadAborter is implemented by stores that can abort the unfinished
+// uploads an interrupted run left for an archive.
+type UploadAborter interface {
+	AbortUploads(ctx context.Context, obj Object, since time.Time) (aborted int, err error)
+}
+
+// NewVersioner is implemented by the Content of stores that give each
+// replacement a version ID.
+type NewVersioner interface {
+	NewVersionID() string
+}
+
+func (o *Options) journal(s Step) error {
+	if o.Journal == nil {
+		return nil
+	}
+	if err := o.Journal(s); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
 }
 
 // CheckGlobs returns an error for a malformed pattern.
@@ -109,6 +173,13 @@ type job struct {
 // cancellation, a full disk. Archives not reached are then reported as
 // skipped.
 func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
+	// The staged files an interrupted run left go before the listing,
+	// which would warn about them.
+	for _, staged := range opt.Midway {
+		if err := removeStaged(staged); err != nil {
+			return nil, err
+		}
+	}
 	var jobs []job
 	seen := map[string]bool{}
 	var total int64
@@ -118,7 +189,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			if id == "" {
 				id = obj.Key
 			}
-			if !opt.selected(obj) || seen[id] {
+			if !opt.selected(obj) || seen[id] || opt.Done[obj.Key] {
 				return nil
 			}
 			seen[id] = true
@@ -130,10 +201,19 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			return nil, fmt.Errorf("list %s: %w", src.Name, err)
 		}
 	}
-	if len(jobs) == 0 {
+	if len(jobs) == 0 && len(opt.Done) == 0 {
 		return &Summary{DryRun: opt.DryRun, Archives: []Result{}}, ErrNoArchives
 	}
 	slices.SortFunc(jobs, func(a, b job) int { return strings.Compare(a.obj.Key, b.obj.Key) })
+	if opt.Listed != nil {
+		objs := make([]Object, len(jobs))
+		for i, j := range jobs {
+			objs[i] = j.obj
+		}
+		if err := opt.Listed(objs); err != nil {
+			return nil, err
+		}
+	}
 	if opt.Progress != nil {
 		opt.Progress.Start(len(jobs), total)
 	}
@@ -192,6 +272,10 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, error) {
 	res := Result{Key: obj.Key, BytesBefore: obj.Size}
 	tags := o.tagSet()
+	if err := o.rollback(ctx, st, obj); err != nil {
+		res.Status, res.Error = status(err), err.Error()
+		return res, err
+	}
 	err := st.Open(ctx, obj, func(c Content) error {
 		res.BytesBefore = c.Size()
 		vc, versioned := c.(Versioned)
@@ -227,7 +311,7 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, size, after, err := o.replace(ctx, c, src, tags.filter)
+		rep, size, after, err := o.replace(ctx, c, src, tags.filter, obj.Key, res.VersionID)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
 		}
@@ -275,9 +359,22 @@ func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, re
 			return
 		}
 	}
+	step := Step{Key: res.Key, State: StepVerified}
+	if nv, ok := c.(NewVersioner); ok {
+		step.NewVersionID = nv.NewVersionID()
+	}
+	if err := o.journal(step); err != nil {
+		res.Status, res.Error = Failed, fmt.Sprintf("replaced, but old versions are kept: %v", err)
+		return
+	}
 	if vc, ok := c.(Versioned); ok {
 		deleted, err := vc.Purge(ctx)
 		res.DeletedVersions, res.VersionsDeleted = deleted, len(deleted)
+		if len(deleted) > 0 {
+			if jerr := o.journal(Step{Key: res.Key, State: StepOriginalsDeleted, VersionsDeleted: deleted}); jerr != nil && err == nil {
+				err = jerr
+			}
+		}
 		if err != nil {
 			res.Status, res.Error = Failed, fmt.Sprintf("rewritten and verified, but older versions still hold the rows: %v", err)
 		}
@@ -317,10 +414,15 @@ func (o *Options) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter
 // content of c) into a staged file, verify it by reading it back, then let
 // the store replace the original. It returns the rewrite's report, and the
 // new archive's size and SHA-256.
-func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f archive.Filter) (*archive.Report, int64, string, error) {
+func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f archive.Filter, key, version string) (*archive.Report, int64, string, error) {
 	staged, err := c.Stage()
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("stage: %w", err)
+	}
+	if err := o.journal(Step{Key: key, State: StepRead, VersionID: version, Size: c.Size(), Staged: staged.Name()}); err != nil {
+		staged.Close()
+		os.Remove(staged.Name())
+		return nil, 0, "", err
 	}
 	handed := false
 	defer func() {
@@ -352,9 +454,40 @@ func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f arc
 	if err := ctx.Err(); err != nil {
 		return rep, 0, "", err
 	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := o.journal(Step{Key: key, State: StepWritten, Size: size, SHA256: sum}); err != nil {
+		return rep, 0, "", err
+	}
 	handed = true
 	if err := c.Replace(ctx, staged); err != nil {
 		return rep, 0, "", err
 	}
-	return rep, size, hex.EncodeToString(h.Sum(nil)), nil
+	return rep, size, sum, nil
+}
+
+// removeStaged removes the staged file of an interrupted run's rewrite. Only
+// a file named as scrub names its staged files is removed, whatever the
+// journal says.
+func removeStaged(staged string) error {
+	if b := filepath.Base(staged); staged == "" || !strings.Contains(b, "scrub-") || !strings.HasSuffix(b, ".tmp") {
+		return nil
+	}
+	if err := os.Remove(staged); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the staged file %s of an interrupted run: %w", staged, err)
+	}
+	return nil
+}
+
+// rollback undoes what an interrupted run left of an archive's unfinished
+// rewrite in its store: its unfinished uploads.
+func (o *Options) rollback(ctx context.Context, st Store, obj Object) error {
+	if _, midway := o.Midway[obj.Key]; !midway {
+		return nil
+	}
+	if ua, ok := st.(UploadAborter); ok {
+		if _, err := ua.AbortUploads(ctx, obj, o.ResumeSince); err != nil {
+			return fmt.Errorf("abort the unfinished uploads of an interrupted run: %w", err)
+		}
+	}
+	return nil
 }

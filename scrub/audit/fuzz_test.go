@@ -75,3 +75,17 @@ func (m memLocation) Create(_ context.Context, name string, r io.Reader) error {
 	m[name] = b
 	return err
 }
+
+func (m memLocation) Put(_ context.Context, name string, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	m[name] = b
+	return err
+}
+
+func (m memLocation) Remove(_ context.Context, name string) error {
+	if _, ok := m[name]; !ok {
+		return fs.ErrNotExist
+	}
+	delete(m, name)
+	return nil
+}

@@ -55,3 +55,14 @@ func (k *IDKey) Tag(id []byte) string {
 // its tags are under: the first 8 bytes of a tag of a fixed label, which
 // no client ID can have (it contains a space and a colon).
 func (k *IDKey) ID() string { return "hmac-sha256:" + k.Tag([]byte("scrub id key: key id"))[:16] }
+
+// Request fingerprints a request: the same IDs and settings under the same
+// key give the same value, which reveals neither.
+func (k *IDKey) Request(ids []string, settings string) string {
+	m := hmac.New(sha256.New, k.key)
+	m.Write([]byte("scrub request v1\n" + settings + "\n"))
+	for _, id := range ids {
+		m.Write([]byte(id + "\n"))
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}

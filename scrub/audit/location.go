@@ -24,6 +24,10 @@ type Location interface {
 	// with an error wrapping fs.ErrExist if the name is taken: an audit
 	// location is append-only.
 	Create(ctx context.Context, name string, r io.Reader) error
+	// Put stores a file, replacing one of the same name, and Remove
+	// deletes one: only for the journals of unfinished batches.
+	Put(ctx context.Context, name string, r io.Reader) error
+	Remove(ctx context.Context, name string) error
 	String() string
 }
 
@@ -88,6 +92,45 @@ func (d Dir) Create(ctx context.Context, name string, r io.Reader) (err error) {
 		return err
 	}
 	if err := os.Link(f.Name(), filepath.Join(string(d), name)); err != nil {
+		return err
+	}
+	return syncDir(string(d))
+}
+
+// Put implements Location: a temporary file renamed over the name.
+func (d Dir) Put(ctx context.Context, name string, r io.Reader) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(string(d), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(string(d), "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	if _, err := io.Copy(f, r); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), filepath.Join(string(d), name)); err != nil {
+		return err
+	}
+	return syncDir(string(d))
+}
+
+// Remove implements Location.
+func (d Dir) Remove(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(string(d), name)); err != nil {
 		return err
 	}
 	return syncDir(string(d))

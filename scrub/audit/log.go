@@ -25,24 +25,12 @@
 package audit
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"hash"
-	"io"
-	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/scrubtool/scrub/scrub"
-	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 )
 
 // Namespace is the SSHSIG namespace of audit signatures.
@@ -53,6 +41,7 @@ const FormatVersion = "scrub-audit/1"
 
 // File name suffixes of a batch's files.
 const (
+	journalSuffix  = ".journal"
 	logSuffix      = ".jsonl"
 	manifestSuffix = "-manifest.json"
 	sumsSuffix     = "-SHA256SUMS"
@@ -88,6 +77,46 @@ type Start struct {
 	// IDKey names the key of the tags (IDKey.ID); empty when the run
 	// had none, and then the log names no ID at all.
 	IDKey string `json:"id_key,omitempty"`
+	// Request identifies what was asked (IDs, sources, columns,
+	// selection) without revealing it (IDKey.Request): a re-run of the
+	// same request resumes an unfinished batch.
+	Request string `json:"request,omitempty"`
+}
+
+// resumeEvent marks a batch taken up again after an interruption.
+type resumeEvent struct {
+	header
+	Operator string `json:"operator"`
+	Host     string `json:"host"`
+	Tool     Tool   `json:"tool"`
+	// Done counts the archives finished before; Rolledback the ones
+	// that were midway and are processed again from what storage holds.
+	Done    int `json:"archives_done"`
+	Midway  int `json:"archives_midway"`
+	Dropped int `json:"bytes_dropped,omitempty"` // a torn last line, never synced
+}
+
+// listedEvent records the archives a batch (or a resumed attempt) will
+// process, up to 1000 per line.
+type listedEvent struct {
+	header
+	Keys []string `json:"keys"`
+}
+
+// stepEvent is one archive's progress through the destructive sequence:
+// read (rows found; the rewrite is staged at staged), written (the rewrite
+// is complete and checked), verified (it replaced the original in storage
+// and the store confirmed it), originals_deleted (the old versions that
+// held the rows are gone). The archive event that follows says it is done.
+type stepEvent struct {
+	header
+	Key             string   `json:"key"`
+	VersionID       string   `json:"version_id,omitempty"`
+	Size            *int64   `json:"size,omitempty"`
+	SHA256          string   `json:"sha256,omitempty"`
+	Staged          string   `json:"staged,omitempty"`
+	NewVersionID    string   `json:"new_version_id,omitempty"`
+	VersionsDeleted []string `json:"versions_deleted,omitempty"`
 }
 
 // header is the part every event shares, first on its line.
@@ -157,124 +186,6 @@ type Manifest struct {
 	PrevSHA256SUMS string `json:"prev_sha256sums,omitempty"`
 }
 
-// Writer writes one batch's bundle: the log as the batch goes, spooled to a
-// local file, then on Finish the manifest, checksums and signature, and
-// everything into the location. Its methods are safe for concurrent use.
-type Writer struct {
-	loc     Location
-	name    string
-	key     ed25519.PrivateKey
-	now     func() time.Time
-	started time.Time
-	start   Start
-
-	mu    sync.Mutex
-	spool *os.File
-	log   hash.Hash
-	seq   int
-	prev  string
-	err   error // sticky: a log with a hole must not be sealed
-}
-
-// Begin starts a batch's log in a spool file in spoolDir and writes its
-// first event. key signs the bundle; nil makes an unsigned bundle, allowed
-// only for a dry run.
-func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Writer, error) {
-	if key == nil && !st.DryRun {
-		return nil, errors.New("a batch that changes data needs a signing key")
-	}
-	now := func() time.Time { return time.Now().UTC() }
-	started := now()
-	id := make([]byte, 6)
-	rand.Read(id)
-	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
-	if err := os.MkdirAll(spoolDir, 0o755); err != nil {
-		return nil, fmt.Errorf("audit spool: %w", err)
-	}
-	spool, err := os.CreateTemp(spoolDir, "."+name+".*.partial")
-	if err != nil {
-		return nil, fmt.Errorf("audit spool: %w", err)
-	}
-	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st,
-		spool: spool, log: sha256.New(), prev: zeroHash}
-	if err := w.write("batch_start", &startEvent{Batch: name, Start: st}); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	return w, nil
-}
-
-// Name returns the batch's name.
-func (w *Writer) Name() string { return w.name }
-
-// Spool returns the path of the spooled log.
-func (w *Writer) Spool() string { return w.spool.Name() }
-
-// Abort removes the spool file of a batch that did not start.
-func (w *Writer) Abort() {
-	w.spool.Close()
-	os.Remove(w.spool.Name())
-}
-
-// event is implemented by the events, through their header.
-type event interface{ head() *header }
-
-func (h *header) head() *header { return h }
-
-// write appends one event: it fills in the header, writes the line and
-// syncs the spool, so that what was logged survives a crash.
-func (w *Writer) write(typ string, ev event) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
-	}
-	h := ev.head()
-	w.seq++
-	h.Seq, h.Prev, h.Type, h.Time = w.seq, w.prev, typ, w.now().Format(timeFormat)
-	line, err := json.Marshal(ev)
-	if err != nil {
-		w.err = fmt.Errorf("audit log: %w", err)
-		return w.err
-	}
-	line = append(line, '\n')
-	if _, err := w.spool.Write(line); err != nil {
-		w.err = fmt.Errorf("audit log: %w", err)
-		return w.err
-	}
-	if err := w.spool.Sync(); err != nil {
-		w.err = fmt.Errorf("audit log: %w", err)
-		return w.err
-	}
-	w.log.Write(line)
-	w.prev = sha256Hex(line)
-	return nil
-}
-
-const timeFormat = "2006-01-02T15:04:05.000Z"
-
-// IDs logs the tags of the listed IDs, sorted, in events of up to 1000.
-func (w *Writer) IDs(tags []string) error {
-	for len(tags) > 0 {
-		n := min(len(tags), idsPerLine)
-		if err := w.write("ids", &idsEvent{Tags: tags[:n]}); err != nil {
-			return err
-		}
-		tags = tags[n:]
-	}
-	return nil
-}
-
-// Archive logs one archive's result.
-func (w *Writer) Archive(r scrub.Result) error {
-	return w.write("archive", &archiveEvent{
-		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
-		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
-		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, MembersCarried: r.MembersCarried,
-		VersionsDeleted: r.DeletedVersions, Tags: r.IDTags, Error: r.Error,
-	})
-}
-
 // Sealed describes a finished bundle.
 type Sealed struct {
 	Batch    string   `json:"batch"`
@@ -291,74 +202,6 @@ const (
 	ResultPartial  = "partial"  // some archives failed or were not reached
 	ResultFailed   = "failed"   // the batch could not run or stopped
 )
-
-// Finish logs the batch's end (result, the error that stopped it if any,
-// and the totals) and puts the bundle into the location: log, manifest,
-// SHA256SUMS and, last, its signature. The spool file is removed once the
-// log is stored.
-func (w *Writer) Finish(ctx context.Context, result string, runErr error, totals scrub.Totals) (*Sealed, error) {
-	end := &endEvent{Result: result, Totals: totals}
-	if runErr != nil {
-		end.Error = runErr.Error()
-	}
-	if err := w.write("batch_end", end); err != nil {
-		return nil, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	prevName, prevSums, err := newestSigned(ctx, w.loc, w.name)
-	if err != nil {
-		return nil, fmt.Errorf("audit location %s: %w", w.loc, err)
-	}
-	m := Manifest{
-		Format: FormatVersion, Batch: w.name, Log: w.name + logSuffix,
-		LogSHA256: hex.EncodeToString(w.log.Sum(nil)), Lines: w.seq, ChainHead: w.prev,
-		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
-		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
-		Result: result, Totals: totals, PrevBatch: prevName, PrevSHA256SUMS: prevSums,
-	}
-	if w.key != nil {
-		m.KeyFingerprint = sshsig.Fingerprint(w.key.Public().(ed25519.PublicKey))
-	}
-	manifest, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	manifest = append(manifest, '\n')
-	sums := fmt.Sprintf("%s  %s\n%s  %s\n", m.LogSHA256, m.Log, sha256Hex(manifest), w.name+manifestSuffix)
-	if _, err := w.spool.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	s := &Sealed{Batch: w.name, Location: w.loc.String(), Head: sha256Hex([]byte(sums))}
-	put := func(name string, r io.Reader) error {
-		if err := w.loc.Create(ctx, name, r); err != nil {
-			return fmt.Errorf("audit location %s: write %s: %w", w.loc, name, err)
-		}
-		s.Files = append(s.Files, name)
-		return nil
-	}
-	if err := put(m.Log, w.spool); err != nil {
-		return nil, err
-	}
-	w.spool.Close()
-	os.Remove(w.spool.Name())
-	if err := put(w.name+manifestSuffix, bytes.NewReader(manifest)); err != nil {
-		return nil, err
-	}
-	if err := put(w.name+sumsSuffix, strings.NewReader(sums)); err != nil {
-		return nil, err
-	}
-	if w.key != nil {
-		sig, err := sshsig.Sign(w.key, Namespace, strings.NewReader(sums))
-		if err != nil {
-			return nil, err
-		}
-		if err := put(w.name+sigSuffix, bytes.NewReader(sig)); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
-}
 
 // newestSigned returns the newest signed batch in the location other than
 // self, and the SHA-256 of its SHA256SUMS.

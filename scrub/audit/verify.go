@@ -112,7 +112,7 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 	var names []string
 	for _, f := range files {
 		have[f] = true
-		for _, suf := range []string{sigSuffix, sumsSuffix, manifestSuffix, logSuffix} {
+		for _, suf := range []string{sigSuffix, sumsSuffix, manifestSuffix, logSuffix, journalSuffix} {
 			if b, ok := strings.CutSuffix(f, suf); ok && batchName.MatchString(b) {
 				if !have["batch:"+b] {
 					have["batch:"+b] = true
@@ -228,6 +228,9 @@ func verifyBatch(ctx context.Context, loc Location, name string, have map[string
 	}
 	if len(missing) > 0 {
 		st.Problem, st.Detail = Missing, strings.Join(missing, ", ")+" not found"
+		if have[name+journalSuffix] && sig == nil {
+			st.Detail = "unfinished: only its journal is here; run the same scrub erase again to resume and seal it"
+		}
 		return st, nil
 	}
 	st.Head = sha256Hex(sums)

@@ -160,9 +160,12 @@ func within(p, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// beginAudit starts the batch's audit log. The ID tags and the batch's
-// settings go first.
-func beginAudit(o *eraseOptions, env Env, set *ids.Set, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey) (*audit.Writer, error) {
+// beginAudit starts the batch's audit log, or resumes the unfinished batch
+// of the same request (same IDs, sources and selection) that an
+// interrupted run left in the audit location. The ID tags and the batch's
+// settings go first; opt is set up to skip what the resumed batch finished
+// and to undo what it left midway.
+func beginAudit(ctx context.Context, o *eraseOptions, env Env, set *ids.Set, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey, opt *scrub.Options) (*audit.Writer, error) {
 	spool := os.TempDir()
 	if d, ok := loc.(audit.Dir); ok {
 		spool = string(d)
@@ -181,8 +184,22 @@ func beginAudit(o *eraseOptions, env Env, set *ids.Set, loc audit.Location, key 
 	var tags []string
 	if idKey != nil {
 		st.IDKey = idKey.ID()
-		set.Each(func(id string) { tags = append(tags, idKey.Tag([]byte(id))) })
+		var list []string
+		set.Each(func(id string) {
+			list = append(list, id)
+			tags = append(tags, idKey.Tag([]byte(id)))
+		})
+		slices.Sort(list)
 		slices.Sort(tags)
+		if !o.dryRun {
+			st.Request = idKey.Request(list, o.requestSettings())
+		}
+	}
+	if st.Request != "" {
+		w, err := resumeAudit(ctx, o, env, loc, spool, key, st, opt)
+		if w != nil || err != nil {
+			return w, err
+		}
 	}
 	w, err := audit.Begin(loc, spool, key, st)
 	if err != nil {
@@ -193,6 +210,54 @@ func beginAudit(o *eraseOptions, env Env, set *ids.Set, loc audit.Location, key 
 		return nil, err
 	}
 	return w, nil
+}
+
+// resumeAudit finds the unfinished batches in the audit location. One of
+// the same request is resumed (unless --resume=false), or only sealed if
+// it had ended; nil means a new batch is to start.
+func resumeAudit(ctx context.Context, o *eraseOptions, env Env, loc audit.Location, spool string, key ed25519.PrivateKey, st audit.Start, opt *scrub.Options) (*audit.Writer, error) {
+	journals, err := audit.Journals(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range journals {
+		switch {
+		case j.Start.Request != st.Request || j.Start.DryRun:
+			fmt.Fprintf(env.Stderr, "scrub: warning: %s in %s is unfinished and was for another request; run its command again to finish it\n", j.Batch, loc)
+			continue
+		case j.Ended:
+			// Interrupted while sealing: seal it, then start anew.
+			w, err := audit.Resume(loc, spool, key, j, st)
+			if err == nil {
+				_, err = w.Seal(ctx)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("seal the interrupted batch %s: %w", j.Batch, err)
+			}
+			fmt.Fprintf(env.Stderr, "scrub: sealed %s, which an interrupted run had finished\n", j.Batch)
+			continue
+		case !o.resume:
+			fmt.Fprintf(env.Stderr, "scrub: warning: not resuming the unfinished %s of this request (--resume=false); it stays unsealed\n", j.Batch)
+			continue
+		}
+		w, err := audit.Resume(loc, spool, key, j, st)
+		if err != nil {
+			return nil, fmt.Errorf("resume %s: %w", j.Batch, err)
+		}
+		opt.Done, opt.Midway, opt.ResumeSince = j.Done, j.Midway, j.Started
+		fmt.Fprintf(env.Stderr, "scrub: resuming %s: %d archives done before, %d to finish from what storage holds\n", j.Batch, len(j.Done), len(j.Midway))
+		return w, nil
+	}
+	return nil, nil
+}
+
+// requestSettings are the settings that make two runs the same request.
+func (o *eraseOptions) requestSettings() string {
+	delim, _ := o.delim()
+	b, _ := json.Marshal(map[string]any{
+		"sources": o.sources, "columns": o.columns, "include": o.include, "exclude": o.exclude, "delimiter": string(delim),
+	})
+	return string(b)
 }
 
 // recorded are the options that shape a batch, for its audit log.
@@ -213,25 +278,21 @@ func (o *eraseOptions) recorded() map[string]any {
 }
 
 // sealAudit finishes the batch's audit bundle, even after an interrupt.
-func sealAudit(ctx context.Context, w *audit.Writer, sum *scrub.Summary, runErr error) (*audit.Sealed, error) {
+// The result covers every archive of the batch, those of earlier attempts
+// included.
+func sealAudit(ctx context.Context, w *audit.Writer, runErr error) (*audit.Sealed, error) {
+	t := w.Totals()
+	bad := t.Failed + t.Conflict + t.Skipped + t.Held
 	result := audit.ResultComplete
-	var totals scrub.Totals
 	switch {
-	case sum == nil || errors.Is(runErr, scrub.ErrNoArchives):
+	case runErr != nil, t.Archives > 0 && bad == t.Archives:
 		result = audit.ResultFailed
-	case runErr != nil:
-		result, totals = audit.ResultFailed, sum.Totals
-	default:
-		totals = sum.Totals
-		if errors.Is(sum.Err(), scrub.ErrFailed) {
-			result = audit.ResultFailed
-		} else if sum.Err() != nil {
-			result = audit.ResultPartial
-		}
+	case bad > 0:
+		result = audit.ResultPartial
 	}
-	sealed, err := w.Finish(context.WithoutCancel(ctx), result, runErr, totals)
+	sealed, err := w.Finish(context.WithoutCancel(ctx), result, runErr)
 	if err != nil {
-		return nil, fmt.Errorf("the batch ran, but its audit bundle could not be stored (the log so far is in %s): %w", w.Spool(), err)
+		return nil, fmt.Errorf("the batch ran, but its audit bundle could not be stored (its journal is %s; the same command again seals it): %w", w.Spool(), err)
 	}
 	return sealed, nil
 }

@@ -119,6 +119,7 @@ type eraseOptions struct {
 	idKey      string
 	audit      string
 	ticket     string
+	resume     bool
 	sources    []string
 }
 
@@ -143,6 +144,7 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.StringVar(&o.idKey, "id-key", "", "secret `FILE` under which client IDs are named (HMAC-SHA256) in the audit log (default $"+envIDKey+"); required unless --dry-run")
 	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
 	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log")
+	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
 	var err error
 	if o.sources, err = parseArgs(fs, args, stderr, printEraseHelp); err != nil {
 		return nil, err
@@ -256,17 +258,22 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	log, err := beginAudit(o, env, set, loc, key, idKey)
-	if err != nil {
-		return err
-	}
 	prog := newProgress(env.Stderr, !o.noProgress)
 	opt := scrub.Options{
 		Filter:  &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord},
 		Archive: archive.Options{Level: o.level},
 		Include: o.include, Exclude: o.exclude,
 		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
-		Record: log.Archive,
+	}
+	log, err := beginAudit(ctx, o, env, set, loc, key, idKey, &opt)
+	if err != nil {
+		return err
+	}
+	opt.Record, opt.Listed, opt.Journal = log.Archive, log.Listed, log.Step
+	for _, src := range sources {
+		if ls, ok := src.Store.(*local.Store); ok {
+			ls.CleanSince = opt.ResumeSince
+		}
 	}
 	if idKey != nil {
 		opt.Tag = idKey.Tag
@@ -274,7 +281,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", set.Len(), map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	prog.Finish()
-	sealed, auditErr := sealAudit(ctx, log, sum, runErr)
+	sealed, auditErr := sealAudit(ctx, log, runErr)
 	if sum != nil {
 		printSummary(env.Stderr, sum)
 	}
@@ -364,4 +371,7 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 	}
 	fmt.Fprintf(w, "scrub: %d archives: %d erased, %d unchanged, %d would be erased, %d failed, %d conflicts, %d held, %d skipped; %d of %d rows %s\n",
 		t.Archives, t.Erased, t.Unchanged, t.WouldErase, t.Failed, t.Conflict, t.Held, t.Skipped, t.RowsRemoved, t.RowsScanned, verb)
+	if t.Archives > 0 && t.Unchanged == t.Archives {
+		fmt.Fprintln(w, "scrub: nothing to erase: no archive (and no older version) holds a listed ID; nothing was changed")
+	}
 }

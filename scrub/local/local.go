@@ -14,12 +14,14 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/scrubtool/scrub/scrub"
 )
@@ -30,6 +32,10 @@ type Store struct {
 	// Warn, if set, is told about entries that are not processed: hidden
 	// files, symbolic links, temporary files of an interrupted run.
 	Warn func(msg string)
+	// CleanSince, when set, is the start of an interrupted batch being
+	// resumed: staged files modified since then are its own, and List
+	// removes them instead of warning about them.
+	CleanSince time.Time
 
 	// hook, set by tests, is called at each step of a replacement of the
 	// archive at path; an error aborts it there.
@@ -66,6 +72,12 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 		name := d.Name()
 		switch {
 		case p != root && isTemp(name):
+			if info, err := d.Info(); err == nil && !s.CleanSince.IsZero() && !info.ModTime().Before(s.CleanSince.Add(-time.Second)) {
+				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove the staged file of an interrupted run: %w", err)
+				}
+				return nil
+			}
 			s.warn("%s: temporary file of an interrupted run, not processed (safe to delete)", p)
 			return nil
 		case p != root && strings.HasPrefix(name, "."):

@@ -103,3 +103,31 @@ func contentType(name string) string {
 	}
 	return "text/plain; charset=utf-8"
 }
+
+// Put uploads an object, replacing one of the same name.
+func (d *Dir) Put(ctx context.Context, name string, r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	sum := md5.Sum(data)
+	_, err = d.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &d.Bucket, Key: aws.String(d.Prefix + name),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+		ContentMD5:  aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ContentType: aws.String(contentType(name)),
+	})
+	if err != nil {
+		return fmt.Errorf("%s%s: %w", d, name, err)
+	}
+	return nil
+}
+
+// Remove deletes an object (its current version, in a versioned bucket).
+func (d *Dir) Remove(ctx context.Context, name string) error {
+	_, err := d.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: aws.String(d.Prefix + name)})
+	if err != nil {
+		return fmt.Errorf("%s%s: %w", d, name, err)
+	}
+	return nil
+}

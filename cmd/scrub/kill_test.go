@@ -1,0 +1,145 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scrubtool/scrub/scrub/scrubtest"
+)
+
+// TestKillAndResume kills scrub with SIGKILL at random points of a batch
+// over many archives, again and again, re-running the same command each
+// time until a run completes. Afterwards every archive is exactly the
+// original minus the victims' rows, no temporary file is left, the batch is
+// one audit bundle that verifies, with each archive's final event exactly
+// once, and a further run changes nothing and says so.
+func TestKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a process many times")
+	}
+	t.Parallel()
+	a := scrubtest.NewAudit(t)
+	orig := t.TempDir()
+	for i := range 20 {
+		if err := os.CopyFS(filepath.Join(orig, "d"+string(rune('a'+i))), os.DirFS(scrubtest.ExportDir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.CopyFS(data, os.DirFS(orig)); err != nil {
+		t.Fatal(err)
+	}
+	args := a.WithAudit([]string{"erase", "--ids", scrubtest.IDsFile, "--no-progress", "--jobs", "2", data})
+	rng := rand.New(rand.NewPCG(7, 11))
+	kills, done := 0, false
+	for attempt := 0; attempt < 60 && !done; attempt++ {
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Early attempts are killed soon, later ones get longer, so the
+		// batch ends; the delays land at every step of every archive.
+		delay := time.Duration(rng.Int64N(int64(20*time.Millisecond)+int64(attempt)*int64(10*time.Millisecond))) + 5*time.Millisecond
+		timer := time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		err := cmd.Wait()
+		timer.Stop()
+		switch {
+		case err == nil:
+			done = true
+		case cmd.ProcessState.Sys().(syscall.WaitStatus).Signaled():
+			kills++
+		default:
+			t.Fatalf("attempt %d: %v\n%s", attempt, err, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "could not be stored") {
+			t.Fatalf("attempt %d:\n%s", attempt, stderr.String())
+		}
+	}
+	if !done || kills < 5 {
+		t.Fatalf("done %v after %d kills; want a finished batch after at least 5 kills", done, kills)
+	}
+	t.Logf("finished after %d kills", kills)
+
+	// Every archive is right, and nothing else is in the data directory.
+	filepath.WalkDir(orig, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(orig, p)
+		before, _ := os.ReadFile(p)
+		after, err := os.ReadFile(filepath.Join(data, rel))
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			return nil
+		}
+		scrubtest.CheckArchive(t, rel, before, after)
+		return nil
+	})
+	var n int
+	filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+			if strings.HasPrefix(d.Name(), ".") {
+				t.Errorf("left behind: %s", p)
+			}
+		}
+		return err
+	})
+	if n != 20*14 {
+		t.Errorf("%d files in the data directory, want %d", n, 20*14)
+	}
+
+	// One batch, valid, each archive finished exactly once in its log.
+	batches := scrubtest.Batches(t, a.Dir)
+	if len(batches) != 1 {
+		t.Fatalf("%d batches, want the one resumed batch: %v", len(batches), batches)
+	}
+	r := scrubCmd(t, nil, "verify", "--pub", a.Pub, a.Dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "1/1 batches valid") {
+		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	f, _ := os.Open(filepath.Join(a.Dir, batches[0]+".jsonl"))
+	defer f.Close()
+	final := map[string]int{}
+	resumes := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var ev struct{ Type, Key string }
+		json.Unmarshal(sc.Bytes(), &ev)
+		switch ev.Type {
+		case "archive":
+			final[ev.Key]++
+		case "resume":
+			resumes++
+		}
+	}
+	if len(final) != 20*14 || resumes == 0 {
+		t.Errorf("%d archives with a final event, %d resumes; want %d and some", len(final), resumes, 20*14)
+	}
+	for k, c := range final {
+		if c != 1 {
+			t.Errorf("%s: %d final events", k, c)
+		}
+	}
+
+	// Idempotent: the same command again changes nothing and says so.
+	before := scrubtest.Snapshot(t, data)
+	r = scrubCmd(t, nil, args...)
+	if r.code != 0 || !strings.Contains(r.stderr, "nothing to erase") {
+		t.Errorf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, data), nil)
+	scrubtest.CheckNoIDs(t, a.Dir)
+}

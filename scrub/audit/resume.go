@@ -1,0 +1,177 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/scrubtool/scrub/scrub"
+)
+
+// Journal is an unfinished batch found in an audit location: its journal
+// is there, its signature is not.
+type Journal struct {
+	Batch   string
+	Start   Start
+	Started time.Time
+	// Ended reports that the batch logged its end: only sealing is left.
+	Ended bool
+	// Done are the archives that have their final event; Midway the
+	// archives that started the destructive sequence without finishing
+	// it, with the staged file of their rewrite (which may still exist).
+	Done   map[string]bool
+	Midway map[string]string
+	// Dropped counts the bytes after the last whole, correctly chained
+	// line: a line torn by the crash, never synced.
+	Dropped int
+
+	lines  [][]byte
+	totals scrub.Totals
+}
+
+// Journals returns the unfinished batches in loc, oldest first. A journal
+// without a whole first line is removed.
+func Journals(ctx context.Context, loc Location) ([]*Journal, error) {
+	files, err := loc.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit location %s: %w", loc, err)
+	}
+	have := map[string]bool{}
+	for _, f := range files {
+		have[f] = true
+	}
+	var out []*Journal
+	for _, f := range files {
+		name, ok := strings.CutSuffix(f, journalSuffix)
+		if !ok || !batchName.MatchString(name) || have[name+sigSuffix] {
+			continue
+		}
+		data, err := loc.ReadFile(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("audit location %s: %w", loc, err)
+		}
+		j, err := parseJournal(name, data)
+		if errors.Is(err, errNoStart) {
+			// Killed before its first line was written: the run did
+			// nothing, and its journal has nothing to say.
+			if err := loc.Remove(ctx, f); err != nil {
+				return nil, fmt.Errorf("audit location %s: %w", loc, err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit location %s: journal %s: %w", loc, f, err)
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+var errNoStart = errors.New("no whole first line")
+
+// parseJournal reads a journal up to its last whole, chained line.
+func parseJournal(name string, data []byte) (*Journal, error) {
+	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}}
+	prev := zeroHash
+	rest := data
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		line := rest[:i+1]
+		var ev struct {
+			header
+			Batch  string `json:"batch"`
+			Key    string `json:"key"`
+			Staged string `json:"staged"`
+		}
+		if json.Unmarshal(line, &ev) != nil || ev.Seq != len(j.lines)+1 || ev.Prev != prev {
+			break
+		}
+		switch ev.Type {
+		case "batch_start":
+			var st startEvent
+			if err := json.Unmarshal(line, &st); err != nil || len(j.lines) != 0 || st.Batch != name {
+				return nil, errors.New("does not start with its batch_start event")
+			}
+			j.Start = st.Start
+			j.Started, _ = time.Parse(timeFormat, st.Time)
+		case string(scrub.StepRead):
+			j.Midway[ev.Key] = ev.Staged
+		case "archive":
+			var a archiveEvent
+			json.Unmarshal(line, &a)
+			delete(j.Midway, a.Key)
+			j.Done[a.Key] = true
+			tally(&j.totals, scrub.Status(a.Status), a.RowsScanned, a.RowsRemoved, a.SizeBefore, a.SizeAfter)
+		case "batch_end":
+			j.Ended = true
+		}
+		j.lines = append(j.lines, line)
+		prev = sha256Hex(line)
+		rest = rest[i+1:]
+		if j.Ended {
+			break
+		}
+	}
+	if len(j.lines) == 0 {
+		return nil, errNoStart
+	}
+	j.Dropped = len(data) - len(bytes.Join(j.lines, nil))
+	return j, nil
+}
+
+// Resume takes up an unfinished batch: its journal is cut back to its last
+// whole line and continued by the returned Writer, so that the batch stays
+// one chain. Unless the batch had already ended, a resume event records who
+// resumed it, with which tool, and what was found. key signs the bundle.
+func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, st Start) (*Writer, error) {
+	if key == nil {
+		return nil, errors.New("resuming a batch needs its signing key")
+	}
+	w := &Writer{loc: loc, name: j.Batch, key: key, now: func() time.Time { return time.Now().UTC() },
+		started: j.Started, start: j.Start, log: sha256.New(), totals: j.totals}
+	if err := w.openSpool(spoolDir, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	} else if err != nil {
+		if err := w.openSpool(spoolDir, os.O_CREATE); err != nil {
+			return nil, err
+		}
+	}
+	valid := bytes.Join(j.lines, nil)
+	if err := w.spool.Truncate(0); err != nil {
+		return nil, fmt.Errorf("audit journal: %w", err)
+	}
+	if _, err := w.spool.WriteAt(valid, 0); err != nil {
+		return nil, fmt.Errorf("audit journal: %w", err)
+	}
+	if _, err := w.spool.Seek(int64(len(valid)), 0); err != nil {
+		return nil, err
+	}
+	if err := w.spool.Sync(); err != nil {
+		return nil, fmt.Errorf("audit journal: %w", err)
+	}
+	w.log.Write(valid)
+	w.seq, w.prev = len(j.lines), sha256Hex(j.lines[len(j.lines)-1])
+	if j.Ended {
+		return w, nil
+	}
+	err := w.write("resume", &resumeEvent{Operator: st.Operator, Host: st.Host, Tool: st.Tool,
+		Done: len(j.Done), Midway: len(j.Midway), Dropped: j.Dropped})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Seal seals a batch whose end is already logged (a Journal with Ended).
+func (w *Writer) Seal(ctx context.Context) (*Sealed, error) { return w.seal(ctx) }

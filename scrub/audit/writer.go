@@ -1,0 +1,347 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+)
+
+// uploadEvery is how often the journal of a batch whose audit location is
+// not a local directory is copied there.
+const uploadEvery = 10 * time.Second
+
+// Writer writes one batch's bundle. While the batch runs, its log is the
+// batch's journal, NAME.journal: in a local audit directory it is the file
+// itself, synced after every event; elsewhere it is spooled to a local file
+// and copied to the location every few seconds. Finish turns it into the
+// sealed bundle. Its methods are safe for concurrent use.
+type Writer struct {
+	loc     Location
+	name    string
+	key     ed25519.PrivateKey
+	now     func() time.Time
+	started time.Time
+	start   Start
+	local   bool // the spool is the journal in a local audit directory
+
+	mu       sync.Mutex
+	spool    *os.File
+	log      hash.Hash
+	seq      int
+	prev     string
+	totals   scrub.Totals
+	uploaded time.Time
+	err      error // sticky: a log with a hole must not be sealed
+}
+
+// Begin starts a batch: it creates its journal and writes the first event.
+// key signs the bundle; nil makes an unsigned bundle, allowed only for a
+// dry run. spoolDir holds the journal when loc is not a local directory.
+func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Writer, error) {
+	if key == nil && !st.DryRun {
+		return nil, errors.New("a batch that changes data needs a signing key")
+	}
+	now := func() time.Time { return time.Now().UTC() }
+	started := now()
+	id := make([]byte, 6)
+	rand.Read(id)
+	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
+	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash}
+	if err := w.openSpool(spoolDir, os.O_CREATE|os.O_EXCL); err != nil {
+		return nil, err
+	}
+	if err := w.write("batch_start", &startEvent{Batch: name, Start: st}); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Writer) openSpool(spoolDir string, flag int) error {
+	path := filepath.Join(spoolDir, w.name+journalSuffix)
+	if d, ok := w.loc.(Dir); ok {
+		path, w.local = filepath.Join(string(d), w.name+journalSuffix), true
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|flag, 0o644)
+	if err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
+	w.spool = f
+	if w.local && flag&os.O_CREATE != 0 {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return fmt.Errorf("audit journal: %w", err)
+		}
+	}
+	return nil
+}
+
+// Name returns the batch's name.
+func (w *Writer) Name() string { return w.name }
+
+// Spool returns the path of the local copy of the journal.
+func (w *Writer) Spool() string { return w.spool.Name() }
+
+// Abort removes the journal of a batch that did not start.
+func (w *Writer) Abort() {
+	w.spool.Close()
+	os.Remove(w.spool.Name())
+}
+
+// event is implemented by the events, through their header.
+type event interface{ head() *header }
+
+func (h *header) head() *header { return h }
+
+// write appends one event: it fills in the header, writes the line and
+// syncs the journal, so that what was logged survives a crash.
+func (w *Writer) write(typ string, ev event) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	h := ev.head()
+	h.Seq, h.Prev, h.Type, h.Time = w.seq+1, w.prev, typ, w.now().Format(timeFormat)
+	line, err := json.Marshal(ev)
+	if err == nil {
+		line = append(line, '\n')
+		_, err = w.spool.Write(line)
+	}
+	if err == nil {
+		err = w.spool.Sync()
+	}
+	if err != nil {
+		w.err = fmt.Errorf("audit journal %s: %w", w.spool.Name(), err)
+		return w.err
+	}
+	w.seq++
+	w.log.Write(line)
+	w.prev = sha256Hex(line)
+	if !w.local && w.now().Sub(w.uploaded) >= uploadEvery {
+		// A failed copy is retried with the next event; the local
+		// journal is complete either way.
+		if w.putJournal(context.Background()) == nil {
+			w.uploaded = w.now()
+		}
+	}
+	return nil
+}
+
+// putJournal copies the spooled journal to the location. The caller holds
+// w.mu.
+func (w *Writer) putJournal(ctx context.Context) error {
+	data, err := os.ReadFile(w.spool.Name())
+	if err != nil {
+		return err
+	}
+	return w.loc.Put(ctx, w.name+journalSuffix, bytes.NewReader(data))
+}
+
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// IDs logs the tags of the listed IDs, sorted, in events of up to 1000.
+func (w *Writer) IDs(tags []string) error {
+	for len(tags) > 0 {
+		n := min(len(tags), idsPerLine)
+		if err := w.write("ids", &idsEvent{Tags: tags[:n]}); err != nil {
+			return err
+		}
+		tags = tags[n:]
+	}
+	return nil
+}
+
+// Listed logs the archives about to be processed.
+func (w *Writer) Listed(objs []scrub.Object) error {
+	for len(objs) > 0 {
+		n := min(len(objs), idsPerLine)
+		keys := make([]string, n)
+		for i, o := range objs[:n] {
+			keys[i] = o.Key
+		}
+		if err := w.write("listed", &listedEvent{Keys: keys}); err != nil {
+			return err
+		}
+		objs = objs[n:]
+	}
+	return nil
+}
+
+// Step logs an archive's progress through the destructive sequence.
+func (w *Writer) Step(s scrub.Step) error {
+	ev := &stepEvent{Key: s.Key, VersionID: s.VersionID, SHA256: s.SHA256, Staged: s.Staged,
+		NewVersionID: s.NewVersionID, VersionsDeleted: s.VersionsDeleted}
+	if s.State == scrub.StepRead || s.State == scrub.StepWritten {
+		ev.Size = &s.Size
+	}
+	return w.write(string(s.State), ev)
+}
+
+// Archive logs one archive's result.
+func (w *Writer) Archive(r scrub.Result) error {
+	err := w.write("archive", &archiveEvent{
+		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
+		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
+		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, MembersCarried: r.MembersCarried,
+		VersionsDeleted: r.DeletedVersions, Tags: r.IDTags, Error: r.Error,
+	})
+	if err == nil {
+		w.mu.Lock()
+		tally(&w.totals, r.Status, r.RowsScanned, r.RowsRemoved, r.BytesBefore, r.BytesAfter)
+		w.mu.Unlock()
+	}
+	return err
+}
+
+func tally(t *scrub.Totals, st scrub.Status, scanned, removed, before int64, after *int64) {
+	t.Archives++
+	switch st {
+	case scrub.Erased:
+		t.Erased++
+	case scrub.Unchanged:
+		t.Unchanged++
+	case scrub.WouldErase:
+		t.WouldErase++
+	case scrub.Failed:
+		t.Failed++
+	case scrub.Conflict:
+		t.Conflict++
+	case scrub.Skipped:
+		t.Skipped++
+	case scrub.Held:
+		t.Held++
+	}
+	t.RowsScanned += scanned
+	t.RowsRemoved += removed
+	t.BytesBefore += before
+	if after != nil {
+		t.BytesAfter += *after
+	}
+}
+
+// Totals sums the archive events logged so far, those of earlier attempts
+// of a resumed batch included.
+func (w *Writer) Totals() scrub.Totals {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.totals
+}
+
+// Finish logs the batch's end (result, the error that stopped it if any,
+// and the totals of all its archive events) and seals it. See Seal.
+func (w *Writer) Finish(ctx context.Context, result string, runErr error) (*Sealed, error) {
+	end := &endEvent{Result: result, Totals: w.Totals()}
+	if runErr != nil {
+		end.Error = runErr.Error()
+	}
+	if err := w.write("batch_end", end); err != nil {
+		return nil, err
+	}
+	return w.seal(ctx)
+}
+
+// seal puts the bundle into the location: log, manifest, SHA256SUMS and,
+// last, its signature, then removes the journal. Each step that is already
+// done (an earlier seal was interrupted) is kept as it is.
+func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	logName, manifestName, sumsName := w.name+logSuffix, w.name+manifestSuffix, w.name+sumsSuffix
+	s := &Sealed{Batch: w.name, Location: w.loc.String()}
+	put := func(name string, data []byte) ([]byte, error) {
+		err := w.loc.Create(ctx, name, bytes.NewReader(data))
+		if errors.Is(err, fs.ErrExist) {
+			// An earlier seal got this far: keep what it wrote.
+			data, err = w.loc.ReadFile(ctx, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit location %s: write %s: %w", w.loc, name, err)
+		}
+		s.Files = append(s.Files, name)
+		return data, nil
+	}
+	journal, err := os.ReadFile(w.spool.Name())
+	if err != nil {
+		return nil, err
+	}
+	logData, err := put(logName, journal)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(logData, journal) {
+		return nil, fmt.Errorf("audit location %s: %s exists and differs from the batch's journal", w.loc, logName)
+	}
+	prevName, prevSums, err := newestSigned(ctx, w.loc, w.name)
+	if err != nil {
+		return nil, fmt.Errorf("audit location %s: %w", w.loc, err)
+	}
+	m := Manifest{
+		Format: FormatVersion, Batch: w.name, Log: logName,
+		LogSHA256: hex.EncodeToString(w.log.Sum(nil)), Lines: w.seq, ChainHead: w.prev,
+		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
+		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
+		Result: w.result(journal), Totals: w.totals, PrevBatch: prevName, PrevSHA256SUMS: prevSums,
+	}
+	if w.key != nil {
+		m.KeyFingerprint = sshsig.Fingerprint(w.key.Public().(ed25519.PublicKey))
+	}
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if manifest, err = put(manifestName, append(manifest, '\n')); err != nil {
+		return nil, err
+	}
+	sums := fmt.Sprintf("%s  %s\n%s  %s\n", m.LogSHA256, logName, sha256Hex(manifest), manifestName)
+	sumsData, err := put(sumsName, []byte(sums))
+	if err != nil {
+		return nil, err
+	}
+	s.Head = sha256Hex(sumsData)
+	if w.key != nil {
+		sig, err := sshsig.Sign(w.key, Namespace, bytes.NewReader(sumsData))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := put(w.name+sigSuffix, sig); err != nil {
+			return nil, err
+		}
+	}
+	// The journal is now the log; its copies go.
+	w.spool.Close()
+	if !w.local {
+		os.Remove(w.spool.Name())
+	}
+	if err := w.loc.Remove(ctx, w.name+journalSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("audit location %s: remove the journal: %w", w.loc, err)
+	}
+	return s, nil
+}
+
+// result returns the result recorded by the log's last event.
+func (w *Writer) result(log []byte) string {
+	log = bytes.TrimSuffix(log, []byte("\n"))
+	var end struct {
+		Result string `json:"result"`
+	}
+	json.Unmarshal(log[bytes.LastIndexByte(log, '\n')+1:], &end)
+	return end.Result
+}

@@ -354,6 +354,8 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 			fmt.Fprintf(w, "%-11s %s: %d of %d rows removed, %d -> %d bytes\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned, r.BytesBefore, *r.BytesAfter)
 		case scrub.WouldErase:
 			fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned)
+		case scrub.Skipped:
+			fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", r.Key)
 		default:
 			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), r.Key, r.Error)
 		}

@@ -1,0 +1,154 @@
+package main_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/scrubtool/scrub/scrub/scrubtest"
+)
+
+// tinyFS mounts a tmpfs of the given size (in KiB) and returns its path.
+// It needs the privilege to mount; without it the test is skipped, since no
+// unprivileged way fills a file system or makes one read-only for root.
+func tinyFS(t *testing.T, kib int, opts string) string {
+	t.Helper()
+	dir := t.TempDir()
+	o := "size=" + itoa(kib) + "k"
+	if opts != "" {
+		o += "," + opts
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", o, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDiskFull: the archives are on a file system with no room for their
+// rewrites. The batch stops with a clear error, every archive is either
+// untouched or completely erased, nothing is left behind, the audit bundle
+// is sealed; once there is room, the same command finishes the job.
+func TestDiskFull(t *testing.T) {
+	t.Parallel()
+	fsDir := tinyFS(t, 512, "")
+	data := filepath.Join(fsDir, "data")
+	if err := os.CopyFS(data, os.DirFS(scrubtest.ExportDir)); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the file system but for a few KiB.
+	filler := filepath.Join(fsDir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	f.Close()
+	os.Truncate(filler, mustSize(t, filler)-6*1024)
+
+	a := scrubtest.NewAudit(t)
+	args := a.WithAudit([]string{"erase", "--ids", scrubtest.IDsFile, "--no-progress", "--jobs", "1", data})
+	r := scrubCmd(t, nil, args...)
+	if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
+		t.Fatalf("exit %d, want 1 with the cause:\n%s", r.code, r.stderr)
+	}
+	t.Logf("full disk:\n%s", r.stderr)
+	checkWholeOrErased(t, data)
+	if out := scrubCmd(t, nil, "verify", "--pub", a.Pub, a.Dir); out.code != 0 {
+		t.Errorf("verify after a full disk: exit %d\n%s", out.code, out.stdout)
+	}
+
+	os.Remove(filler)
+	if r := scrubCmd(t, nil, args...); r.code != 0 {
+		t.Fatalf("after freeing space: exit %d\n%s", r.code, r.stderr)
+	}
+	checkWholeOrErased(t, data)
+	checkErased(t, data)
+}
+
+// TestReadOnly: the archives are on a read-only file system. The batch
+// stops with a clear error and changes nothing.
+func TestReadOnly(t *testing.T) {
+	t.Parallel()
+	fsDir := tinyFS(t, 1024, "")
+	data := filepath.Join(fsDir, "data")
+	if err := os.CopyFS(data, os.DirFS(scrubtest.ExportDir)); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", fsDir).CombinedOutput(); err != nil {
+		t.Skipf("cannot remount read-only: %v %s", err, out)
+	}
+	before := scrubtest.Snapshot(t, data)
+	a := scrubtest.NewAudit(t)
+	r := scrubCmd(t, nil, a.WithAudit([]string{"erase", "--ids", scrubtest.IDsFile, "--no-progress", data})...)
+	if r.code != 1 || !strings.Contains(r.stderr, "read-only file system") {
+		t.Fatalf("exit %d, want 1 with the cause:\n%s", r.code, r.stderr)
+	}
+	t.Logf("read-only:\n%s", r.stderr)
+	scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, data), nil)
+	if out := scrubCmd(t, nil, "verify", "--pub", a.Pub, a.Dir); out.code != 0 {
+		t.Errorf("verify: exit %d\n%s", out.code, out.stdout)
+	}
+}
+
+func mustSize(t *testing.T, p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// checkWholeOrErased checks that each archive is the original or the
+// original minus the victims' rows, and that no staged file is left.
+func checkWholeOrErased(t *testing.T, data string) {
+	t.Helper()
+	filepath.WalkDir(scrubtest.ExportDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(scrubtest.ExportDir, p)
+		orig, _ := os.ReadFile(p)
+		now, err := os.ReadFile(filepath.Join(data, rel))
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			return nil
+		}
+		if string(now) != string(orig) {
+			scrubtest.CheckArchive(t, rel, orig, now)
+		}
+		return nil
+	})
+	filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".") {
+			t.Errorf("left behind: %s", p)
+		}
+		return err
+	})
+}
+
+// checkErased checks that every archive is the original minus the
+// victims' rows.
+func checkErased(t *testing.T, data string) {
+	t.Helper()
+	filepath.WalkDir(scrubtest.ExportDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(scrubtest.ExportDir, p)
+		orig, _ := os.ReadFile(p)
+		now, _ := os.ReadFile(filepath.Join(data, rel))
+		scrubtest.CheckArchive(t, rel, orig, now)
+		return nil
+	})
+}

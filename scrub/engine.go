@@ -79,7 +79,7 @@ type Options struct {
 	// Resume takes up an interrupted batch: archives in Done are not
 	// processed again; for archives in Midway (key to staged file) a
 	// staged file left behind is removed, and a store that can
-	// (UploadAborter) aborts their unfinished uploads since ResumeSince,
+	// (Recoverer) cleans up after the interrupted run since ResumeSince,
 	// before they are processed again from what storage holds.
 	Done        map[string]bool
 	Midway      map[string]string
@@ -110,10 +110,11 @@ type Step struct {
 	VersionsDeleted                         []string
 }
 
-// UploadAborter is implemented by stores that can abort the unfinished
-// uploads an interrupted run left for an archive.
-type UploadAborter interface {
-	AbortUploads(ctx context.Context, obj Object, since time.Time) (aborted int, err error)
+// Recoverer is implemented by stores that can clean up what an interrupted
+// run may have left of an archive's replacement: unfinished uploads, and a
+// store whose view of the archive is not yet settled.
+type Recoverer interface {
+	Recover(ctx context.Context, obj Object, since time.Time) error
 }
 
 // NewVersioner is implemented by the Content of stores that give each
@@ -484,9 +485,9 @@ func (o *Options) rollback(ctx context.Context, st Store, obj Object) error {
 	if _, midway := o.Midway[obj.Key]; !midway {
 		return nil
 	}
-	if ua, ok := st.(UploadAborter); ok {
-		if _, err := ua.AbortUploads(ctx, obj, o.ResumeSince); err != nil {
-			return fmt.Errorf("abort the unfinished uploads of an interrupted run: %w", err)
+	if r, ok := st.(Recoverer); ok {
+		if err := r.Recover(ctx, obj, o.ResumeSince); err != nil {
+			return fmt.Errorf("recover from the interrupted run: %w", err)
 		}
 	}
 	return nil

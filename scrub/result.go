@@ -118,8 +118,10 @@ var (
 // Err reports whether the batch left work undone: nil when every archive is
 // done, ErrPartial when some failed and others were done, ErrFailed when
 // none could be done.
-func (s *Summary) Err() error {
-	t := s.Totals
+func (s *Summary) Err() error { return s.Totals.Err() }
+
+// Err is Summary.Err for totals.
+func (t Totals) Err() error {
 	bad := t.Failed + t.Conflict + t.Skipped + t.Held
 	switch {
 	case bad == 0:

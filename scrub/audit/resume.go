@@ -33,8 +33,8 @@ type Journal struct {
 	// line: a line torn by the crash, never synced.
 	Dropped int
 
-	lines  [][]byte
-	totals scrub.Totals
+	lines    [][]byte
+	outcomes map[string]outcome
 }
 
 // Journals returns the unfinished batches in loc, oldest first. A journal
@@ -51,7 +51,15 @@ func Journals(ctx context.Context, loc Location) ([]*Journal, error) {
 	var out []*Journal
 	for _, f := range files {
 		name, ok := strings.CutSuffix(f, journalSuffix)
-		if !ok || !batchName.MatchString(name) || have[name+sigSuffix] {
+		if !ok || !batchName.MatchString(name) {
+			continue
+		}
+		if have[name+sigSuffix] {
+			// Sealed, then killed before its journal went: the log is
+			// its copy.
+			if err := loc.Remove(ctx, f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("audit location %s: %w", loc, err)
+			}
 			continue
 		}
 		data, err := loc.ReadFile(ctx, f)
@@ -79,7 +87,7 @@ var errNoStart = errors.New("no whole first line")
 
 // parseJournal reads a journal up to its last whole, chained line.
 func parseJournal(name string, data []byte) (*Journal, error) {
-	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}}
+	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, outcomes: map[string]outcome{}}
 	prev := zeroHash
 	rest := data
 	for len(rest) > 0 {
@@ -111,8 +119,11 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			var a archiveEvent
 			json.Unmarshal(line, &a)
 			delete(j.Midway, a.Key)
-			j.Done[a.Key] = true
-			tally(&j.totals, scrub.Status(a.Status), a.RowsScanned, a.RowsRemoved, a.SizeBefore, a.SizeAfter)
+			// Only a finished archive is done; one that failed, conflicted
+			// or was skipped is tried again.
+			st := scrub.Status(a.Status)
+			j.Done[a.Key] = st == scrub.Erased || st == scrub.Unchanged
+			j.outcomes[a.Key] = outcome{st, a.RowsScanned, a.RowsRemoved, a.SizeBefore, a.SizeAfter}
 		case "batch_end":
 			j.Ended = true
 		}
@@ -139,7 +150,7 @@ func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, s
 		return nil, errors.New("resuming a batch needs its signing key")
 	}
 	w := &Writer{loc: loc, name: j.Batch, key: key, now: func() time.Time { return time.Now().UTC() },
-		started: j.Started, start: j.Start, log: sha256.New(), totals: j.totals}
+		started: j.Started, start: j.Start, log: sha256.New(), outcomes: j.outcomes}
 	if err := w.openSpool(spoolDir, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	} else if err != nil {
@@ -166,7 +177,7 @@ func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, s
 		return w, nil
 	}
 	err := w.write("resume", &resumeEvent{Operator: st.Operator, Host: st.Host, Tool: st.Tool,
-		Done: len(j.Done), Midway: len(j.Midway), Dropped: j.Dropped})
+		Done: j.DoneCount(), Midway: len(j.Midway), Dropped: j.Dropped})
 	if err != nil {
 		return nil, err
 	}
@@ -175,3 +186,14 @@ func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, s
 
 // Seal seals a batch whose end is already logged (a Journal with Ended).
 func (w *Writer) Seal(ctx context.Context) (*Sealed, error) { return w.seal(ctx) }
+
+// DoneCount returns how many archives the batch has finished.
+func (j *Journal) DoneCount() int {
+	n := 0
+	for _, done := range j.Done {
+		if done {
+			n++
+		}
+	}
+	return n
+}

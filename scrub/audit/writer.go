@@ -44,7 +44,7 @@ type Writer struct {
 	log      hash.Hash
 	seq      int
 	prev     string
-	totals   scrub.Totals
+	outcomes map[string]outcome // the last archive event of each key
 	uploaded time.Time
 	err      error // sticky: a log with a hole must not be sealed
 }
@@ -61,7 +61,8 @@ func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Wr
 	id := make([]byte, 6)
 	rand.Read(id)
 	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
-	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash}
+	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash,
+		outcomes: map[string]outcome{}}
 	if err := w.openSpool(spoolDir, os.O_CREATE|os.O_EXCL); err != nil {
 		return nil, err
 	}
@@ -205,15 +206,31 @@ func (w *Writer) Archive(r scrub.Result) error {
 	})
 	if err == nil {
 		w.mu.Lock()
-		tally(&w.totals, r.Status, r.RowsScanned, r.RowsRemoved, r.BytesBefore, r.BytesAfter)
+		w.outcomes[r.Key] = outcome{r.Status, r.RowsScanned, r.RowsRemoved, r.BytesBefore, r.BytesAfter}
 		w.mu.Unlock()
 	}
 	return err
 }
 
-func tally(t *scrub.Totals, st scrub.Status, scanned, removed, before int64, after *int64) {
+// outcome is what the totals need of an archive event.
+type outcome struct {
+	status                   scrub.Status
+	scanned, removed, before int64
+	after                    *int64
+}
+
+// total sums the outcomes: one per archive, its last.
+func total(outcomes map[string]outcome) scrub.Totals {
+	var t scrub.Totals
+	for _, o := range outcomes {
+		tally(&t, o)
+	}
+	return t
+}
+
+func tally(t *scrub.Totals, o outcome) {
 	t.Archives++
-	switch st {
+	switch o.status {
 	case scrub.Erased:
 		t.Erased++
 	case scrub.Unchanged:
@@ -229,20 +246,21 @@ func tally(t *scrub.Totals, st scrub.Status, scanned, removed, before int64, aft
 	case scrub.Held:
 		t.Held++
 	}
-	t.RowsScanned += scanned
-	t.RowsRemoved += removed
-	t.BytesBefore += before
-	if after != nil {
-		t.BytesAfter += *after
+	t.RowsScanned += o.scanned
+	t.RowsRemoved += o.removed
+	t.BytesBefore += o.before
+	if o.after != nil {
+		t.BytesAfter += *o.after
 	}
 }
 
-// Totals sums the archive events logged so far, those of earlier attempts
-// of a resumed batch included.
+// Totals sums the outcomes of the batch's archives, those of earlier
+// attempts of a resumed batch included: for an archive processed more than
+// once, its last.
 func (w *Writer) Totals() scrub.Totals {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.totals
+	return total(w.outcomes)
 }
 
 // Finish logs the batch's end (result, the error that stopped it if any,
@@ -298,7 +316,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		LogSHA256: hex.EncodeToString(w.log.Sum(nil)), Lines: w.seq, ChainHead: w.prev,
 		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
 		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
-		Result: w.result(journal), Totals: w.totals, PrevBatch: prevName, PrevSHA256SUMS: prevSums,
+		Result: w.result(journal), Totals: total(w.outcomes), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
 	}
 	if w.key != nil {
 		m.KeyFingerprint = sshsig.Fingerprint(w.key.Public().(ed25519.PublicKey))

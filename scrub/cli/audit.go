@@ -245,7 +245,7 @@ func resumeAudit(ctx context.Context, o *eraseOptions, env Env, loc audit.Locati
 			return nil, fmt.Errorf("resume %s: %w", j.Batch, err)
 		}
 		opt.Done, opt.Midway, opt.ResumeSince = j.Done, j.Midway, j.Started
-		fmt.Fprintf(env.Stderr, "scrub: resuming %s: %d archives done before, %d to finish from what storage holds\n", j.Batch, len(j.Done), len(j.Midway))
+		fmt.Fprintf(env.Stderr, "scrub: resuming %s: %d archives done before, %d to finish from what storage holds\n", j.Batch, j.DoneCount(), len(j.Midway))
 		return w, nil
 	}
 	return nil, nil

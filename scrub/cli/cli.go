@@ -309,7 +309,9 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	case auditErr != nil:
 		return auditErr
 	}
-	return sum.Err()
+	// A resumed batch is done when all its archives are, those of its
+	// earlier attempts included.
+	return log.Totals().Err()
 }
 
 // stores opens the sources: local paths, and s3://bucket/prefix URLs on one

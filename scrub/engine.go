@@ -235,7 +235,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			break
 		}
 		g.Go(func() error {
-			res, err := opt.process(gctx, j.store, j.obj)
+			res, err := opt.processResumed(gctx, j.store, j.obj)
 			sum.Archives[i] = res
 			if opt.Progress != nil {
 				opt.Progress.Done(j.obj)
@@ -266,6 +266,26 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	}
 	sum.total()
 	return sum, err
+}
+
+// processResumed is process, for an archive an interrupted run left midway
+// retried after a conflict: the interrupted run's own upload, sent just
+// before it died, may be committed by the store only now. Its retries wait
+// 0.5, 1 and 2 s.
+func (o *Options) processResumed(ctx context.Context, st Store, obj Object) (Result, error) {
+	res, err := o.process(ctx, st, obj)
+	if _, midway := o.Midway[obj.Key]; !midway {
+		return res, err
+	}
+	for wait := 500 * time.Millisecond; errors.Is(err, ErrConflict) && wait <= 2*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(wait):
+		}
+		res, err = o.process(ctx, st, obj)
+	}
+	return res, err
 }
 
 // process handles one archive and returns its result, and the error behind

@@ -232,7 +232,7 @@ func TestBadArchives(t *testing.T) {
 		{"zip bad csv", mkzip(t, "", member{name: "a.csv", body: "Client ID,v\nA1\n", method: zip.Deflate}),
 			"member a.csv: line 2, column 1: wrong number of fields", filter.ErrFieldCount},
 		{"csv without id column", []byte("a,b\n1,2\n"), "no ID column", filter.ErrNoIDColumn},
-		{"binary", []byte{0, 1, 2, 3, 0xff, '\n'}, "no ID column", filter.ErrNoIDColumn},
+		{"binary", []byte{0, 1, 2, 3, 0xff, '\n'}, "line 1, column 5: invalid UTF-8", filter.ErrInvalidUTF8},
 		{"xz", []byte{0xFD, '7', 'z', 'X', 'Z', 0, 1}, "unsupported format: xz", archive.ErrUnsupported},
 	}
 	for _, tt := range tests {

@@ -16,7 +16,9 @@
 // that does not end a line, an unterminated quoted field and a record whose
 // field count differs from the header's are errors ([ParseError]), never
 // guesses. A filter that cannot find the ID column fails rather than keep
-// every row.
+// every row. Input that is not UTF-8 (RFC 3629) is an error too, unless
+// [Filter.AllowInvalidUTF8] is set: it is a sign of binary data or of text in
+// another encoding, where an ID may be spelt in bytes that do not match.
 package filter
 
 import (
@@ -25,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultColumns are the header names that identify the client ID column
@@ -43,6 +46,7 @@ var (
 	ErrBareCR       = errors.New("carriage return not followed by line feed (CR-only line endings are not supported)")
 	ErrFieldCount   = errors.New("wrong number of fields")
 	ErrRecordTooBig = errors.New("record too long")
+	ErrInvalidUTF8  = errors.New("invalid UTF-8 (binary data, or text in another encoding)")
 )
 
 // ParseError is returned for malformed input. Line and Column (1-based, in
@@ -93,6 +97,11 @@ type Filter struct {
 	// MaxRecord limits the size of one record in bytes; 0 means
 	// DefaultMaxRecord.
 	MaxRecord int
+	// AllowInvalidUTF8 passes bytes that are not UTF-8 through like any
+	// others. By default they are an error ([ErrInvalidUTF8]) at the line
+	// and column of the first one. A byte order mark is valid UTF-8, and is
+	// allowed either way.
+	AllowInvalidUTF8 bool
 }
 
 // Stats counts what a pass over one CSV stream saw.
@@ -157,6 +166,10 @@ type scanner struct {
 	matched bool   // the record being parsed holds a listed ID
 	scratch []byte // unescaped quoted values
 	stopCh  [256]bool
+
+	checkUTF8 bool
+	checked   int // buf[pos:checked] is valid UTF-8
+	bad       int // offset of the first byte that is not UTF-8, or -1
 }
 
 func (f *Filter) newScanner(dst io.Writer, src io.Reader, stop bool) *scanner {
@@ -165,7 +178,7 @@ func (f *Filter) newScanner(dst io.Writer, src io.Reader, stop bool) *scanner {
 		limit = DefaultMaxRecord
 	}
 	return &scanner{f: f, src: src, dst: dst, stop: stop, limit: limit, line: 1,
-		buf: make([]byte, 0, min(initialBuffer, limit+1))}
+		buf: make([]byte, 0, min(initialBuffer, limit+1)), checkUTF8: !f.AllowInvalidUTF8, bad: -1}
 }
 
 // run scans the whole stream.
@@ -204,6 +217,9 @@ func (s *scanner) run() error {
 		}
 		if err != nil {
 			return err
+		}
+		if s.bad >= 0 && s.bad < end {
+			return s.errAt(start, s.bad, ErrInvalidUTF8)
 		}
 		if nfields != s.nfields {
 			return &ParseError{StartLine: startLine, Line: startLine, Column: 1, Err: ErrFieldCount,
@@ -304,6 +320,9 @@ func (s *scanner) readHeader() error {
 		s.header = false
 		if err != nil {
 			return err
+		}
+		if s.bad >= 0 && s.bad < end {
+			return s.errAt(start, s.bad, ErrInvalidUTF8)
 		}
 		s.nfields = nfields
 		s.isID = make([]bool, nfields)
@@ -525,7 +544,12 @@ func unescape(dst, val []byte, escaped bool) []byte {
 var dq = []byte(`""`)
 
 // errAt builds a ParseError for offset off of the record starting at start.
+// A byte that is not UTF-8 before off is reported instead: it is the first
+// error in the input.
 func (s *scanner) errAt(start, off int, err error) *ParseError {
+	if s.bad >= start && s.bad < off {
+		off, err = s.bad, ErrInvalidUTF8
+	}
 	rec := s.buf[start:off]
 	line := s.line + bytes.Count(rec, nl)
 	col := off - start + 1
@@ -558,9 +582,19 @@ func (s *scanner) fill() error {
 	if s.pos > 0 {
 		n := copy(s.buf[:cap(s.buf)], s.buf[s.pos:s.end])
 		s.buf = s.buf[:n]
+		s.checked = max(s.checked-s.pos, 0)
+		if s.bad >= 0 {
+			s.bad -= s.pos
+		}
 		s.end, s.mark, s.pos = n, s.mark-s.pos, 0
 	}
 	if s.end == cap(s.buf) {
+		// The record fills the buffer. A byte that is not UTF-8 in it comes
+		// before any other error record would find, so report it now rather
+		// than grow the buffer for a record that fails anyway.
+		if s.bad >= 0 {
+			return s.errAt(s.pos, s.bad, ErrInvalidUTF8)
+		}
 		if s.end > s.limit {
 			return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrRecordTooBig,
 				detail: fmt.Sprintf("over %d bytes", s.limit)}
@@ -575,13 +609,56 @@ func (s *scanner) fill() error {
 		s.buf = s.buf[:s.end]
 		if err == io.EOF {
 			s.eof = true
+			s.validate()
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 		if n > 0 {
+			s.validate()
 			return nil
 		}
+	}
+}
+
+// validate checks the bytes read since the last call for UTF-8 and records
+// the offset of the first invalid one in s.bad. It runs once per read, not
+// per record: utf8.Valid takes 8 ASCII bytes at a time. A rune cut off by
+// the end of the buffer waits for the next read.
+func (s *scanner) validate() {
+	if !s.checkUTF8 || s.bad >= 0 {
+		return
+	}
+	b := s.buf[s.checked:s.end]
+	n := len(b)
+	if !s.eof {
+		// Hold back the start of a rune that the next read completes.
+		for k := 1; k < utf8.UTFMax && k <= n; k++ {
+			if c := b[n-k]; c < utf8.RuneSelf {
+				break
+			} else if utf8.RuneStart(c) {
+				if !utf8.FullRune(b[n-k:]) {
+					n -= k
+				}
+				break
+			}
+		}
+	}
+	if utf8.Valid(b[:n]) {
+		s.checked += n
+		return
+	}
+	for i := 0; i < n; {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:n])
+		if r == utf8.RuneError && size == 1 {
+			s.bad = s.checked + i
+			return
+		}
+		i += size
 	}
 }

@@ -187,3 +187,120 @@ func TestWriteAndReadErrors(t *testing.T) {
 		t.Errorf("read error: got %v", err)
 	}
 }
+
+func TestInvalidUTF8(t *testing.T) {
+	const hdr = "Timestamp,Client ID,Custom Values\n"
+	tests := []struct {
+		name      string
+		in        string
+		line, col int // of the error; 0 for none
+		startLine int // of the record, if not line
+	}{
+		{name: "valid multi-byte", in: hdr + "t,A1,\"Größe ✓ 🙂\"\nt,B2,日本語\n"},
+		{name: "bom", in: "\xEF\xBB\xBF" + hdr + "t,A1,x\n"},
+		{name: "bom in the middle", in: hdr + "t,A1,\xEF\xBB\xBFx\n"},
+		{name: "latin-1 in a field", in: hdr + "t,A1,x\nt,B2,Gr\xF6\xDFe\n", line: 3, col: 8},
+		{name: "in the id", in: hdr + "t,A\xFF1,x\n", line: 2, col: 4},
+		{name: "in the header", in: "Timestamp,Client ID,W\xE4hrung\nt,A1,x\n", line: 1, col: 22},
+		{name: "after a bom", in: "\xEF\xBB\xBF\xFFClient ID\nA1\n", line: 1, col: 1},
+		{name: "in a quoted multi-line field", in: hdr + "t,A1,\"x\ny\x80\"\n", line: 3, col: 2, startLine: 2},
+		{name: "rune cut off at eof", in: hdr + "t,A1,x\xE2\x9C", line: 2, col: 7},
+		{name: "overlong", in: hdr + "t,A1,\xC0\xAF\n", line: 2, col: 6},
+		{name: "surrogate", in: hdr + "t,A1,\xED\xA0\x80\n", line: 2, col: 6},
+		{name: "beyond U+10FFFF", in: hdr + "t,A1,\xF4\x90\x80\x80\n", line: 2, col: 6},
+		{name: "continuation byte alone", in: hdr + "t,A1,\x9C\n", line: 2, col: 6},
+		{name: "binary", in: "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", line: 1, col: 1},
+		{name: "before a parse error", in: hdr + "t,A1,\xFF\"x\n", line: 2, col: 6},
+		{name: "before a ragged row", in: hdr + "t,\xFF\n", line: 2, col: 3},
+		{name: "before a missing id column", in: "a,\xFF\n", line: 1, col: 3},
+		{name: "after a parse error", in: hdr + "t,A\"1,\xFF\n", line: 2, col: 4},
+	}
+	for _, tt := range tests {
+		for _, rd := range readers {
+			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
+				f := &filter.Filter{IDs: ids.New("A1")}
+				var out bytes.Buffer
+				_, err := f.Filter(&out, rd.wrap(strings.NewReader(tt.in)))
+				if tt.line == 0 {
+					if err != nil || out.String() == tt.in {
+						t.Fatalf("err = %v, output %q", err, out.String())
+					}
+					return
+				}
+				var pe *filter.ParseError
+				if !errors.As(err, &pe) {
+					t.Fatalf("err = %v, want a ParseError", err)
+				}
+				start := tt.startLine
+				if start == 0 {
+					start = tt.line
+				}
+				wantErr := filter.ErrInvalidUTF8
+				if tt.name == "after a parse error" {
+					wantErr = filter.ErrBareQuote
+				}
+				if !errors.Is(err, wantErr) || pe.Line != tt.line || pe.Column != tt.col || pe.StartLine != start {
+					t.Fatalf("err = %v (line %d, column %d, record on line %d), want %v at line %d, column %d, record on line %d",
+						err, pe.Line, pe.Column, pe.StartLine, wantErr, tt.line, tt.col, start)
+				}
+				if strings.ContainsAny(err.Error(), "\x80\xFF\xF6") {
+					t.Errorf("message %q holds input bytes", err)
+				}
+				// Allowed, the bytes go through unchanged.
+				if wantErr == filter.ErrInvalidUTF8 {
+					lax := &filter.Filter{IDs: ids.New("A1"), AllowInvalidUTF8: true}
+					_, lerr := lax.Filter(io.Discard, rd.wrap(strings.NewReader(tt.in)))
+					if errors.Is(lerr, filter.ErrInvalidUTF8) {
+						t.Errorf("AllowInvalidUTF8: err = %v", lerr)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestInvalidUTF8Message(t *testing.T) {
+	f := &filter.Filter{IDs: ids.New("A1")}
+	_, err := f.Filter(io.Discard, strings.NewReader("Client ID,v\nA1,\"x\ny\xFF\"\n"))
+	const want = "record on line 2: line 3, column 2: invalid UTF-8 (binary data, or text in another encoding)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+// TestInvalidUTF8Match checks that Match, which may stop before the end,
+// answers the same whatever the reads: a match before the first invalid byte
+// is found, one after it is not.
+func TestInvalidUTF8Match(t *testing.T) {
+	f := &filter.Filter{IDs: ids.New("A1")}
+	for _, rd := range readers {
+		_, found, err := f.Match(rd.wrap(strings.NewReader("Client ID,v\nA1,x\nB2,\xFF\n")))
+		if !found || err != nil {
+			t.Errorf("%s: match before: found %v, err %v", rd.name, found, err)
+		}
+		_, found, err = f.Match(rd.wrap(strings.NewReader("Client ID,v\nB2,\xFF\nA1,x\n")))
+		if found || !errors.Is(err, filter.ErrInvalidUTF8) {
+			t.Errorf("%s: match after: found %v, err %v", rd.name, found, err)
+		}
+	}
+}
+
+// TestInvalidUTF8LongRecord checks that a record too long for MaxRecord
+// reports a byte that is not UTF-8 inside it, wherever the reads end.
+func TestInvalidUTF8LongRecord(t *testing.T) {
+	f := &filter.Filter{IDs: ids.New("A1"), MaxRecord: 1000}
+	in := "Client ID,v\nA1," + strings.Repeat("é", 300) + "\xFF" + strings.Repeat("x", 2000) + "\n"
+	for _, rd := range readers {
+		_, err := f.Filter(io.Discard, rd.wrap(strings.NewReader(in)))
+		var pe *filter.ParseError
+		if !errors.Is(err, filter.ErrInvalidUTF8) || !errors.As(err, &pe) || pe.Line != 2 || pe.Column != 604 {
+			t.Errorf("%s: err = %v, want invalid UTF-8 at line 2, column 604", rd.name, err)
+		}
+	}
+	in = "Client ID,v\nA1," + strings.Repeat("é", 2000) + "\xFF\n"
+	for _, rd := range readers {
+		if _, err := f.Filter(io.Discard, rd.wrap(strings.NewReader(in))); !errors.Is(err, filter.ErrRecordTooBig) {
+			t.Errorf("%s: err = %v, want record too long", rd.name, err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
@@ -141,7 +142,13 @@ func TestOracle(t *testing.T) {
 // both accept it, the outputs are byte-identical, no listed ID is left in the
 // ID column, and the output parses. The filter may be stricter than
 // encoding/csv only about CR-only line breaks and a missing header or ID
-// column, never the other way round.
+// column, never the other way round. That comparison allows invalid UTF-8,
+// as encoding/csv does; the default, strict filter must then agree exactly
+// on valid UTF-8 and fail on the rest, at the first invalid byte.
+//
+// MaxRecord is small, so that records cross buffer boundaries (and a fuzz
+// run does not spend its time clearing 256 KiB buffers); the strict filter
+// reads in small chunks, so that runes are cut by reads.
 func FuzzFilter(f *testing.F) {
 	for _, s := range []string{
 		"id,v\na,1\nb,2\n",
@@ -157,12 +164,16 @@ func FuzzFilter(f *testing.F) {
 	}
 	set := ids.New("a", "b c", "ABC123")
 	f.Fuzz(func(t *testing.T, in []byte) {
-		flt := &filter.Filter{IDs: set, Columns: []string{"id"}, Delimiter: ','}
+		flt := &filter.Filter{IDs: set, Columns: []string{"id"}, Delimiter: ',', MaxRecord: fuzzMaxRecord, AllowInvalidUTF8: true}
 		var out bytes.Buffer
 		st, err := flt.Filter(&out, bytes.NewReader(in))
+		checkStrict(t, in, out.Bytes(), st, err)
 		want, wst, oerr := oracle(in, ',', "id", set)
 		if err != nil {
 			if oerr != nil || errors.Is(err, filter.ErrNoHeader) || errors.Is(err, filter.ErrNoIDColumn) {
+				return
+			}
+			if errors.Is(err, filter.ErrRecordTooBig) && len(in) > fuzzMaxRecord {
 				return
 			}
 			if errors.Is(err, filter.ErrBareCR) && bytes.IndexByte(in, '\r') >= 0 {
@@ -185,4 +196,60 @@ func FuzzFilter(f *testing.F) {
 			t.Fatalf("output does not re-read cleanly: %v %+v", err, ast)
 		}
 	})
+}
+
+// checkStrict checks the strict filter against the lenient one's result on
+// the same input: the same on valid UTF-8; on invalid, an error at the first
+// invalid byte if the lenient filter got that far.
+func checkStrict(t *testing.T, in, lenientOut []byte, lenientSt filter.Stats, lenientErr error) {
+	t.Helper()
+	strict := &filter.Filter{IDs: ids.New("a", "b c", "ABC123"), Columns: []string{"id"}, Delimiter: ',', MaxRecord: fuzzMaxRecord}
+	var out bytes.Buffer
+	st, err := strict.Filter(&out, &chunkReader{in, 13})
+	if utf8.Valid(in) {
+		if fmt.Sprint(err) != fmt.Sprint(lenientErr) || err == nil && (st != lenientSt || !bytes.Equal(out.Bytes(), lenientOut)) {
+			t.Fatalf("strict filter differs on valid UTF-8: %v, lenient %v\ninput %q", err, lenientErr, in)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("strict filter accepts invalid UTF-8\ninput %q", in)
+	}
+	if lenientErr != nil {
+		return // either error may come first
+	}
+	k := 0 // the first invalid byte
+	for k < len(in) {
+		r, n := utf8.DecodeRune(in[k:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		k += n
+	}
+	line := 1 + bytes.Count(in[:k], []byte("\n"))
+	col := k - bytes.LastIndexByte(in[:k], '\n')
+	if line == 1 && bytes.HasPrefix(in, []byte("\xEF\xBB\xBF")) {
+		col -= 3 // columns of the first line count from after a byte order mark
+	}
+	var pe *filter.ParseError
+	if !errors.Is(err, filter.ErrInvalidUTF8) || !errors.As(err, &pe) || pe.Line != line || pe.Column != col {
+		t.Fatalf("strict filter: %v, want invalid UTF-8 at line %d, column %d\ninput %q", err, line, col, in)
+	}
+}
+
+const fuzzMaxRecord = 1 << 10
+
+// chunkReader reads at most n bytes at a time.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[n:]
+	return n, nil
 }

@@ -57,6 +57,19 @@ func (r *Request) Key() string {
 	return k
 }
 
+// Attempt is the attempt number an AWS SDK gives a request in its
+// amz-sdk-request header (1 for the first, 2 for the first retry), or 0.
+// A rule that faults only first attempts lets every retry through.
+func (r *Request) Attempt() int {
+	for _, f := range strings.Split(r.Header.Get("Amz-Sdk-Request"), ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(f), "attempt="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
 // Op names the S3 operation of a path-style request ("GetObject",
 // "UploadPart", "ListObjectVersions", ...) for the operations scrub uses
 // and a few more; others are "METHOD bucket" or "METHOD object".

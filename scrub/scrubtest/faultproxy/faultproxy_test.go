@@ -440,6 +440,15 @@ func TestOp(t *testing.T) {
 	}
 }
 
+func TestAttempt(t *testing.T) {
+	for hdr, want := range map[string]int{"attempt=1; max=4": 1, "attempt=3;max=8": 3, "": 0, "max=4": 0} {
+		r := &Request{Header: http.Header{"Amz-Sdk-Request": {hdr}}}
+		if got := r.Attempt(); got != want {
+			t.Errorf("%q: attempt %d, want %d", hdr, got, want)
+		}
+	}
+}
+
 func TestSeq(t *testing.T) {
 	b := newBackend(t)
 	var mu sync.Mutex

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -23,6 +27,7 @@ import (
 type api interface {
 	s3.ListObjectsV2APIClient
 	s3.ListObjectVersionsAPIClient
+	s3.ListMultipartUploadsAPIClient
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
@@ -44,20 +49,42 @@ type ClientOptions struct {
 	// stores); AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_S3 are honoured too.
 	// A custom endpoint implies path-style addressing.
 	Endpoint string
-	// MaxAttempts per request, retries of throttling and 5xx included; 0
-	// means 8.
+	// MaxAttempts per request, retries of throttling, 5xx and broken
+	// connections included, and per chunk read (see Store); 0 means 8.
 	MaxAttempts int
+	// MaxBackoff caps the delay between two attempts (exponential with
+	// jitter); 0 means 20 s.
+	MaxBackoff time.Duration
+	// StallTimeout fails a connection on which no byte has moved, either
+	// way, for this long: a response that never comes, a body that stops
+	// half-way, an upload the server stopped reading. The request fails
+	// and is retried like any broken connection. 0 means
+	// DefaultStallTimeout.
+	StallTimeout time.Duration
 }
+
+// DefaultStallTimeout is the default ClientOptions.StallTimeout. S3 sends
+// whitespace to keep a long CompleteMultipartUpload alive, so two minutes
+// of silence is a dead connection, not a slow request.
+const DefaultStallTimeout = 2 * time.Minute
 
 // NewClient returns an S3 client configured from the standard AWS sources
 // (environment, shared config and credentials files, profiles, instance
 // roles). Request checksums are computed only when an operation requires
 // them, so that S3-compatible stores work; retries use exponential backoff
-// with jitter up to 20 s.
+// with jitter; stalled connections fail after opt.StallTimeout.
 func NewClient(ctx context.Context, opt ClientOptions) (*s3.Client, error) {
 	attempts := opt.MaxAttempts
 	if attempts <= 0 {
 		attempts = 8
+	}
+	backoff := opt.MaxBackoff
+	if backoff <= 0 {
+		backoff = 20 * time.Second
+	}
+	stall := opt.StallTimeout
+	if stall <= 0 {
+		stall = DefaultStallTimeout
 	}
 	cfg, err := config.LoadDefaultConfig(ctx,
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -68,7 +95,14 @@ func NewClient(ctx context.Context, opt ClientOptions) (*s3.Client, error) {
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = attempts
-				o.MaxBackoff = 20 * time.Second
+				o.MaxBackoff = backoff
+				// No client-wide retry quota: it would fail every
+				// request at its first error once earlier ones had
+				// used it up, so that an archive's fate would depend
+				// on the faults others met. Concurrency is bounded by
+				// the batch's jobs, and each request's retries by
+				// attempts and backoff.
+				o.RateLimiter = ratelimit.None
 			})
 		}),
 	)
@@ -85,7 +119,87 @@ func NewClient(ctx context.Context, opt ClientOptions) (*s3.Client, error) {
 		if o.BaseEndpoint != nil {
 			o.UsePathStyle = true
 		}
+		o.HTTPClient = stallTimeout(o.HTTPClient, stall)
 	}), nil
+}
+
+// stallTimeout returns the SDK's HTTP client, as configured (a custom CA
+// bundle, the defaults mode), with connections that fail once stalled. It
+// is applied last and frozen, since a new dialer would drop ours. A client
+// that is not the SDK's own is returned as it is.
+func stallTimeout(c aws.HTTPClient, stall time.Duration) aws.HTTPClient {
+	b, ok := c.(*awshttp.BuildableClient)
+	if !ok {
+		return c
+	}
+	return b.WithTransportOptions(func(tr *http.Transport) {
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &stallConn{Conn: conn, timeout: stall}, nil
+		}
+		// A pooled connection waits for its next request with a read
+		// pending, whose deadline runs: drop it well before that fires.
+		tr.IdleConnTimeout = min(tr.IdleConnTimeout, stall/2)
+	}).Freeze()
+}
+
+// stallConn fails a read or a write when nothing has moved on the
+// connection, either way, for timeout. Every read and write re-arms both
+// deadlines, so an upload that goes on is not cut off by the response it
+// waits for, nor a download by the request it no longer writes.
+type stallConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *stallConn) Read(p []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	n, err := c.Conn.Read(p)
+	return n, c.stalled(err)
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	n, err := c.Conn.Write(p)
+	return n, c.stalled(err)
+}
+
+func (c *stallConn) stalled(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &stallError{idle: c.timeout, err: err}
+	}
+	return err
+}
+
+// stallError reports a connection on which nothing was sent or received
+// for a while. It is a timeout, which the SDK retries, but not a
+// context.DeadlineExceeded, which would stop the whole batch.
+type stallError struct {
+	idle time.Duration
+	err  error
+}
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("connection stalled: nothing sent or received for %v", e.idle)
+}
+
+func (e *stallError) Timeout() bool { return true }
+func (e *stallError) Unwrap() error { return e.err }
+
+// retryer returns the client's retryer, for what the SDK cannot retry
+// itself: a response body that breaks off. A client that does not say
+// gets the SDK's standard one.
+func retryer(client api) aws.Retryer {
+	if c, ok := client.(interface{ Options() s3.Options }); ok {
+		if r := c.Options().Retryer; r != nil {
+			return r
+		}
+	}
+	return retry.NewStandard()
 }
 
 // code returns the S3 error code and HTTP status of err, if it is an API
@@ -113,6 +227,8 @@ func classify(err error) error {
 	}
 	c, status := code(err)
 	switch {
+	case c == "NoSuchUpload": // our multipart upload is gone, not the object
+		return err
 	case c == "PreconditionFailed" || status == http.StatusPreconditionFailed:
 		return fmt.Errorf("%w (%v)", scrub.ErrConflict, err)
 	case c == "NoSuchKey" || c == "NotFound" || status == http.StatusNotFound:

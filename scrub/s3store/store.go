@@ -19,6 +19,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -313,7 +315,76 @@ func (c *content) chunk(off int64) (*chunk, error) {
 			return &c.chunks[i], nil
 		}
 	}
-	end := min(off+chunkSize, c.Size()) - 1
+	ch := &c.chunks[c.next]
+	c.next = (c.next + 1) % len(c.chunks)
+	n := min(chunkSize, c.Size()-off)
+	buf := ch.data[:0]
+	if cap(buf) < int(n) {
+		buf = make([]byte, 0, chunkSize)
+	}
+	buf = buf[:n]
+	ch.data = nil
+	if err := c.fetch(buf, off); err != nil {
+		return nil, err
+	}
+	ch.off, ch.data = off, buf
+	return ch, nil
+}
+
+// fetch fills buf with the object's bytes from off. The SDK retries a
+// request that fails, but not a response body that breaks off, stalls or
+// comes short after the response has begun: fetch retries those with a new
+// ranged GET, pinned like the first, up to the client's attempt limit and
+// with its backoff.
+func (c *content) fetch(buf []byte, off int64) error {
+	var r aws.Retryer
+	for attempt := 1; ; attempt++ {
+		err := c.get(buf, off)
+		var be *bodyError
+		switch {
+		case err == nil:
+			return nil
+		case c.ctx.Err() != nil && !errors.Is(err, c.ctx.Err()):
+			return fmt.Errorf("%w (%w)", c.ctx.Err(), err)
+		case c.ctx.Err() != nil, !errors.As(err, &be):
+			return err
+		}
+		if r == nil {
+			r = retryer(c.s.client)
+		}
+		if attempt >= r.MaxAttempts() {
+			return fmt.Errorf("%w (%d attempts)", err, attempt)
+		}
+		d, derr := r.RetryDelay(attempt, be.err)
+		if derr != nil {
+			d = time.Second
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (%w)", c.ctx.Err(), err)
+		}
+	}
+}
+
+// bodyError is a response body that failed: worth another GET.
+type bodyError struct {
+	key      string
+	off, end int64
+	err      error
+}
+
+func (e *bodyError) Error() string {
+	return fmt.Sprintf("read %s bytes %d-%d: %v", e.key, e.off, e.end, e.err)
+}
+
+func (e *bodyError) Unwrap() error { return e.err }
+
+// get reads the object's bytes from off into buf with one ranged GET.
+func (c *content) get(buf []byte, off int64) error {
+	end := off + int64(len(buf)) - 1
 	in := &s3.GetObjectInput{Bucket: &c.s.Bucket, Key: &c.key, IfMatch: &c.etag,
 		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, end))}
 	if c.version != "" {
@@ -321,22 +392,16 @@ func (c *content) chunk(off int64) (*chunk, error) {
 	}
 	out, err := c.s.client.GetObject(c.ctx, in)
 	if err != nil {
-		return nil, classify(err)
+		return fmt.Errorf("read %s bytes %d-%d: %w", c.key, off, end, classify(err))
 	}
 	defer out.Body.Close()
-	ch := &c.chunks[c.next]
-	c.next = (c.next + 1) % len(c.chunks)
-	buf := ch.data[:0]
-	if cap(buf) < int(end-off+1) {
-		buf = make([]byte, 0, chunkSize)
+	if n := out.ContentLength; n != nil && *n != int64(len(buf)) {
+		return fmt.Errorf("read %s bytes %d-%d: the store sent %d bytes", c.key, off, end, *n)
 	}
-	buf = buf[:end-off+1]
 	if _, err := io.ReadFull(out.Body, buf); err != nil {
-		ch.data = nil
-		return nil, fmt.Errorf("read %s at %d: %w", c.key, off, err)
+		return &bodyError{key: c.key, off: off, end: end, err: err}
 	}
-	ch.off, ch.data = off, buf
-	return ch, nil
+	return nil
 }
 
 func (c *content) Stage() (*os.File, error) {
@@ -457,17 +522,67 @@ func (c *content) put(ctx context.Context, f *os.File, size int64, m *s3.PutObje
 	in.Bucket, in.Key, in.IfMatch = &c.s.Bucket, &c.key, &c.etag
 	in.Body, in.ContentLength = io.NewSectionReader(f, 0, size), &size
 	in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(sum))
+	want = `"` + hex.EncodeToString(sum) + `"`
 	out, err := c.s.client.PutObject(ctx, &in)
 	if err != nil {
+		if etag, version, ok := c.landed(ctx, f, size, want); ok {
+			return etag, version, want, nil
+		}
 		return "", "", "", fmt.Errorf("upload: %w", classify(err))
 	}
-	return aws.ToString(out.ETag), aws.ToString(out.VersionId), `"` + hex.EncodeToString(sum) + `"`, nil
+	return aws.ToString(out.ETag), aws.ToString(out.VersionId), want, nil
+}
+
+// landed reports whether a write that failed is in place all the same, and
+// then returns the object's ETag and version. The SDK retries a request
+// whose response was lost (a reset, a stall, a 5xx from a proxy); when the
+// lost attempt had committed, the retry of our If-Match write fails with
+// 412 PreconditionFailed, by our own write, and any other failure may hide
+// a commit too. The object is ours if it has our size and, without
+// SSE-KMS, our MD5 as its ETag (want), or with SSE-KMS, our bytes. Another
+// writer's object with the very same bytes would pass, and that is as
+// good.
+func (c *content) landed(ctx context.Context, f *os.File, size int64, want string) (etag, version string, ok bool) {
+	if ctx.Err() != nil {
+		return "", "", false
+	}
+	h, err := c.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &c.s.Bucket, Key: &c.key})
+	if err != nil {
+		return "", "", false
+	}
+	etag, version = aws.ToString(h.ETag), aws.ToString(h.VersionId)
+	switch {
+	case aws.ToInt64(h.ContentLength) != size || etag == c.etag:
+		return "", "", false
+	case h.ServerSideEncryption != types.ServerSideEncryptionAwsKms && h.ServerSideEncryption != types.ServerSideEncryptionAwsKmsDsse:
+		return etag, version, etag == want
+	}
+	return etag, version, c.holds(ctx, etag, version, f, size)
+}
+
+// holds reports whether the object's version, pinned to etag, holds
+// exactly the bytes of f.
+func (c *content) holds(ctx context.Context, etag, version string, f *os.File, size int64) bool {
+	oc := &content{s: c.s, ctx: ctx, key: c.key, size: size, etag: etag, version: version}
+	defer oc.release()
+	a, b := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(a)) {
+		n := min(int64(len(a)), size-off)
+		if _, err := oc.ReadAt(a[:n], off); err != nil {
+			return false
+		}
+		if _, err := f.ReadAt(b[:n], off); err != nil || !bytes.Equal(a[:n], b[:n]) {
+			return false
+		}
+	}
+	return true
 }
 
 // multipart uploads the file in parts of partSize with bounded memory (the
 // parts are read from the file) and completes it only if the object is
 // still the one read. Any failure aborts the upload.
 func (c *content) multipart(ctx context.Context, f *os.File, size, partSize int64, m *s3.PutObjectInput) (etag, version, want string, err error) {
+	start := time.Now()
 	cm, err := c.s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: &c.s.Bucket, Key: &c.key,
 		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, ContentDisposition: m.ContentDisposition,
@@ -477,6 +592,9 @@ func (c *content) multipart(ctx context.Context, f *os.File, size, partSize int6
 	})
 	if err != nil {
 		return "", "", "", fmt.Errorf("start multipart upload: %w", err)
+	}
+	if r, ok := retry.GetAttemptResults(cm.ResultMetadata); ok && len(r.Results) > 1 {
+		c.abortOrphans(ctx, aws.ToString(cm.UploadId), time.Since(start))
 	}
 	defer func() {
 		if err != nil {
@@ -508,15 +626,55 @@ func (c *content) multipart(ctx context.Context, f *os.File, size, partSize int6
 	if err := c.s.step("parts-uploaded", c.key); err != nil {
 		return "", "", "", err
 	}
+	all := md5.Sum(sums)
+	want = fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(all[:]), len(parts))
 	out, err := c.s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &c.s.Bucket, Key: &c.key, UploadId: cm.UploadId, IfMatch: &c.etag,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
+		if etag, version, ok := c.landed(ctx, f, size, want); ok {
+			return etag, version, want, nil
+		}
 		return "", "", "", fmt.Errorf("complete multipart upload: %w", classify(err))
 	}
-	all := md5.Sum(sums)
-	return aws.ToString(out.ETag), aws.ToString(out.VersionId), fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(all[:]), len(parts)), nil
+	return aws.ToString(out.ETag), aws.ToString(out.VersionId), want, nil
+}
+
+// abortOrphans aborts the uploads that the lost attempts of a retried
+// CreateMultipartUpload started: nobody knows their ids, so they would
+// stay. They are the uploads of exactly this key initiated at most the
+// call's duration before ours (by the store's clock, ours included).
+// Best effort: an upload that cannot be listed or aborted is left to the
+// bucket's lifecycle rule.
+func (c *content) abortOrphans(ctx context.Context, ours string, took time.Duration) {
+	var mine *time.Time
+	var others []types.MultipartUpload
+	p := s3.NewListMultipartUploadsPaginator(c.s.client, &s3.ListMultipartUploadsInput{Bucket: &c.s.Bucket, Prefix: &c.key})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return
+		}
+		for _, u := range page.Uploads {
+			switch {
+			case aws.ToString(u.Key) != c.key:
+			case aws.ToString(u.UploadId) == ours:
+				mine = u.Initiated
+			default:
+				others = append(others, u)
+			}
+		}
+	}
+	if mine == nil {
+		return
+	}
+	from := mine.Add(-took - time.Second) // Initiated may be in whole seconds
+	for _, u := range others {
+		if t := aws.ToTime(u.Initiated); !t.Before(from) && !t.After(*mine) {
+			c.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &c.s.Bucket, Key: &c.key, UploadId: u.UploadId})
+		}
+	}
 }
 
 // ErrVerify reports an upload that does not match what was sent.

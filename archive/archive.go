@@ -9,16 +9,26 @@
 // attributes and extra fields, members the filter does not change (copied
 // raw, without recompression), and the gzip header's name, modification time,
 // comment and OS.
+//
+// Bad input is an error, never a guess: data that is not a valid gzip or zip
+// stream ([ErrCorrupt]), a zip member whose name is not a plain relative path
+// ([ErrInsecurePath]), encrypted or nested archives, a stream that
+// decompresses beyond the [Options] limits ([LimitError]), and CSV the
+// filter rejects. Errors inside a zip name the member ([MemberError]).
 package archive
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
@@ -57,6 +67,13 @@ var (
 	ErrEncrypted   = errors.New("encrypted zip member")
 	ErrNested      = errors.New("archive nested in a zip member")
 	ErrChanged     = errors.New("source changed while it was being read")
+	ErrCorrupt     = errors.New("corrupt or truncated")
+
+	// ErrInsecurePath is the zip package's error for a member name that is
+	// not a local path. scrub refuses such names whatever GODEBUG's
+	// zipinsecurepath says: it extracts nothing, but an archive that could
+	// write outside its directory when unpacked is not an export.
+	ErrInsecurePath = zip.ErrInsecurePath
 )
 
 // Filter is what the package needs of a row filter: a pass that copies a
@@ -116,8 +133,74 @@ type MemberError struct {
 	Err    error
 }
 
-func (e *MemberError) Error() string { return fmt.Sprintf("member %s: %v", e.Member, e.Err) }
+func (e *MemberError) Error() string {
+	return fmt.Sprintf("member %s: %v", memberName(e.Member), e.Err)
+}
+
 func (e *MemberError) Unwrap() error { return e.Err }
+
+// memberName quotes a member name that is empty or holds characters that
+// are not printable, so that it cannot forge or hide a line of a log.
+func memberName(name string) string {
+	if name == "" || !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
+// formatErr describes an error of a gzip or zip decoder ("" for a zip
+// member's data) in a message that says what is wrong. Errors that the data
+// caused, which the decoders return bare, match ErrCorrupt. Others, such as
+// errors of reading the source (which may wrap io.ErrUnexpectedEOF too),
+// keep their message, prefixed with the format.
+func formatErr(format string, err error) error {
+	var ce flate.CorruptInputError
+	switch {
+	case err == zip.ErrAlgorithm:
+		return fmt.Errorf("%w: compression method not supported (only store and deflate are)", ErrUnsupported)
+	case err == io.ErrUnexpectedEOF, err == gzip.ErrChecksum, err == gzip.ErrHeader,
+		err == zip.ErrChecksum, err == zip.ErrFormat, errors.As(err, &ce),
+		format == "zip" && strings.HasPrefix(err.Error(), "zip: "): // zip.NewReader's other complaints
+		return &corruptError{format, err}
+	case format == "":
+		return err
+	}
+	return fmt.Errorf("%s: %w", format, err)
+}
+
+// corruptError describes data that is not a valid stream of its format. It
+// matches ErrCorrupt, and the decoder's own error.
+type corruptError struct {
+	format string // "gzip", "zip", or "" inside a zip member
+	err    error
+}
+
+func (e *corruptError) Error() string {
+	var what string
+	var ce flate.CorruptInputError
+	switch {
+	case e.err == io.ErrUnexpectedEOF:
+		what = "truncated: unexpected EOF"
+	case e.err == gzip.ErrChecksum, e.err == zip.ErrChecksum:
+		what = "checksum mismatch: the data is corrupt"
+	case e.err == gzip.ErrHeader:
+		what = "invalid header: corrupt, or something appended"
+	case errors.As(e.err, &ce):
+		what = fmt.Sprintf("corrupt deflate data at byte %d", int64(ce))
+	case e.err == zip.ErrFormat && e.format == "zip":
+		what = "not a valid zip file: truncated or corrupt"
+	case e.err == zip.ErrFormat:
+		what = "data does not match its header: corrupt"
+	default:
+		what = strings.TrimPrefix(strings.TrimPrefix(e.err.Error(), "gzip: "), "zip: ")
+	}
+	if e.format == "" {
+		return what
+	}
+	return e.format + ": " + what
+}
+
+func (e *corruptError) Unwrap() []error { return []error{ErrCorrupt, e.err} }
 
 // magic numbers of formats that are recognised only to be refused.
 var refused = []struct {
@@ -130,6 +213,12 @@ var refused = []struct {
 	{[]byte{'7', 'z', 0xBC, 0xAF, 0x27, 0x1C}, "7z"},
 	{[]byte("Rar!"), "rar"},
 	{[]byte("PAR1"), "parquet"},
+	{[]byte("\x89PNG"), "png"},
+	{[]byte{0xFF, 0xD8, 0xFF}, "jpeg"},
+	{[]byte("GIF8"), "gif"},
+	{[]byte("%PDF-"), "pdf"},
+	{[]byte{0xFF, 0xFE}, "UTF-16 text (convert it to UTF-8)"},
+	{[]byte{0xFE, 0xFF}, "UTF-16 text (convert it to UTF-8)"},
 }
 
 // Detect returns the format of the data in r by its first bytes.
@@ -171,12 +260,21 @@ var nestedExt = []string{".gz", ".zip", ".gzip", ".tgz", ".bz2", ".xz", ".zst", 
 
 // Scan reads the whole archive through f and reports what it would remove.
 // With stop set, it returns at the first matching row; the report then
-// counts the rows read so far.
+// counts the rows read so far. It applies the default limits; see
+// [ScanWith].
 func Scan(src io.ReaderAt, size int64, f Filter, stop bool) (*Report, error) {
+	return ScanWith(src, size, f, stop, Options{})
+}
+
+// ScanWith is [Scan] with the decompression limits of opt. Its verdict
+// agrees with that of [Rewrite] with the same opt: an archive that one
+// refuses for a limit, the other refuses too.
+func ScanWith(src io.ReaderAt, size int64, f Filter, stop bool, opt Options) (*Report, error) {
 	format, err := Detect(src, size)
 	if err != nil {
 		return nil, err
 	}
+	m := newMeter(src, size, opt)
 	rep := &Report{Format: format}
 	scan := func(name string, r io.Reader) (bool, error) {
 		var st filter.Stats
@@ -196,14 +294,14 @@ func Scan(src io.ReaderAt, size int64, f Filter, stop bool) (*Report, error) {
 		_, err = scan("", io.NewSectionReader(src, 0, size))
 		return rep, err
 	case Gzip:
-		zr, err := gzip.NewReader(io.NewSectionReader(src, 0, size))
+		zr, err := m.gzip()
 		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, err
 		}
-		_, err = scan(zr.Name, gzipReader{zr})
+		_, err = scan(zr.zr.Name, m.stream(zr, 0, false))
 		return rep, err
 	}
-	zr, err := openZip(src, size)
+	zr, err := openZip(m)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +310,7 @@ func Scan(src io.ReaderAt, size int64, f Filter, stop bool) (*Report, error) {
 			rep.Members = append(rep.Members, Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64})
 			continue
 		}
-		found, err := withMember(zf, func(r io.Reader) (bool, error) { return scan(zf.Name, r) })
+		found, err := withMember(m, zf, false, func(r io.Reader) (bool, error) { return scan(zf.Name, r) })
 		if err != nil {
 			return rep, err
 		}
@@ -223,11 +321,25 @@ func Scan(src io.ReaderAt, size int64, f Filter, stop bool) (*Report, error) {
 	return rep, nil
 }
 
-// Options tune a rewrite.
+// Options tune how archives are read ([ScanWith], [Rewrite]) and
+// rewritten ([Rewrite]). The zero value means the defaults.
 type Options struct {
 	// Level is the compression level of rewritten gzip files and zip
 	// members, from 1 (fastest) to 9 (smallest); 0 means DefaultLevel.
 	Level int
+
+	// MaxMemberSize limits the uncompressed size in bytes of each CSV
+	// stream: a zip member or a gzip file. 0 means DefaultMaxMemberSize; a
+	// negative value, no limit. A plain CSV file is not limited: reading
+	// it costs no more than its size.
+	MaxMemberSize int64
+
+	// MaxRatio limits how many times its compressed size each CSV stream
+	// may expand, once it has expanded to more than RatioGrace bytes, and
+	// how many times the size of a zip archive all its CSV members may
+	// expand to together. 0 means DefaultMaxRatio; a negative value, no
+	// limit.
+	MaxRatio int
 }
 
 // DefaultLevel is the compression level used for rewritten data: level 1
@@ -251,57 +363,108 @@ func Rewrite(dst io.Writer, src io.ReaderAt, size int64, f Filter, opt Options) 
 		return nil, err
 	}
 	rep := &Report{Format: format}
+	m := newMeter(src, size, opt)
 	switch format {
 	case CSV:
 		st, err := f.Filter(dst, io.NewSectionReader(src, 0, size))
 		rep.Members = append(rep.Members, Member{CSV: true, Rows: st.Rows, Removed: st.Removed})
 		return rep, err
 	case Gzip:
-		return rep, rewriteGzip(dst, src, size, f, opt, rep)
+		return rep, rewriteGzip(dst, m, f, opt, rep)
 	}
-	return rep, rewriteZip(dst, src, size, f, opt, rep)
+	return rep, rewriteZip(dst, m, f, opt, rep)
 }
 
-func rewriteGzip(dst io.Writer, src io.ReaderAt, size int64, f Filter, opt Options, rep *Report) error {
-	zr, err := gzip.NewReader(io.NewSectionReader(src, 0, size))
+func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) error {
+	gr, err := m.gzip()
 	if err != nil {
-		return fmt.Errorf("gzip: %w", err)
+		return err
 	}
+	zr := gr.zr
 	zw, err := gzip.NewWriterLevel(dst, opt.level())
 	if err != nil {
 		return err
 	}
 	zw.Header = zr.Header // name, modification time, comment, extra, OS
-	st, err := f.Filter(zw, gzipReader{zr})
-	rep.Members = append(rep.Members, Member{Name: zr.Name, CSV: true, Rows: st.Rows, Removed: st.Removed})
+	// (Of the first member: the file becomes one. zr.Header changes as gr
+	// steps from member to member.)
+	st, err := f.Filter(zw, m.stream(gr, 0, false))
+	rep.Members = append(rep.Members, Member{Name: zw.Name, CSV: true, Rows: st.Rows, Removed: st.Removed})
 	if err != nil {
 		return err
 	}
 	return zw.Close()
 }
 
-// gzipReader names the errors of a gzip stream, which otherwise surface
-// through the filter looking like any read error.
-type gzipReader struct{ r io.Reader }
-
-func (g gzipReader) Read(p []byte) (int, error) {
-	n, err := g.r.Read(p)
-	switch {
-	case err == nil, err == io.EOF:
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		err = fmt.Errorf("gzip: truncated data: %w", err)
-	default:
-		err = fmt.Errorf("gzip: %w", err)
-	}
-	return n, err
+// gzipReader reads the members of a gzip file one after the other, as one
+// stream, and names its errors, which otherwise surface through the filter
+// looking like any read error. It steps from member to member itself rather
+// than leave that to the gzip package, so that a file cut short in a later
+// member's header is an error: klauspost/compress (v1.20.3) takes a cut in
+// the name or comment for the end of the file (golang/go#51417, fixed in
+// compress/gzip but not there).
+type gzipReader struct {
+	zr *gzip.Reader
+	br *bufio.Reader // what zr reads
 }
 
-func openZip(src io.ReaderAt, size int64) (*zip.Reader, error) {
-	zr, err := zip.NewReader(src, size)
-	if err != nil {
-		return nil, fmt.Errorf("zip: %w", err)
+// gzip opens the gzip file that m meters.
+func (m *meter) gzip() (*gzipReader, error) {
+	m.ahead = bufio.NewReader(io.NewSectionReader(&m.src, 0, m.size))
+	zr, err := gzip.NewReader(m.ahead)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // there is a magic number, so not an empty file
 	}
+	if err != nil {
+		return nil, formatErr("gzip", err)
+	}
+	zr.Multistream(false)
+	return &gzipReader{zr, m.ahead}, nil
+}
+
+func (g *gzipReader) Read(p []byte) (int, error) {
+	for {
+		n, err := g.zr.Read(p)
+		if err != io.EOF {
+			if err != nil {
+				err = formatErr("gzip", err)
+			}
+			return n, err
+		}
+		// The end of a member, checksum checked. Is there another?
+		if _, err := g.br.Peek(1); err == io.EOF {
+			return n, io.EOF
+		} else if err != nil {
+			return n, formatErr("gzip", err)
+		}
+		if err := g.zr.Reset(g.br); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, formatErr("gzip", err)
+		}
+		g.zr.Multistream(false)
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// openZip opens the zip file that m meters, and checks its member names
+// and flags.
+func openZip(m *meter) (*zip.Reader, error) {
+	zr, err := zip.NewReader(&m.src, m.size)
+	if err == ErrInsecurePath && zr != nil {
+		err = nil // GODEBUG=zipinsecurepath=0; checkName names the member
+	}
+	if err != nil {
+		return nil, formatErr("zip", err)
+	}
+	zr.RegisterDecompressor(zip.Deflate, m.deflate)
 	for _, zf := range zr.File {
+		if err := checkName(zf.Name); err != nil {
+			return nil, &MemberError{zf.Name, err}
+		}
 		if zf.Flags&0x1 != 0 {
 			return nil, &MemberError{zf.Name, ErrEncrypted}
 		}
@@ -315,17 +478,47 @@ func openZip(src io.ReaderAt, size int64) (*zip.Reader, error) {
 	return zr, nil
 }
 
-// withMember opens a zip member, runs fn on its content and closes it. The
-// member's CRC is checked when fn reads it to the end.
-func withMember[T any](zf *zip.File, fn func(io.Reader) (T, error)) (T, error) {
+// checkName refuses a member name that would not stay inside the
+// directory it is unpacked in, on any system: an absolute path, a drive
+// letter, or a ".." element, with backslashes taken as separators too (the
+// zip format uses only slashes; Windows tools take either).
+func checkName(name string) error {
+	n := strings.ReplaceAll(name, `\`, "/")
+	switch {
+	case strings.HasPrefix(n, "/"):
+		return fmt.Errorf("%w: absolute path", ErrInsecurePath)
+	case len(n) >= 2 && n[1] == ':' && ('A' <= n[0] && n[0] <= 'Z' || 'a' <= n[0] && n[0] <= 'z'):
+		return fmt.Errorf("%w: drive letter", ErrInsecurePath)
+	case strings.IndexByte(n, 0) >= 0:
+		return fmt.Errorf("%w: NUL byte", ErrInsecurePath)
+	}
+	for _, e := range strings.Split(n, "/") {
+		if e == ".." {
+			return fmt.Errorf("%w: \"..\" element", ErrInsecurePath)
+		}
+	}
+	return nil
+}
+
+// withMember opens a CSV member of a zip, runs fn on its content and closes
+// it, under the limits of m. The member's CRC is checked when fn reads it to
+// the end. again says that the member has been read before in this pass.
+func withMember[T any](m *meter, zf *zip.File, again bool, fn func(io.Reader) (T, error)) (T, error) {
 	var zero T
+	if !again {
+		if err := m.claim(zf.UncompressedSize64, zf.CompressedSize64); err != nil {
+			return zero, &MemberError{zf.Name, err}
+		}
+	}
+	m.ahead = nil
+	in0 := m.src.n
 	rc, err := zf.Open()
 	if err != nil {
-		return zero, &MemberError{zf.Name, err}
+		return zero, &MemberError{zf.Name, formatErr("", err)}
 	}
-	v, err := fn(rc)
+	v, err := fn(m.stream(memberReader{rc}, in0, again))
 	if cerr := rc.Close(); err == nil && cerr != nil {
-		err = cerr
+		err = formatErr("", cerr)
 	}
 	if err != nil {
 		return v, &MemberError{zf.Name, err}
@@ -333,8 +526,19 @@ func withMember[T any](zf *zip.File, fn func(io.Reader) (T, error)) (T, error) {
 	return v, nil
 }
 
-func rewriteZip(dst io.Writer, src io.ReaderAt, size int64, f Filter, opt Options, rep *Report) error {
-	zr, err := openZip(src, size)
+// memberReader names the errors of a zip member's data.
+type memberReader struct{ r io.Reader }
+
+func (z memberReader) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = formatErr("", err)
+	}
+	return n, err
+}
+
+func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) error {
+	zr, err := openZip(m)
 	if err != nil {
 		return err
 	}
@@ -347,33 +551,33 @@ func rewriteZip(dst io.Writer, src io.ReaderAt, size int64, f Filter, opt Option
 		return err
 	}
 	for _, zf := range zr.File {
-		m := Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64}
+		mem := Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64}
 		if IsCSVName(zf.Name) && !zf.FileInfo().IsDir() {
-			st, err := withMember(zf, func(r io.Reader) (filter.Stats, error) { return f.Filter(nil, r) })
+			st, err := withMember(m, zf, false, func(r io.Reader) (filter.Stats, error) { return f.Filter(nil, r) })
 			if err != nil {
 				return err
 			}
-			m = Member{Name: zf.Name, CSV: true, Rows: st.Rows}
+			mem = Member{Name: zf.Name, CSV: true, Rows: st.Rows}
 			if st.Removed > 0 {
-				m.Removed, err = filterMember(zw, zf, f, st)
+				mem.Removed, err = filterMember(zw, m, zf, f, st)
 				if err != nil {
 					return err
 				}
-				rep.Members = append(rep.Members, m)
+				rep.Members = append(rep.Members, mem)
 				continue
 			}
 		}
 		if err := zw.Copy(zf); err != nil {
-			return &MemberError{zf.Name, err}
+			return &MemberError{zf.Name, formatErr("", err)}
 		}
-		rep.Members = append(rep.Members, m)
+		rep.Members = append(rep.Members, mem)
 	}
 	return zw.Close()
 }
 
 // filterMember writes a filtered copy of zf to zw under the same header. It
 // checks that the filter pass sees what the counting pass saw.
-func filterMember(zw *zip.Writer, zf *zip.File, f Filter, counted filter.Stats) (int64, error) {
+func filterMember(zw *zip.Writer, m *meter, zf *zip.File, f Filter, counted filter.Stats) (int64, error) {
 	fh := zf.FileHeader
 	// Keep the MS-DOS time and the original extra fields (extended
 	// timestamps included) as they are: a zero Modified stops the writer
@@ -387,7 +591,7 @@ func filterMember(zw *zip.Writer, zf *zip.File, f Filter, counted filter.Stats) 
 	if err != nil {
 		return 0, &MemberError{zf.Name, err}
 	}
-	st, err := withMember(zf, func(r io.Reader) (filter.Stats, error) { return f.Filter(w, r) })
+	st, err := withMember(m, zf, true, func(r io.Reader) (filter.Stats, error) { return f.Filter(w, r) })
 	if err != nil {
 		return 0, err
 	}

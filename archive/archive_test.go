@@ -104,6 +104,7 @@ func TestRewrite(t *testing.T) {
 		{"csv", []byte(csvIn), map[string]string{"": csvOut}, 3, 2},
 		{"gzip", gz(t, "x.csv", csvIn), map[string]string{"": csvOut}, 3, 2},
 		{"gzip multi-member", gz(t, "x.csv", csvIn[:50], csvIn[50:]), map[string]string{"": csvOut}, 3, 2},
+		{"gzip members with other names", append(gz(t, "x.csv", csvIn[:50]), gz(t, "y.csv", csvIn[50:])...), map[string]string{"": csvOut}, 3, 2},
 		{"zip", mkzip(t, "archive comment",
 			member{name: "README.txt", body: "A1 is listed here and stays", method: zip.Deflate},
 			member{name: "a.csv", body: csvIn, method: zip.Deflate, comment: "member comment"},

@@ -21,17 +21,20 @@ type uploadLister interface {
 }
 
 // settleWait bounds how long Recover waits for the store to agree with
-// itself about an archive.
-var settleWait = 30 * time.Second
+// itself about an archive before it goes by the listing.
+var settleWait = 5 * time.Second
 
 // Recover cleans up after a run that was killed while replacing the
 // archive: it aborts the unfinished multipart uploads of its key started
 // since the given time (parts hold only rewritten data, but cost storage),
-// then waits until the store's view of the key has settled. A PUT whose
-// client died mid-request may still be committed by the server; MinIO then
-// answers HEAD with the old version for a few seconds while listing the new
-// one as latest (and conditional writes see the new one). Processing the
-// archive from that stale view would end in a spurious conflict.
+// then makes sure the archive is read as the store now holds it. A PUT
+// whose client died mid-request may still be committed by the server;
+// MinIO then answers HEAD with the old version, for seconds or for good,
+// while it lists the new one as latest, serves it to GET and checks
+// conditional writes against it. Processing the archive from HEAD's stale
+// view would end in a spurious conflict, again and again; so when HEAD and
+// the listing still disagree after a few seconds, the listed latest
+// version is the one Open reads.
 func (s *Store) Recover(ctx context.Context, obj scrub.Object, since time.Time) error {
 	key := s.key(obj)
 	if err := s.abortUploads(ctx, key, since); err != nil {
@@ -41,13 +44,16 @@ func (s *Store) Recover(ctx context.Context, obj scrub.Object, since time.Time) 
 		return err
 	}
 	deadline := time.Now().Add(settleWait)
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		settled, err := s.settled(ctx, key)
-		if err != nil || settled {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		latest, settled, err := s.settled(ctx, key)
+		switch {
+		case err != nil || settled:
 			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the store still answers HEAD with another version than it lists as latest after %v; try again later", settleWait)
+		case time.Now().After(deadline) && latest != "":
+			s.pins.Store(key, latest)
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("the store answers HEAD with another ETag than it lists after %v; try again later", settleWait)
 		}
 		select {
 		case <-ctx.Done():
@@ -58,27 +64,27 @@ func (s *Store) Recover(ctx context.Context, obj scrub.Object, since time.Time) 
 }
 
 // settled reports whether HEAD and the listing agree on the key's current
-// version (versioned bucket) or ETag.
-func (s *Store) settled(ctx context.Context, key string) (bool, error) {
+// version (versioned bucket: the listed latest version is returned) or
+// ETag.
+func (s *Store) settled(ctx context.Context, key string) (latest string, ok bool, err error) {
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key})
 	if err != nil {
-		return false, classify(err)
+		return "", false, classify(err)
 	}
 	if s.versioning != "" {
-		latest := ""
 		err := s.versions(ctx, key, func(v version) error {
-			if latest == "" {
+			if latest == "" && !v.marker {
 				latest = v.id // newest first
 			}
 			return nil
 		})
-		return latest == aws.ToString(head.VersionId), err
+		return latest, latest == aws.ToString(head.VersionId), err
 	}
 	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: &key, MaxKeys: aws.Int32(1)})
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
-	return len(out.Contents) == 1 && aws.ToString(out.Contents[0].ETag) == aws.ToString(head.ETag), nil
+	return "", len(out.Contents) == 1 && aws.ToString(out.Contents[0].ETag) == aws.ToString(head.ETag), nil
 }
 
 // abortUploads aborts the unfinished multipart uploads of key started

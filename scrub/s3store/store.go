@@ -83,6 +83,11 @@ type Store struct {
 	locking    bool                         // object lock enabled
 	bucketErr  error
 
+	// pins holds, for keys Recover found the store unsettled about, the
+	// version the listing (and the store's conditional writes) takes as
+	// current; Open reads that one rather than what HEAD says.
+	pins sync.Map
+
 	// hook, set by tests, is called at each step of a replacement.
 	hook func(step, key string) error
 }
@@ -167,7 +172,11 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 		return err
 	}
 	key := s.key(obj)
-	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key})
+	in := &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key}
+	if v, ok := s.pins.Load(key); ok {
+		in.VersionId = aws.String(v.(string))
+	}
+	head, err := s.client.HeadObject(ctx, in)
 	if err != nil {
 		return classify(err)
 	}

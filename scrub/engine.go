@@ -305,7 +305,7 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		}
 		src := newPrefixHash(c)
 		// Outside a dry run, the first matching row is enough to decide.
-		rep, err := archive.Scan(src, c.Size(), tags.filter, !o.DryRun)
+		rep, err := archive.ScanWith(src, c.Size(), tags.filter, !o.DryRun, o.Archive)
 		if rep != nil {
 			res.Format, res.MembersCarried = rep.Format.String(), rep.Carried()
 			res.RowsScanned, res.RowsRemoved = rep.Rows(), rep.Removed()
@@ -369,7 +369,7 @@ func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, re
 	ctx = context.WithoutCancel(ctx)
 	if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
 		err := rb.ReadBack(ctx, func(r io.ReaderAt, size int64) error {
-			stored, err := archive.Scan(r, size, o.Filter, false)
+			stored, err := archive.ScanWith(r, size, o.Filter, false, o.Archive)
 			if err != nil {
 				return err
 			}
@@ -407,7 +407,7 @@ func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, re
 func (o *Options) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter, res *Result) error {
 	found := 0
 	deleted, err := vc.PurgeOlder(ctx, func(r io.ReaderAt, size int64) (bool, error) {
-		rep, err := archive.Scan(r, size, f, true)
+		rep, err := archive.ScanWith(r, size, f, true, o.Archive)
 		if err != nil {
 			return false, fmt.Errorf("older version: %w", err)
 		}
@@ -465,7 +465,7 @@ func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f arc
 	if err != nil {
 		return rep, 0, "", err
 	}
-	after, err := archive.Scan(staged, size, o.Filter, false)
+	after, err := archive.ScanWith(staged, size, o.Filter, false, o.Archive)
 	if err != nil {
 		return rep, 0, "", fmt.Errorf("verify rewritten archive: %w", err)
 	}

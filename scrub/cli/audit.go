@@ -267,6 +267,7 @@ func (o *eraseOptions) recorded() map[string]any {
 		"ids_file": o.ids, "columns": o.columns, "include": o.include, "exclude": o.exclude,
 		"jobs": o.jobs, "level": o.level, "max_record": o.maxRecord, "verify": o.verify,
 		"part_size": o.partSize, "dry_run": o.dryRun,
+		"max_member_size": o.maxMember, "max_ratio": o.maxRatio, "allow_invalid_utf8": o.allowUTF8,
 	}
 	if delim != 0 {
 		m["delimiter"] = string(delim)

@@ -120,6 +120,9 @@ type eraseOptions struct {
 	audit      string
 	ticket     string
 	resume     bool
+	maxMember  int64
+	maxRatio   int
+	allowUTF8  bool
 	sources    []string
 }
 
@@ -137,6 +140,9 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.IntVar(&o.level, "level", archive.DefaultLevel, "compression `LEVEL` (1-9) of rewritten gzip files and zip members")
 	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
 	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
+	fs.Int64Var(&o.maxMember, "max-member-size", archive.DefaultMaxMemberSize, "largest uncompressed CSV stream (zip member or gzip file) in `BYTES`; a larger one fails its archive (a guard against zip bombs)")
+	fs.IntVar(&o.maxRatio, "max-ratio", archive.DefaultMaxRatio, "largest expansion `RATIO` of a compressed CSV stream (honest deflate cannot exceed about 1030); a larger one fails its archive")
+	fs.BoolVar(&o.allowUTF8, "allow-invalid-utf8", false, "pass bytes that are not UTF-8 through (for exports in another encoding); by default they fail their archive")
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
 	fs.StringVar(&o.verify, "verify", "size", "after replacing an archive: `size` (size and checksum of what the store received) or full (also read it back and count its rows)")
 	fs.Int64Var(&o.partSize, "part-size", s3store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
@@ -160,6 +166,10 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 		return nil, usagef("--level must be between 1 and 9")
 	case o.maxRecord < 1:
 		return nil, usagef("--max-record must be positive")
+	case o.maxMember < 1:
+		return nil, usagef("--max-member-size must be positive")
+	case o.maxRatio < 1:
+		return nil, usagef("--max-ratio must be positive")
 	case o.verify != "size" && o.verify != "full":
 		return nil, usagef("--verify must be size or full")
 	case o.partSize < 5<<20:
@@ -260,8 +270,9 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	}
 	prog := newProgress(env.Stderr, !o.noProgress)
 	opt := scrub.Options{
-		Filter:  &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord},
-		Archive: archive.Options{Level: o.level},
+		Filter: &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
+			AllowInvalidUTF8: o.allowUTF8},
+		Archive: archive.Options{Level: o.level, MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
 		Include: o.include, Exclude: o.exclude,
 		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}

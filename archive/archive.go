@@ -168,6 +168,15 @@ func formatErr(format string, err error) error {
 	return fmt.Errorf("%s: %w", format, err)
 }
 
+// headerErr describes an error reading a zip member's local header: at
+// the end of the file, it is cut short.
+func headerErr(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return formatErr("", err)
+}
+
 // corruptError describes data that is not a valid stream of its format. It
 // matches ErrCorrupt, and the decoder's own error.
 type corruptError struct {
@@ -454,8 +463,11 @@ func (g *gzipReader) Read(p []byte) (int, error) {
 // and flags.
 func openZip(m *meter) (*zip.Reader, error) {
 	zr, err := zip.NewReader(&m.src, m.size)
-	if err == ErrInsecurePath && zr != nil {
+	switch {
+	case err == ErrInsecurePath && zr != nil:
 		err = nil // GODEBUG=zipinsecurepath=0; checkName names the member
+	case err == io.EOF:
+		err = io.ErrUnexpectedEOF // an offset beyond the end
 	}
 	if err != nil {
 		return nil, formatErr("zip", err)
@@ -464,6 +476,9 @@ func openZip(m *meter) (*zip.Reader, error) {
 	for _, zf := range zr.File {
 		if err := checkName(zf.Name); err != nil {
 			return nil, &MemberError{zf.Name, err}
+		}
+		if err := checkRaw(zf, m.size); err != nil {
+			return nil, err
 		}
 		if zf.Flags&0x1 != 0 {
 			return nil, &MemberError{zf.Name, ErrEncrypted}
@@ -476,6 +491,43 @@ func openZip(m *meter) (*zip.Reader, error) {
 		}
 	}
 	return zr, nil
+}
+
+// checkRaw checks what a zip member must be for a raw copy of it to be
+// whole, without reading its data: a valid local header, and data that ends
+// within the file. Every member is checked, so that Scan does not pass an
+// archive that Rewrite fails; the deflate data of a CSV member may end
+// before its compressed size says.
+func checkRaw(zf *zip.File, size int64) error {
+	off, err := zf.DataOffset()
+	if err != nil {
+		return &MemberError{zf.Name, headerErr(err)}
+	}
+	if zf.CompressedSize64 > uint64(size) || off > size-int64(zf.CompressedSize64) {
+		return &MemberError{zf.Name, &corruptError{"", io.ErrUnexpectedEOF}}
+	}
+	return nil
+}
+
+// copyRaw copies a zip member to zw as it is, compressed data, header and
+// all, and checks that all its data was there.
+func copyRaw(zw *zip.Writer, zf *zip.File) error {
+	r, err := zf.OpenRaw()
+	if err != nil {
+		return &MemberError{zf.Name, headerErr(err)}
+	}
+	w, err := zw.CreateRaw(&zf.FileHeader)
+	if err != nil {
+		return &MemberError{zf.Name, err}
+	}
+	n, err := io.Copy(w, r)
+	if err == nil && uint64(n) != zf.CompressedSize64 {
+		err = &corruptError{"", io.ErrUnexpectedEOF}
+	}
+	if err != nil {
+		return &MemberError{zf.Name, err}
+	}
+	return nil
 }
 
 // checkName refuses a member name that would not stay inside the
@@ -514,7 +566,7 @@ func withMember[T any](m *meter, zf *zip.File, again bool, fn func(io.Reader) (T
 	in0 := m.src.n
 	rc, err := zf.Open()
 	if err != nil {
-		return zero, &MemberError{zf.Name, formatErr("", err)}
+		return zero, &MemberError{zf.Name, headerErr(err)}
 	}
 	v, err := fn(m.stream(memberReader{rc}, in0, again))
 	if cerr := rc.Close(); err == nil && cerr != nil {
@@ -567,8 +619,8 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 				continue
 			}
 		}
-		if err := zw.Copy(zf); err != nil {
-			return &MemberError{zf.Name, formatErr("", err)}
+		if err := copyRaw(zw, zf); err != nil {
+			return err
 		}
 		rep.Members = append(rep.Members, mem)
 	}

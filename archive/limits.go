@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zip"
 )
 
 // Limits on decompression, against decompression ("zip") bombs. Memory is
@@ -149,6 +150,9 @@ type countingReaderAt struct {
 }
 
 func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, zip.ErrFormat // an offset in a zip header beyond 2⁶³
+	}
 	n, err := c.r.ReadAt(p, off)
 	c.n += int64(n)
 	return n, err

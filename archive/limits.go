@@ -106,6 +106,15 @@ func bytesString(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// WithoutLimits returns o without decompression limits: for reading back
+// what Rewrite wrote, which is trusted and may be over the limits even where
+// its source was not (level 1 deflates runs of a byte 1000:1, where level 6
+// manages 510:1; the uncompressed size never grows).
+func (o Options) WithoutLimits() Options {
+	o.MaxMemberSize, o.MaxRatio = -1, -1
+	return o
+}
+
 func (o Options) maxMemberSize() int64 {
 	if o.MaxMemberSize == 0 {
 		return DefaultMaxMemberSize

@@ -369,7 +369,7 @@ func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, re
 	ctx = context.WithoutCancel(ctx)
 	if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
 		err := rb.ReadBack(ctx, func(r io.ReaderAt, size int64) error {
-			stored, err := archive.ScanWith(r, size, o.Filter, false, o.Archive)
+			stored, err := archive.ScanWith(r, size, o.Filter, false, o.Archive.WithoutLimits())
 			if err != nil {
 				return err
 			}
@@ -465,7 +465,7 @@ func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f arc
 	if err != nil {
 		return rep, 0, "", err
 	}
-	after, err := archive.ScanWith(staged, size, o.Filter, false, o.Archive)
+	after, err := archive.ScanWith(staged, size, o.Filter, false, o.Archive.WithoutLimits())
 	if err != nil {
 		return rep, 0, "", fmt.Errorf("verify rewritten archive: %w", err)
 	}

@@ -106,6 +106,11 @@ func scanLog(data []byte, want map[string]bool) (map[string]*Hit, string, error)
 				}
 			}
 		case "archive":
+			// An archive retried after a resume has another event; the
+			// last one counts.
+			for _, h := range found {
+				h.Archives = slices.DeleteFunc(h.Archives, func(a ArchiveHit) bool { return a.Key == ev.Key })
+			}
 			for _, t := range ev.Tags {
 				if want[t] {
 					h := hit(t)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -133,7 +134,7 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
-	fs.IntVar(&o.jobs, "jobs", 0, "archives processed at once (default: number of CPUs)")
+	fs.IntVar(&o.jobs, "jobs", 0, "archives processed at once (default: the number of CPUs, twice that with an s3:// source)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read everything and report what would be removed; write and delete nothing")
 	fs.BoolVar(&o.json, "json", false, "write a JSON summary to standard output")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")
@@ -197,6 +198,21 @@ var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-k
 	"signed audit bundle of the batch.\n",
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
 		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
+
+// defaultJobs is --jobs, or by default the number of CPUs; with an S3
+// source twice that, since an S3 archive spends part of its time waiting on
+// requests, when another can use the CPU.
+func (o *eraseOptions) defaultJobs() int {
+	if o.jobs > 0 {
+		return o.jobs
+	}
+	for _, s := range o.sources {
+		if strings.HasPrefix(s, "s3://") {
+			return 2 * runtime.NumCPU()
+		}
+	}
+	return runtime.NumCPU()
+}
 
 func (o *eraseOptions) delim() (byte, error) {
 	switch o.delimiter {
@@ -274,7 +290,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 			AllowInvalidUTF8: o.allowUTF8},
 		Archive: archive.Options{Level: o.level, MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
 		Include: o.include, Exclude: o.exclude,
-		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
+		Jobs: o.defaultJobs(), DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}
 	log, err := beginAudit(ctx, o, env, set, loc, key, idKey, &opt)
 	if err != nil {

@@ -33,6 +33,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zip"
+	"github.com/klauspost/pgzip"
 
 	"github.com/scrubtool/scrub/scrub/filter"
 )
@@ -349,6 +350,12 @@ type Options struct {
 	// expand to together. 0 means DefaultMaxRatio; a negative value, no
 	// limit.
 	MaxRatio int
+
+	// Threads, above 1, compresses a rewritten gzip file with that many
+	// goroutines, in blocks of 1 MiB (klauspost/pgzip): for a large
+	// archive while cores are idle. The output is one gzip member, as
+	// always, a few bytes per MiB larger.
+	Threads int
 }
 
 // DefaultLevel is the compression level used for rewritten data: level 1
@@ -390,16 +397,33 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) er
 		return err
 	}
 	zr := gr.zr
-	zw, err := gzip.NewWriterLevel(dst, opt.level())
-	if err != nil {
-		return err
+	// The header is the first member's: name, modification time,
+	// comment, extra, OS. The file becomes one member. (zr.Header changes
+	// as gr steps from member to member.)
+	h := zr.Header
+	var zw io.WriteCloser
+	if opt.Threads > 1 {
+		pw, err := pgzip.NewWriterLevel(dst, opt.level())
+		if err != nil {
+			return err
+		}
+		if err := pw.SetConcurrency(1<<20, 2*opt.Threads); err != nil {
+			return err
+		}
+		pw.Header = pgzip.Header{Comment: h.Comment, Extra: h.Extra, ModTime: h.ModTime, Name: h.Name, OS: h.OS}
+		zw = pw
+	} else {
+		gw, err := gzip.NewWriterLevel(dst, opt.level())
+		if err != nil {
+			return err
+		}
+		gw.Header = h
+		zw = gw
 	}
-	zw.Header = zr.Header // name, modification time, comment, extra, OS
-	// (Of the first member: the file becomes one. zr.Header changes as gr
-	// steps from member to member.)
 	st, err := f.Filter(zw, m.stream(gr, 0, false))
-	rep.Members = append(rep.Members, Member{Name: zw.Name, CSV: true, Rows: st.Rows, Removed: st.Removed})
+	rep.Members = append(rep.Members, Member{Name: h.Name, CSV: true, Rows: st.Rows, Removed: st.Removed})
 	if err != nil {
+		zw.Close()
 		return err
 	}
 	return zw.Close()

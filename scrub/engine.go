@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -84,6 +85,30 @@ type Options struct {
 	Done        map[string]bool
 	Midway      map[string]string
 	ResumeSince time.Time
+
+	load *load // set by Run
+}
+
+// load counts the archives of a batch not started yet (pending) and those
+// being processed (running): when none is pending and cores are idle, a
+// large gzip rewrite compresses on several.
+type load struct{ pending, running atomic.Int64 }
+
+// parallelMin is the size from which a gzip archive is worth compressing
+// on several cores.
+const parallelMin = 8 << 20
+
+// archiveOptions returns the rewrite options for an archive of the given
+// size: with Threads for the cores no other archive will use.
+func (o *Options) archiveOptions(size int64) archive.Options {
+	ao := o.Archive
+	if o.load == nil || size < parallelMin || o.load.pending.Load() > 0 {
+		return ao
+	}
+	if idle := int64(runtime.NumCPU()) - o.load.running.Load(); idle > 0 {
+		ao.Threads = int(idle + 1)
+	}
+	return ao
 }
 
 // The states of an archive in the destructive sequence, as journaled.
@@ -227,6 +252,8 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
+	opt.load = &load{}
+	opt.load.pending.Store(int64(len(jobs)))
 	recorded := make([]bool, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(n)
@@ -235,7 +262,10 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			break
 		}
 		g.Go(func() error {
+			opt.load.pending.Add(-1)
+			opt.load.running.Add(1)
 			res, err := opt.processResumed(gctx, j.store, j.obj)
+			opt.load.running.Add(-1)
 			sum.Archives[i] = res
 			if opt.Progress != nil {
 				opt.Progress.Done(j.obj)
@@ -454,7 +484,7 @@ func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f arc
 	}()
 	h := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(staged, h), 256<<10)
-	rep, err := archive.Rewrite(w, src, c.Size(), f, o.Archive)
+	rep, err := archive.Rewrite(w, src, c.Size(), f, o.archiveOptions(c.Size()))
 	if err == nil {
 		err = w.Flush()
 	}

@@ -308,7 +308,10 @@ func ScanWith(src io.ReaderAt, size int64, f Filter, stop bool, opt Options) (*R
 		if err != nil {
 			return nil, err
 		}
-		_, err = scan(zr.zr.Name, m.stream(zr, 0, false))
+		name := zr.zr.Name // before the reader, which changes it, goes ahead
+		r := newAhead(m.stream(zr, 0, false))
+		defer r.Close()
+		_, err = scan(name, r)
 		return rep, err
 	}
 	zr, err := openZip(m)
@@ -420,7 +423,9 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) er
 		gw.Header = h
 		zw = gw
 	}
-	st, err := f.Filter(zw, m.stream(gr, 0, false))
+	r := newAhead(m.stream(gr, 0, false))
+	defer r.Close()
+	st, err := f.Filter(zw, r)
 	rep.Members = append(rep.Members, Member{Name: h.Name, CSV: true, Rows: st.Rows, Removed: st.Removed})
 	if err != nil {
 		zw.Close()

@@ -87,6 +87,7 @@ endif
 ## bench: Go benchmarks of the filter, the formats and whole batches (local disk and MinIO).
 bench: $(BIN)/minio
 	$(GO) run ./cmd/withminio -bin $(BIN)/minio -- $(GO) test -run '^$$' -bench . -benchmem ./scrub/filter ./archive ./scrub/ids ./scrub/s3store
+	cd cmd/scrub && $(GO) test -run '^$$' -bench BenchmarkMemory -benchtime 1x .
 
 clean:
 	rm -rf bin build

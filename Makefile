@@ -89,5 +89,26 @@ bench: $(BIN)/minio
 	$(GO) run ./cmd/withminio -bin $(BIN)/minio -- $(GO) test -run '^$$' -bench . -benchmem ./scrub/filter ./archive ./scrub/ids ./scrub/s3store
 	cd cmd/scrub && $(GO) test -run '^$$' -bench BenchmarkMemory -benchtime 1x .
 
+## bench-peers: scrub against grep, awk, Miller, DuckDB and the gunzip floor on
+## the same generated archives, with a correctness check of every output; a
+## markdown table. BENCH_SIZE=50MB for a smoke run. See bench/README.md.
+BENCH_SIZE ?= 1GB
+BENCH_DIR  := build/bench
+BENCH_ARGS ?=
+.PHONY: bench-peers bench-peers-tools
+bench-peers: build $(BIN)/minio bench-peers-tools
+	$(GO) run ./bench gen -size $(BENCH_SIZE) -out $(BENCH_DIR)/data-$(BENCH_SIZE)
+	$(GO) run ./bench run -data $(BENCH_DIR)/data-$(BENCH_SIZE) -report $(BENCH_DIR)/report-$(BENCH_SIZE).md $(BENCH_ARGS)
+
+# The peers, installed when missing; a failure only leaves their rows "not installed".
+bench-peers-tools:
+	-@command -v mlr >/dev/null && command -v gawk >/dev/null || \
+		{ apt-get install -y miller gawk || { apt-get update && apt-get install -y miller gawk; } || \
+		  sudo -n sh -c 'apt-get update && apt-get install -y miller gawk'; } >/dev/null 2>&1 || \
+		echo "bench-peers: could not install miller and gawk; their rows will say not installed"
+	-@test -d bench/duckdb/node_modules/@duckdb/node-api || \
+		(cd bench/duckdb && npm install --no-audit --no-fund --no-package-lock) || \
+		echo "bench-peers: could not install @duckdb/node-api; its row will say not installed"
+
 clean:
 	rm -rf bin build

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+const (
+	s3Bucket = "bench"
+	s3Prefix = "data"
+)
+
+// runScrubS3 runs scrub against a throw-away MinIO (cmd/withminio) that
+// holds the scratch copy in s3://bench/data. Starting MinIO and loading
+// the bucket are not timed: withminio runs this program's s3child, which
+// times scrub alone and then downloads the results for the check.
+func runScrubS3(e *runEnv, tr *toolRun) (measurement, error) {
+	result := filepath.Join(tr.dir, "s3-result.json")
+	args := []string{"run", "./cmd/withminio", "-bin", e.minio,
+		"-load", tr.in + "=" + s3Bucket + "/" + s3Prefix, "--",
+		e.self, "s3child", "-rusage", e.rusage, "-result", result, "-download", tr.out, "--", e.scrub}
+	args = append(args, e.scrubArgs(tr.audit)...)
+	args = append(args, "s3://"+s3Bucket+"/"+s3Prefix)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = e.repo
+	out, err := cmd.CombinedOutput()
+	var m measurement
+	if b, rerr := os.ReadFile(result); rerr == nil {
+		if jerr := json.Unmarshal(b, &m); jerr != nil {
+			return m, jerr
+		}
+		return m, nil
+	}
+	return m, fmt.Errorf("withminio: %v\n%s", err, tail(string(out), 15))
+}
+
+// s3childMain runs under withminio: it times the scrub command after "--",
+// watching the MinIO server's memory too, then downloads every object
+// below s3://bench/data into -download.
+func s3childMain(args []string) error {
+	fl := flag.NewFlagSet("s3child", flag.ContinueOnError)
+	result := fl.String("result", "", "write the measurement to `FILE` (JSON)")
+	download := fl.String("download", "", "download the objects into `DIR` afterwards")
+	wrapper := fl.String("rusage", "", "the bench/rusage `binary`")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	command := fl.Args()
+	if len(command) == 0 {
+		return fmt.Errorf("s3child: no command")
+	}
+	// MinIO is withminio's other child.
+	var servers []int
+	for pid, p := range readProcs() {
+		if p.ppid == os.Getppid() && pid != os.Getpid() {
+			servers = append(servers, pid)
+		}
+	}
+	m, err := measure(*wrapper, exec.Command(command[0], command[1:]...), servers...)
+	if err != nil {
+		return err
+	}
+	if *download != "" {
+		if err := downloadAll(context.Background(), *download); err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*result, b, 0o644)
+}
+
+func downloadAll(ctx context.Context, dir string) error {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return err
+	}
+	cli := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = true
+		if ep := os.Getenv("AWS_ENDPOINT_URL"); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+	})
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	pages := s3.NewListObjectsV2Paginator(cli, &s3.ListObjectsV2Input{Bucket: aws.String(s3Bucket), Prefix: aws.String(s3Prefix + "/")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, obj := range page.Contents {
+			key := aws.ToString(obj.Key)
+			if strings.Contains(strings.TrimPrefix(key, s3Prefix+"/"), "/") {
+				continue
+			}
+			if err := downloadObject(ctx, cli, key, filepath.Join(dir, path.Base(key))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func downloadObject(ctx context.Context, cli *s3.Client, key, dst string) error {
+	out, err := cli.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s3Bucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	defer out.Body.Close()
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, out.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	return f.Close()
+}

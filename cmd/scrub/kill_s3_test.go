@@ -8,10 +8,8 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -133,39 +131,8 @@ func TestKillAndResumeS3(t *testing.T) {
 	bucket, orig := versionedExport(t, c, 4)
 	a := scrubtest.NewAudit(t)
 	args := a.WithAudit([]string{"erase", "--ids", scrubtest.IDsFile, "--no-progress", "--jobs", "2", "--endpoint", ep, "s3://" + bucket + "/exports"})
-	rng := rand.New(rand.NewPCG(seed(t, 3), 5))
-	kills, done := 0, false
-	for attempt := 0; attempt < 40 && !done; attempt++ {
-		cmd := exec.Command(bin, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		delay := time.Duration(rng.Int64N(int64(40*time.Millisecond)+int64(attempt)*int64(15*time.Millisecond))) + 10*time.Millisecond
-		if attempt >= 25 {
-			delay = time.Hour // enough kills: let it finish
-		}
-		timer := time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
-		err := cmd.Wait()
-		timer.Stop()
-		switch {
-		case err == nil:
-			done = true
-		case cmd.ProcessState.Sys().(syscall.WaitStatus).Signaled():
-			kills++
-		case cmd.ProcessState.ExitCode() == 3:
-			// Some archives not done (a conflict with what a killed
-			// attempt had in flight): the same command again finishes.
-			t.Logf("attempt %d: exit 3:\n%s", attempt, stderr.String())
-		default:
-			t.Fatalf("attempt %d: %v\n%s", attempt, err, stderr.String())
-		}
-	}
-	if !done || kills < 5 {
-		t.Fatalf("done %v after %d kills; want a finished batch after at least 5 kills", done, kills)
-	}
-	t.Logf("finished after %d kills", kills)
+	// Exit 3 on the way: a conflict with what a killed attempt had in flight.
+	killUntilDone(t, args, seed(t, 3), 5, 40*time.Millisecond, 15*time.Millisecond, 10*time.Millisecond, true)
 	checkBucket(t, c, bucket, orig)
 	batches := scrubtest.Batches(t, a.Dir)
 	r := scrubCmd(t, nil, "verify", "--pub", a.Pub, a.Dir)

@@ -67,7 +67,19 @@ func (d Dir) ReadFile(ctx context.Context, name string) ([]byte, error) {
 // Create implements Location: it writes a hidden temporary file, syncs it
 // and links it under its name, which fails if the name exists, then syncs
 // the directory.
-func (d Dir) Create(ctx context.Context, name string, r io.Reader) (err error) {
+func (d Dir) Create(ctx context.Context, name string, r io.Reader) error {
+	return d.write(name, r, os.Link)
+}
+
+// Put implements Location: a temporary file renamed over the name.
+func (d Dir) Put(ctx context.Context, name string, r io.Reader) error {
+	return d.write(name, r, os.Rename)
+}
+
+// write writes r to a hidden temporary file in the directory, syncs it,
+// puts it in place under name with place (link or rename), and syncs the
+// directory.
+func (d Dir) write(name string, r io.Reader, place func(tmp, name string) error) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -91,35 +103,7 @@ func (d Dir) Create(ctx context.Context, name string, r io.Reader) (err error) {
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := os.Link(f.Name(), filepath.Join(string(d), name)); err != nil {
-		return err
-	}
-	return syncDir(string(d))
-}
-
-// Put implements Location: a temporary file renamed over the name.
-func (d Dir) Put(ctx context.Context, name string, r io.Reader) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(string(d), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(string(d), "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	if _, err := io.Copy(f, r); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), filepath.Join(string(d), name)); err != nil {
+	if err := place(f.Name(), filepath.Join(string(d), name)); err != nil {
 		return err
 	}
 	return syncDir(string(d))

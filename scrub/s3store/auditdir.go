@@ -74,21 +74,31 @@ func (d *Dir) ReadFile(ctx context.Context, name string) ([]byte, error) {
 // Create uploads a new object in one request, with Content-MD5, and fails
 // with fs.ErrExist if the name is taken.
 func (d *Dir) Create(ctx context.Context, name string, r io.Reader) error {
+	err := d.put(ctx, name, r, true)
+	if c, status := code(err); c == "PreconditionFailed" || status == http.StatusPreconditionFailed {
+		return fmt.Errorf("%s%s: %w", d, name, fs.ErrExist)
+	}
+	return err
+}
+
+// put uploads an object in one request, with Content-MD5; with exclusive,
+// only if the name is free (If-None-Match).
+func (d *Dir) put(ctx context.Context, name string, r io.Reader, exclusive bool) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
 	}
 	sum := md5.Sum(data)
-	_, err = d.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket: &d.Bucket, Key: aws.String(d.Prefix + name),
 		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 		ContentMD5:  aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-		IfNoneMatch: aws.String("*"), ContentType: aws.String(contentType(name)),
-	})
-	if err != nil {
-		if c, status := code(err); c == "PreconditionFailed" || status == http.StatusPreconditionFailed {
-			return fmt.Errorf("%s%s: %w", d, name, fs.ErrExist)
-		}
+		ContentType: aws.String(contentType(name)),
+	}
+	if exclusive {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if _, err := d.client.PutObject(ctx, in); err != nil {
 		return fmt.Errorf("%s%s: %w", d, name, err)
 	}
 	return nil
@@ -106,21 +116,7 @@ func contentType(name string) string {
 
 // Put uploads an object, replacing one of the same name.
 func (d *Dir) Put(ctx context.Context, name string, r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	sum := md5.Sum(data)
-	_, err = d.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: &d.Bucket, Key: aws.String(d.Prefix + name),
-		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
-		ContentMD5:  aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-		ContentType: aws.String(contentType(name)),
-	})
-	if err != nil {
-		return fmt.Errorf("%s%s: %w", d, name, err)
-	}
-	return nil
+	return d.put(ctx, name, r, false)
 }
 
 // Remove deletes an object (its current version, in a versioned bucket).

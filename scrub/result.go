@@ -78,32 +78,38 @@ type Summary struct {
 }
 
 func (s *Summary) total() {
-	t := Totals{Archives: len(s.Archives)}
+	var t Totals
 	for _, r := range s.Archives {
-		switch r.Status {
-		case Erased:
-			t.Erased++
-		case Unchanged:
-			t.Unchanged++
-		case WouldErase:
-			t.WouldErase++
-		case Failed:
-			t.Failed++
-		case Conflict:
-			t.Conflict++
-		case Skipped:
-			t.Skipped++
-		case Held:
-			t.Held++
-		}
-		t.RowsScanned += r.RowsScanned
-		t.RowsRemoved += r.RowsRemoved
-		t.BytesBefore += r.BytesBefore
-		if r.BytesAfter != nil {
-			t.BytesAfter += *r.BytesAfter
-		}
+		t.Add(r)
 	}
 	s.Totals = t
+}
+
+// Add counts one archive's result.
+func (t *Totals) Add(r Result) {
+	t.Archives++
+	switch r.Status {
+	case Erased:
+		t.Erased++
+	case Unchanged:
+		t.Unchanged++
+	case WouldErase:
+		t.WouldErase++
+	case Failed:
+		t.Failed++
+	case Conflict:
+		t.Conflict++
+	case Skipped:
+		t.Skipped++
+	case Held:
+		t.Held++
+	}
+	t.RowsScanned += r.RowsScanned
+	t.RowsRemoved += r.RowsRemoved
+	t.BytesBefore += r.BytesBefore
+	if r.BytesAfter != nil {
+		t.BytesAfter += *r.BytesAfter
+	}
 }
 
 // Errors returned by Summary.Err.

@@ -34,7 +34,7 @@ type Journal struct {
 	Dropped int
 
 	lines    [][]byte
-	outcomes map[string]outcome
+	outcomes map[string]scrub.Result
 }
 
 // Journals returns the unfinished batches in loc, oldest first. A journal
@@ -87,7 +87,7 @@ var errNoStart = errors.New("no whole first line")
 
 // parseJournal reads a journal up to its last whole, chained line.
 func parseJournal(name string, data []byte) (*Journal, error) {
-	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, outcomes: map[string]outcome{}}
+	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, outcomes: map[string]scrub.Result{}}
 	prev := zeroHash
 	rest := data
 	for len(rest) > 0 {
@@ -123,7 +123,8 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			// or was skipped is tried again.
 			st := scrub.Status(a.Status)
 			j.Done[a.Key] = st == scrub.Erased || st == scrub.Unchanged
-			j.outcomes[a.Key] = outcome{st, a.RowsScanned, a.RowsRemoved, a.SizeBefore, a.SizeAfter}
+			j.outcomes[a.Key] = scrub.Result{Status: st, RowsScanned: a.RowsScanned, RowsRemoved: a.RowsRemoved,
+				BytesBefore: a.SizeBefore, BytesAfter: a.SizeAfter}
 		case "batch_end":
 			j.Ended = true
 		}

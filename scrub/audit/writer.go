@@ -44,7 +44,7 @@ type Writer struct {
 	log      hash.Hash
 	seq      int
 	prev     string
-	outcomes map[string]outcome // the last archive event of each key
+	outcomes map[string]scrub.Result // what the totals need of the last archive event of each key
 	uploaded time.Time
 	err      error // sticky: a log with a hole must not be sealed
 }
@@ -62,7 +62,7 @@ func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Wr
 	rand.Read(id)
 	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
 	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash,
-		outcomes: map[string]outcome{}}
+		outcomes: map[string]scrub.Result{}}
 	if err := w.openSpool(spoolDir, os.O_CREATE|os.O_EXCL); err != nil {
 		return nil, err
 	}
@@ -206,52 +206,25 @@ func (w *Writer) Archive(r scrub.Result) error {
 	})
 	if err == nil {
 		w.mu.Lock()
-		w.outcomes[r.Key] = outcome{r.Status, r.RowsScanned, r.RowsRemoved, r.BytesBefore, r.BytesAfter}
+		w.outcomes[r.Key] = outcome(r)
 		w.mu.Unlock()
 	}
 	return err
 }
 
 // outcome is what the totals need of an archive event.
-type outcome struct {
-	status                   scrub.Status
-	scanned, removed, before int64
-	after                    *int64
+func outcome(r scrub.Result) scrub.Result {
+	return scrub.Result{Status: r.Status, RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved,
+		BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter}
 }
 
 // total sums the outcomes: one per archive, its last.
-func total(outcomes map[string]outcome) scrub.Totals {
+func total(outcomes map[string]scrub.Result) scrub.Totals {
 	var t scrub.Totals
 	for _, o := range outcomes {
-		tally(&t, o)
+		t.Add(o)
 	}
 	return t
-}
-
-func tally(t *scrub.Totals, o outcome) {
-	t.Archives++
-	switch o.status {
-	case scrub.Erased:
-		t.Erased++
-	case scrub.Unchanged:
-		t.Unchanged++
-	case scrub.WouldErase:
-		t.WouldErase++
-	case scrub.Failed:
-		t.Failed++
-	case scrub.Conflict:
-		t.Conflict++
-	case scrub.Skipped:
-		t.Skipped++
-	case scrub.Held:
-		t.Held++
-	}
-	t.RowsScanned += o.scanned
-	t.RowsRemoved += o.removed
-	t.BytesBefore += o.before
-	if o.after != nil {
-		t.BytesAfter += *o.after
-	}
 }
 
 // Totals sums the outcomes of the batch's archives, those of earlier

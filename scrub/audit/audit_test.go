@@ -7,12 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -591,5 +593,50 @@ func TestCreateNeverOverwrites(t *testing.T) {
 		if err := d.Create(ctx, bad, strings.NewReader("")); err == nil {
 			t.Errorf("Create(%q) succeeded", bad)
 		}
+	}
+}
+
+func TestEventAndReadLogs(t *testing.T) {
+	ctx := context.Background()
+	dir := audit.Dir(t.TempDir())
+	key := newKey(t)
+	w, err := audit.Begin(dir, t.TempDir(), key, audit.Start{Command: "sweep", Sources: []string{"src"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Event("archive", map[string]string{}); err == nil {
+		t.Error("Event accepted a reserved type")
+	}
+	if err := w.Event("sweep", map[string]any{"watermark": "2026-01-02T03:04:05Z", "n": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(ctx, audit.ResultComplete, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, dir, &audit.Trust{Keys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+	logs, err := audit.ReadLogs(ctx, dir)
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("ReadLogs: %v, %d logs", err, len(logs))
+	}
+	b := logs[0]
+	if b.Start.Command != "sweep" || b.Result != audit.ResultComplete || b.Started.IsZero() {
+		t.Errorf("log: %+v", b)
+	}
+	var got []string
+	for _, e := range b.Events {
+		got = append(got, e.Type)
+	}
+	if want := []string{"batch_start", "sweep", "batch_end"}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	var data struct {
+		Watermark string `json:"watermark"`
+		N         int    `json:"n"`
+	}
+	if err := json.Unmarshal(b.Events[1].Data, &data); err != nil || data.N != 3 || data.Watermark != "2026-01-02T03:04:05Z" {
+		t.Errorf("data %s: %v %+v", b.Events[1].Data, err, data)
 	}
 }

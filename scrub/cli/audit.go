@@ -165,7 +165,7 @@ func within(p, dir string) bool {
 // interrupted run left in the audit location. The ID tags and the batch's
 // settings go first; opt is set up to skip what the resumed batch finished
 // and to undo what it left midway.
-func beginAudit(ctx context.Context, o *eraseOptions, env Env, set *ids.Set, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey, opt *scrub.Options) (*audit.Writer, error) {
+func beginAudit(ctx context.Context, o *eraseOptions, env Env, spec batchSpec, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey, opt *scrub.Options) (*audit.Writer, error) {
 	spool := os.TempDir()
 	if d, ok := loc.(audit.Dir); ok {
 		spool = string(d)
@@ -176,23 +176,23 @@ func beginAudit(ctx context.Context, o *eraseOptions, env Env, set *ids.Set, loc
 	}
 	host, _ := os.Hostname()
 	st := audit.Start{
-		Command: "erase", DryRun: o.dryRun,
+		Command: spec.command, DryRun: o.dryRun,
 		Tool:     audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()},
 		Operator: operator, Host: host, Ticket: o.ticket, Sources: o.sources,
-		Options: o.recorded(), IDs: set.Len(),
+		Options: o.recorded(), IDs: spec.n,
 	}
 	var tags []string
 	if idKey != nil {
 		st.IDKey = idKey.ID()
 		var list []string
-		set.Each(func(id string) {
+		spec.each(idKey, func(id, tag string) {
 			list = append(list, id)
-			tags = append(tags, idKey.Tag([]byte(id)))
+			tags = append(tags, tag)
 		})
 		slices.Sort(list)
 		slices.Sort(tags)
 		if !o.dryRun {
-			st.Request = idKey.Request(list, o.requestSettings())
+			st.Request = idKey.Request(list, o.requestSettings(spec.command))
 		}
 	}
 	if st.Request != "" {
@@ -252,10 +252,10 @@ func resumeAudit(ctx context.Context, o *eraseOptions, env Env, loc audit.Locati
 }
 
 // requestSettings are the settings that make two runs the same request.
-func (o *eraseOptions) requestSettings() string {
+func (o *eraseOptions) requestSettings(command string) string {
 	delim, _ := o.delim()
 	b, _ := json.Marshal(map[string]any{
-		"sources": o.sources, "columns": o.columns, "include": o.include, "exclude": o.exclude, "delimiter": string(delim),
+		"command": command, "sources": o.sources, "columns": o.columns, "include": o.include, "exclude": o.exclude, "delimiter": string(delim),
 	})
 	return string(b)
 }

@@ -256,6 +256,34 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	return o.run(ctx, env, batchSpec{command: "erase", set: set, n: set.Len(), each: eachTagged(set)})
+}
+
+// batchSpec is what an erase-like command (erase, sweep) removes.
+type batchSpec struct {
+	command string     // the audit log's command
+	set     filter.Set // the IDs whose rows go
+	n       int        // how many IDs the set holds
+	// each calls fn with each ID as the request is fingerprinted by
+	// and its tag under idKey, in any order.
+	each func(idKey *audit.IDKey, fn func(id, tag string))
+	// started, if set, is called once the batch's audit log has begun
+	// (or been resumed), before any archive is read: a command's own
+	// events go there.
+	started func(w *audit.Writer) error
+}
+
+// eachTagged lists the clear IDs of set with their tags.
+func eachTagged(set *ids.Set) func(*audit.IDKey, func(id, tag string)) {
+	return func(k *audit.IDKey, fn func(id, tag string)) {
+		set.Each(func(id string) { fn(id, k.Tag([]byte(id))) })
+	}
+}
+
+// run runs one batch: it loads the keys, opens the sources and the audit
+// location, begins (or resumes) the audit log, runs the engine and seals
+// the log, and prints the summary.
+func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	key, err := loadSigningKey(o.key)
 	if err != nil {
 		return err
@@ -286,15 +314,21 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	}
 	prog := newProgress(env.Stderr, !o.noProgress)
 	opt := scrub.Options{
-		Filter: &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
+		Filter: &filter.Filter{IDs: spec.set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
 			AllowInvalidUTF8: o.allowUTF8},
 		Archive: archive.Options{Level: o.level, MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
 		Include: o.include, Exclude: o.exclude,
 		Jobs: o.defaultJobs(), DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}
-	log, err := beginAudit(ctx, o, env, set, loc, key, idKey, &opt)
+	log, err := beginAudit(ctx, o, env, spec, loc, key, idKey, &opt)
 	if err != nil {
 		return err
+	}
+	if spec.started != nil {
+		if err := spec.started(log); err != nil {
+			_, sealErr := sealAudit(ctx, log, err)
+			return errors.Join(err, sealErr)
+		}
 	}
 	opt.Record, opt.Listed, opt.Journal = log.Archive, log.Listed, log.Step
 	for _, src := range sources {
@@ -305,7 +339,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	if idKey != nil {
 		opt.Tag = idKey.Tag
 	}
-	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", set.Len(), map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
+	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.n, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	prog.Finish()
 	sealed, auditErr := sealAudit(ctx, log, runErr)

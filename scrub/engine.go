@@ -56,8 +56,12 @@ type Options struct {
 	// matches the base name. An archive is processed when it matches some
 	// Include pattern (or there are none) and no Exclude pattern.
 	Include, Exclude []string
-	Jobs             int  // concurrent archives; 0 means the number of CPUs
-	DryRun           bool // read and report only
+	// Select, if set, is asked about every archive Include and Exclude
+	// let through; one it rejects is not part of the batch (a shard's
+	// share, a sweep's archives newer than the last sweep).
+	Select func(Object) bool
+	Jobs   int  // concurrent archives; 0 means the number of CPUs
+	DryRun bool // read and report only
 	// VerifyFull re-reads each replaced archive from the store and checks
 	// its rows before any old version is deleted. Without it the store
 	// checks what it received by size and checksum.
@@ -185,7 +189,10 @@ func (o *Options) selected(obj Object) bool {
 	if len(o.Include) > 0 && !matchAny(o.Include, obj.Rel) {
 		return false
 	}
-	return !matchAny(o.Exclude, obj.Rel)
+	if matchAny(o.Exclude, obj.Rel) {
+		return false
+	}
+	return o.Select == nil || o.Select(obj)
 }
 
 type job struct {

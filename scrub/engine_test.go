@@ -26,6 +26,15 @@ func TestSelected(t *testing.T) {
 			t.Errorf("include %q exclude %q: selected(%q) = %v", tt.include, tt.exclude, tt.rel, got)
 		}
 	}
+	sel := Options{Exclude: []string{"*.csv"}, Select: func(o Object) bool { return o.Size > 10 }}
+	for rel, size := range map[string]int64{"a.zip": 5, "b.csv": 20} {
+		if sel.selected(Object{Rel: rel, Size: size}) {
+			t.Errorf("Select: %s of %d bytes selected", rel, size)
+		}
+	}
+	if !sel.selected(Object{Rel: "c.zip", Size: 11}) {
+		t.Error("Select: c.zip of 11 bytes not selected")
+	}
 	if err := CheckGlobs([]string{"[a"}); err == nil {
 		t.Error("bad pattern accepted")
 	}

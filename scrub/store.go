@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"time"
 )
 
 // Object is one archive in a store.
@@ -12,6 +13,9 @@ type Object struct {
 	Key  string // where it is, as shown to users: a path or s3://bucket/key
 	Rel  string // its path below the source root, '/'-separated; globs match this
 	Size int64
+	// ModTime is when the archive was last written, by the store's
+	// clock (an S3 object's LastModified, a file's mtime).
+	ModTime time.Time
 	// ID identifies the archive across sources, so that one archive reached
 	// twice (two spellings of a directory, nested sources) is processed
 	// once. Empty means Key.

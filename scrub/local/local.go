@@ -109,7 +109,7 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 		if err != nil {
 			return err
 		}
-		return fn(scrub.Object{Key: p, Rel: filepath.ToSlash(rel), Size: info.Size(), ID: id})
+		return fn(scrub.Object{Key: p, Rel: filepath.ToSlash(rel), Size: info.Size(), ModTime: info.ModTime(), ID: id})
 	})
 }
 

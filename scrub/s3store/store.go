@@ -152,7 +152,7 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 			default:
 				continue
 			}
-			obj := scrub.Object{Key: s.url(key), Rel: rel, Size: aws.ToInt64(o.Size)}
+			obj := scrub.Object{Key: s.url(key), Rel: rel, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
 			if err := fn(obj); err != nil {
 				return err
 			}

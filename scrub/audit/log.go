@@ -81,6 +81,11 @@ type Start struct {
 	// selection) without revealing it (IDKey.Request): a re-run of the
 	// same request resumes an unfinished batch.
 	Request string `json:"request,omitempty"`
+	// Shard is set when the batch is one share of a request split
+	// across workers (--shard I/N): Request is then the same for all
+	// shares, and scrub verify reports the request complete only when
+	// every share has a complete, valid batch.
+	Shard *scrub.Shard `json:"shard,omitempty"`
 }
 
 // resumeEvent marks a batch taken up again after an interruption.

@@ -69,8 +69,13 @@ func Journals(ctx context.Context, loc Location) ([]*Journal, error) {
 		j, err := parseJournal(name, data)
 		if errors.Is(err, errNoStart) {
 			// Killed before its first line was written: the run did
-			// nothing, and its journal has nothing to say.
-			if err := loc.Remove(ctx, f); err != nil {
+			// nothing, and its journal has nothing to say. A young
+			// one may be a run that is starting right now (another
+			// shard's, or a concurrent batch's): it is left alone.
+			if started, ok := batchTime(name); !ok || time.Since(started) < youngJournal {
+				continue
+			}
+			if err := loc.Remove(ctx, f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("audit location %s: %w", loc, err)
 			}
 			continue
@@ -84,6 +89,17 @@ func Journals(ctx context.Context, loc Location) ([]*Journal, error) {
 }
 
 var errNoStart = errors.New("no whole first line")
+
+// youngJournal is how long after its batch started a journal without a
+// first line may belong to a run still starting; a run writes its first
+// line within milliseconds of creating the journal.
+const youngJournal = 10 * time.Minute
+
+// batchTime is the start time in a batch name.
+func batchTime(name string) (time.Time, bool) {
+	t, err := time.Parse("20060102T150405.000Z", strings.TrimPrefix(name, "batch-")[:len("20060102T150405.000Z")])
+	return t, err == nil
+}
 
 // parseJournal reads a journal up to its last whole, chained line.
 func parseJournal(name string, data []byte) (*Journal, error) {

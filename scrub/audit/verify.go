@@ -63,6 +63,7 @@ type BatchStatus struct {
 	Manifest *Manifest // nil unless the manifest could be trusted
 	Head     string    // SHA-256 of the batch's SHA256SUMS
 	Signer   string    // key fingerprint
+	Start    *Start    // the batch_start event; nil unless the batch is valid
 }
 
 // Valid reports whether the batch passed every check.
@@ -92,10 +93,21 @@ type Report struct {
 	// Signers are the fingerprints of the keys that signed valid batches.
 	Signers []string
 	Pinned  bool // signatures were checked against a trusted key
+	// Split are the requests split into shares (--shard I/N), each
+	// complete only when every share has a valid, complete batch.
+	Split []*SplitRequest
 }
 
-// OK reports whether every batch is valid.
-func (r *Report) OK() bool { return r.Valid == r.Total }
+// OK reports whether every batch is valid and every split request
+// complete.
+func (r *Report) OK() bool {
+	for _, s := range r.Split {
+		if !s.Complete() {
+			return false
+		}
+	}
+	return r.Valid == r.Total
+}
 
 // Verify checks every batch in loc: the signature of its SHA256SUMS, the
 // hashes of its log and manifest, every line's seq and prev link, and that
@@ -171,6 +183,7 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 		}
 	}
 	rep.Batches = append(rep.Batches, extra...)
+	rep.Split = splitRequests(rep.Batches)
 	seen := map[string]bool{}
 	for _, st := range rep.Batches {
 		if st.Unsigned {
@@ -279,6 +292,10 @@ func verifyBatch(ctx context.Context, loc Location, name string, have map[string
 	if p := checkSums(sums, name, logData, manifest); p != "" {
 		st.Problem, st.Detail = HashMismatch, p
 		return st, nil
+	}
+	var first startEvent
+	if line, _, _ := bytes.Cut(logData, []byte("\n")); json.Unmarshal(line, &first) == nil {
+		st.Start = &first.Start
 	}
 	st.Manifest = &m
 	return st, nil

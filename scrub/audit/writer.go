@@ -41,6 +41,7 @@ type Writer struct {
 
 	mu       sync.Mutex
 	spool    *os.File
+	path     string // the journal's path (spool's name, once Begin has linked it there)
 	log      hash.Hash
 	seq      int
 	prev     string
@@ -63,20 +64,38 @@ func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Wr
 	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
 	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash,
 		outcomes: map[string]scrub.Result{}}
-	if err := w.openSpool(spoolDir, os.O_CREATE|os.O_EXCL); err != nil {
+	// The journal appears with its first line: it is written under a
+	// hidden name and linked into place, so that no other run (another
+	// shard's, resuming in the same location) ever sees it empty.
+	if err := w.openSpool(spoolDir, os.O_CREATE|os.O_EXCL, "."+name+journalSuffix+".new"); err != nil {
 		return nil, err
 	}
-	if err := w.write("batch_start", &startEvent{Batch: name, Start: st}); err != nil {
+	tmp := w.spool.Name()
+	err := w.write("batch_start", &startEvent{Batch: name, Start: st})
+	if err == nil {
+		err = os.Link(tmp, w.path)
+	}
+	os.Remove(tmp)
+	if err == nil && w.local {
+		err = syncDir(filepath.Dir(w.path))
+	}
+	if err != nil {
 		w.Abort()
-		return nil, err
+		return nil, fmt.Errorf("audit journal: %w", err)
 	}
 	return w, nil
 }
 
-func (w *Writer) openSpool(spoolDir string, flag int) error {
-	path := filepath.Join(spoolDir, w.name+journalSuffix)
+// openSpool opens the journal, or with a name the file of that name in
+// the journal's directory.
+func (w *Writer) openSpool(spoolDir string, flag int, name ...string) error {
 	if d, ok := w.loc.(Dir); ok {
-		path, w.local = filepath.Join(string(d), w.name+journalSuffix), true
+		spoolDir, w.local = string(d), true
+	}
+	w.path = filepath.Join(spoolDir, w.name+journalSuffix)
+	path := w.path
+	if len(name) > 0 {
+		path = filepath.Join(spoolDir, name[0])
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("audit journal: %w", err)
@@ -98,12 +117,12 @@ func (w *Writer) openSpool(spoolDir string, flag int) error {
 func (w *Writer) Name() string { return w.name }
 
 // Spool returns the path of the local copy of the journal.
-func (w *Writer) Spool() string { return w.spool.Name() }
+func (w *Writer) Spool() string { return w.path }
 
 // Abort removes the journal of a batch that did not start.
 func (w *Writer) Abort() {
 	w.spool.Close()
-	os.Remove(w.spool.Name())
+	os.Remove(w.path)
 }
 
 // event is implemented by the events, through their header.
@@ -130,7 +149,7 @@ func (w *Writer) write(typ string, ev event) error {
 		err = w.spool.Sync()
 	}
 	if err != nil {
-		w.err = fmt.Errorf("audit journal %s: %w", w.spool.Name(), err)
+		w.err = fmt.Errorf("audit journal %s: %w", w.path, err)
 		return w.err
 	}
 	w.seq++
@@ -149,7 +168,7 @@ func (w *Writer) write(typ string, ev event) error {
 // putJournal copies the spooled journal to the location. The caller holds
 // w.mu.
 func (w *Writer) putJournal(ctx context.Context) error {
-	data, err := os.ReadFile(w.spool.Name())
+	data, err := os.ReadFile(w.path)
 	if err != nil {
 		return err
 	}
@@ -269,7 +288,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		s.Files = append(s.Files, name)
 		return data, nil
 	}
-	journal, err := os.ReadFile(w.spool.Name())
+	journal, err := os.ReadFile(w.path)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +338,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 	// The journal is now the log; its copies go.
 	w.spool.Close()
 	if !w.local {
-		os.Remove(w.spool.Name())
+		os.Remove(w.path)
 	}
 	if err := w.loc.Remove(ctx, w.name+journalSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("audit location %s: remove the journal: %w", w.loc, err)

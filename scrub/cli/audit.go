@@ -179,7 +179,7 @@ func beginAudit(ctx context.Context, o *eraseOptions, env Env, spec batchSpec, l
 		Command: spec.command, DryRun: o.dryRun,
 		Tool:     audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()},
 		Operator: operator, Host: host, Ticket: o.ticket, Sources: o.sources,
-		Options: o.recorded(), IDs: spec.n,
+		Options: o.recorded(), IDs: spec.n, Shard: o.shard,
 	}
 	var tags []string
 	if idKey != nil {
@@ -225,6 +225,10 @@ func resumeAudit(ctx context.Context, o *eraseOptions, env Env, loc audit.Locati
 		case j.Start.Request != st.Request || j.Start.DryRun:
 			fmt.Fprintf(env.Stderr, "scrub: warning: %s in %s is unfinished and was for another request; run its command again to finish it\n", j.Batch, loc)
 			continue
+		case !sameShard(j.Start.Shard, st.Shard):
+			// Another worker's share of the same request: its own
+			// worker resumes it.
+			continue
 		case j.Ended:
 			// Interrupted while sealing: seal it, then start anew.
 			w, err := audit.Resume(loc, spool, key, j, st)
@@ -251,13 +255,29 @@ func resumeAudit(ctx context.Context, o *eraseOptions, env Env, loc audit.Locati
 	return nil, nil
 }
 
+func sameShard(a, b *scrub.Shard) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
 // requestSettings are the settings that make two runs the same request.
+// The shares of a request split with --shard are the same request; the
+// number of shares is part of it.
 func (o *eraseOptions) requestSettings(command string) string {
 	delim, _ := o.delim()
 	b, _ := json.Marshal(map[string]any{
 		"command": command, "sources": o.sources, "columns": o.columns, "include": o.include, "exclude": o.exclude, "delimiter": string(delim),
+		"shards": o.shardCount(),
 	})
 	return string(b)
+}
+
+// shardCount is the number of shares the request is split into (1 when it
+// is not).
+func (o *eraseOptions) shardCount() int {
+	if o.shard == nil {
+		return 1
+	}
+	return o.shard.Count
 }
 
 // recorded are the options that shape a batch, for its audit log.
@@ -271,6 +291,9 @@ func (o *eraseOptions) recorded() map[string]any {
 	}
 	if delim != 0 {
 		m["delimiter"] = string(delim)
+	}
+	if o.shard != nil {
+		m["shard"] = o.shard.String()
 	}
 	if o.endpoint != "" {
 		m["endpoint"] = o.endpoint
@@ -459,8 +482,10 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	switch {
 	case rep.Total == 0:
 		return fmt.Errorf("no audit batches found in %s", loc)
-	case !rep.OK():
+	case rep.Valid != rep.Total:
 		return fmt.Errorf("%w: %d of %d batches invalid", ErrInvalid, rep.Total-rep.Valid, rep.Total)
+	case !rep.OK():
+		return fmt.Errorf("%w: a request split into shares is incomplete", ErrInvalid)
 	}
 	return nil
 }
@@ -472,8 +497,14 @@ func printVerify(w io.Writer, rep *audit.Report) {
 		case b.Valid() && b.Manifest != nil:
 			m := b.Manifest
 			kind := "erase"
+			if b.Start != nil && b.Start.Command != "" {
+				kind = b.Start.Command
+			}
+			if b.Start != nil && b.Start.Shard != nil {
+				kind += " shard " + b.Start.Shard.String()
+			}
 			if m.DryRun {
-				kind = "dry run"
+				kind += ", dry run"
 			}
 			line += fmt.Sprintf("  (%s, %s; %d archives, %d erased, %d rows removed; %s)", kind, m.Result, m.Totals.Archives, m.Totals.Erased, m.Totals.RowsRemoved, b.Signer)
 		case b.Detail != "":
@@ -482,6 +513,13 @@ func printVerify(w io.Writer, rep *audit.Report) {
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "%d/%d batches valid\n", rep.Valid, rep.Total)
+	for _, r := range rep.Split {
+		ticket := ""
+		if r.Ticket != "" {
+			ticket = ", ticket " + r.Ticket
+		}
+		fmt.Fprintf(w, "request %s (%s in %d shares%s): %s\n", r.Request[:16], r.Command, r.Count, ticket, r.Status())
+	}
 	if rep.Head != "" {
 		fmt.Fprintf(w, "head %s\n", rep.Head)
 	}
@@ -497,6 +535,12 @@ func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
 		Signer   string          `json:"signer,omitempty"`
 		Manifest *audit.Manifest `json:"manifest,omitempty"`
 	}
+	type split struct {
+		*audit.SplitRequest
+		Complete bool   `json:"complete"`
+		Missing  []int  `json:"missing_shares"`
+		Status   string `json:"status"`
+	}
 	out := struct {
 		Batches []batch  `json:"batches"`
 		Valid   int      `json:"valid"`
@@ -504,7 +548,11 @@ func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
 		Head    string   `json:"head,omitempty"`
 		Pinned  bool     `json:"signers_pinned"`
 		Signers []string `json:"signers"`
+		Split   []split  `json:"split_requests,omitempty"`
 	}{Valid: rep.Valid, Total: rep.Total, Head: rep.Head, Pinned: rep.Pinned, Signers: rep.Signers, Batches: []batch{}}
+	for _, r := range rep.Split {
+		out.Split = append(out.Split, split{r, r.Complete(), r.Missing(), r.Status()})
+	}
 	for _, b := range rep.Batches {
 		out.Batches = append(out.Batches, batch{b.Batch, b.Status(), b.Valid(), b.Detail, b.Head, b.Signer, b.Manifest})
 	}

@@ -124,6 +124,7 @@ type eraseOptions struct {
 	maxMember  int64
 	maxRatio   int
 	allowUTF8  bool
+	shard      *scrub.Shard
 	sources    []string
 }
 
@@ -151,6 +152,7 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.StringVar(&o.idKey, "id-key", "", "secret `FILE` under which client IDs are named (HMAC-SHA256) in the audit log (default $"+envIDKey+"); required unless --dry-run")
 	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
 	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log")
+	shard := fs.String("shard", "", "process only share `I/N` of the archives (0 <= I < N; I may be auto, read from $JOB_COMPLETION_INDEX or $AWS_BATCH_JOB_ARRAY_INDEX), so N workers split one request; each writes its own audit batch")
 	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
 	var err error
 	if o.sources, err = parseArgs(fs, args, stderr, printEraseHelp); err != nil {
@@ -178,6 +180,13 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	}
 	if _, err := o.delim(); err != nil {
 		return nil, err
+	}
+	if *shard != "" {
+		sh, err := scrub.ParseShard(*shard, os.Getenv)
+		if err != nil {
+			return nil, usagef("--shard: %v", err)
+		}
+		o.shard = &sh
 	}
 	for _, g := range [][]string{o.include, o.exclude} {
 		if err := scrub.CheckGlobs(g); err != nil {
@@ -320,6 +329,19 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		Include: o.include, Exclude: o.exclude,
 		Jobs: o.defaultJobs(), DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}
+	// offered counts the archives a shard saw, to tell an empty share
+	// from empty sources.
+	offered := 0
+	if o.shard != nil {
+		sh, prev := *o.shard, opt.Select
+		opt.Select = func(obj scrub.Object) bool {
+			if prev != nil && !prev(obj) {
+				return false
+			}
+			offered++
+			return sh.Has(obj)
+		}
+	}
 	log, err := beginAudit(ctx, o, env, spec, loc, key, idKey, &opt)
 	if err != nil {
 		return err
@@ -334,6 +356,10 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	for _, src := range sources {
 		if ls, ok := src.Store.(*local.Store); ok {
 			ls.CleanSince = opt.ResumeSince
+			if o.shard != nil {
+				sh := *o.shard
+				ls.CleanOnly = func(rel string) bool { return sh.Has(scrub.Object{Rel: rel}) }
+			}
 		}
 	}
 	if idKey != nil {
@@ -342,6 +368,10 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.n, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	prog.Finish()
+	if o.shard != nil && errors.Is(runErr, scrub.ErrNoArchives) && offered > 0 {
+		fmt.Fprintf(env.Stderr, "scrub: shard %s: none of the %d archives falls to this share\n", o.shard, offered)
+		runErr = nil
+	}
 	sealed, auditErr := sealAudit(ctx, log, runErr)
 	if sum != nil {
 		printSummary(env.Stderr, sum)

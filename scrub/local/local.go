@@ -36,6 +36,11 @@ type Store struct {
 	// resumed: staged files modified since then are its own, and List
 	// removes them instead of warning about them.
 	CleanSince time.Time
+	// CleanOnly, if set, narrows CleanSince to the staged files of the
+	// archives (by path below Root, '/'-separated) it reports true for:
+	// those of the resumed batch's share, when other workers' runs may
+	// be staging files in the same tree.
+	CleanOnly func(rel string) bool
 
 	// hook, set by tests, is called at each step of a replacement of the
 	// archive at path; an error aborts it there.
@@ -49,6 +54,25 @@ const tmpSuffix = ".tmp"
 // isTemp reports whether name is one of our staged files.
 func isTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, ".scrub-") && strings.HasSuffix(name, tmpSuffix)
+}
+
+// cleans reports whether the staged file at p is one CleanOnly lets List
+// remove.
+func (s *Store) cleans(root, p string) bool {
+	if s.CleanOnly == nil {
+		return true
+	}
+	rel, err := filepath.Rel(root, p)
+	if err != nil {
+		return false
+	}
+	// .NAME.scrub-RANDOM.tmp stages NAME.
+	dir, name := filepath.Split(rel)
+	name = strings.TrimPrefix(name, ".")
+	if i := strings.LastIndex(name, ".scrub-"); i > 0 {
+		name = name[:i]
+	}
+	return s.CleanOnly(filepath.ToSlash(filepath.Join(dir, name)))
 }
 
 func (s *Store) warn(format string, args ...any) {
@@ -72,13 +96,13 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 		name := d.Name()
 		switch {
 		case p != root && isTemp(name):
-			if info, err := d.Info(); err == nil && !s.CleanSince.IsZero() && !info.ModTime().Before(s.CleanSince.Add(-time.Second)) {
+			if info, err := d.Info(); err == nil && !s.CleanSince.IsZero() && !info.ModTime().Before(s.CleanSince.Add(-time.Second)) && s.cleans(root, p) {
 				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("remove the staged file of an interrupted run: %w", err)
 				}
 				return nil
 			}
-			s.warn("%s: temporary file of an interrupted run, not processed (safe to delete)", p)
+			s.warn("%s: temporary file of scrub, not processed (left by an interrupted run, or being written by a run in progress; safe to delete when no scrub runs on this tree)", p)
 			return nil
 		case p != root && strings.HasPrefix(name, "."):
 			if d.IsDir() {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/filter"
@@ -460,5 +461,48 @@ func TestVerifyFull(t *testing.T) {
 		if r.Key == target && (r.Status != scrub.Failed || !strings.Contains(r.Error, "stored archive failed verification")) {
 			t.Errorf("%+v", r)
 		}
+	}
+}
+
+// TestCleanSince: List removes the staged files of a resumed batch (those
+// written since it began), only of the archives CleanOnly names, and
+// warns about the rest.
+func TestCleanSince(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"a.csv", "sub/b.csv", ".a.csv.scrub-1.tmp", "sub/.b.csv.scrub-22.tmp", ".c.csv.scrub-3.tmp", ".old.csv.scrub-4.tmp"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("Client ID\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := time.Now().Add(-time.Minute)
+	old := since.Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, ".old.csv.scrub-4.tmp"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	var asked []string
+	s := &Store{Root: dir, CleanSince: since, Warn: func(msg string) { warned = append(warned, msg) },
+		CleanOnly: func(rel string) bool { asked = append(asked, rel); return rel != "c.csv" }}
+	var listed []string
+	if err := s.List(context.Background(), func(o scrub.Object) error { listed = append(listed, o.Rel); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a.csv", "sub/b.csv"}; !slices.Equal(listed, want) {
+		t.Errorf("listed %v, want %v", listed, want)
+	}
+	if want := []string{"a.csv", "c.csv", "sub/b.csv"}; !slices.Equal(asked, want) {
+		t.Errorf("CleanOnly asked about %v, want %v", asked, want)
+	}
+	for p, want := range map[string]bool{".a.csv.scrub-1.tmp": false, "sub/.b.csv.scrub-22.tmp": false, ".c.csv.scrub-3.tmp": true, ".old.csv.scrub-4.tmp": true} {
+		_, err := os.Stat(filepath.Join(dir, p))
+		if got := err == nil; got != want {
+			t.Errorf("%s: present %v, want %v", p, got, want)
+		}
+	}
+	if len(warned) != 2 {
+		t.Errorf("warnings %q, want 2 (c and old)", warned)
 	}
 }

@@ -159,6 +159,7 @@ type scanner struct {
 	line int   // line number of buf[pos]
 
 	isID    []bool // per field of the header: an ID column
+	last    int    // the last field the filter looks at; the rest of a record is only skipped
 	nfields int    // fields per record, from the header
 	header  bool   // parsing the header: collect names
 	names   []string
@@ -335,6 +336,11 @@ func (s *scanner) readHeader() error {
 				}
 			}
 		}
+		for i, id := range s.isID {
+			if id {
+				s.last = i
+			}
+		}
 		if !found {
 			return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoIDColumn,
 				detail: "looked for " + quoteList(s.f.columns())}
@@ -412,7 +418,15 @@ func (s *scanner) record() (end, nfields int, err error) {
 	buf := s.buf[:s.end]
 	i := s.pos
 	field := 0
+	skip := !s.header
 	for {
+		if skip && field > s.last {
+			var end int
+			var done bool
+			if i, field, end, done, skip = s.skipRest(i, field); done {
+				return end, field, nil
+			}
+		}
 		var val []byte
 		escaped := false
 		if i < len(buf) && buf[i] == '"' {
@@ -490,6 +504,46 @@ func (s *scanner) record() (end, nfields int, err error) {
 			return 0, 0, s.errAt(s.pos, j, ErrBareQuote)
 		}
 	}
+}
+
+// skipRest is the fast way through the fields after the last one the
+// filter looks at, which are only counted. From i it looks for the end of
+// the line, and for the first quote or carriage return before it. When
+// there is neither (a CR just before the line feed aside), the record ends
+// at that line feed with one more field than the rest has delimiters:
+// exactly what the field-by-field loop would find, and it reports done.
+// Otherwise it moves i past the whole unquoted fields before the quote or
+// CR, counting them, and the loop takes over from there (a quoted field,
+// an error to report at its exact place); more reports whether calling it
+// again in this record can help (not when the record runs past the
+// buffer, or made no progress).
+func (s *scanner) skipRest(i, field int) (ni, nfield, end int, done, more bool) {
+	rest := s.buf[i:s.end]
+	k := bytes.IndexByte(rest, '\n')
+	if k < 0 {
+		return i, field, 0, false, false
+	}
+	line := rest[:k]
+	if k > 0 && line[k-1] == '\r' {
+		line = line[:k-1]
+	}
+	stop := len(line)
+	if q := bytes.IndexByte(line, '"'); q >= 0 {
+		stop = q
+	}
+	if r := bytes.IndexByte(line[:stop], '\r'); r >= 0 {
+		stop = r
+	}
+	if stop == len(line) {
+		return i, field + 1 + bytes.Count(line, []byte{s.delim}), i + k + 1, true, true
+	}
+	j := bytes.LastIndexByte(line[:stop], s.delim)
+	if j < 0 {
+		// A quoted field right here: the loop takes the rest of the
+		// record, rather than this looking ahead at every field.
+		return i, field, 0, false, false
+	}
+	return i + j + 1, field + bytes.Count(line[:j+1], []byte{s.delim}), 0, false, true
 }
 
 var errBareCR = errors.New("bare CR")

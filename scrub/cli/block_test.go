@@ -467,3 +467,79 @@ func TestBlockDryRun(t *testing.T) {
 		t.Errorf("sweep of an empty source: %v", out.err)
 	}
 }
+
+// TestBlockResumed turns a finished erase --block back into the journal a
+// crash would have left right after its blocklist_add event (with and
+// without the change file stored), and runs the same command again: the
+// resumed batch adds the IDs exactly once.
+func TestBlockResumed(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		fileStored bool
+		wantEvents int
+	}{
+		{"change stored", true, 1},
+		{"killed between the event and the change", false, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := scrubtest.NewAudit(t)
+			src := scrubtest.CopyExport(t)
+			bl := filepath.Join(t.TempDir(), "blocklist")
+			args := slices.Concat([]string{"erase", "--block", "--blocklist", bl, "--ids", scrubtest.IDsFile, "--no-progress"}, a.Flags(), []string{src})
+			if out := runPlain(t, nil, args...); out.err != nil {
+				t.Fatalf("erase --block: %v\n%s", out.err, out.stderr)
+			}
+			batches := scrubtest.Batches(t, a.Dir)
+			if len(batches) != 1 {
+				t.Fatalf("%d batches", len(batches))
+			}
+			name := batches[0]
+			log, err := os.ReadFile(filepath.Join(a.Dir, name+".jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := bytes.SplitAfter(log, []byte("\n"))
+			n := slices.IndexFunc(lines, func(l []byte) bool { return bytes.Contains(l, []byte(`"type":"blocklist_add"`)) })
+			if n < 0 {
+				t.Fatal("no blocklist_add event in the log")
+			}
+			for _, suf := range []string{".jsonl", "-manifest.json", "-SHA256SUMS", "-SHA256SUMS.sig"} {
+				if err := os.Remove(filepath.Join(a.Dir, name+suf)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(a.Dir, name+".journal"), bytes.Join(lines[:n+1], nil), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.fileStored {
+				for _, f := range changeFiles(t, bl) {
+					os.Remove(f)
+				}
+			}
+			out := runPlain(t, nil, args...)
+			if out.err != nil || !strings.Contains(out.stderr, "resuming "+name) {
+				t.Fatalf("resumed erase --block: %v\n%s", out.err, out.stderr)
+			}
+			if n := len(changeFiles(t, bl)); n != 1 {
+				t.Errorf("%d change files after the resumed batch, want 1", n)
+			}
+			if got, want := listTags(t, bl, a.IDKey), tagsOf(t, a.IDKey, scrubtest.Listed...); !slices.Equal(got, want) {
+				t.Errorf("list after the resumed batch: %v, want %v", got, want)
+			}
+			log, err = os.ReadFile(filepath.Join(a.Dir, name+".jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := bytes.Count(log, []byte(`"type":"blocklist_add"`)); n != tt.wantEvents {
+				t.Errorf("%d blocklist_add events in the resumed batch, want %d", n, tt.wantEvents)
+			}
+			out = runPlain(t, nil, "verify", "--allowed-signers", a.AllowedSigners, a.Dir)
+			if out.err != nil || !strings.Contains(out.stdout, "1/1 batches valid") {
+				t.Errorf("verify: %v\n%s", out.err, out.stdout)
+			}
+			scrubtest.CheckNoIDs(t, a.Dir, bl)
+		})
+	}
+}

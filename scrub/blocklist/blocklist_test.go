@@ -56,7 +56,6 @@ func tags(k *audit.IDKey, ids ...string) []string {
 // TestReplay adds and removes tags and checks the list as reloaded: the
 // replay of its change files in name order.
 func TestReplay(t *testing.T) {
-	ctx := context.Background()
 	k := newKey(t)
 	loc := audit.Dir(filepath.Join(t.TempDir(), "blocklist"))
 	l := open(t, loc, k)
@@ -107,7 +106,6 @@ func TestReplay(t *testing.T) {
 	if _, err := l.Prepare(blocklist.OpAdd, "b", "", "", []string{"9F3A41C07B22E8D1"}); err == nil || strings.Contains(err.Error(), "9F3A") {
 		t.Errorf("Prepare of a clear ID: %v", err)
 	}
-	_ = ctx
 }
 
 // TestConcurrentWriters has many writers add at once, each from its own

@@ -51,7 +51,9 @@ var ErrHelp = flag.ErrHelp
 const usage = `scrub removes the rows of listed client IDs from exported CSV archives.
 
 Usage:
-  scrub erase --ids FILE --key FILE --id-key FILE [flags] SOURCE...
+  scrub erase --ids FILE --key FILE --id-key FILE [--block --blocklist LOC] [flags] SOURCE...
+  scrub sweep --blocklist LOC --key FILE --id-key FILE [flags] SOURCE...
+  scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub audit lookup --id-key FILE --ids FILE LOCATION
@@ -77,6 +79,10 @@ func Run(ctx context.Context, args []string, env Env) error {
 	switch args[0] {
 	case "erase":
 		return runErase(ctx, args[1:], env)
+	case "sweep":
+		return runSweep(ctx, args[1:], env)
+	case "unblock":
+		return runUnblock(ctx, args[1:], env)
 	case "keygen":
 		return runKeygen(args[1:], env)
 	case "verify":
@@ -128,10 +134,14 @@ type eraseOptions struct {
 	sources    []string
 }
 
-func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
+// parseEraseLike parses the flags of erase for command (erase, or sweep,
+// which takes no --ids), with the command's own flags added by extra.
+func parseEraseLike(command string, args []string, stderr io.Writer, help func(io.Writer, *flag.FlagSet), extra func(*flag.FlagSet)) (*eraseOptions, error) {
 	o := &eraseOptions{}
-	fs := flag.NewFlagSet("scrub erase", flag.ContinueOnError)
-	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required")
+	fs := flag.NewFlagSet("scrub "+command, flag.ContinueOnError)
+	if command == "erase" {
+		fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required")
+	}
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
@@ -154,12 +164,15 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log")
 	shard := fs.String("shard", "", "process only share `I/N` of the archives (0 <= I < N; I may be auto, read from $JOB_COMPLETION_INDEX or $AWS_BATCH_JOB_ARRAY_INDEX), so N workers split one request; each writes its own audit batch")
 	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
+	if extra != nil {
+		extra(fs)
+	}
 	var err error
-	if o.sources, err = parseArgs(fs, args, stderr, printEraseHelp); err != nil {
+	if o.sources, err = parseArgs(fs, args, stderr, help); err != nil {
 		return nil, err
 	}
 	switch {
-	case o.ids == "":
+	case o.ids == "" && command == "erase":
 		return nil, usagef("--ids FILE is required")
 	case len(o.sources) == 0:
 		return nil, usagef("no SOURCE given")
@@ -204,7 +217,8 @@ func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-key FILE [flags] SOURCE...\n\n"+
 	"Removes every row whose ID column holds a listed ID from the archives below\n"+
 	"each SOURCE, replacing each archive that held one atomically, and writes a\n"+
-	"signed audit bundle of the batch.\n",
+	"signed audit bundle of the batch. With --block the IDs also go on the\n"+
+	"blocklist (as HMAC tags), and scrub sweep erases them from later exports.\n",
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
 		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
 
@@ -257,15 +271,25 @@ func loadIDs(name string, stdin io.Reader) (*ids.Set, error) {
 }
 
 func runErase(ctx context.Context, args []string, env Env) error {
-	o, err := parseErase(args, env.Stderr)
+	var block blockFlags
+	o, err := parseEraseLike("erase", args, env.Stderr, printEraseHelp, block.eraseFlags)
 	if err != nil {
+		return err
+	}
+	if err := block.checkErase(); err != nil {
 		return err
 	}
 	set, err := loadIDs(o.ids, env.Stdin)
 	if err != nil {
 		return err
 	}
-	return o.run(ctx, env, batchSpec{command: "erase", set: set, n: set.Len(), each: eachTagged(set)})
+	spec := batchSpec{command: "erase", set: set, n: set.Len(), each: eachTagged(set)}
+	if block.block {
+		if spec.started, err = block.adder(ctx, o, env, spec); err != nil {
+			return err
+		}
+	}
+	return o.run(ctx, env, spec)
 }
 
 // batchSpec is what an erase-like command (erase, sweep) removes.
@@ -280,6 +304,13 @@ type batchSpec struct {
 	// (or been resumed), before any archive is read: a command's own
 	// events go there.
 	started func(w *audit.Writer) error
+	// selects, if set, narrows the batch to the archives it accepts
+	// (scrub.Options.Select).
+	selects func(scrub.Object) bool
+	// noArchives, if set, is called when the sources yield no archive to
+	// process; its error replaces scrub.ErrNoArchives, and nil makes a
+	// batch of no archives a success (a sweep with nothing new).
+	noArchives func() error
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -326,7 +357,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		Filter: &filter.Filter{IDs: spec.set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
 			AllowInvalidUTF8: o.allowUTF8},
 		Archive: archive.Options{Level: o.level, MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
-		Include: o.include, Exclude: o.exclude,
+		Include: o.include, Exclude: o.exclude, Select: spec.selects,
 		Jobs: o.defaultJobs(), DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}
 	// offered counts the archives a shard saw, to tell an empty share
@@ -367,6 +398,9 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.n, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	sum, runErr := scrub.Run(ctx, opt, sources)
+	if errors.Is(runErr, scrub.ErrNoArchives) && spec.noArchives != nil {
+		runErr = spec.noArchives()
+	}
 	prog.Finish()
 	if o.shard != nil && errors.Is(runErr, scrub.ErrNoArchives) && offered > 0 {
 		fmt.Fprintf(env.Stderr, "scrub: shard %s: none of the %d archives falls to this share\n", o.shard, offered)

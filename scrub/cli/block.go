@@ -112,7 +112,12 @@ func operatorName() string {
 // the blocklist. A sweep takes only batches of the same scope as having
 // cleaned archives before it.
 func (o *eraseOptions) scope(blocklist string) string {
-	sum := sha256.Sum256([]byte(o.requestSettings("scope") + "\n" + blocklist))
+	settings := o.requestSettings("scope")
+	if o.shard != nil {
+		// A share covers only its own archives.
+		settings += "\nshard " + o.shard.String()
+	}
+	sum := sha256.Sum256([]byte(settings + "\n" + blocklist))
 	return hex.EncodeToString(sum[:])
 }
 

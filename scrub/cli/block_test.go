@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -541,5 +542,53 @@ func TestBlockResumed(t *testing.T) {
 			}
 			scrubtest.CheckNoIDs(t, a.Dir, bl)
 		})
+	}
+}
+
+// TestSweepShards: the shares of a sharded sweep keep their own
+// watermarks. A share's sweep covers only its own archives, so another
+// share's later sweep must not make it skip an archive that arrived in
+// between.
+func TestSweepShards(t *testing.T) {
+	a := scrubtest.NewAudit(t)
+	src := scrubtest.CopyExport(t)
+	bl := filepath.Join(t.TempDir(), "blocklist")
+	defer scrubtest.CheckNoIDs(t, a.Dir, bl)
+	out := runPlain(t, nil, slices.Concat([]string{"erase", "--block", "--blocklist", bl, "--ids", scrubtest.IDsFile, "--no-progress"}, a.Flags(), []string{src})...)
+	if out.err != nil {
+		t.Fatalf("erase --block: %v\n%s", out.err, out.stderr)
+	}
+	age(t, src)
+	sweep := func(shard string) *scrub.Summary {
+		t.Helper()
+		args := slices.Concat([]string{"sweep", "--blocklist", bl, "--no-progress", "--json", "--overlap", "0s", "--shard", shard}, a.Flags(), []string{src})
+		out := runPlain(t, nil, args...)
+		if out.err != nil {
+			t.Fatalf("sweep --shard %s: %v\n%s", shard, out.err, out.stderr)
+		}
+		return summary(t, out.stdout)
+	}
+	// A new archive of share 1, between share 1's sweep and share 0's.
+	name := ""
+	for d := 27; d < 60 && name == ""; d++ {
+		if n := fmt.Sprintf("2376158762_cust_2017-12-%02d.csv", d); scrub.ShardOf(n, 2) == 1 {
+			name = n
+		}
+	}
+	sweep("1/2")
+	time.Sleep(20 * time.Millisecond)
+	data := addArchive(t, src, name, "2376158762_cust_2017-11-25.csv")
+	time.Sleep(20 * time.Millisecond)
+	sweep("0/2")
+	sum := sweep("1/2")
+	if got := base(sum); !slices.Contains(got, name) {
+		t.Fatalf("share 1's sweep read %v, not the new %s", got, name)
+	}
+	after, err := os.ReadFile(filepath.Join(src, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := scrubtest.CheckArchive(t, name, data, after); n == 0 || result(t, sum, name).Status != scrub.Erased {
+		t.Errorf("%s: %d victim rows, status %s", name, n, result(t, sum, name).Status)
 	}
 }

@@ -617,9 +617,10 @@ func TestEventAndReadLogs(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
-	logs, err := audit.ReadLogs(ctx, dir)
+	var logs []*audit.BatchLog
+	err = audit.EachLogNewestFirst(ctx, dir, func(b *audit.BatchLog) bool { logs = append(logs, b); return true })
 	if err != nil || len(logs) != 1 {
-		t.Fatalf("ReadLogs: %v, %d logs", err, len(logs))
+		t.Fatalf("EachLogNewestFirst: %v, %d logs", err, len(logs))
 	}
 	b := logs[0]
 	if b.Start.Command != "sweep" || b.Result != audit.ResultComplete || b.Started.IsZero() {

@@ -54,32 +54,35 @@ type BatchLog struct {
 	Events  []Logged
 }
 
-// ReadLogs reads the logs of the sealed batches in loc, oldest first
-// (batch names sort by start time). Unfinished batches (journals) are
-// not included.
-func ReadLogs(ctx context.Context, loc Location) ([]*BatchLog, error) {
+// logNames returns the names of the sealed batches in loc (those with a
+// log), oldest first: batch names sort by start time. Unfinished batches
+// (journals) are not included.
+func logNames(ctx context.Context, loc Location) ([]string, error) {
 	files, err := loc.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit location %s: %w", loc, err)
 	}
-	var logs []*BatchLog
+	var names []string
 	for _, f := range files {
-		name, ok := strings.CutSuffix(f, logSuffix)
-		if !ok || !batchName.MatchString(name) {
-			continue
+		if name, ok := strings.CutSuffix(f, logSuffix); ok && batchName.MatchString(name) {
+			names = append(names, name)
 		}
-		data, err := loc.ReadFile(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("audit location %s: %w", loc, err)
-		}
-		b, err := parseLog(name, data)
-		if err != nil {
-			return nil, fmt.Errorf("audit location %s: %s: %w", loc, f, err)
-		}
-		logs = append(logs, b)
 	}
-	slices.SortFunc(logs, func(a, b *BatchLog) int { return strings.Compare(a.Name, b.Name) })
-	return logs, nil
+	slices.Sort(names)
+	return names, nil
+}
+
+// readLog reads and parses one batch's log.
+func readLog(ctx context.Context, loc Location, name string) (*BatchLog, []byte, error) {
+	data, err := loc.ReadFile(ctx, name+logSuffix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit location %s: %w", loc, err)
+	}
+	b, err := parseLog(name, data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit location %s: %s%s: %w", loc, name, logSuffix, err)
+	}
+	return b, data, nil
 }
 
 func parseLog(name string, data []byte) (*BatchLog, error) {

@@ -34,27 +34,23 @@ type ArchiveHit struct {
 // another key are reported in other, since they cannot answer. Lookup does
 // not verify the bundles; scrub verify does.
 func Lookup(ctx context.Context, loc Location, key *IDKey, tags []string) (hits map[string][]Hit, other []string, err error) {
-	files, err := loc.List(ctx)
+	names, err := logNames(ctx, loc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit location %s: %w", loc, err)
+		return nil, nil, err
 	}
 	want := map[string]bool{}
 	for _, t := range tags {
 		want[t] = true
 	}
 	hits = map[string][]Hit{}
-	for _, f := range files {
-		name, ok := strings.CutSuffix(f, logSuffix)
-		if !ok || !batchName.MatchString(name) {
-			continue
-		}
-		data, err := loc.ReadFile(ctx, f)
+	for _, name := range names {
+		data, err := loc.ReadFile(ctx, name+logSuffix)
 		if err != nil {
 			return nil, nil, fmt.Errorf("audit location %s: %w", loc, err)
 		}
 		found, keyID, err := scanLog(data, want)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", f, err)
+			return nil, nil, fmt.Errorf("%s%s: %w", name, logSuffix, err)
 		}
 		if keyID != key.ID() {
 			other = append(other, name)

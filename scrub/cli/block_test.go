@@ -109,12 +109,16 @@ func tagsOf(t *testing.T, keyFile string, ids ...string) []string {
 // the audit directory, oldest first.
 func sweepEvents(t *testing.T, dir string) []map[string]any {
 	t.Helper()
-	logs, err := audit.ReadLogs(context.Background(), audit.Dir(dir))
+	var logs []*audit.BatchLog
+	err := audit.EachLogNewestFirst(context.Background(), audit.Dir(dir), func(b *audit.BatchLog) bool {
+		logs = append(logs, b)
+		return true
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []map[string]any
-	for _, b := range logs {
+	for _, b := range slices.Backward(logs) {
 		for _, e := range b.Events {
 			if e.Type == "sweep" {
 				var m map[string]any

@@ -52,6 +52,7 @@ const usage = `scrub removes the rows of listed client IDs from exported CSV arc
 
 Usage:
   scrub erase --ids FILE --key FILE --id-key FILE [flags] SOURCE...
+  scrub export --ids FILE --out DIR --key FILE --id-key FILE [flags] SOURCE...
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub audit lookup --id-key FILE --ids FILE LOCATION
@@ -77,6 +78,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 	switch args[0] {
 	case "erase":
 		return runErase(ctx, args[1:], env)
+	case "export":
+		return runExport(ctx, args[1:], env)
 	case "keygen":
 		return runKeygen(args[1:], env)
 	case "verify":

@@ -212,6 +212,11 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	for _, src := range sources {
+		if st, ok := src.Store.(*s3store.Store); ok {
+			st.ReadOnly = true // objects under object lock can be read
+		}
+	}
 	loc, err := auditLocation(ctx, o.audit, o.endpoint)
 	if err != nil {
 		return err

@@ -58,13 +58,10 @@ func TestExportS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With object lock, which comes with versioning: an archive under
+	// legal hold, which erase must not touch, is read all the same.
 	bucket := fmt.Sprintf("scrub-export-%d", time.Now().UnixNano()%1e9)
-	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: &bucket,
-		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
-	if err != nil {
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket, ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
 	err = filepath.WalkDir(scrubtest.ExportDir, func(p string, d fs.DirEntry, err error) error {
@@ -79,6 +76,12 @@ func TestExportS3(t *testing.T) {
 		_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("exports/" + filepath.ToSlash(rel)), Body: bytes.NewReader(data)})
 		return err
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := "exports/monthly/2376158762_cust_2017-11-01_to_2017-11-23.zip"
+	_, err = c.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: &bucket, Key: &held,
+		LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -280,58 +280,13 @@ func Scan(src io.ReaderAt, size int64, f Filter, stop bool) (*Report, error) {
 // agrees with that of [Rewrite] with the same opt: an archive that one
 // refuses for a limit, the other refuses too.
 func ScanWith(src io.ReaderAt, size int64, f Filter, stop bool, opt Options) (*Report, error) {
-	format, err := Detect(src, size)
-	if err != nil {
-		return nil, err
-	}
-	m := newMeter(src, size, opt)
-	rep := &Report{Format: format}
-	scan := func(name string, r io.Reader) (bool, error) {
-		var st filter.Stats
-		var found bool
-		var err error
+	return ScanFunc(src, size, opt, func(_ string, r io.Reader) (filter.Stats, bool, error) {
 		if stop {
-			st, found, err = f.Match(r)
-		} else {
-			st, err = f.Filter(nil, r)
-			found = st.Removed > 0
+			return f.Match(r)
 		}
-		rep.Members = append(rep.Members, Member{Name: name, CSV: true, Rows: st.Rows, Removed: st.Removed})
-		return found, err
-	}
-	switch format {
-	case CSV:
-		_, err = scan("", io.NewSectionReader(src, 0, size))
-		return rep, err
-	case Gzip:
-		zr, err := m.gzip()
-		if err != nil {
-			return nil, err
-		}
-		name := zr.zr.Name // before the reader, which changes it, goes ahead
-		r := newAhead(m.stream(zr, 0, false))
-		defer r.Close()
-		_, err = scan(name, r)
-		return rep, err
-	}
-	zr, err := openZip(m)
-	if err != nil {
-		return nil, err
-	}
-	for _, zf := range zr.File {
-		if !IsCSVName(zf.Name) || zf.FileInfo().IsDir() {
-			rep.Members = append(rep.Members, Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64})
-			continue
-		}
-		found, err := withMember(m, zf, false, func(r io.Reader) (bool, error) { return scan(zf.Name, r) })
-		if err != nil {
-			return rep, err
-		}
-		if found && stop {
-			return rep, nil
-		}
-	}
-	return rep, nil
+		st, err := f.Filter(nil, r)
+		return st, false, err
+	})
 }
 
 // Options tune how archives are read ([ScanWith], [Rewrite]) and

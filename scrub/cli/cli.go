@@ -54,6 +54,7 @@ Usage:
   scrub erase --ids FILE --key FILE --id-key FILE [--block --blocklist LOC] [flags] SOURCE...
   scrub sweep --blocklist LOC --key FILE --id-key FILE [flags] SOURCE...
   scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE
+  scrub export --ids FILE --out DIR --key FILE --id-key FILE [flags] SOURCE...
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub audit lookup --id-key FILE --ids FILE LOCATION
@@ -83,6 +84,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runSweep(ctx, args[1:], env)
 	case "unblock":
 		return runUnblock(ctx, args[1:], env)
+	case "export":
+		return runExport(ctx, args[1:], env)
 	case "keygen":
 		return runKeygen(args[1:], env)
 	case "verify":

@@ -171,6 +171,8 @@ type scanner struct {
 	checkUTF8 bool
 	checked   int // buf[pos:checked] is valid UTF-8
 	bad       int // offset of the first byte that is not UTF-8, or -1
+
+	x *extraction // set by Extract
 }
 
 func (f *Filter) newScanner(dst io.Writer, src io.Reader, stop bool) *scanner {
@@ -186,6 +188,9 @@ func (f *Filter) newScanner(dst io.Writer, src io.Reader, stop bool) *scanner {
 func (s *scanner) run() error {
 	if err := s.readHeader(); err != nil {
 		return err
+	}
+	if s.x != nil {
+		s.x.keepHeader(s)
 	}
 	for {
 		if s.pos == s.end {
@@ -231,6 +236,11 @@ func (s *scanner) run() error {
 		s.pos = end
 		if s.matched {
 			s.stats.Removed++
+			if s.x != nil {
+				if err := s.x.emit(s.buf[start:end]); err != nil {
+					return err
+				}
+			}
 			if s.stop {
 				return nil
 			}
@@ -568,7 +578,7 @@ func (s *scanner) value(field int, val []byte, escaped bool) {
 		s.names = append(s.names, string(unescape(nil, val, escaped)))
 		return
 	}
-	if field >= len(s.isID) || !s.isID[field] || s.matched {
+	if field >= len(s.isID) || !s.isID[field] || s.matched && s.x == nil {
 		return
 	}
 	if escaped {
@@ -577,6 +587,9 @@ func (s *scanner) value(field int, val []byte, escaped bool) {
 	}
 	if s.f.IDs.Contains(val) {
 		s.matched = true
+		if s.x != nil {
+			s.x.add(val)
+		}
 	}
 }
 

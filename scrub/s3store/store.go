@@ -77,6 +77,10 @@ type Store struct {
 	PartSize int64
 	// TempDir holds staged rewrites; "" means os.TempDir().
 	TempDir string
+	// ReadOnly opens objects under retention or legal hold too, for a
+	// pass that only reads (an export); objects in an archive storage
+	// class, which cannot be read, are still refused.
+	ReadOnly bool
 
 	once       sync.Once
 	versioning types.BucketVersioningStatus // "" if never enabled
@@ -180,13 +184,13 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 	if err != nil {
 		return classify(err)
 	}
-	if reason := held(head, time.Now()); reason != "" {
+	if reason := held(head, time.Now()); reason != "" && !(s.ReadOnly && underLock(head)) {
 		return &scrub.HeldError{Reason: reason}
 	}
 	if head.SSECustomerAlgorithm != nil {
 		return errors.New("encrypted with a customer-provided key (SSE-C), which scrub cannot read")
 	}
-	if s.locking {
+	if s.locking && !s.ReadOnly {
 		if err := s.checkVersionsHeld(ctx, key, aws.ToString(head.VersionId)); err != nil {
 			return err
 		}
@@ -211,6 +215,13 @@ func held(h *s3.HeadObjectOutput, now time.Time) string {
 		return fmt.Sprintf("in storage class %s; restore it first", h.StorageClass)
 	}
 	return ""
+}
+
+// underLock reports whether an object is under legal hold or retention (held
+// for that, but readable).
+func underLock(h *s3.HeadObjectOutput) bool {
+	return h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn ||
+		h.ObjectLockMode != "" && h.ObjectLockRetainUntilDate != nil
 }
 
 // checkVersionsHeld refuses an object when any of its older versions is

@@ -1,0 +1,623 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zip"
+
+	"github.com/scrubtool/scrub/archive"
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/filter"
+	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/s3store"
+)
+
+// exportOptions are the parsed flags of export: those it shares with
+// erase (the IDs, their columns, the selection, the limits on reading, the
+// keys and the audit location) and where the archives go.
+type exportOptions struct {
+	eraseOptions
+	out  string
+	tool audit.Tool
+}
+
+func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
+	o := &exportOptions{}
+	fs := flag.NewFlagSet("scrub export", flag.ContinueOnError)
+	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line, one data subject each (- for standard input); required")
+	fs.StringVar(&o.out, "out", "", "where the subjects' zip archives go: a `DIR` or s3://bucket/prefix; required")
+	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
+	fs.Var(&o.include, "include", "read only archives matching `GLOB` (repeatable)")
+	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
+	fs.IntVar(&o.jobs, "jobs", 0, "archives read at once (default: the number of CPUs, twice that with an s3:// source)")
+	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")
+	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
+	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
+	fs.Int64Var(&o.maxMember, "max-member-size", archive.DefaultMaxMemberSize, "largest uncompressed CSV stream (zip member or gzip file) in `BYTES`; a larger one fails the export (a guard against zip bombs)")
+	fs.IntVar(&o.maxRatio, "max-ratio", archive.DefaultMaxRatio, "largest expansion `RATIO` of a compressed CSV stream; a larger one fails the export")
+	fs.BoolVar(&o.allowUTF8, "allow-invalid-utf8", false, "read bytes that are not UTF-8 (for exports in another encoding); by default they fail the export")
+	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
+	fs.StringVar(&o.key, "key", "", "Ed25519 signing key `FILE` for the audit bundle (default $"+envSigningKey+", which holds the key itself); required")
+	fs.StringVar(&o.idKey, "id-key", "", "secret `FILE` under which client IDs are named (HMAC-SHA256) in the audit log and the archive names (default $"+envIDKey+"); required")
+	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
+	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log and each archive's manifest")
+	var err error
+	if o.sources, err = parseArgs(fs, args, stderr, printExportHelp); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.ids == "":
+		return nil, usagef("--ids FILE is required")
+	case o.out == "":
+		return nil, usagef("--out DIR or s3://bucket/prefix is required")
+	case !strings.HasPrefix(o.out, "s3://") && strings.Contains(o.out, "://"):
+		return nil, usagef("--out %q: only local directories and s3:// URLs are supported", o.out)
+	case len(o.sources) == 0:
+		return nil, usagef("no SOURCE given")
+	case o.jobs < 0:
+		return nil, usagef("--jobs must be positive")
+	case o.maxRecord < 1:
+		return nil, usagef("--max-record must be positive")
+	case o.maxMember < 1:
+		return nil, usagef("--max-member-size must be positive")
+	case o.maxRatio < 1:
+		return nil, usagef("--max-ratio must be positive")
+	}
+	if _, err := o.delim(); err != nil {
+		return nil, err
+	}
+	for _, g := range [][]string{o.include, o.exclude} {
+		if err := scrub.CheckGlobs(g); err != nil {
+			return nil, &UsageError{err}
+		}
+	}
+	for _, c := range o.columns {
+		if strings.TrimSpace(c) == "" {
+			return nil, usagef("--column needs a name")
+		}
+	}
+	return o, nil
+}
+
+var printExportHelp = printFlags("Usage: scrub export --ids FILE --out DIR|s3://bucket/prefix --key FILE --id-key FILE [flags] SOURCE...\n\n"+
+	"Answers access requests: copies every row of each listed ID, with the header\n"+
+	"of its file, from the archives below each SOURCE into one zip archive per\n"+
+	"data subject, named subject-<HMAC tag>.zip, and writes a signed audit bundle.\n"+
+	"The sources are only read. Rows are matched exactly as scrub erase matches\n"+
+	"them. Standard output names each ID by its line in the ID file, never in clear.\n",
+	"\nAn archive that cannot be read in full fails the whole export, and no zip is\n"+
+		"left at --out; an existing zip of the same name is never overwritten.\n"+
+		"Exit codes: 0 done, 1 failure, 2 usage error.\n")
+
+// exportSubject is one data subject of an export: a distinct listed ID.
+type exportSubject struct {
+	id, tag, file string
+	lines         []int // of the ID file where the ID is listed
+	rows          int64
+	members       int
+	size          int64
+	sha256        string
+}
+
+// exportManifest is the manifest.json member of a subject's archive. It
+// names the subject only by its tag.
+type exportManifest struct {
+	Format   string               `json:"format"`
+	Tag      string               `json:"id_hmac"`
+	IDKey    string               `json:"id_key"`
+	Ticket   string               `json:"ticket,omitempty"`
+	Batch    string               `json:"audit_batch"`
+	Tool     audit.Tool           `json:"tool"`
+	Created  string               `json:"created"`
+	Sources  []string             `json:"sources"`
+	Columns  []string             `json:"id_columns"`
+	Rows     int64                `json:"rows"`
+	Note     string               `json:"note"`
+	Members  []scrub.ExportMember `json:"members"`
+	Archives []searchedArchive    `json:"archives_searched"`
+}
+
+// searchedArchive is an archive an export read, as a subject's manifest
+// shows it: with the rows of that subject only.
+type searchedArchive struct {
+	Key       string `json:"key"`
+	VersionID string `json:"version_id,omitempty"`
+	Format    string `json:"format"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	Rows      int64  `json:"rows_scanned"`
+	Subject   int64  `json:"rows_of_subject"`
+}
+
+// exportFileEvent is the audit event of one subject's archive written.
+type exportFileEvent struct {
+	Tag      string   `json:"id_hmac"`
+	File     string   `json:"file"`
+	Location string   `json:"location"`
+	Size     int64    `json:"size"`
+	SHA256   string   `json:"sha256"`
+	Rows     int64    `json:"rows"`
+	Members  []string `json:"members"`
+}
+
+// exportFormat names the layout of an export archive in its manifest.
+const exportFormat = "scrub-export/1"
+
+func runExport(ctx context.Context, args []string, env Env) error {
+	o, err := parseExport(args, env.Stderr)
+	if err != nil {
+		return err
+	}
+	lines, err := readIDLines(o.ids, env.Stdin)
+	if err != nil {
+		return err
+	}
+	key, err := loadSigningKey(o.key)
+	if err != nil {
+		return err
+	}
+	idKey, err := loadIDKey(o.idKey)
+	if err != nil {
+		return err
+	}
+	switch {
+	case key == nil:
+		return usagef("an export needs a key to sign its audit bundle: --key FILE or $%s (make one with scrub keygen --out NAME)", envSigningKey)
+	case idKey == nil:
+		return usagef("an export needs an ID key to name the data subjects in its audit log and archives: --id-key FILE or $%s (make one with scrub keygen --id-key FILE)", envIDKey)
+	}
+	if err := o.checkPlaces(); err != nil {
+		return err
+	}
+	subjects, set, err := exportSubjects(lines, idKey)
+	if err != nil {
+		return err
+	}
+	dest, err := exportDestination(ctx, o.out, o.endpoint)
+	if err != nil {
+		return err
+	}
+	// An earlier export's archives are never overwritten: refuse before
+	// reading anything. (Create refuses too, should one appear meanwhile.)
+	existing, err := dest.List(ctx)
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", dest, err)
+	}
+	for _, s := range subjects {
+		if slices.Contains(existing, s.file) {
+			return fmt.Errorf("%s:%d: %s exists in %s (an earlier export?); export never overwrites: move it away or choose another --out",
+				lines[0].file, s.lines[0], s.file, dest)
+		}
+	}
+	sources, err := o.stores(ctx, env)
+	if err != nil {
+		return err
+	}
+	for _, src := range sources {
+		if st, ok := src.Store.(*s3store.Store); ok {
+			st.ReadOnly = true // objects under object lock can be read
+		}
+	}
+	loc, err := auditLocation(ctx, o.audit, o.endpoint)
+	if err != nil {
+		return err
+	}
+	log, err := o.beginExport(ctx, env, loc, key, idKey, subjects)
+	if err != nil {
+		return err
+	}
+	err = o.export(ctx, env, log, idKey, dest, sources, set, subjects)
+	result := audit.ResultComplete
+	if err != nil {
+		result = audit.ResultFailed
+	}
+	sealed, sealErr := log.Finish(context.WithoutCancel(ctx), result, err)
+	if sealErr != nil {
+		sealErr = fmt.Errorf("the export ran, but its audit bundle could not be stored (its journal is %s): %w", log.Spool(), sealErr)
+	} else {
+		fmt.Fprintf(env.Stderr, "scrub: audit bundle %s in %s (signed by %s)\nscrub: audit head %s\n",
+			sealed.Batch, loc, sshsig.Fingerprint(key.Public().(ed25519.PublicKey)), sealed.Head)
+	}
+	if err != nil {
+		return errors.Join(err, sealErr)
+	}
+	for _, s := range subjects {
+		what := "no rows found"
+		if s.rows > 0 {
+			what = fmt.Sprintf("%d rows in %d files", s.rows, s.members)
+		}
+		for _, l := range s.lines {
+			fmt.Fprintf(env.Stdout, "%s:%d  %s  %s\n", lines[0].file, l, s.file, what)
+		}
+	}
+	return sealErr
+}
+
+// checkPlaces refuses an output or audit directory that overlaps a local
+// source (its files would be read as archives, and a later erasure would
+// rewrite the subjects' archives), and output that goes to the audit
+// location, which holds no clear ID.
+func (o *exportOptions) checkPlaces() error {
+	if !strings.HasPrefix(o.audit, "s3://") {
+		if err := checkAuditOutside(o.audit, o.sources); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(o.out, "s3://") {
+		for _, s := range append([]string{o.audit}, o.sources...) {
+			if strings.TrimSuffix(s, "/") == strings.TrimSuffix(o.out, "/") {
+				return usagef("--out %s is also a SOURCE or the audit location; keep the exports apart", o.out)
+			}
+		}
+		return nil
+	}
+	out, err := filepath.Abs(o.out)
+	if err != nil {
+		return err
+	}
+	for _, s := range append([]string{o.audit}, o.sources...) {
+		if strings.HasPrefix(s, "s3://") {
+			continue
+		}
+		p, err := filepath.Abs(s)
+		if err != nil {
+			return err
+		}
+		if within(out, p) || within(p, out) {
+			return usagef("--out %s and %s overlap; keep the exports apart from the data and the audit log", o.out, s)
+		}
+	}
+	return nil
+}
+
+// exportSubjects groups the listed IDs into subjects, in the order of
+// their first line, and names each one's archive by its tag.
+func exportSubjects(lines []idLine, idKey *audit.IDKey) ([]*exportSubject, *ids.Set, error) {
+	var subjects []*exportSubject
+	byID := map[string]*exportSubject{}
+	byFile := map[string]*exportSubject{}
+	var list []string
+	for _, l := range lines {
+		if s := byID[l.id]; s != nil {
+			s.lines = append(s.lines, l.line)
+			continue
+		}
+		tag := idKey.Tag([]byte(l.id))
+		s := &exportSubject{id: l.id, tag: tag, file: "subject-" + tag[:16] + ".zip", lines: []int{l.line}}
+		if other := byFile[s.file]; other != nil {
+			// 64 bits of a keyed hash: not in this universe, but never
+			// two subjects in one archive.
+			return nil, nil, fmt.Errorf("%s:%d and line %d: the archive names of two IDs collide (%s)", l.file, l.line, other.lines[0], s.file)
+		}
+		byID[l.id], byFile[s.file] = s, s
+		subjects = append(subjects, s)
+		list = append(list, l.id)
+	}
+	return subjects, ids.New(list...), nil
+}
+
+// beginExport starts the export's audit batch, with the tags of the IDs.
+// An unfinished batch of the same export (same IDs, sources, selection and
+// output) that an interrupted run left is sealed first, as failed: an
+// export is not resumed, but run again whole.
+func (o *exportOptions) beginExport(ctx context.Context, env Env, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey, subjects []*exportSubject) (*audit.Writer, error) {
+	spool := os.TempDir()
+	if d, ok := loc.(audit.Dir); ok {
+		spool = string(d)
+	}
+	operator := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		operator = u.Username
+	}
+	host, _ := os.Hostname()
+	var list, tags []string
+	for _, s := range subjects {
+		list, tags = append(list, s.id), append(tags, s.tag)
+	}
+	slices.Sort(list)
+	slices.Sort(tags)
+	delim, _ := o.delim()
+	settings, _ := json.Marshal(map[string]any{
+		"command": "export", "sources": o.sources, "out": o.out, "columns": o.columns,
+		"include": o.include, "exclude": o.exclude, "delimiter": string(delim),
+	})
+	o.tool = audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()}
+	st := audit.Start{
+		Command:  "export",
+		Tool:     o.tool,
+		Operator: operator, Host: host, Ticket: o.ticket, Sources: o.sources,
+		Options: o.recorded(), IDs: len(subjects), IDKey: idKey.ID(),
+		Request: idKey.Request(list, string(settings)),
+	}
+	journals, err := audit.Journals(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range journals {
+		if j.Start.Request != st.Request || j.Start.Command != "export" {
+			continue
+		}
+		w, err := audit.Resume(loc, spool, key, j, st)
+		if err == nil && !j.Ended {
+			_, err = w.Finish(ctx, audit.ResultFailed, errors.New("interrupted; the export was run again"))
+		} else if err == nil {
+			_, err = w.Seal(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("seal the interrupted export %s: %w", j.Batch, err)
+		}
+		fmt.Fprintf(env.Stderr, "scrub: sealed %s, an interrupted run of this export, as failed\n", j.Batch)
+	}
+	w, err := audit.Begin(loc, spool, key, st)
+	if err != nil {
+		return nil, fmt.Errorf("audit location %s: %w", loc, err)
+	}
+	if err := w.IDs(tags); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// recorded are the options that shape an export, for its audit log.
+func (o *exportOptions) recorded() map[string]any {
+	delim, _ := o.delim()
+	m := map[string]any{
+		"ids_file": o.ids, "out": o.out, "columns": o.columns, "include": o.include, "exclude": o.exclude,
+		"jobs": o.jobs, "max_record": o.maxRecord, "max_member_size": o.maxMember, "max_ratio": o.maxRatio,
+		"allow_invalid_utf8": o.allowUTF8,
+	}
+	if delim != 0 {
+		m["delimiter"] = string(delim)
+	}
+	if o.endpoint != "" {
+		m["endpoint"] = o.endpoint
+	}
+	return m
+}
+
+// export reads the sources into a spool, then writes each subject's
+// archive to dest. If any archive cannot be written, those written before
+// it are removed again: an export leaves all its archives or none.
+func (o *exportOptions) export(ctx context.Context, env Env, log *audit.Writer, idKey *audit.IDKey, dest exportDest,
+	sources []scrub.Source, set *ids.Set, subjects []*exportSubject) error {
+	delim, _ := o.delim()
+	prog := newProgress(env.Stderr, !o.noProgress)
+	opt := scrub.ExportOptions{
+		Filter: &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
+			AllowInvalidUTF8: o.allowUTF8},
+		Archive: archive.Options{MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
+		Include: o.include, Exclude: o.exclude, Jobs: o.defaultJobs(), Progress: prog,
+		Tag: idKey.Tag, Listed: log.Listed,
+		Scanned: func(a scrub.ScannedArchive) error { return log.Event("export_archive", a) },
+	}
+	fmt.Fprintf(env.Stderr, "scrub: exporting the rows of %d IDs (the sources are only read)\n", len(subjects))
+	ex, err := scrub.Export(ctx, opt, sources)
+	prog.Finish()
+	if err != nil {
+		return err
+	}
+	defer ex.Close()
+	var rows, scanned int64
+	for _, a := range ex.Archives {
+		rows += a.Exported
+		scanned += a.Rows
+	}
+	fmt.Fprintf(env.Stderr, "scrub: %d archives read, %d rows, %d of them of listed IDs\n", len(ex.Archives), scanned, rows)
+	now := time.Now().UTC()
+	var written []*exportSubject
+	for _, s := range subjects {
+		err := o.writeSubject(ctx, log, idKey, dest, ex, s, now)
+		if err == nil {
+			written = append(written, s)
+			continue
+		}
+		for _, w := range written {
+			rerr := dest.Remove(context.WithoutCancel(ctx), w.file)
+			if rerr == nil {
+				rerr = log.Event("export_file_removed", map[string]string{"id_hmac": w.tag, "file": w.file, "location": dest.String(),
+					"reason": "a later archive of the export failed"})
+			}
+			if rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove %s again: %w", w.file, rerr))
+			}
+		}
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "scrub: %d archives written to %s\n", len(subjects), dest)
+	return nil
+}
+
+// writeSubject builds one subject's archive in the spool, checks it by
+// reading it back, creates it at dest and logs it.
+func (o *exportOptions) writeSubject(ctx context.Context, log *audit.Writer, idKey *audit.IDKey, dest exportDest,
+	ex *scrub.Extraction, s *exportSubject, now time.Time) error {
+	tmp, err := os.CreateTemp(ex.Dir(), "subject-*.zip")
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.file, err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 256<<10)
+	members, err := ex.WriteZip(bw, s.id, now, func(members []scrub.ExportMember) ([]byte, error) {
+		return json.MarshalIndent(o.manifest(log, idKey, ex, s, members, now), "", "  ")
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.file, err)
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if err := checkZip(tmp, size, len(members)+1); err != nil {
+		return fmt.Errorf("%s: read back: %w", s.file, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.size, s.sha256, s.members = size, hex.EncodeToString(h.Sum(nil)), len(members)
+	for _, m := range members {
+		s.rows += m.Rows
+	}
+	if err := dest.Create(ctx, s.file, tmp, size); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s appeared in %s meanwhile; export never overwrites: %w", s.file, dest, err)
+		}
+		return fmt.Errorf("write %s: %w", s.file, err)
+	}
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.Name
+	}
+	return log.Event("export_file", exportFileEvent{Tag: s.tag, File: s.file, Location: dest.String(), Size: size,
+		SHA256: s.sha256, Rows: s.rows, Members: names})
+}
+
+// manifest describes a subject's archive: what was searched, and what was
+// found, with no clear ID and nothing of other subjects.
+func (o *exportOptions) manifest(log *audit.Writer, idKey *audit.IDKey, ex *scrub.Extraction, s *exportSubject, members []scrub.ExportMember, now time.Time) exportManifest {
+	perArchive := map[string]int64{}
+	var rows int64
+	for _, m := range members {
+		perArchive[m.Archive] += m.Rows
+		rows += m.Rows
+	}
+	m := exportManifest{
+		Format: exportFormat, Tag: s.tag, IDKey: idKey.ID(), Ticket: o.ticket, Batch: log.Name(),
+		Tool: o.tool, Created: now.Format(time.RFC3339),
+		Sources: o.sources, Columns: o.columns, Rows: rows, Members: members, Archives: []searchedArchive{},
+	}
+	if m.Columns == nil {
+		m.Columns = filter.DefaultColumns
+	}
+	if rows == 0 {
+		m.Note = "No row of this data subject was found in the archives searched."
+	} else {
+		m.Note = "Each CSV file holds every row of this data subject found in one file of the archives searched, after that file's header, byte for byte as stored."
+	}
+	for _, a := range ex.Archives {
+		m.Archives = append(m.Archives, searchedArchive{Key: a.Key, VersionID: a.VersionID, Format: a.Format, Size: a.Size,
+			SHA256: a.SHA256, Rows: a.Rows, Subject: perArchive[a.Key]})
+	}
+	return m
+}
+
+// checkZip reads a written archive back: its directory, and every member
+// to the end, which checks its CRC.
+func checkZip(r io.ReaderAt, size int64, members int) error {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return err
+	}
+	if len(zr.File) != members {
+		return fmt.Errorf("%d members, want %d", len(zr.File), members)
+	}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// exportDest is where the subjects' archives go.
+type exportDest interface {
+	List(ctx context.Context) ([]string, error)
+	// Create stores the first size bytes of f under name, and fails with
+	// an error wrapping fs.ErrExist if the name is taken.
+	Create(ctx context.Context, name string, f *os.File, size int64) error
+	Remove(ctx context.Context, name string) error
+	String() string
+}
+
+func exportDestination(ctx context.Context, out, endpoint string) (exportDest, error) {
+	if !strings.HasPrefix(out, "s3://") {
+		return localDest{audit.Dir(out)}, nil
+	}
+	bucket, prefix, err := s3store.ParseURL(out)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: endpoint})
+	if err != nil {
+		return nil, err
+	}
+	return s3Dest{s3store.NewDir(client, bucket, prefix)}, nil
+}
+
+// localDest is a local directory; archives are written to a hidden
+// temporary file, synced, and linked under their name, which fails if it
+// is taken. They hold personal data: mode 0600.
+type localDest struct{ audit.Dir }
+
+func (d localDest) Create(ctx context.Context, name string, src *os.File, size int64) error {
+	dir := string(d.Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	n, err := io.Copy(f, io.NewSectionReader(src, 0, size))
+	if err == nil && n != size {
+		err = fmt.Errorf("wrote %d bytes of %d", n, size)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Link(f.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		return err
+	}
+	d2, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d2.Close()
+	return d2.Sync()
+}
+
+// s3Dest is a bucket prefix; archives are created with If-None-Match.
+type s3Dest struct{ *s3store.Dir }
+
+func (d s3Dest) Create(ctx context.Context, name string, src *os.File, size int64) error {
+	return d.Dir.CreateFile(ctx, name, src, size, "application/zip")
+}

@@ -1,0 +1,472 @@
+package scrub
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zip"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scrubtool/scrub/archive"
+	"github.com/scrubtool/scrub/scrub/filter"
+)
+
+// ExportOptions configure an export: a pass over the archives of one or
+// more stores that only reads them (List and Open, never Stage, Replace or
+// Purge) and collects, for every listed ID, the records that an erasure
+// with the same filter would remove.
+type ExportOptions struct {
+	Filter  *filter.Filter
+	Archive archive.Options
+	// Include, Exclude and Select choose the archives as in Options.
+	Include, Exclude []string
+	Select           func(Object) bool
+	Jobs             int // concurrent archives; 0 means the number of CPUs
+	Progress         Progress
+	// SpoolDir is where the records wait, in a temporary directory of
+	// their own, until the archives are built; "" means os.TempDir().
+	SpoolDir string
+	// Tag, if set, names the listed IDs found in each archive
+	// (ScannedArchive.Tags).
+	Tag func(id []byte) string
+	// Listed, if set, is told the archives before any is read; Scanned
+	// each archive's outcome as soon as it is read, from its worker. An
+	// error from either stops the export.
+	Listed  func([]Object) error
+	Scanned func(ScannedArchive) error
+}
+
+// ScannedArchive is what an export read of one archive.
+type ScannedArchive struct {
+	Source    string `json:"source"` // the SOURCE it was listed under, as given
+	Key       string `json:"key"`
+	VersionID string `json:"version_id,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Size      int64  `json:"size"`
+	// SHA256 is the SHA-256 of the archive as it was read.
+	SHA256 string `json:"sha256,omitempty"`
+	// Streams counts the CSV streams read; Rows their data records, and
+	// Exported those that hold a listed ID.
+	Streams  int      `json:"csv_streams"`
+	Rows     int64    `json:"rows_scanned"`
+	Exported int64    `json:"rows_exported"`
+	Tags     []string `json:"id_hmacs,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// ExportMember is one CSV file of a data subject's export: the header and
+// the subject's records of one CSV stream of a source archive.
+type ExportMember struct {
+	Name    string `json:"name"`             // in the export archive
+	Archive string `json:"archive"`          // the source archive's key
+	Stream  string `json:"stream,omitempty"` // the zip member (or gzip name) it came from
+	Rows    int64  `json:"rows"`
+	Size    int64  `json:"size"`             // bytes
+	SHA256  string `json:"sha256,omitempty"` // set by WriteZip
+}
+
+// Extraction is the outcome of an export's reading: the archives read, and
+// the records of each listed ID that was found, spooled to temporary files
+// until WriteZip packs them. Close removes the spool.
+type Extraction struct {
+	Archives []ScannedArchive // sorted by key
+	dir      string
+	subjects map[string][]*spooled // by clear ID
+}
+
+// spooled is the records of one ID from one CSV stream.
+type spooled struct {
+	ExportMember
+	archive, stream int // indexes of the job and of the stream in its archive
+	file            string
+}
+
+// spool collects the records of a running export.
+type spool struct {
+	dir      string
+	mu       sync.Mutex
+	subjects map[string][]*spooled
+	files    int
+}
+
+// add starts the spool file of id's records from one stream.
+func (sp *spool) add(id string, archive, stream int, name string) *spooled {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.files++
+	s := &spooled{archive: archive, stream: stream, file: filepath.Join(sp.dir, strconv.Itoa(sp.files)+".csv")}
+	s.Stream = name
+	sp.subjects[id] = append(sp.subjects[id], s)
+	return s
+}
+
+// spoolBuffer bounds the records one worker holds in memory before it
+// appends them to their spool files.
+const spoolBuffer = 4 << 20
+
+// streamSpool takes the records of one CSV stream. A stream's records of
+// one ID go to one file, in order; they are buffered and appended in
+// batches, and a file is open only while it is appended to, so that an
+// export of many IDs needs neither much memory nor many descriptors.
+type streamSpool struct {
+	sp              *spool
+	archive, stream int
+	name            string
+	pending         map[string]*pendingRows
+	buffered        int
+	found           map[string]bool // the IDs found in the archive
+}
+
+type pendingRows struct {
+	s   *spooled
+	buf []byte
+}
+
+func (w *streamSpool) add(id, header, record []byte) error {
+	p := w.pending[string(id)]
+	if p == nil {
+		s := w.sp.add(string(id), w.archive, w.stream, w.name)
+		p = &pendingRows{s: s, buf: append([]byte(nil), header...)}
+		w.pending[string(id)] = p
+		w.found[string(id)] = true
+		w.buffered += len(header)
+	}
+	p.buf = append(p.buf, record...)
+	p.s.Rows++
+	w.buffered += len(record)
+	if w.buffered >= spoolBuffer {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush appends what is buffered to the spool files.
+func (w *streamSpool) flush() error {
+	for _, p := range w.pending {
+		if len(p.buf) == 0 {
+			continue
+		}
+		f, err := os.OpenFile(p.s.file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		_, err = f.Write(p.buf)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		p.s.Size += int64(len(p.buf))
+		p.buf = nil // a large buffer is not kept for an ID that may not come back
+	}
+	w.buffered = 0
+	return nil
+}
+
+// Export reads every selected archive of the sources and spools the
+// records of each listed ID. Any archive that cannot be read in full stops
+// the export with an error that names it: an answer to an access request
+// must cover everything. Nothing in the sources is changed.
+func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extraction, error) {
+	sel := Options{Include: opt.Include, Exclude: opt.Exclude, Select: opt.Select}
+	type exportJob struct {
+		job
+		source int
+	}
+	var jobs []exportJob
+	seen := map[string]bool{}
+	var total int64
+	for si, src := range sources {
+		err := src.Store.List(ctx, func(obj Object) error {
+			id := cmp.Or(obj.ID, obj.Key)
+			if !sel.selected(obj) || seen[id] {
+				return nil
+			}
+			seen[id] = true
+			jobs = append(jobs, exportJob{job{src.Store, obj}, si})
+			total += obj.Size
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", src.Name, err)
+		}
+	}
+	if len(jobs) == 0 {
+		return nil, ErrNoArchives
+	}
+	slices.SortFunc(jobs, func(a, b exportJob) int { return strings.Compare(a.obj.Key, b.obj.Key) })
+	if opt.Listed != nil {
+		objs := make([]Object, len(jobs))
+		for i, j := range jobs {
+			objs[i] = j.obj
+		}
+		if err := opt.Listed(objs); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp(opt.SpoolDir, "scrub-export-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	ex := &Extraction{Archives: make([]ScannedArchive, len(jobs)), dir: dir}
+	sp := &spool{dir: dir, subjects: map[string][]*spooled{}}
+	if opt.Progress != nil {
+		opt.Progress.Start(len(jobs), total)
+	}
+	n := opt.Jobs
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for i, j := range jobs {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			res, err := opt.scan(gctx, sp, i, j.store, j.obj)
+			res.Source = sources[j.source].Name
+			ex.Archives[i] = res
+			if opt.Progress != nil {
+				opt.Progress.Done(j.obj)
+			}
+			if opt.Scanned != nil {
+				if serr := opt.Scanned(res); serr != nil {
+					return errors.Join(err, fmt.Errorf("audit record of %s: %w", j.obj.Key, serr))
+				}
+			}
+			return err
+		})
+	}
+	err = g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ex.subjects = sp.subjects
+	rels := make([]string, len(jobs))
+	srcs := make([]int, len(jobs))
+	for i, j := range jobs {
+		rels[i], srcs[i] = j.obj.Rel, j.source
+	}
+	ex.name(sources, srcs, rels)
+	return ex, nil
+}
+
+// scan reads one archive into the spool. Its error names the archive.
+func (o *ExportOptions) scan(ctx context.Context, sp *spool, i int, st Store, obj Object) (ScannedArchive, error) {
+	res := ScannedArchive{Key: obj.Key, Size: obj.Size}
+	found := map[string]bool{}
+	err := st.Open(ctx, obj, func(c Content) error {
+		res.Size = c.Size()
+		if v, ok := c.(Versioned); ok {
+			res.VersionID = v.VersionID()
+		}
+		src := newPrefixHash(c)
+		stream := 0
+		rep, err := archive.ScanFunc(src, c.Size(), o.Archive, func(name string, r io.Reader) (filter.Stats, bool, error) {
+			w := &streamSpool{sp: sp, archive: i, stream: stream, name: name, pending: map[string]*pendingRows{}, found: found}
+			stream++
+			st, err := o.Filter.Extract(ctxReader{ctx, r}, w.add)
+			if err == nil {
+				err = w.flush()
+			}
+			return st, false, err
+		})
+		if rep != nil {
+			res.Format, res.Streams, res.Rows, res.Exported = rep.Format.String(), len(rep.Members)-rep.Carried(), rep.Rows(), rep.Removed()
+		}
+		if err != nil {
+			return err
+		}
+		res.SHA256, err = src.sum(c.Size())
+		return err
+	})
+	if err != nil {
+		res.Error = err.Error()
+		return res, fmt.Errorf("%s: %w", obj.Key, err)
+	}
+	if o.Tag != nil {
+		for id := range found {
+			res.Tags = append(res.Tags, o.Tag([]byte(id)))
+		}
+		slices.Sort(res.Tags)
+	}
+	return res, nil
+}
+
+// ctxReader stops a read when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// ManifestName is the name of the manifest member of an export archive;
+// no CSV member is given it.
+const ManifestName = "manifest.json"
+
+// name gives every spooled stream its name in the export archives: the
+// source archive's path below its SOURCE, followed for a zip by the
+// member's name, or without its .gz for a gzip file, and with .csv added
+// to a CSV stream named otherwise. With several SOURCEs,
+// the path starts with the SOURCE's base name. Names are the same in
+// every subject's archive; a name taken twice gets "~2", "~3"... before
+// its extension.
+func (ex *Extraction) name(sources []Source, srcs []int, rels []string) {
+	labels := sourceLabels(sources)
+	var all []*spooled
+	for _, list := range ex.subjects {
+		all = append(all, list...)
+	}
+	slices.SortFunc(all, func(a, b *spooled) int {
+		return cmp.Or(cmp.Compare(a.archive, b.archive), cmp.Compare(a.stream, b.stream))
+	})
+	type streamID struct{ archive, stream int }
+	names := map[streamID]string{}
+	used := map[string]bool{ManifestName: true}
+	for _, s := range all {
+		id := streamID{s.archive, s.stream}
+		if n, ok := names[id]; ok {
+			s.Name = n
+			continue
+		}
+		a := ex.Archives[s.archive]
+		n := rels[s.archive]
+		switch a.Format {
+		case "zip":
+			n += "/" + s.Stream
+		case "gzip":
+			if ext := path.Ext(n); strings.EqualFold(ext, ".gz") || strings.EqualFold(ext, ".gzip") {
+				n = strings.TrimSuffix(n, ext)
+			}
+			fallthrough
+		default:
+			if !archive.IsCSVName(n) {
+				n += ".csv" // a file named for another format, told apart by its content
+			}
+		}
+		if len(sources) > 1 {
+			n = labels[srcs[s.archive]] + "/" + n
+		}
+		base := n
+		for k := 2; used[n]; k++ {
+			ext := path.Ext(base)
+			n = strings.TrimSuffix(base, ext) + "~" + strconv.Itoa(k) + ext
+		}
+		used[n], names[id] = true, n
+		s.Name = n
+	}
+	for _, s := range all {
+		s.Archive = ex.Archives[s.archive].Key
+	}
+}
+
+// sourceLabels names each SOURCE by its last path element (the bucket, for
+// a whole bucket), made unique with "-2", "-3"...
+func sourceLabels(sources []Source) []string {
+	labels := make([]string, len(sources))
+	used := map[string]bool{}
+	for i, s := range sources {
+		n := strings.TrimRight(strings.TrimPrefix(s.Name, "s3://"), "/")
+		n = path.Base(filepath.ToSlash(n))
+		if n == "." || n == "/" || n == "" {
+			n = "source"
+		}
+		base := n
+		for k := 2; used[n]; k++ {
+			n = base + "-" + strconv.Itoa(k)
+		}
+		used[n], labels[i] = true, n
+	}
+	return labels
+}
+
+// Found reports how many records of id were found, and in how many
+// streams.
+func (ex *Extraction) Found(id string) (rows int64, members int) {
+	for _, s := range ex.subjects[id] {
+		rows += s.Rows
+	}
+	return rows, len(ex.subjects[id])
+}
+
+// WriteZip writes the export archive of one ID to w: a CSV member for each
+// stream that held its records, sorted by name, each the stream's header
+// and the ID's records byte for byte, then the manifest member, which
+// manifest makes from the CSV members (with their sizes and SHA-256). An
+// ID without records gets an archive with the manifest alone. modified is
+// the members' modification time.
+func (ex *Extraction) WriteZip(w io.Writer, id string, modified time.Time, manifest func([]ExportMember) ([]byte, error)) ([]ExportMember, error) {
+	list := slices.Clone(ex.subjects[id])
+	slices.SortFunc(list, func(a, b *spooled) int { return strings.Compare(a.Name, b.Name) })
+	zw := zip.NewWriter(w)
+	members := make([]ExportMember, 0, len(list))
+	for _, s := range list {
+		m := s.ExportMember
+		h := sha256.New()
+		f, err := os.Open(s.file)
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: m.Name, Method: zip.Deflate, Modified: modified})
+		if err == nil {
+			m.Size, err = io.Copy(io.MultiWriter(fw, h), f)
+		}
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		if m.Size != s.Size {
+			return nil, fmt.Errorf("%s: spooled %d bytes, read back %d", m.Name, s.Size, m.Size)
+		}
+		m.SHA256 = hex.EncodeToString(h.Sum(nil))
+		members = append(members, m)
+	}
+	data, err := manifest(members)
+	if err != nil {
+		return nil, err
+	}
+	fw, err := zw.CreateHeader(&zip.FileHeader{Name: ManifestName, Method: zip.Deflate, Modified: modified})
+	if err == nil {
+		_, err = fw.Write(data)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+	}
+	return members, nil
+}
+
+// Dir returns the spool directory, where temporary files of the export
+// belong.
+func (ex *Extraction) Dir() string { return ex.dir }
+
+// Close removes the spool.
+func (ex *Extraction) Close() error { return os.RemoveAll(ex.dir) }

@@ -1,0 +1,4 @@
+package filter
+
+// ParseTime is parseTime, for the tests.
+var ParseTime = parseTime

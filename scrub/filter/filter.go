@@ -113,7 +113,7 @@ type Filter struct {
 	// Before, if not zero, is a cutoff: a record whose time is before it
 	// goes too. The time is the value of the column TimeColumn (matched
 	// like Columns; "" means DefaultTimeColumn), which must be there
-	// exactly once, in a layout parseTime reads (a time without a zone is
+	// exactly once, in a layout ParseTime reads (a time without a zone is
 	// UTC). A value that is not a time, or is empty, is an error ([ErrTime]).
 	Before     time.Time
 	TimeColumn string

@@ -55,7 +55,7 @@ func (s *scanner) findTimeColumn() error {
 // kept in s.terr until the record has been parsed. val is a slice of
 // s.buf, so its offset is told by its capacity.
 func (s *scanner) checkTime(val []byte) {
-	t, ok := parseTime(val)
+	t, ok := ParseTime(val)
 	if ok {
 		if t.Before(s.f.Before) {
 			s.expired = true
@@ -80,7 +80,8 @@ func (s *scanner) checkTime(val []byte) {
 	}
 }
 
-// parseTime parses the time layouts of exports, without allocating:
+// ParseTime parses a time as a filter with a cutoff reads its time column,
+// in the layouts of exports, without allocating:
 //
 //	2006-01-02
 //	2006-01-02 15:04:05       (or T instead of the space; the hour may have one digit)
@@ -89,7 +90,7 @@ func (s *scanner) checkTime(val []byte) {
 // cut off at nanoseconds) and an optional zone, Z or ±hh:mm (hh up to 23).
 // A time without a zone is UTC. It accepts what time.Parse accepts with
 // these layouts, except offsets of 24 hours or more.
-func parseTime(b []byte) (time.Time, bool) {
+func ParseTime(b []byte) (time.Time, bool) {
 	num := func(p []byte) (int, bool) {
 		n := 0
 		for _, c := range p {

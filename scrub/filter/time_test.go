@@ -141,19 +141,19 @@ func TestParseTime(t *testing.T) {
 	for _, tt := range tests {
 		got, ok := filter.ParseTime([]byte(tt.in))
 		if ok != !tt.want.IsZero() || !got.Equal(tt.want) {
-			t.Errorf("parseTime(%q) = %v, %v; want %v", tt.in, got, ok, tt.want)
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", tt.in, got, ok, tt.want)
 		}
 		if ot, ook := oracleTime(tt.in); ook != ok || !ot.Equal(got) {
-			t.Errorf("parseTime(%q) = %v, %v; time.Parse says %v, %v", tt.in, got, ok, ot, ook)
+			t.Errorf("ParseTime(%q) = %v, %v; time.Parse says %v, %v", tt.in, got, ok, ot, ook)
 		}
 	}
 	b := []byte("2017-11-25T00:21:05.123+02:00")
 	if n := testing.AllocsPerRun(100, func() { filter.ParseTime(b) }); n != 0 {
-		t.Errorf("parseTime allocates %v times", n)
+		t.Errorf("ParseTime allocates %v times", n)
 	}
 }
 
-// FuzzParseTime checks parseTime against time.Parse with the same layouts.
+// FuzzParseTime checks ParseTime against time.Parse with the same layouts.
 func FuzzParseTime(f *testing.F) {
 	for _, s := range []string{"2017-11-25 00:21:05", "2017-11-25T00:21:05.123+02:00", "2017-11-25", "2017-11-25 00:21:05,5Z"} {
 		f.Add(s)
@@ -162,7 +162,7 @@ func FuzzParseTime(f *testing.F) {
 		got, ok := filter.ParseTime([]byte(s))
 		want, wok := oracleTime(s)
 		if ok != wok || !got.Equal(want) {
-			t.Fatalf("parseTime(%q) = %v, %v; time.Parse says %v, %v", s, got, ok, want, wok)
+			t.Fatalf("ParseTime(%q) = %v, %v; time.Parse says %v, %v", s, got, ok, want, wok)
 		}
 	})
 }

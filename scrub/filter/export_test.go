@@ -1,4 +1,0 @@
-package filter
-
-// ParseTime is parseTime, for the tests.
-var ParseTime = parseTime

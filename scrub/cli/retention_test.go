@@ -25,9 +25,8 @@ type event struct {
 	Status      string         `json:"status"`
 	RowsRemoved int64          `json:"rows_removed"`
 	RowsExpired int64          `json:"rows_expired"`
-	Tags        []string       `json:"id_hmacs"`
+	Tags        []string       `json:"id_hmacs"` // of "ids" and "archive"
 	Options     map[string]any `json:"options"`
-	IDs         any            `json:"ids"` // a count in batch_start, tags in "ids"
 	Totals      scrub.Totals   `json:"totals"`
 }
 

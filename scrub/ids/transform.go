@@ -49,8 +49,8 @@ func ParseTransform(spec string) (*Transform, error) {
 	if rest == "" {
 		return nil, fmt.Errorf("%w: empty (want e.g. sha256, lower,sha256 or hmac-sha256:KEYFILE)", ErrTransform)
 	}
-	if first, r, comma := strings.Cut(rest, ","); first == "lower" || first == "upper" {
-		t.norm, rest = first, strings.TrimSpace(r)
+	if first, r, comma := strings.Cut(rest, ","); strings.TrimSpace(first) == "lower" || strings.TrimSpace(first) == "upper" {
+		t.norm, rest = strings.TrimSpace(first), strings.TrimSpace(r)
 		if !comma {
 			return t, nil
 		}

@@ -139,7 +139,7 @@ type eraseOptions struct {
 func parseErase(args []string, stderr io.Writer) (*eraseOptions, error) {
 	o := &eraseOptions{}
 	fs := flag.NewFlagSet("scrub erase", flag.ContinueOnError)
-	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required")
+	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given")
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")

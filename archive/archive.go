@@ -91,6 +91,7 @@ type Member struct {
 	CSV     bool   // filtered; false means carried over unchanged
 	Rows    int64  // data rows read
 	Removed int64  // data rows removed (or matched, when only scanning)
+	Expired int64  // of those, the rows older than the filter's cutoff
 
 	crc32 uint32 // of a carried-over zip member
 	size  uint64
@@ -114,6 +115,15 @@ func (r *Report) Rows() (n int64) {
 func (r *Report) Removed() (n int64) {
 	for _, m := range r.Members {
 		n += m.Removed
+	}
+	return n
+}
+
+// Expired returns the total of data rows removed (or matched) for their
+// age.
+func (r *Report) Expired() (n int64) {
+	for _, m := range r.Members {
+		n += m.Expired
 	}
 	return n
 }
@@ -341,7 +351,7 @@ func Rewrite(dst io.Writer, src io.ReaderAt, size int64, f Filter, opt Options) 
 	switch format {
 	case CSV:
 		st, err := f.Filter(dst, io.NewSectionReader(src, 0, size))
-		rep.Members = append(rep.Members, Member{CSV: true, Rows: st.Rows, Removed: st.Removed})
+		rep.Members = append(rep.Members, Member{CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
 		return rep, err
 	case Gzip:
 		return rep, rewriteGzip(dst, m, f, opt, rep)
@@ -381,7 +391,7 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) er
 	r := newAhead(m.stream(gr, 0, false))
 	defer r.Close()
 	st, err := f.Filter(zw, r)
-	rep.Members = append(rep.Members, Member{Name: h.Name, CSV: true, Rows: st.Rows, Removed: st.Removed})
+	rep.Members = append(rep.Members, Member{Name: h.Name, CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
 	if err != nil {
 		zw.Close()
 		return err
@@ -593,7 +603,7 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 			if err != nil {
 				return err
 			}
-			mem = Member{Name: zf.Name, CSV: true, Rows: st.Rows}
+			mem = Member{Name: zf.Name, CSV: true, Rows: st.Rows, Expired: st.Expired}
 			if st.Removed > 0 {
 				mem.Removed, err = filterMember(zw, m, zf, f, st)
 				if err != nil {

@@ -24,7 +24,7 @@ func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r i
 	rep := &Report{Format: format}
 	scan := func(name string, r io.Reader) (bool, error) {
 		st, stop, err := fn(name, r)
-		rep.Members = append(rep.Members, Member{Name: name, CSV: true, Rows: st.Rows, Removed: st.Removed})
+		rep.Members = append(rep.Members, Member{Name: name, CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
 		return stop, err
 	}
 	switch format {

@@ -81,7 +81,7 @@ type tagSet struct {
 // when o.Tag is set, or o.Filter itself.
 func (o *Options) tagSet() *tagSet {
 	t := &tagSet{filter: o.Filter}
-	if o.Tag == nil {
+	if o.Tag == nil || o.Filter.IDs == nil { // a purge by age alone lists no ID
 		return t
 	}
 	f := *o.Filter
@@ -111,5 +111,5 @@ func (t *tagSet) list() []string {
 		tags = append(tags, t.tag([]byte(id)))
 	}
 	slices.Sort(tags)
-	return tags
+	return slices.Compact(tags) // one ID may be spelt several ways (hex in either case)
 }

@@ -345,7 +345,7 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		rep, err := archive.ScanWith(src, c.Size(), tags.filter, !o.DryRun, o.Archive)
 		if rep != nil {
 			res.Format, res.MembersCarried = rep.Format.String(), rep.Carried()
-			res.RowsScanned, res.RowsRemoved = rep.Rows(), rep.Removed()
+			res.RowsScanned, res.RowsRemoved, res.RowsExpired = rep.Rows(), rep.Removed(), rep.Expired()
 		}
 		switch {
 		case err != nil:
@@ -372,6 +372,7 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 		rep, size, after, err := o.replace(ctx, c, src, tags.filter, obj.Key, res.VersionID)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
+			res.RowsExpired = rep.Expired()
 		}
 		if err != nil {
 			return err
@@ -386,7 +387,7 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 	})
 	if err != nil {
 		res.Status, res.Error = status(err), err.Error()
-		res.RowsRemoved, res.BytesAfter, res.SHA256After = 0, nil, "" // nothing was removed
+		res.RowsRemoved, res.RowsExpired, res.BytesAfter, res.SHA256After = 0, 0, nil, "" // nothing was removed
 		res.IDTags, res.DeletedVersions, res.VersionsDeleted = nil, nil, 0
 		return res, err
 	}

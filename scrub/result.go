@@ -31,7 +31,10 @@ type Result struct {
 	VersionID   string `json:"version_id,omitempty"`
 	RowsScanned int64  `json:"rows_scanned"`
 	RowsRemoved int64  `json:"rows_removed"`
-	BytesBefore int64  `json:"bytes_before"`
+	// RowsExpired counts the removed rows that were older than the
+	// cutoff of a retention purge, their ID listed or not.
+	RowsExpired int64 `json:"rows_expired,omitempty"`
+	BytesBefore int64 `json:"bytes_before"`
 	// BytesAfter is the size of the archive after the run; null in a dry
 	// run for archives that would be rewritten.
 	BytesAfter *int64 `json:"bytes_after"`
@@ -66,6 +69,7 @@ type Totals struct {
 	Held        int   `json:"held"`
 	RowsScanned int64 `json:"rows_scanned"`
 	RowsRemoved int64 `json:"rows_removed"`
+	RowsExpired int64 `json:"rows_expired,omitempty"`
 	BytesBefore int64 `json:"bytes_before"`
 	BytesAfter  int64 `json:"bytes_after"`
 }
@@ -106,6 +110,7 @@ func (t *Totals) Add(r Result) {
 	}
 	t.RowsScanned += r.RowsScanned
 	t.RowsRemoved += r.RowsRemoved
+	t.RowsExpired += r.RowsExpired
 	t.BytesBefore += r.BytesBefore
 	if r.BytesAfter != nil {
 		t.BytesAfter += *r.BytesAfter

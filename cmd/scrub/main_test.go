@@ -190,7 +190,7 @@ func TestExitCodes(t *testing.T) {
 			setup: func(t *testing.T) []string { return []string{"erase", t.TempDir()} },
 			code:  2,
 			check: func(t *testing.T, r result, _ *scrub.Summary) {
-				if r.stderr != "scrub: --ids FILE is required\n" {
+				if r.stderr != "scrub: --ids FILE is required (or --older-than AGE for a retention purge)\n" {
 					t.Errorf("stderr %q", r.stderr)
 				}
 			},

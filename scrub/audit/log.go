@@ -156,6 +156,7 @@ type archiveEvent struct {
 	SHA256After     string   `json:"sha256_after,omitempty"`
 	RowsScanned     int64    `json:"rows_scanned"`
 	RowsRemoved     int64    `json:"rows_removed"`
+	RowsExpired     int64    `json:"rows_expired,omitempty"`
 	MembersCarried  int      `json:"members_carried,omitempty"`
 	VersionsDeleted []string `json:"versions_deleted,omitempty"`
 	Tags            []string `json:"id_hmacs,omitempty"`

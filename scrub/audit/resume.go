@@ -140,7 +140,7 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			st := scrub.Status(a.Status)
 			j.Done[a.Key] = st == scrub.Erased || st == scrub.Unchanged
 			j.outcomes[a.Key] = scrub.Result{Status: st, RowsScanned: a.RowsScanned, RowsRemoved: a.RowsRemoved,
-				BytesBefore: a.SizeBefore, BytesAfter: a.SizeAfter}
+				RowsExpired: a.RowsExpired, BytesBefore: a.SizeBefore, BytesAfter: a.SizeAfter}
 		case "batch_end":
 			j.Ended = true
 		}

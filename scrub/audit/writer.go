@@ -220,7 +220,7 @@ func (w *Writer) Archive(r scrub.Result) error {
 	err := w.write("archive", &archiveEvent{
 		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
 		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
-		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, MembersCarried: r.MembersCarried,
+		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, RowsExpired: r.RowsExpired, MembersCarried: r.MembersCarried,
 		VersionsDeleted: r.DeletedVersions, Tags: r.IDTags, Error: r.Error,
 	})
 	if err == nil {
@@ -234,7 +234,7 @@ func (w *Writer) Archive(r scrub.Result) error {
 // outcome is what the totals need of an archive event.
 func outcome(r scrub.Result) scrub.Result {
 	return scrub.Result{Status: r.Status, RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved,
-		BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter}
+		RowsExpired: r.RowsExpired, BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter}
 }
 
 // total sums the outcomes: one per archive, its last.

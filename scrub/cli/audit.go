@@ -244,6 +244,9 @@ func resumeAudit(ctx context.Context, o *eraseOptions, env Env, loc audit.Locati
 			fmt.Fprintf(env.Stderr, "scrub: warning: not resuming the unfinished %s of this request (--resume=false); it stays unsealed\n", j.Batch)
 			continue
 		}
+		if err := o.resumeCutoff(j, opt); err != nil {
+			return nil, err
+		}
 		w, err := audit.Resume(loc, spool, key, j, st)
 		if err != nil {
 			return nil, fmt.Errorf("resume %s: %w", j.Batch, err)
@@ -264,10 +267,13 @@ func sameShard(a, b *scrub.Shard) bool {
 // number of shares is part of it.
 func (o *eraseOptions) requestSettings(command string) string {
 	delim, _ := o.delim()
-	b, _ := json.Marshal(map[string]any{
+	m := map[string]any{
 		"command": command, "sources": o.sources, "columns": o.columns, "include": o.include, "exclude": o.exclude, "delimiter": string(delim),
 		"shards": o.shardCount(),
-	})
+	}
+	o.transformSettings(m)
+	o.retentionSettings(m)
+	b, _ := json.Marshal(m)
 	return string(b)
 }
 
@@ -298,6 +304,8 @@ func (o *eraseOptions) recorded() map[string]any {
 	if o.endpoint != "" {
 		m["endpoint"] = o.endpoint
 	}
+	o.transformSettings(m)
+	o.recordRetention(m)
 	return m
 }
 
@@ -564,13 +572,14 @@ func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
 // runAudit runs the audit subcommands.
 func runAudit(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 || args[0] != "lookup" {
-		return usagef("usage: scrub audit lookup --id-key FILE --ids FILE LOCATION")
+		return usagef("usage: scrub audit lookup --id-key FILE --ids FILE [--id-transform SPEC] LOCATION")
 	}
 	fs := flag.NewFlagSet("scrub audit lookup", flag.ContinueOnError)
 	idKeyFile := fs.String("id-key", "", "the ID key `FILE` the batches were written with (or $"+envIDKey+")")
 	idsFile := fs.String("ids", "", "`FILE` of client IDs to look up, one per line (- for standard input)")
 	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for an s3:// location")
-	help := printFlags("Usage: scrub audit lookup --id-key FILE --ids FILE LOCATION\n\n"+
+	spec := fs.String("id-transform", "", "look up the stored form of the listed IDs: the `SPEC` the erasure ran with (see scrub erase --help)")
+	help := printFlags("Usage: scrub audit lookup --id-key FILE --ids FILE [--id-transform SPEC] LOCATION\n\n"+
 		"Answers, for each listed client ID, which batches in LOCATION were asked to\n"+
 		"erase it and which archives held its rows. Only the holder of the ID key can\n"+
 		"ask: the log names IDs by HMAC-SHA256 under that key. IDs are read from a file\n"+
@@ -585,6 +594,10 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 		return usagef("give exactly one audit LOCATION")
 	case *idsFile == "":
 		return usagef("--ids FILE is required")
+	}
+	transform, err := parseTransform(*spec)
+	if err != nil {
+		return err
 	}
 	key, err := loadIDKey(*idKeyFile)
 	if err != nil {
@@ -603,7 +616,11 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 	}
 	tags := make([]string, len(lines))
 	for i, l := range lines {
-		tags[i] = key.Tag([]byte(l.id))
+		id := l.id
+		if transform != nil {
+			id = transform.Apply(id)
+		}
+		tags[i] = key.Tag([]byte(id))
 	}
 	hits, other, err := audit.Lookup(ctx, loc, key, tags)
 	if err != nil {

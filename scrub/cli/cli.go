@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -52,12 +53,13 @@ const usage = `scrub removes the rows of listed client IDs from exported CSV arc
 
 Usage:
   scrub erase --ids FILE --key FILE --id-key FILE [--block --blocklist LOC] [flags] SOURCE...
+  scrub erase --older-than AGE [--ids FILE] --key FILE --id-key FILE [flags] SOURCE...
   scrub sweep --blocklist LOC --key FILE --id-key FILE [flags] SOURCE...
   scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE
   scrub export --ids FILE --out DIR --key FILE --id-key FILE [flags] SOURCE...
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
-  scrub audit lookup --id-key FILE --ids FILE LOCATION
+  scrub audit lookup --id-key FILE --ids FILE [--id-transform SPEC] LOCATION
   scrub version
 
 SOURCE is a directory (walked recursively), an archive file or an
@@ -135,6 +137,13 @@ type eraseOptions struct {
 	allowUTF8  bool
 	shard      *scrub.Shard
 	sources    []string
+
+	idTransform string
+	transform   *ids.Transform
+	olderThan   string
+	timeColumn  string
+	age         *age      // parsed --older-than
+	cutoff      time.Time // resolved at the start of the batch
 }
 
 // parseEraseLike parses the flags of erase for command (erase, or sweep,
@@ -143,7 +152,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	o := &eraseOptions{}
 	fs := flag.NewFlagSet("scrub "+command, flag.ContinueOnError)
 	if command == "erase" {
-		fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required")
+		fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given")
 	}
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
@@ -166,6 +175,12 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
 	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log")
 	shard := fs.String("shard", "", "process only share `I/N` of the archives (0 <= I < N; I may be auto, read from $JOB_COMPLETION_INDEX or $AWS_BATCH_JOB_ARRAY_INDEX), so N workers split one request; each writes its own audit batch")
+	o.timeColumn = filter.DefaultTimeColumn
+	if command == "erase" {
+		fs.StringVar(&o.idTransform, "id-transform", "", "the stored form of the listed IDs: `SPEC` lower|upper, then sha256|sha1|md5|hmac-sha256:KEYFILE, joined by a comma (e.g. lower,sha256); digests match as hex in either case")
+		fs.StringVar(&o.olderThan, "older-than", "", "also remove every row older than `AGE`: 365d, 2w, 12h (back from the start of the batch), or a date such as 2025-01-01 (UTC unless it has a zone); --ids is then optional")
+		fs.StringVar(&o.timeColumn, "time-column", filter.DefaultTimeColumn, "header `NAME` of the column --older-than reads (2006-01-02 15:04:05[.frac], RFC 3339 or 2006-01-02; UTC without a zone)")
+	}
 	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
 	if extra != nil {
 		extra(fs)
@@ -175,8 +190,10 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		return nil, err
 	}
 	switch {
-	case o.ids == "" && command == "erase":
-		return nil, usagef("--ids FILE is required")
+	case o.ids == "" && o.olderThan == "" && command == "erase":
+		return nil, usagef("--ids FILE is required (or --older-than AGE for a retention purge)")
+	case o.ids == "" && o.idTransform != "":
+		return nil, usagef("--id-transform goes with --ids")
 	case len(o.sources) == 0:
 		return nil, usagef("no SOURCE given")
 	case o.jobs < 0:
@@ -204,6 +221,12 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		}
 		o.shard = &sh
 	}
+	if err := o.parseRetention(); err != nil {
+		return nil, err
+	}
+	if o.transform, err = parseTransform(o.idTransform); err != nil {
+		return nil, err
+	}
 	for _, g := range [][]string{o.include, o.exclude} {
 		if err := scrub.CheckGlobs(g); err != nil {
 			return nil, &UsageError{err}
@@ -218,10 +241,11 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 }
 
 var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-key FILE [flags] SOURCE...\n\n"+
-	"Removes every row whose ID column holds a listed ID from the archives below\n"+
-	"each SOURCE, replacing each archive that held one atomically, and writes a\n"+
-	"signed audit bundle of the batch. With --block the IDs also go on the\n"+
-	"blocklist (as HMAC tags), and scrub sweep erases them from later exports.\n",
+	"Removes every row whose ID column holds a listed ID (and, with --older-than,\n"+
+	"every row older than the cutoff) from the archives below each SOURCE,\n"+
+	"replacing each archive that held one atomically, and writes a signed audit\n"+
+	"bundle of the batch. With --block the IDs also go on the blocklist (as HMAC\n"+
+	"tags), and scrub sweep erases them from later exports.\n",
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
 		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
 
@@ -282,12 +306,22 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	if err := block.checkErase(); err != nil {
 		return err
 	}
-	set, err := loadIDs(o.ids, env.Stdin)
-	if err != nil {
-		return err
+	if block.block && o.ids == "" {
+		return usagef("--block needs --ids FILE: the IDs to block")
 	}
-	spec := batchSpec{command: "erase", set: set, n: set.Len(), each: eachTagged(set)}
+	spec := batchSpec{command: "erase", each: func(*audit.IDKey, func(id, tag string)) {}}
+	if o.ids != "" {
+		set, err := loadIDs(o.ids, env.Stdin)
+		if err != nil {
+			return err
+		}
+		if o.transform != nil {
+			set = o.transform.Set(set)
+		}
+		spec.set, spec.n, spec.each = set, set.Len(), eachTagged(set)
+	}
 	if block.block {
+		var err error
 		if spec.started, err = block.adder(ctx, o, env, spec); err != nil {
 			return err
 		}
@@ -355,10 +389,13 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	if err != nil {
 		return err
 	}
+	if err := o.resolveCutoff(time.Now()); err != nil {
+		return err
+	}
 	prog := newProgress(env.Stderr, !o.noProgress)
 	opt := scrub.Options{
 		Filter: &filter.Filter{IDs: spec.set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
-			AllowInvalidUTF8: o.allowUTF8},
+			AllowInvalidUTF8: o.allowUTF8, Before: o.cutoff, TimeColumn: o.timeColumn},
 		Archive: archive.Options{Level: o.level, MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
 		Include: o.include, Exclude: o.exclude, Select: spec.selects,
 		Jobs: o.defaultJobs(), DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
@@ -397,9 +434,10 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		}
 	}
 	if idKey != nil {
-		opt.Tag = idKey.Tag
+		opt.Tag = tagger(idKey, spec.set)
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.n, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
+	o.printCutoff(env.Stderr)
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	if errors.Is(runErr, scrub.ErrNoArchives) && spec.noArchives != nil {
 		runErr = spec.noArchives()
@@ -503,6 +541,9 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 	}
 	fmt.Fprintf(w, "scrub: %d archives: %d erased, %d unchanged, %d would be erased, %d failed, %d conflicts, %d held, %d skipped; %d of %d rows %s\n",
 		t.Archives, t.Erased, t.Unchanged, t.WouldErase, t.Failed, t.Conflict, t.Held, t.Skipped, t.RowsRemoved, t.RowsScanned, verb)
+	if t.RowsExpired > 0 {
+		fmt.Fprintf(w, "scrub: %d of those rows were older than the cutoff\n", t.RowsExpired)
+	}
 	if t.Archives > 0 && t.Unchanged == t.Archives {
 		fmt.Fprintln(w, "scrub: nothing to erase: no archive (and no older version) holds a listed ID; nothing was changed")
 	}

@@ -7,18 +7,22 @@
 // break enclosed in double quotes, with quotes inside doubled. The first
 // non-blank record is the header; it names the ID column(s). A data record is
 // dropped exactly when the unquoted value of one of its ID columns is in the
-// ID set. All other bytes of the input, the header, blank lines, quoting,
-// line endings, a byte order mark and a missing final line break included,
-// are written to the output as they were.
+// ID set, or, with a cutoff, when its time is before the cutoff. All other
+// bytes of the input, the header, blank lines, quoting, line endings, a byte
+// order mark and a missing final line break included, are written to the
+// output as they were.
 //
 // The scanner is strict where leniency could hide a record boundary: a quote
 // inside an unquoted field, text after a closing quote, a carriage return
 // that does not end a line, an unterminated quoted field and a record whose
 // field count differs from the header's are errors ([ParseError]), never
 // guesses. A filter that cannot find the ID column fails rather than keep
-// every row. Input that is not UTF-8 (RFC 3629) is an error too, unless
-// [Filter.AllowInvalidUTF8] is set: it is a sign of binary data or of text in
-// another encoding, where an ID may be spelt in bytes that do not match.
+// every row; so does one with a cutoff that cannot find the time column, and
+// a record whose time does not parse is an error ([ErrTime]), never kept or
+// dropped by guess. Input that is not UTF-8 (RFC 3629) is an error too,
+// unless [Filter.AllowInvalidUTF8] is set: it is a sign of binary data or of
+// text in another encoding, where an ID may be spelt in bytes that do not
+// match.
 package filter
 
 import (
@@ -27,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -82,10 +87,13 @@ type Set interface {
 	Contains(id []byte) bool
 }
 
-// Filter removes the records of the IDs in a Set. Its zero value, with IDs
-// set, filters on the [DefaultColumns] with the delimiter detected from the
-// header. A Filter is safe for concurrent use by several goroutines.
+// Filter removes the records of the IDs in a Set, and those older than a
+// cutoff. Its zero value, with IDs set, filters on the [DefaultColumns] with
+// the delimiter detected from the header. A Filter is safe for concurrent
+// use by several goroutines.
 type Filter struct {
+	// IDs are the IDs whose records go. Nil, with a cutoff, filters by
+	// age alone: no ID column is needed.
 	IDs Set
 	// Columns are the header names of the ID columns, matched
 	// case-insensitively after trimming spaces. Every column whose name
@@ -102,12 +110,20 @@ type Filter struct {
 	// and column of the first one. A byte order mark is valid UTF-8, and is
 	// allowed either way.
 	AllowInvalidUTF8 bool
+	// Before, if not zero, is a cutoff: a record whose time is before it
+	// goes too. The time is the value of the column TimeColumn (matched
+	// like Columns; "" means DefaultTimeColumn), which must be there
+	// exactly once, in a layout ParseTime reads (a time without a zone is
+	// UTC). A value that is not a time, or is empty, is an error ([ErrTime]).
+	Before     time.Time
+	TimeColumn string
 }
 
 // Stats counts what a pass over one CSV stream saw.
 type Stats struct {
 	Rows    int64 // data records read (the header and blank lines excluded)
 	Removed int64 // data records dropped (or, for Match, found)
+	Expired int64 // of those, the records older than Filter.Before, their ID listed or not
 }
 
 // Filter copies src to dst without the records whose ID is in the set. With a
@@ -168,6 +184,10 @@ type scanner struct {
 	scratch []byte // unescaped quoted values
 	stopCh  [256]bool
 
+	expired bool        // the record being parsed is older than the cutoff
+	timeCol int         // the time column, or -1
+	terr    *ParseError // the record's time column does not hold a time
+
 	checkUTF8 bool
 	checked   int // buf[pos:checked] is valid UTF-8
 	bad       int // offset of the first byte that is not UTF-8, or -1
@@ -213,7 +233,7 @@ func (s *scanner) run() error {
 			continue
 		}
 		start, startLine := s.pos, s.line
-		s.matched = false
+		s.matched, s.expired, s.terr = false, false, nil
 		end, nfields, err := s.record()
 		if err == errShort {
 			if err := s.fill(); err != nil {
@@ -231,12 +251,18 @@ func (s *scanner) run() error {
 			return &ParseError{StartLine: startLine, Line: startLine, Column: 1, Err: ErrFieldCount,
 				detail: fmt.Sprintf("%d, header has %d", nfields, s.nfields)}
 		}
+		if s.terr != nil {
+			return s.terr
+		}
 		s.stats.Rows++
 		s.line += bytes.Count(s.buf[start:end], nl)
 		s.pos = end
-		if s.matched {
+		if s.matched || s.expired {
 			s.stats.Removed++
-			if s.x != nil {
+			if s.expired {
+				s.stats.Expired++
+			}
+			if s.x != nil && s.matched {
 				if err := s.x.emit(s.buf[start:end]); err != nil {
 					return err
 				}
@@ -337,11 +363,11 @@ func (s *scanner) readHeader() error {
 		}
 		s.nfields = nfields
 		s.isID = make([]bool, nfields)
-		found := false
+		found := s.f.IDs == nil && !s.f.Before.IsZero() // by age alone
 		for i, name := range s.names {
 			name = strings.TrimSpace(name)
 			for _, c := range s.f.columns() {
-				if strings.EqualFold(name, strings.TrimSpace(c)) {
+				if s.f.IDs != nil && strings.EqualFold(name, strings.TrimSpace(c)) {
 					s.isID[i], found = true, true
 				}
 			}
@@ -355,6 +381,10 @@ func (s *scanner) readHeader() error {
 			return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoIDColumn,
 				detail: "looked for " + quoteList(s.f.columns())}
 		}
+		if err := s.findTimeColumn(); err != nil {
+			return err
+		}
+		s.last = max(s.last, s.timeCol)
 		s.line += bytes.Count(s.buf[start:end], nl)
 		s.pos = end
 		return nil
@@ -577,6 +607,9 @@ func (s *scanner) value(field int, val []byte, escaped bool) {
 	if s.header {
 		s.names = append(s.names, string(unescape(nil, val, escaped)))
 		return
+	}
+	if field == s.timeCol {
+		s.checkTime(val) // quotes inside are never part of a time: no unescaping
 	}
 	if field >= len(s.isID) || !s.isID[field] || s.matched && s.x == nil {
 		return

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/scrubtool/scrub/scrub/filter"
@@ -20,6 +21,12 @@ import (
 // encoding/csv skips and attributes to the next record's span, always stay.
 // It returns ok=false when encoding/csv rejects the input.
 func oracle(in []byte, delim rune, column string, set *ids.Set) (out []byte, st filter.Stats, err error) {
+	return oracleWith(in, delim, column, set, nil)
+}
+
+// oracleWith is oracle with an optional cutoff (see ageOracle); set may
+// then be nil.
+func oracleWith(in []byte, delim rune, column string, set *ids.Set, cut *cutoff) (out []byte, st filter.Stats, err error) {
 	r := csv.NewReader(bytes.NewReader(in))
 	r.Comma = delim
 	r.ReuseRecord = true
@@ -50,23 +57,33 @@ func oracle(in []byte, delim rune, column string, set *ids.Set) (out []byte, st 
 		}
 		if first {
 			for i, name := range rec {
-				if strings.EqualFold(strings.TrimSpace(name), column) {
+				if set != nil && strings.EqualFold(strings.TrimSpace(name), column) {
 					idcol = append(idcol, i)
 				}
 			}
-			if idcol == nil {
+			if idcol == nil && set != nil {
 				return nil, st, filter.ErrNoIDColumn
+			}
+			if err := cut.header(rec); err != nil {
+				return nil, st, err
 			}
 			out = append(out, span...)
 			continue
+		}
+		expired, err := cut.expired(r, rec)
+		if err != nil {
+			return nil, st, err
 		}
 		st.Rows++
 		drop := false
 		for _, i := range idcol {
 			drop = drop || set.Contains([]byte(rec[i]))
 		}
-		if drop {
+		if drop || expired {
 			st.Removed++
+			if expired {
+				st.Expired++
+			}
 			continue
 		}
 		out = append(out, span...)
@@ -159,11 +176,14 @@ func FuzzFilter(f *testing.F) {
 		"id,v\na,\"unterminated\n",
 		"id,v\na\"b,1\n",
 		"id;v\na;1\n",
+		"t,id\n2017-11-22,a\n2017-11-24 10:00:00,b\n",
+		"id,t\r\n\"a\",\"2017-11-24T00:00:00Z\"\r\nx,bad\r\n",
 	} {
 		f.Add([]byte(s))
 	}
 	set := ids.New("a", "b c", "ABC123")
 	f.Fuzz(func(t *testing.T, in []byte) {
+		checkCutoff(t, in, set)
 		flt := &filter.Filter{IDs: set, Columns: []string{"id"}, Delimiter: ',', MaxRecord: fuzzMaxRecord, AllowInvalidUTF8: true}
 		var out bytes.Buffer
 		st, err := flt.Filter(&out, bytes.NewReader(in))
@@ -196,6 +216,31 @@ func FuzzFilter(f *testing.F) {
 			t.Fatalf("output does not re-read cleanly: %v %+v", err, ast)
 		}
 	})
+}
+
+// checkCutoff checks a filter with a cutoff (column t) against the oracle:
+// where both accept the input the outputs are byte-identical; a time that
+// does not parse is an error at the same line and column.
+func checkCutoff(t *testing.T, in []byte, set *ids.Set) {
+	t.Helper()
+	cut := time.Date(2017, 11, 23, 0, 0, 0, 0, time.UTC)
+	f := &filter.Filter{IDs: set, Columns: []string{"id"}, Delimiter: ',', MaxRecord: fuzzMaxRecord, AllowInvalidUTF8: true,
+		Before: cut, TimeColumn: "t"}
+	var out bytes.Buffer
+	st, err := f.Filter(&out, bytes.NewReader(in))
+	want, wst, oerr := oracleWith(in, ',', "id", set, &cutoff{column: "t", before: cut})
+	var pe, ope *filter.ParseError
+	switch {
+	case err == nil && oerr != nil:
+		t.Fatalf("cutoff: filter accepts what the oracle rejects (%v)\ninput %q", oerr, in)
+	case err == nil && (!bytes.Equal(out.Bytes(), want) || st != wst):
+		t.Fatalf("cutoff: output\n%q %+v\nwant\n%q %+v\ninput %q", out.Bytes(), st, want, wst, in)
+	case errors.Is(err, filter.ErrTime) && oerr == nil:
+		t.Fatalf("cutoff: %v, but the oracle accepts the input %q", err, in)
+	case errors.Is(oerr, filter.ErrTime) && errors.As(oerr, &ope) && errors.As(err, &pe) && errors.Is(err, filter.ErrTime) &&
+		(pe.Line != ope.Line || pe.Column != ope.Column):
+		t.Fatalf("cutoff: %v, oracle at line %d, column %d\ninput %q", err, ope.Line, ope.Column, in)
+	}
 }
 
 // checkStrict checks the strict filter against the lenient one's result on

@@ -10,6 +10,7 @@ package ids
 
 import (
 	"bufio"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,9 @@ func (e *LineError) Unwrap() error { return e.Err }
 // reads.
 type Set struct {
 	m map[string]struct{}
+	// digest, if not 0, is the size of the digests m holds (a
+	// [Transform]'s set): IDs are their hex.
+	digest int
 }
 
 // New returns a set holding ids, which must already be valid.
@@ -46,6 +50,9 @@ func New(ids ...string) *Set {
 
 // Contains reports whether id is in the set. It does not allocate.
 func (s *Set) Contains(id []byte) bool {
+	if s.digest != 0 {
+		return s.containsHex(id)
+	}
 	_, ok := s.m[string(id)]
 	return ok
 }
@@ -53,9 +60,13 @@ func (s *Set) Contains(id []byte) bool {
 // Len returns the number of distinct IDs.
 func (s *Set) Len() int { return len(s.m) }
 
-// Each calls fn for every ID, in no particular order.
+// Each calls fn for every ID, in no particular order; a digest as its
+// lower-case hex.
 func (s *Set) Each(fn func(id string)) {
 	for id := range s.m {
+		if s.digest != 0 {
+			id = hex.EncodeToString([]byte(id))
+		}
 		fn(id)
 	}
 }

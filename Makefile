@@ -38,6 +38,7 @@ race: $(BIN)/minio
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(or $(FUZZTIME),300000x) -fuzzminimizetime 5s ./scrub/filter
 	$(GO) test -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(or $(FUZZTIME),100000x) -fuzzminimizetime 5s ./scrub/filter
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(or $(FUZZTIME),200000x) -fuzzminimizetime 5s ./scrub/filter
 	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(or $(FUZZTIME),50000x) -fuzzminimizetime 5s ./archive
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(or $(FUZZTIME),30000x) -fuzzminimizetime 5s ./archive
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(or $(FUZZTIME),100000x) -fuzzminimizetime 5s ./scrub/audit

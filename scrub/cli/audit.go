@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -170,10 +169,7 @@ func beginAudit(ctx context.Context, o *eraseOptions, env Env, spec batchSpec, l
 	if d, ok := loc.(audit.Dir); ok {
 		spool = string(d)
 	}
-	operator := os.Getenv("USER")
-	if u, err := user.Current(); err == nil {
-		operator = u.Username
-	}
+	operator := operatorName()
 	host, _ := os.Hostname()
 	st := audit.Start{
 		Command: spec.command, DryRun: o.dryRun,

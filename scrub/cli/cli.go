@@ -194,24 +194,14 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		return nil, usagef("--ids FILE is required (or --older-than AGE for a retention purge)")
 	case o.ids == "" && o.idTransform != "":
 		return nil, usagef("--id-transform goes with --ids")
-	case len(o.sources) == 0:
-		return nil, usagef("no SOURCE given")
-	case o.jobs < 0:
-		return nil, usagef("--jobs must be positive")
 	case o.level < 1 || o.level > 9:
 		return nil, usagef("--level must be between 1 and 9")
-	case o.maxRecord < 1:
-		return nil, usagef("--max-record must be positive")
-	case o.maxMember < 1:
-		return nil, usagef("--max-member-size must be positive")
-	case o.maxRatio < 1:
-		return nil, usagef("--max-ratio must be positive")
 	case o.verify != "size" && o.verify != "full":
 		return nil, usagef("--verify must be size or full")
 	case o.partSize < 5<<20:
 		return nil, usagef("--part-size must be at least 5 MiB (5242880)")
 	}
-	if _, err := o.delim(); err != nil {
+	if err := o.checkReading(); err != nil {
 		return nil, err
 	}
 	if *shard != "" {
@@ -227,17 +217,39 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	if o.transform, err = parseTransform(o.idTransform); err != nil {
 		return nil, err
 	}
+	return o, nil
+}
+
+// checkReading checks the flags that say what to read and how, which
+// every command that reads archives shares: the sources, jobs, limits,
+// delimiter, globs and columns.
+func (o *eraseOptions) checkReading() error {
+	switch {
+	case len(o.sources) == 0:
+		return usagef("no SOURCE given")
+	case o.jobs < 0:
+		return usagef("--jobs must be positive")
+	case o.maxRecord < 1:
+		return usagef("--max-record must be positive")
+	case o.maxMember < 1:
+		return usagef("--max-member-size must be positive")
+	case o.maxRatio < 1:
+		return usagef("--max-ratio must be positive")
+	}
+	if _, err := o.delim(); err != nil {
+		return err
+	}
 	for _, g := range [][]string{o.include, o.exclude} {
 		if err := scrub.CheckGlobs(g); err != nil {
-			return nil, &UsageError{err}
+			return &UsageError{err}
 		}
 	}
 	for _, c := range o.columns {
 		if strings.TrimSpace(c) == "" {
-			return nil, usagef("--column needs a name")
+			return usagef("--column needs a name")
 		}
 	}
-	return o, nil
+	return nil
 }
 
 var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-key FILE [flags] SOURCE...\n\n"+

@@ -13,7 +13,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -71,29 +70,9 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 		return nil, usagef("--out DIR or s3://bucket/prefix is required")
 	case !strings.HasPrefix(o.out, "s3://") && strings.Contains(o.out, "://"):
 		return nil, usagef("--out %q: only local directories and s3:// URLs are supported", o.out)
-	case len(o.sources) == 0:
-		return nil, usagef("no SOURCE given")
-	case o.jobs < 0:
-		return nil, usagef("--jobs must be positive")
-	case o.maxRecord < 1:
-		return nil, usagef("--max-record must be positive")
-	case o.maxMember < 1:
-		return nil, usagef("--max-member-size must be positive")
-	case o.maxRatio < 1:
-		return nil, usagef("--max-ratio must be positive")
 	}
-	if _, err := o.delim(); err != nil {
+	if err := o.checkReading(); err != nil {
 		return nil, err
-	}
-	for _, g := range [][]string{o.include, o.exclude} {
-		if err := scrub.CheckGlobs(g); err != nil {
-			return nil, &UsageError{err}
-		}
-	}
-	for _, c := range o.columns {
-		if strings.TrimSpace(c) == "" {
-			return nil, usagef("--column needs a name")
-		}
 	}
 	return o, nil
 }
@@ -324,10 +303,7 @@ func (o *exportOptions) beginExport(ctx context.Context, env Env, loc audit.Loca
 	if d, ok := loc.(audit.Dir); ok {
 		spool = string(d)
 	}
-	operator := os.Getenv("USER")
-	if u, err := user.Current(); err == nil {
-		operator = u.Username
-	}
+	operator := operatorName()
 	host, _ := os.Hostname()
 	var list, tags []string
 	for _, s := range subjects {

@@ -175,11 +175,16 @@ func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, s
 			return nil, err
 		}
 	}
+	// The valid lines are written first, then the rest cut off: a kill
+	// in between leaves them followed by what the next parse drops. (Cut
+	// first, the journal would be empty for a moment, and a kill then
+	// would lose the batch's record.) In a local audit directory the
+	// lines are already there and this only drops a torn last line.
 	valid := bytes.Join(j.lines, nil)
-	if err := w.spool.Truncate(0); err != nil {
+	if _, err := w.spool.WriteAt(valid, 0); err != nil {
 		return nil, fmt.Errorf("audit journal: %w", err)
 	}
-	if _, err := w.spool.WriteAt(valid, 0); err != nil {
+	if err := w.spool.Truncate(int64(len(valid))); err != nil {
 		return nil, fmt.Errorf("audit journal: %w", err)
 	}
 	if _, err := w.spool.Seek(int64(len(valid)), 0); err != nil {

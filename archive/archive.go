@@ -477,6 +477,10 @@ func openZip(m *meter) (*zip.Reader, error) {
 		if zf.Flags&0x1 != 0 {
 			return nil, &MemberError{zf.Name, ErrEncrypted}
 		}
+		if zf.FileInfo().IsDir() && (zf.UncompressedSize64 > 0 || zf.CompressedSize64 > 0) {
+			// No zip tool writes one, and no writer can copy it.
+			return nil, &MemberError{zf.Name, fmt.Errorf("%w: a directory entry with content", ErrCorrupt)}
+		}
 		lower := strings.ToLower(zf.Name)
 		for _, ext := range nestedExt {
 			if strings.HasSuffix(lower, ext) {

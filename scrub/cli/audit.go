@@ -113,6 +113,27 @@ func loadIDKey(file string) (*audit.IDKey, error) {
 	return k, nil
 }
 
+// loadKeys loads --key and --id-key. Unless optional (a dry run), both are
+// required: what says who needs them ("an erasure") and idUse what the ID
+// key names, for the messages.
+func loadKeys(keyFile, idKeyFile string, optional bool, what, idUse string) (ed25519.PrivateKey, *audit.IDKey, error) {
+	key, err := loadSigningKey(keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	idKey, err := loadIDKey(idKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case key == nil && !optional:
+		return nil, nil, usagef("%s needs a key to sign its audit bundle: --key FILE or $%s (make one with scrub keygen --out NAME)", what, envSigningKey)
+	case idKey == nil && !optional:
+		return nil, nil, usagef("%s needs an ID key to name %s: --id-key FILE or $%s (make one with scrub keygen --id-key FILE)", what, idUse, envIDKey)
+	}
+	return key, idKey, nil
+}
+
 // auditLocation opens --audit: a local directory or an s3:// prefix.
 func auditLocation(ctx context.Context, where, endpoint string) (audit.Location, error) {
 	if !strings.HasPrefix(where, "s3://") {

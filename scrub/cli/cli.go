@@ -373,19 +373,9 @@ func eachTagged(set *ids.Set) func(*audit.IDKey, func(id, tag string)) {
 // location, begins (or resumes) the audit log, runs the engine and seals
 // the log, and prints the summary.
 func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
-	key, err := loadSigningKey(o.key)
+	key, idKey, err := loadKeys(o.key, o.idKey, o.dryRun, "an erasure", "the erased IDs in its audit log")
 	if err != nil {
 		return err
-	}
-	idKey, err := loadIDKey(o.idKey)
-	if err != nil {
-		return err
-	}
-	switch {
-	case key == nil && !o.dryRun:
-		return usagef("an erasure needs a key to sign its audit bundle: --key FILE or $%s (make one with scrub keygen --out NAME)", envSigningKey)
-	case idKey == nil && !o.dryRun:
-		return usagef("an erasure needs an ID key to name the erased IDs in its audit log: --id-key FILE or $%s (make one with scrub keygen --id-key FILE)", envIDKey)
 	}
 	if !strings.HasPrefix(o.audit, "s3://") {
 		if err := checkAuditOutside(o.audit, o.sources); err != nil {

@@ -150,19 +150,9 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	key, err := loadSigningKey(o.key)
+	key, idKey, err := loadKeys(o.key, o.idKey, false, "an export", "the data subjects in its audit log and archives")
 	if err != nil {
 		return err
-	}
-	idKey, err := loadIDKey(o.idKey)
-	if err != nil {
-		return err
-	}
-	switch {
-	case key == nil:
-		return usagef("an export needs a key to sign its audit bundle: --key FILE or $%s (make one with scrub keygen --out NAME)", envSigningKey)
-	case idKey == nil:
-		return usagef("an export needs an ID key to name the data subjects in its audit log and archives: --id-key FILE or $%s (make one with scrub keygen --id-key FILE)", envIDKey)
 	}
 	if err := o.checkPlaces(); err != nil {
 		return err

@@ -8,6 +8,10 @@ import (
 // ahead reads from r in its own goroutine, a few buffers ahead of its
 // reader: a decompressor then runs beside the filter that reads it, on
 // another core when one is idle, instead of taking turns with it.
+//
+// Its buffers start small and double up to aheadBuf, so that a reader that
+// stops early (a scan that ends at the first matching row, often within the
+// first kilobytes) has not had a megabyte decompressed for nothing.
 type ahead struct {
 	full chan []byte // filled, in order; closed after the last
 	free chan []byte
@@ -20,14 +24,15 @@ type ahead struct {
 }
 
 const (
-	aheadBuf = 256 << 10
-	aheadN   = 3
+	aheadBuf   = 256 << 10
+	aheadFirst = 8 << 10
+	aheadN     = 3
 )
 
 func newAhead(r io.Reader) *ahead {
 	a := &ahead{full: make(chan []byte, aheadN), free: make(chan []byte, aheadN), done: make(chan struct{})}
 	for range aheadN {
-		a.free <- make([]byte, aheadBuf)
+		a.free <- nil // allocated when first needed, at the size of the time
 	}
 	a.wg.Add(1)
 	go a.run(r)
@@ -37,6 +42,7 @@ func newAhead(r io.Reader) *ahead {
 func (a *ahead) run(r io.Reader) {
 	defer a.wg.Done()
 	defer close(a.full)
+	size := aheadFirst
 	for {
 		var buf []byte
 		select {
@@ -44,6 +50,10 @@ func (a *ahead) run(r io.Reader) {
 		case <-a.done:
 			return
 		}
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		size = min(2*size, aheadBuf)
 		n := 0
 		var err error
 		for n < len(buf) && err == nil {

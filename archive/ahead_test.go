@@ -48,6 +48,31 @@ func TestAhead(t *testing.T) {
 	if r.n != n {
 		t.Error("read after Close returned")
 	}
+
+	// A reader that stops after a few bytes has not had much more read for
+	// it: the buffers start small (8, 16 and 32 KiB before it has returned
+	// any), and only a reader that keeps reading gets the full size.
+	r = &countReader{r: bytes.NewReader(bytes.Repeat([]byte("x"), 64<<20))}
+	a = newAhead(r)
+	if _, err := io.ReadFull(a, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if limit := aheadFirst * (1<<(aheadN+1) - 1); r.n > limit {
+		t.Errorf("read %d bytes ahead of a reader that took 100, want at most %d", r.n, limit)
+	}
+	r = &countReader{r: bytes.NewReader(bytes.Repeat([]byte("x"), 64<<20))}
+	a = newAhead(r)
+	if _, err := io.CopyN(io.Discard, a, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if r.n > 8<<20+(aheadN+1)*aheadBuf {
+		t.Errorf("read %d bytes for a reader that took 8 MiB", r.n)
+	}
+	if cap(a.buf) != aheadBuf {
+		t.Errorf("reading from a buffer of %d bytes after 8 MiB, want %d", cap(a.buf), aheadBuf)
+	}
 }
 
 type countReader struct {

@@ -388,7 +388,7 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) er
 		gw.Header = h
 		zw = gw
 	}
-	r := newAhead(m.stream(gr, 0, false))
+	r := newAhead(m.stream(gr, 0, 0))
 	defer r.Close()
 	st, err := f.Filter(zw, r)
 	rep.Members = append(rep.Members, Member{Name: h.Name, CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
@@ -551,29 +551,32 @@ func checkName(name string) error {
 }
 
 // withMember opens a CSV member of a zip, runs fn on its content and closes
-// it, under the limits of m. The member's CRC is checked when fn reads it to
-// the end. again says that the member has been read before in this pass.
-func withMember[T any](m *meter, zf *zip.File, again bool, fn func(io.Reader) (T, error)) (T, error) {
+// it, under the limits of m, and returns how many bytes fn read. The
+// member's CRC is checked when fn reads it to the end. counted is how many
+// of the member's bytes an earlier pass of this archive has read, or -1 for
+// the first pass, which checks the member's header against the limits.
+func withMember[T any](m *meter, zf *zip.File, counted int64, fn func(io.Reader) (T, error)) (T, int64, error) {
 	var zero T
-	if !again {
+	if counted < 0 {
 		if err := m.claim(zf.UncompressedSize64, zf.CompressedSize64); err != nil {
-			return zero, &MemberError{zf.Name, err}
+			return zero, 0, &MemberError{zf.Name, err}
 		}
 	}
 	m.ahead = nil
 	in0 := m.src.n
 	rc, err := zf.Open()
 	if err != nil {
-		return zero, &MemberError{zf.Name, headerErr(err)}
+		return zero, 0, &MemberError{zf.Name, headerErr(err)}
 	}
-	v, err := fn(m.stream(memberReader{rc}, in0, again))
+	lr := m.stream(memberReader{rc}, in0, max(counted, 0))
+	v, err := fn(lr)
 	if cerr := rc.Close(); err == nil && cerr != nil {
 		err = formatErr("", cerr)
 	}
 	if err != nil {
-		return v, &MemberError{zf.Name, err}
+		return v, lr.out, &MemberError{zf.Name, err}
 	}
-	return v, nil
+	return v, lr.out, nil
 }
 
 // memberReader names the errors of a zip member's data.
@@ -603,16 +606,25 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 	for _, zf := range zr.File {
 		mem := Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64}
 		if IsCSVName(zf.Name) && !zf.FileInfo().IsDir() {
-			st, err := withMember(m, zf, false, func(r io.Reader) (filter.Stats, error) { return f.Filter(nil, r) })
+			// The first matching row decides: a member without one is read
+			// to its end, counted and copied raw; one with a match is read
+			// again, through the filter, from its start.
+			var matched bool
+			st, n, err := withMember(m, zf, -1, func(r io.Reader) (filter.Stats, error) {
+				st, match, err := f.Match(r)
+				matched = match
+				return st, err
+			})
 			if err != nil {
 				return err
 			}
 			mem = Member{Name: zf.Name, CSV: true, Rows: st.Rows, Expired: st.Expired}
-			if st.Removed > 0 {
-				mem.Removed, err = filterMember(zw, m, zf, f, st)
+			if matched {
+				st, err := filterMember(zw, m, zf, f, n)
 				if err != nil {
 					return err
 				}
+				mem.Rows, mem.Removed, mem.Expired = st.Rows, st.Removed, st.Expired
 				rep.Members = append(rep.Members, mem)
 				continue
 			}
@@ -625,9 +637,11 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 	return zw.Close()
 }
 
-// filterMember writes a filtered copy of zf to zw under the same header. It
-// checks that the filter pass sees what the counting pass saw.
-func filterMember(zw *zip.Writer, m *meter, zf *zip.File, f Filter, counted filter.Stats) (int64, error) {
+// filterMember writes a filtered copy of zf to zw under the same header,
+// after a first pass found a matching row in its first counted bytes. A
+// filter pass that removes nothing means the member changed between the
+// passes.
+func filterMember(zw *zip.Writer, m *meter, zf *zip.File, f Filter, counted int64) (filter.Stats, error) {
 	fh := zf.FileHeader
 	// Keep the MS-DOS time and the original extra fields (extended
 	// timestamps included) as they are: a zero Modified stops the writer
@@ -639,16 +653,16 @@ func filterMember(zw *zip.Writer, m *meter, zf *zip.File, f Filter, counted filt
 	fh.CompressedSize, fh.UncompressedSize = 0, 0 //nolint:staticcheck // zeroed so the writer sets both
 	w, err := zw.CreateHeader(&fh)
 	if err != nil {
-		return 0, &MemberError{zf.Name, err}
+		return filter.Stats{}, &MemberError{zf.Name, err}
 	}
-	st, err := withMember(m, zf, true, func(r io.Reader) (filter.Stats, error) { return f.Filter(w, r) })
+	st, _, err := withMember(m, zf, counted, func(r io.Reader) (filter.Stats, error) { return f.Filter(w, r) })
 	if err != nil {
-		return 0, err
+		return st, err
 	}
-	if st != counted {
-		return 0, &MemberError{zf.Name, ErrChanged}
+	if st.Removed == 0 {
+		return st, &MemberError{zf.Name, ErrChanged}
 	}
-	return st.Removed, nil
+	return st, nil
 }
 
 // stripZip64 returns extra without zip64 extended information fields.

@@ -219,26 +219,27 @@ func (m *meter) claim(uncompressed, compressed uint64) error {
 }
 
 // stream wraps the decompressed data of one CSV stream, whose compressed
-// data starts with the archive's byte in0 to be read. A stream read a second
-// time (to filter what a first pass counted) is not added to the archive's
-// total again.
-func (m *meter) stream(r io.Reader, in0 int64, again bool) io.Reader {
-	return &limitReader{r: r, m: m, in0: in0, again: again}
+// data starts with the archive's byte in0 to be read. The first counted
+// bytes of a stream read a second time (to filter what a first pass found a
+// match in) are not added to the archive's total again.
+func (m *meter) stream(r io.Reader, in0, counted int64) *limitReader {
+	return &limitReader{r: r, m: m, in0: in0, counted: counted}
 }
 
 type limitReader struct {
-	r     io.Reader
-	m     *meter
-	in0   int64 // m.src.n when the stream started
-	out   int64
-	again bool
+	r       io.Reader
+	m       *meter
+	in0     int64 // m.src.n when the stream started
+	out     int64
+	counted int64 // bytes already in m.out
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.out += int64(n)
-	if !l.again {
-		l.m.out += int64(n)
+	if l.out > l.counted {
+		l.m.out += l.out - l.counted
+		l.counted = l.out
 	}
 	m := l.m
 	switch in := m.consumed() - l.in0; {
@@ -246,7 +247,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		return 0, &LimitError{Err: ErrTooLarge, Limit: m.maxSize, Size: l.out}
 	case m.overRatio(l.out, in):
 		return 0, &LimitError{Err: ErrRatio, Limit: m.ratio, Size: l.out, Compressed: in}
-	case !l.again && m.overRatio(m.out, m.size):
+	case m.overRatio(m.out, m.size):
 		return 0, &LimitError{Err: ErrRatio, Limit: m.ratio, Size: m.out, Compressed: m.size, Archive: true}
 	}
 	return n, err

@@ -37,7 +37,7 @@ func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r i
 			return nil, err
 		}
 		name := zr.zr.Name // before the reader, which changes it, goes ahead
-		r := newAhead(m.stream(zr, 0, false))
+		r := newAhead(m.stream(zr, 0, 0))
 		defer r.Close()
 		_, err = scan(name, r)
 		return rep, err
@@ -51,7 +51,7 @@ func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r i
 			rep.Members = append(rep.Members, Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64})
 			continue
 		}
-		stop, err := withMember(m, zf, false, func(r io.Reader) (bool, error) { return scan(zf.Name, r) })
+		stop, _, err := withMember(m, zf, -1, func(r io.Reader) (bool, error) { return scan(zf.Name, r) })
 		if err != nil {
 			return rep, err
 		}

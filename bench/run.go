@@ -46,6 +46,7 @@ type result struct {
 	err      error           // of the last failed run
 	files    int
 	csvBytes int64
+	outBytes int64 // compressed bytes written, for the tools with output
 	v        verdict
 }
 
@@ -79,7 +80,7 @@ func runMain(args []string) error {
 	fl.StringVar(&e.duckdbDir, "duckdb", "bench/duckdb", "`DIR` of antijoin.mjs and its node_modules")
 	fl.IntVar(&e.jobs, "jobs", runtime.NumCPU(), "parallelism of every tool")
 	fl.BoolVar(&e.skipS3, "skip-s3", false, "skip the MinIO run")
-	only := fl.String("only", "", "run only the tools whose slug matches `REGEXP` (scrub, scrub-minio, scrub-gz, floor-go, floor-go-l1, gzip-dc, gzip-gzip, grep, mawk, gawk, miller, duckdb)")
+	only := fl.String("only", "", "run only the tools whose slug matches `REGEXP` (scrub, scrub-minio, scrub-minio4, scrub-gz, floor-go, floor-go-l1, gzip-dc, gzip-gzip, grep, mawk, gawk, miller, duckdb, scrub-gz-l6, grep-l6, mawk-l6)")
 	runs := fl.Int("runs", 3, "timed runs of each tool, interleaved; the table shows the median")
 	keep := fl.Bool("keep", false, "keep each tool's scratch copy and output")
 	profile := fl.Bool("profile", false, "also run scrub once under a CPU profile (not timed in the table) and show where its time goes")
@@ -280,6 +281,12 @@ func runOnce(e *runEnv, chk *checker, r *result, run, runs int, keep bool) {
 			dir = tr.out
 		}
 		r.v = chk.check(names, func(name string) string { return filepath.Join(dir, name) }, e.jobs)
+		r.outBytes = 0
+		for _, name := range names {
+			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				r.outBytes += fi.Size()
+			}
+		}
 		logf("%s: correct? %s", t.slug, r.v)
 		if r.v.firstErr != "" {
 			logf("%s: first error: %s", t.slug, r.v.firstErr)
@@ -417,24 +424,19 @@ func writeReport(w io.Writer, e *runEnv, results []*result, rows, listed int, pr
 		commas(rows), commas(listed), 100*float64(listed)/float64(rows), commas(o.IDs), commas(all.QuotedListed), commas(all.MentionRows),
 		commas(all.LookalikeRows), commas(all.Multiline), e.jobs)
 
-	ref := map[string]float64{}
+	speed := map[string]float64{}
 	for _, r := range results {
-		switch r.t.slug {
-		case "scrub":
-			ref[allArchives] = r.mbps()
-		case "scrub-gz":
-			ref[gzipOnly] = r.mbps()
-		}
+		speed[r.t.slug] = r.mbps()
 	}
-	fmt.Fprintf(w, "| tool | processed | wall | MB/s | CPU | peak RSS, largest process | peak RSS, sum | correct? | × scrub |\n")
-	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---|---:|\n")
+	fmt.Fprintf(w, "| tool | processed | wall | MB/s | CPU | peak RSS, largest process | peak RSS, sum | output | correct? | × scrub |\n")
+	fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, r := range results {
 		processed := fmt.Sprintf("all %d archives (gz + zip), %s", r.files, mb(r.csvBytes))
 		if r.t.subset == gzipOnly {
 			processed = fmt.Sprintf("%d `.csv.gz` only, %s", r.files, mb(r.csvBytes))
 		}
 		if r.skipped != "" {
-			fmt.Fprintf(w, "| %s | %s | – | – | – | – | – | %s | – |\n", r.t.name, processed, r.skipped)
+			fmt.Fprintf(w, "| %s | %s | – | – | – | – | – | – | %s | – |\n", r.t.name, processed, r.skipped)
 			continue
 		}
 		correct := "n/a (filters nothing)"
@@ -445,7 +447,7 @@ func writeReport(w io.Writer, e *runEnv, results []*result, rows, listed int, pr
 			correct = "failed: " + strings.ReplaceAll(tail(r.err.Error(), 2), "\n", " ") + "; " + correct
 		}
 		ratio := "–"
-		if base := ref[r.t.subset]; base > 0 && r.mbps() > 0 {
+		if base := speed[r.t.refSlug()]; base > 0 && r.mbps() > 0 {
 			ratio = fmt.Sprintf("%.2f", r.mbps()/base)
 		}
 		med := r.median()
@@ -467,8 +469,12 @@ func writeReport(w io.Writer, e *runEnv, results []*result, rows, listed int, pr
 		if med.OtherCPU > 0 {
 			cpu += fmt.Sprintf(" (+ MinIO %.1f s)", med.OtherCPU.Seconds())
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %s | %s | %s | %s |\n",
-			r.t.name, processed, wall, r.mbps(), cpu, mib(maxRSS), rss, correct, ratio)
+		output := "–"
+		if r.outBytes > 0 {
+			output = mb(r.outBytes)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s |\n",
+			r.t.name, processed, wall, r.mbps(), cpu, mib(maxRSS), rss, output, correct, ratio)
 	}
 	fmt.Fprintf(w, "\n")
 	var others []time.Duration
@@ -496,7 +502,9 @@ func writeReport(w io.Writer, e *runEnv, results []*result, rows, listed int, pr
 		"Each command runs under bench/rusage, so it starts from that wrapper's size (about 2.5 MiB), not the runner's. "+
 		"Peak RSS, sum: the peak of the summed resident sets of the whole process tree, sampled from /proc every %v (can miss a short peak). "+
 		"For MinIO the server's own peak memory and CPU time (from /proc) are shown apart.\n"+
-		"- × scrub compares like with like: rows over all archives with `scrub erase, local disk`, rows over the `.csv.gz` subset with `scrub erase --include '*.csv.gz'`. "+
+		"- output: the compressed size of what the tool wrote (the input was compressed at level 6). "+
+		"× scrub compares like with like: rows over all archives with `scrub erase, local disk`, rows over the `.csv.gz` subset with `scrub erase --include '*.csv.gz'` (level 1), "+
+		"and the pipelines that end in a plain `gzip` (level 6, as they are usually written) with `scrub erase --include '*.csv.gz' --level 6`. "+
 		"grep, awk, Miller and DuckDB cannot rewrite a zip in place, so they ran on the gzip subset only.\n"+
 		"- correct?: each output is decoded and compared with the oracle: the input minus the records whose Client ID field (encoding/csv, unquoted) is listed, byte for byte. "+
 		"When not byte-exact, output that encoding/csv reads is compared record by record (by values, then bytes); output that it cannot read "+

@@ -26,9 +26,13 @@ const (
 // holds the scratch copy in s3://bench/data. Starting MinIO and loading
 // the bucket are not timed: withminio runs this program's s3child, which
 // times scrub alone and then downloads the results for the check.
-func runScrubS3(e *runEnv, tr *toolRun) (measurement, error) {
+func runScrubS3(drives int) func(*runEnv, *toolRun) (measurement, error) {
+	return func(e *runEnv, tr *toolRun) (measurement, error) { return scrubS3(e, tr, drives) }
+}
+
+func scrubS3(e *runEnv, tr *toolRun, drives int) (measurement, error) {
 	result := filepath.Join(tr.dir, "s3-result.json")
-	args := []string{"run", "./cmd/withminio", "-bin", e.minio,
+	args := []string{"run", "./cmd/withminio", "-bin", e.minio, "-drives", fmt.Sprint(drives),
 		"-load", tr.in + "=" + s3Bucket + "/" + s3Prefix, "--",
 		e.self, "s3child", "-rusage", e.rusage, "-result", result, "-download", tr.out, "--", e.scrub}
 	args = append(args, e.scrubArgs(tr.audit)...)

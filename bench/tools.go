@@ -27,6 +27,9 @@ type tool struct {
 	name   string // the row's label
 	subset string
 	output int
+	// ref is the slug of the scrub row that × scrub compares with: by
+	// default scrub over the same subset, at the same output level.
+	ref string
 	// missing says why the tool cannot run here ("" when it can).
 	missing func(e *runEnv) string
 	// run runs the tool over tr and measures it.
@@ -52,18 +55,23 @@ const (
 	zcatGzip   = `gzip -dc -- "$1" | gzip -1 > "$OUT/${1##*/}"`
 	grepPipe   = `gzip -dc -- "$1" | grep -v -F -f "$IDS" | gzip -1 > "$OUT/${1##*/}"`
 	awkPipe    = `gzip -dc -- "$1" | "$AWK" -F, "$AWKPROG" "$IDS" - | gzip -1 > "$OUT/${1##*/}"`
+	// As the pipelines are usually written, and as ../shared/FACTS.md
+	// measured them: gzip at its default level, 6.
+	grepPipe6 = `gzip -dc -- "$1" | grep -v -F -f "$IDS" | gzip > "$OUT/${1##*/}"`
+	awkPipe6  = `gzip -dc -- "$1" | "$AWK" -F, "$AWKPROG" "$IDS" - | gzip > "$OUT/${1##*/}"`
 	millerPipe = `gzip -dc -- "$1" | mlr --csv join --np --ur -j "Client ID" -f "$IDSCSV" | gzip -1 > "$OUT/${1##*/}"`
 	awkProg    = `NR == FNR { drop[$0]; next } FNR == 1 { for (i = 1; i <= NF; i++) if ($i == "Client ID") c = i } !($c in drop)`
 )
 
 func tools() []*tool {
 	return []*tool{
-		{slug: "scrub", name: "scrub erase, local disk", subset: allArchives, output: inPlace, run: runScrub(false)},
-		{slug: "scrub-minio", name: "scrub erase, MinIO on loopback (s3://)", subset: allArchives, output: outDir, missing: needMinIO, run: runScrubS3},
+		{slug: "scrub", name: "scrub erase, local disk", subset: allArchives, output: inPlace, run: runScrub(false, 0)},
+		{slug: "scrub-minio", name: "scrub erase, MinIO on loopback (s3://), 1 drive", subset: allArchives, output: outDir, missing: needMinIO, run: runScrubS3(1)},
+		{slug: "scrub-minio4", name: "scrub erase, MinIO on loopback (s3://), 4 drives (erasure-coded)", subset: allArchives, output: outDir, missing: needMinIO, run: runScrubS3(4)},
 		{slug: "floor-go", name: "floor: Go decompress only (klauspost)", subset: allArchives, run: runFloor(false)},
 		{slug: "floor-go-l1", name: "floor: Go decompress + recompress level 1 (klauspost)", subset: allArchives, run: runFloor(true)},
 
-		{slug: "scrub-gz", name: "scrub erase --include '*.csv.gz'", subset: gzipOnly, output: inPlace, run: runScrub(true)},
+		{slug: "scrub-gz", name: "scrub erase --include '*.csv.gz'", subset: gzipOnly, output: inPlace, run: runScrub(true, 0)},
 		{slug: "gzip-dc", name: "floor: `gzip -dc > /dev/null`", subset: gzipOnly, missing: need("gzip", "xargs"), run: runPipe(zcatNull)},
 		{slug: "gzip-gzip", name: "floor: `gzip -dc \\| gzip -1`", subset: gzipOnly, missing: need("gzip", "xargs"), run: runPipe(zcatGzip)},
 		{slug: "grep", name: "`gzip -dc \\| grep -v -F -f ids \\| gzip -1`", subset: gzipOnly, output: outDir, missing: need("gzip", "grep", "xargs"), run: runPipe(grepPipe)},
@@ -71,7 +79,22 @@ func tools() []*tool {
 		{slug: "gawk", name: "`gzip -dc \\| gawk -F, … \\| gzip -1`", subset: gzipOnly, output: outDir, missing: need("gzip", "gawk", "xargs"), run: runPipe(awkPipe, "AWK=gawk")},
 		{slug: "miller", name: "`gzip -dc \\| mlr --csv join --np --ur … \\| gzip -1`", subset: gzipOnly, output: outDir, missing: need("gzip", "mlr", "xargs"), run: runPipe(millerPipe)},
 		{slug: "duckdb", name: "DuckDB anti-join, gz → gz (node @duckdb/node-api)", subset: gzipOnly, output: outDir, missing: needDuckDB, run: runDuckDB},
+
+		{slug: "scrub-gz-l6", name: "scrub erase --include '*.csv.gz' --level 6", subset: gzipOnly, output: inPlace, ref: "scrub-gz-l6", run: runScrub(true, 6)},
+		{slug: "grep-l6", name: "`gzip -dc \\| grep -v -F -f ids \\| gzip` (level 6)", subset: gzipOnly, output: outDir, ref: "scrub-gz-l6", missing: need("gzip", "grep", "xargs"), run: runPipe(grepPipe6)},
+		{slug: "mawk-l6", name: "`gzip -dc \\| mawk -F, … \\| gzip` (level 6)", subset: gzipOnly, output: outDir, ref: "scrub-gz-l6", missing: need("gzip", "mawk", "xargs"), run: runPipe(awkPipe6, "AWK=mawk")},
 	}
+}
+
+// refSlug is the scrub row t is compared with.
+func (t *tool) refSlug() string {
+	switch {
+	case t.ref != "":
+		return t.ref
+	case t.subset == gzipOnly:
+		return "scrub-gz"
+	}
+	return "scrub"
 }
 
 func need(programs ...string) func(*runEnv) string {
@@ -115,11 +138,15 @@ func (e *runEnv) scrubArgs(audit string) []string {
 		"--id-key", filepath.Join(e.keys, "id.key"), "--audit", audit, "--no-progress", "--json"}
 }
 
-func runScrub(gzOnly bool) func(*runEnv, *toolRun) (measurement, error) {
+// runScrub runs scrub over the local copy; level 0 is scrub's default.
+func runScrub(gzOnly bool, level int) func(*runEnv, *toolRun) (measurement, error) {
 	return func(e *runEnv, tr *toolRun) (measurement, error) {
 		args := append(e.scrubArgs(tr.audit), "--jobs", fmt.Sprint(e.jobs))
 		if gzOnly {
 			args = append(args, "--include", "*.csv.gz")
+		}
+		if level != 0 {
+			args = append(args, "--level", fmt.Sprint(level))
 		}
 		return measure(e.rusage, exec.Command(e.scrub, append(args, tr.in)...))
 	}

@@ -51,14 +51,14 @@ type toolRun struct {
 // CPUs. IDS is ids.txt; AWKPROG finds the Client ID column in the header
 // and drops rows whose field there, split on commas, is listed.
 const (
-	zcatNull   = `gzip -dc -- "$1" > /dev/null`
-	zcatGzip   = `gzip -dc -- "$1" | gzip -1 > "$OUT/${1##*/}"`
-	grepPipe   = `gzip -dc -- "$1" | grep -v -F -f "$IDS" | gzip -1 > "$OUT/${1##*/}"`
-	awkPipe    = `gzip -dc -- "$1" | "$AWK" -F, "$AWKPROG" "$IDS" - | gzip -1 > "$OUT/${1##*/}"`
+	zcatNull = `gzip -dc -- "$1" > /dev/null`
+	zcatGzip = `gzip -dc -- "$1" | gzip -1 > "$OUT/${1##*/}"`
+	grepPipe = `gzip -dc -- "$1" | grep -v -F -f "$IDS" | gzip -1 > "$OUT/${1##*/}"`
+	awkPipe  = `gzip -dc -- "$1" | "$AWK" -F, "$AWKPROG" "$IDS" - | gzip -1 > "$OUT/${1##*/}"`
 	// As the pipelines are usually written, and as ../shared/FACTS.md
 	// measured them: gzip at its default level, 6.
-	grepPipe6 = `gzip -dc -- "$1" | grep -v -F -f "$IDS" | gzip > "$OUT/${1##*/}"`
-	awkPipe6  = `gzip -dc -- "$1" | "$AWK" -F, "$AWKPROG" "$IDS" - | gzip > "$OUT/${1##*/}"`
+	grepPipe6  = `gzip -dc -- "$1" | grep -v -F -f "$IDS" | gzip > "$OUT/${1##*/}"`
+	awkPipe6   = `gzip -dc -- "$1" | "$AWK" -F, "$AWKPROG" "$IDS" - | gzip > "$OUT/${1##*/}"`
 	millerPipe = `gzip -dc -- "$1" | mlr --csv join --np --ur -j "Client ID" -f "$IDSCSV" | gzip -1 > "$OUT/${1##*/}"`
 	awkProg    = `NR == FNR { drop[$0]; next } FNR == 1 { for (i = 1; i <= NF; i++) if ($i == "Client ID") c = i } !($c in drop)`
 )

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scrubtool/scrub/scrub"
@@ -572,6 +573,35 @@ func TestIDKey(t *testing.T) {
 	if _, err := audit.ParseIDKey([]byte("  "+strings.Repeat("AB", 32)+"\n"), "k"); err != nil {
 		t.Errorf("upper-case hex with spaces: %v", err)
 	}
+
+	// RFC 4231 test case 6 (a key longer than the block), from many
+	// goroutines at once: Tag reuses keyed states, which must not leak
+	// one ID into another's tag.
+	rfc, err := audit.ParseIDKey([]byte(strings.Repeat("aa", 131)), "rfc4231")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		msg  = "Test Using Larger Than Block-Size Key - Hash Key First"
+		want = "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+	)
+	other := rfc.Tag([]byte("other"))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				if got := rfc.Tag([]byte(msg)); got != want {
+					t.Errorf("Tag = %s, want %s", got, want)
+					return
+				}
+				if got := rfc.Tag([]byte("other")); got != other {
+					t.Errorf("Tag(other) changed: %s, then %s", other, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestCreateNeverOverwrites(t *testing.T) {

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 )
 
 // IDKey is the secret under which client IDs are named in an audit log:
@@ -14,7 +16,10 @@ import (
 // installation ID can be guessed by enumeration), so an unkeyed hash would
 // be no protection; the tag answers "was this client erased?" only for
 // whoever holds the key, which is kept apart from the log.
-type IDKey struct{ key []byte }
+type IDKey struct {
+	key  []byte
+	macs sync.Pool // of hash.Hash: a keyed state that Reset keeps
+}
 
 // minIDKey is the shortest accepted key, in bytes.
 const minIDKey = 32
@@ -46,9 +51,16 @@ func ParseIDKey(data []byte, name string) (*IDKey, error) {
 
 // Tag returns the hex HMAC-SHA256 of id under the key.
 func (k *IDKey) Tag(id []byte) string {
-	m := hmac.New(sha256.New, k.key)
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = k.MAC()
+	}
+	m.Reset()
 	m.Write(id)
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	s := hex.EncodeToString(m.Sum(sum[:0]))
+	k.macs.Put(m)
+	return s
 }
 
 // ID names the key without revealing it, so that a log records which key

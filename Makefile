@@ -86,9 +86,10 @@ ifneq ($(BIN),bin)
 bin/minio: $(BIN)/minio
 endif
 
-## bench: Go benchmarks of the filter, the formats and whole batches (local disk and MinIO).
+## bench: Go benchmarks of the filter, the formats and whole batches (local
+## disk and a single-drive MinIO, the server as usually run locally).
 bench: $(BIN)/minio
-	$(GO) run ./cmd/withminio -bin $(BIN)/minio -- $(GO) test -run '^$$' -bench . -benchmem ./scrub/filter ./archive ./scrub/ids ./scrub/s3store
+	$(GO) run ./cmd/withminio -bin $(BIN)/minio -drives 1 -- $(GO) test -run '^$$' -bench . -benchmem ./scrub/filter ./archive ./scrub/ids ./scrub/s3store
 	cd cmd/scrub && $(GO) test -run '^$$' -bench BenchmarkMemory -benchtime 1x .
 
 ## bench-peers: scrub against grep, awk, Miller, DuckDB and the gunzip floor on

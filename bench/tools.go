@@ -83,6 +83,7 @@ func tools() []*tool {
 		{slug: "scrub-gz-l6", name: "scrub erase --include '*.csv.gz' --level 6", subset: gzipOnly, output: inPlace, ref: "scrub-gz-l6", run: runScrub(true, 6)},
 		{slug: "grep-l6", name: "`gzip -dc \\| grep -v -F -f ids \\| gzip` (level 6)", subset: gzipOnly, output: outDir, ref: "scrub-gz-l6", missing: need("gzip", "grep", "xargs"), run: runPipe(grepPipe6)},
 		{slug: "mawk-l6", name: "`gzip -dc \\| mawk -F, … \\| gzip` (level 6)", subset: gzipOnly, output: outDir, ref: "scrub-gz-l6", missing: need("gzip", "mawk", "xargs"), run: runPipe(awkPipe6, "AWK=mawk")},
+		{slug: "mawk-l6-serial", name: "the same, one archive after the other (a shell `for` loop)", subset: gzipOnly, output: outDir, ref: "scrub-gz-l6", missing: need("gzip", "mawk", "xargs"), run: runPipe(awkPipe6, "AWK=mawk", "JOBS=1")},
 	}
 }
 
@@ -166,9 +167,11 @@ func runPipe(pipeline string, env ...string) func(*runEnv, *toolRun) (measuremen
 	return func(e *runEnv, tr *toolRun) (measurement, error) {
 		script := `exec xargs -0 -P "$JOBS" -n 1 -a "$LIST" sh -c '` + pipeline + `' sh`
 		cmd := exec.Command("sh", "-c", script)
-		cmd.Env = append(os.Environ(), append(env,
-			"JOBS="+fmt.Sprint(e.jobs), "LIST="+tr.list, "OUT="+tr.out,
-			"IDS="+e.ids(), "IDSCSV="+filepath.Join(e.data, "ids.csv"), "AWKPROG="+awkProg)...)
+		// The tool's own env comes last, so that it can set JOBS: of
+		// duplicate keys, exec uses the last.
+		cmd.Env = append(os.Environ(), "JOBS="+fmt.Sprint(e.jobs), "LIST="+tr.list, "OUT="+tr.out,
+			"IDS="+e.ids(), "IDSCSV="+filepath.Join(e.data, "ids.csv"), "AWKPROG="+awkProg)
+		cmd.Env = append(cmd.Env, env...)
 		return measure(e.rusage, cmd)
 	}
 }

@@ -280,3 +280,64 @@ func TestVerifyDetects(t *testing.T) {
 		}
 	}
 }
+
+// countingFilter is flt, counting the bytes each of its passes reads; with
+// unmatch set, its filter pass finds nothing to remove whatever its
+// first pass matched, as if the data changed between the passes.
+type countingFilter struct {
+	read    int64
+	unmatch bool
+}
+
+type countReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+func (c *countingFilter) Filter(dst io.Writer, src io.Reader) (filter.Stats, error) {
+	if c.unmatch {
+		if dst == nil {
+			dst = io.Discard
+		}
+		n, err := io.Copy(dst, countReader{src, &c.read})
+		return filter.Stats{Rows: n}, err
+	}
+	return flt.Filter(dst, countReader{src, &c.read})
+}
+
+func (c *countingFilter) Match(src io.Reader) (filter.Stats, bool, error) {
+	return flt.Match(countReader{src, &c.read})
+}
+
+// TestRewriteZipPasses: a zip member's first pass stops at its first
+// matching row, so a member that matches early is read a little more than
+// once, not twice; and a filter pass that then removes nothing (the member
+// changed between the passes) fails the archive.
+func TestRewriteZipPasses(t *testing.T) {
+	body := "Timestamp,Client ID\nt,A1\n" + strings.Repeat("t,Z9\n", 1<<20) // 5 MiB
+	data := mkzip(t, "", member{name: "events.csv", body: body, method: zip.Deflate})
+	f := &countingFilter{}
+	var out bytes.Buffer
+	rep, err := archive.Rewrite(&out, bytes.NewReader(data), int64(len(data)), f, archive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Removed() != 1 || rep.Rows() != 1<<20+1 {
+		t.Errorf("removed %d of %d rows, want 1 of %d", rep.Removed(), rep.Rows(), 1<<20+1)
+	}
+	if size := int64(len(body)); f.read > size+size/4 {
+		t.Errorf("read %d bytes of a %d-byte member that matches in its first row", f.read, size)
+	}
+
+	_, err = archive.Rewrite(io.Discard, bytes.NewReader(data), int64(len(data)), &countingFilter{unmatch: true}, archive.Options{})
+	var me *archive.MemberError
+	if !errors.Is(err, archive.ErrChanged) || !errors.As(err, &me) || me.Member != "events.csv" {
+		t.Errorf("a filter pass that finds nothing after a match: %v, want ErrChanged in events.csv", err)
+	}
+}

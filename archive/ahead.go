@@ -32,7 +32,7 @@ const (
 func newAhead(r io.Reader) *ahead {
 	a := &ahead{full: make(chan []byte, aheadN), free: make(chan []byte, aheadN), done: make(chan struct{})}
 	for range aheadN {
-		a.free <- nil // allocated when first needed, at the size of the time
+		a.free <- nil // allocated when first filled, at the size the ramp has reached
 	}
 	a.wg.Add(1)
 	go a.run(r)

@@ -18,7 +18,14 @@ import (
 // whoever holds the key, which is kept apart from the log.
 type IDKey struct {
 	key  []byte
-	macs sync.Pool // of hash.Hash: a keyed state that Reset keeps
+	macs sync.Pool // of *macState
+}
+
+// macState is a keyed HMAC state (Reset keeps the key) and a buffer for
+// its sum, which would escape to the heap if it were the caller's.
+type macState struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
 }
 
 // minIDKey is the shortest accepted key, in bytes.
@@ -51,16 +58,24 @@ func ParseIDKey(data []byte, name string) (*IDKey, error) {
 
 // Tag returns the hex HMAC-SHA256 of id under the key.
 func (k *IDKey) Tag(id []byte) string {
-	m, _ := k.macs.Get().(hash.Hash)
-	if m == nil {
-		m = k.MAC()
-	}
-	m.Reset()
-	m.Write(id)
 	var sum [sha256.Size]byte
-	s := hex.EncodeToString(m.Sum(sum[:0]))
-	k.macs.Put(m)
-	return s
+	k.Sum(id, &sum)
+	return hex.EncodeToString(sum[:])
+}
+
+// Sum sets sum to the HMAC-SHA256 of id under the key: Tag without the
+// hex, for callers that compare many raw tags. It takes a keyed state from
+// a pool, so it does not allocate, and is safe for concurrent use.
+func (k *IDKey) Sum(id []byte, sum *[sha256.Size]byte) {
+	st, _ := k.macs.Get().(*macState)
+	if st == nil {
+		st = &macState{mac: hmac.New(sha256.New, k.key)}
+	}
+	st.mac.Reset()
+	st.mac.Write(id)
+	st.mac.Sum(st.sum[:0])
+	*sum = st.sum
+	k.macs.Put(st)
 }
 
 // ID names the key without revealing it, so that a log records which key

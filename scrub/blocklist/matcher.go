@@ -3,8 +3,6 @@ package blocklist
 import (
 	"encoding/hex"
 	"fmt"
-	"hash"
-	"sync"
 
 	"github.com/scrubtool/scrub/scrub/audit"
 )
@@ -12,23 +10,18 @@ import (
 // Matcher is a filter.Set of the IDs whose tags are blocked: it matches a
 // field when the HMAC-SHA256 of the field under the ID key is one of the
 // tags. The filter asks it about every ID field of every row, so it
-// compares raw 32-byte digests (no hex encoding, no string) and keeps a
-// keyed HMAC state per goroutine in a pool: a lookup does not allocate.
-// It is safe for concurrent use.
+// compares raw 32-byte digests (no hex encoding, no string), computed with
+// the key's pooled HMAC states: a lookup does not allocate. It is safe for
+// concurrent use.
 type Matcher struct {
 	tags map[[32]byte]struct{}
-	pool sync.Pool // of *macState
-}
-
-type macState struct {
-	mac hash.Hash
-	sum [32]byte
+	key  *audit.IDKey
 }
 
 // NewMatcher returns a Matcher of tags (hex, as Tag and the list hold
 // them) under key.
 func NewMatcher(key *audit.IDKey, tags []string) (*Matcher, error) {
-	m := &Matcher{tags: make(map[[32]byte]struct{}, len(tags))}
+	m := &Matcher{tags: make(map[[32]byte]struct{}, len(tags)), key: key}
 	for i, t := range tags {
 		var d [32]byte
 		if len(t) != hex.EncodedLen(len(d)) {
@@ -39,7 +32,6 @@ func NewMatcher(key *audit.IDKey, tags []string) (*Matcher, error) {
 		}
 		m.tags[d] = struct{}{}
 	}
-	m.pool.New = func() any { return &macState{mac: key.MAC()} }
 	return m, nil
 }
 
@@ -48,12 +40,9 @@ func (m *Matcher) Contains(id []byte) bool {
 	if len(m.tags) == 0 {
 		return false
 	}
-	s := m.pool.Get().(*macState)
-	s.mac.Reset()
-	s.mac.Write(id)
-	s.mac.Sum(s.sum[:0])
-	_, ok := m.tags[s.sum]
-	m.pool.Put(s)
+	var sum [32]byte
+	m.key.Sum(id, &sum)
+	_, ok := m.tags[sum]
 	return ok
 }
 

@@ -25,13 +25,7 @@ import (
 // (fails under CI=true) without one.
 func minio(t *testing.T) (*s3.Client, string) {
 	t.Helper()
-	ep := os.Getenv("SCRUB_TEST_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and no MinIO: run the tests through `make test`")
-		}
-		t.Skip("no MinIO (SCRUB_TEST_S3_ENDPOINT unset); `make test` starts one")
-	}
+	ep := scrubtest.S3Endpoint(t)
 	c, err := s3store.NewClient(context.Background(), s3store.ClientOptions{Endpoint: ep, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -28,13 +28,7 @@ import (
 // The store's LastModified decides what a sweep reads, so the test waits
 // out --overlap (1s) between the batches instead of setting times.
 func TestDeleteAndBlockS3(t *testing.T) {
-	ep := os.Getenv("SCRUB_TEST_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and no MinIO: run the tests through `make test`")
-		}
-		t.Skip("no MinIO (SCRUB_TEST_S3_ENDPOINT unset); `make test` starts one")
-	}
+	ep := scrubtest.S3Endpoint(t)
 	ctx := context.Background()
 	c, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: ep, MaxAttempts: 3})
 	if err != nil {

@@ -45,13 +45,7 @@ func versions(t *testing.T, c *s3.Client, bucket, prefix string) map[string]stri
 // source objects keep their one version each, and the archives read back
 // from the bucket hold what the oracle finds in the same data locally.
 func TestExportS3(t *testing.T) {
-	ep := os.Getenv("SCRUB_TEST_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and no MinIO: run the tests through `make test`")
-		}
-		t.Skip("no MinIO (SCRUB_TEST_S3_ENDPOINT unset); `make test` starts one")
-	}
+	ep := scrubtest.S3Endpoint(t)
 	t.Parallel()
 	ctx := context.Background()
 	c, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: ep, MaxAttempts: 3})

@@ -23,13 +23,7 @@ import (
 // TestAuditInS3 runs an erasure whose audit bundle goes to a bucket, then
 // verifies it from there, and finds a tampered log.
 func TestAuditInS3(t *testing.T) {
-	ep := os.Getenv("SCRUB_TEST_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and no MinIO: run the tests through `make test`")
-		}
-		t.Skip("no MinIO (SCRUB_TEST_S3_ENDPOINT unset); `make test` starts one")
-	}
+	ep := scrubtest.S3Endpoint(t)
 	ctx := context.Background()
 	c, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: ep, MaxAttempts: 3})
 	if err != nil {

@@ -36,13 +36,7 @@ var bucketSeq atomic.Int64
 
 func testClient(t *testing.T) *s3.Client {
 	t.Helper()
-	ep := os.Getenv("SCRUB_TEST_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and no MinIO: run the tests through `make test` (cmd/withminio sets SCRUB_TEST_S3_ENDPOINT)")
-		}
-		t.Skip("no MinIO (SCRUB_TEST_S3_ENDPOINT unset); `make test` starts one")
-	}
+	ep := scrubtest.S3Endpoint(t)
 	c, err := NewClient(context.Background(), ClientOptions{Endpoint: ep, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -188,3 +188,19 @@ func CheckArchive(t testing.TB, name string, before, after []byte) int {
 	t.Helper()
 	return CheckArchiveFunc(t, name, before, after, Victim)
 }
+
+// S3Endpoint returns the endpoint of the test MinIO that `make test`
+// starts (cmd/withminio sets SCRUB_TEST_S3_ENDPOINT). Without one the
+// test skips, but under CI=true it fails: the integration tier must never
+// silently vanish.
+func S3Endpoint(t testing.TB) string {
+	t.Helper()
+	ep := os.Getenv("SCRUB_TEST_S3_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true and no MinIO: run the tests through `make test` (cmd/withminio sets SCRUB_TEST_S3_ENDPOINT)")
+		}
+		t.Skip("no MinIO (SCRUB_TEST_S3_ENDPOINT unset); `make test` starts one")
+	}
+	return ep
+}

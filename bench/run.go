@@ -80,7 +80,11 @@ func runMain(args []string) error {
 	fl.StringVar(&e.duckdbDir, "duckdb", "bench/duckdb", "`DIR` of antijoin.mjs and its node_modules")
 	fl.IntVar(&e.jobs, "jobs", runtime.NumCPU(), "parallelism of every tool")
 	fl.BoolVar(&e.skipS3, "skip-s3", false, "skip the MinIO run")
-	only := fl.String("only", "", "run only the tools whose slug matches `REGEXP` (scrub, scrub-minio, scrub-minio4, scrub-gz, floor-go, floor-go-l1, gzip-dc, gzip-gzip, grep, mawk, gawk, miller, duckdb, scrub-gz-l6, grep-l6, mawk-l6, mawk-l6-serial)")
+	var slugs []string
+	for _, t := range tools() {
+		slugs = append(slugs, t.slug)
+	}
+	only := fl.String("only", "", "run only the tools whose slug matches `REGEXP` ("+strings.Join(slugs, ", ")+")")
 	runs := fl.Int("runs", 3, "timed runs of each tool, interleaved; the table shows the median")
 	keep := fl.Bool("keep", false, "keep each tool's scratch copy and output")
 	profile := fl.Bool("profile", false, "also run scrub once under a CPU profile (not timed in the table) and show where its time goes")

@@ -34,8 +34,6 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zip"
 	"github.com/klauspost/pgzip"
-
-	"github.com/scrubtool/scrub/scrub/filter"
 )
 
 // Format is an archive format.
@@ -81,8 +79,18 @@ var (
 // CSV stream without the matching records (counting only, with a nil dst)
 // and a pass that stops at the first match.
 type Filter interface {
-	Filter(dst io.Writer, src io.Reader) (filter.Stats, error)
-	Match(src io.Reader) (filter.Stats, bool, error)
+	Filter(dst io.Writer, src io.Reader) (Stats, error)
+	Match(src io.Reader) (Stats, bool, error)
+}
+
+// Stats counts what a filter's pass over one CSV stream saw. It is an
+// alias of an unnamed struct type, so that any row filter whose methods
+// return a struct of the same fields (scrub/filter's Stats) is a Filter
+// without importing this package, nor this package it.
+type Stats = struct {
+	Rows    int64 // data records read (the header and blank lines excluded)
+	Removed int64 // data records dropped (or, for Match, found)
+	Expired int64 // of those, the records older than the filter's cutoff
 }
 
 // Member describes one CSV stream or zip member.
@@ -290,7 +298,7 @@ func Scan(src io.ReaderAt, size int64, f Filter, stop bool) (*Report, error) {
 // agrees with that of [Rewrite] with the same opt: an archive that one
 // refuses for a limit, the other refuses too.
 func ScanWith(src io.ReaderAt, size int64, f Filter, stop bool, opt Options) (*Report, error) {
-	return ScanFunc(src, size, opt, func(_ string, r io.Reader) (filter.Stats, bool, error) {
+	return ScanFunc(src, size, opt, func(_ string, r io.Reader) (Stats, bool, error) {
 		if stop {
 			return f.Match(r)
 		}
@@ -610,7 +618,7 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 			// to its end, counted and copied raw; one with a match is read
 			// again, through the filter, from its start.
 			var matched bool
-			st, n, err := withMember(m, zf, -1, func(r io.Reader) (filter.Stats, error) {
+			st, n, err := withMember(m, zf, -1, func(r io.Reader) (Stats, error) {
 				st, match, err := f.Match(r)
 				matched = match
 				return st, err
@@ -641,7 +649,7 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 // after a first pass found a matching row in its first counted bytes. A
 // filter pass that removes nothing means the member changed between the
 // passes.
-func filterMember(zw *zip.Writer, m *meter, zf *zip.File, f Filter, counted int64) (filter.Stats, error) {
+func filterMember(zw *zip.Writer, m *meter, zf *zip.File, f Filter, counted int64) (Stats, error) {
 	fh := zf.FileHeader
 	// Keep the MS-DOS time and the original extra fields (extended
 	// timestamps included) as they are: a zero Modified stops the writer
@@ -650,12 +658,13 @@ func filterMember(zw *zip.Writer, m *meter, zf *zip.File, f Filter, counted int6
 	fh.Modified = time.Time{}
 	fh.Extra = stripZip64(fh.Extra)
 	fh.CRC32, fh.CompressedSize64, fh.UncompressedSize64 = 0, 0, 0
-	fh.CompressedSize, fh.UncompressedSize = 0, 0 //nolint:staticcheck // zeroed so the writer sets both
+	//lint:ignore SA1019 the deprecated 32-bit sizes are zeroed so that the writer sets both
+	fh.CompressedSize, fh.UncompressedSize = 0, 0
 	w, err := zw.CreateHeader(&fh)
 	if err != nil {
-		return filter.Stats{}, &MemberError{zf.Name, err}
+		return Stats{}, &MemberError{zf.Name, err}
 	}
-	st, _, err := withMember(m, zf, counted, func(r io.Reader) (filter.Stats, error) { return f.Filter(w, r) })
+	st, _, err := withMember(m, zf, counted, func(r io.Reader) (Stats, error) { return f.Filter(w, r) })
 	if err != nil {
 		return st, err
 	}

@@ -1,10 +1,6 @@
 package archive
 
-import (
-	"io"
-
-	"github.com/scrubtool/scrub/scrub/filter"
-)
+import "io"
 
 // ScanFunc reads the archive in src under the limits of opt and hands each
 // CSV stream to fn, in order: the whole of a plain CSV file (name ""), the
@@ -15,7 +11,7 @@ import (
 // archive is checked as [Rewrite] checks it, so that every pass over an
 // archive (a scan, an erasure, an export) accepts and refuses the same
 // archives.
-func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r io.Reader) (st filter.Stats, stop bool, err error)) (*Report, error) {
+func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r io.Reader) (st Stats, stop bool, err error)) (*Report, error) {
 	format, err := Detect(src, size)
 	if err != nil {
 		return nil, err

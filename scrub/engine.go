@@ -20,15 +20,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub/filter"
@@ -37,6 +33,7 @@ import (
 // Source is a store to process.
 type Source struct {
 	Name  string // as the user gave it, for messages
+	Label string // a short name, for the paths of an export's members
 	Store Store
 }
 
@@ -57,10 +54,14 @@ type Options struct {
 	// Include pattern (or there are none) and no Exclude pattern.
 	Include, Exclude []string
 	// Select, if set, is asked about every archive Include and Exclude
-	// let through; one it rejects is not part of the batch (a shard's
-	// share, a sweep's archives newer than the last sweep).
+	// let through; one it rejects is not part of the batch (a sweep's
+	// archives newer than the last sweep).
 	Select func(Object) bool
-	Jobs   int  // concurrent archives; 0 means the number of CPUs
+	// Shard, if set, keeps the archives of one share of the request.
+	Shard *Shard
+	// Jobs is the number of archives processed at once; 0 means the
+	// number of CPUs, twice that with a Remote source.
+	Jobs   int
 	DryRun bool // read and report only
 	// VerifyFull re-reads each replaced archive from the store and checks
 	// its rows before any old version is deleted. Without it the store
@@ -85,12 +86,19 @@ type Options struct {
 	// processed again; for archives in Midway (key to staged file) a
 	// staged file left behind is removed, and a store that can
 	// (Recoverer) cleans up after the interrupted run since ResumeSince,
-	// before they are processed again from what storage holds.
+	// before they are processed again from what storage holds. A store
+	// that stages beside the archives (StagedCleaner) removes the staged
+	// files of the interrupted run since ResumeSince.
 	Done        map[string]bool
 	Midway      map[string]string
 	ResumeSince time.Time
 
 	load *load // set by Run
+}
+
+// selection is the archives the options choose.
+func (o *Options) selection() selection {
+	return selection{include: o.Include, exclude: o.Exclude, selects: o.Select, shard: o.Shard, skip: o.Done}
 }
 
 // load counts the archives of a batch not started yet (pending) and those
@@ -162,44 +170,6 @@ func (o *Options) journal(s Step) error {
 	return nil
 }
 
-// CheckGlobs returns an error for a malformed pattern.
-func CheckGlobs(patterns []string) error {
-	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("pattern %q: %w", p, err)
-		}
-	}
-	return nil
-}
-
-func matchAny(patterns []string, rel string) bool {
-	for _, p := range patterns {
-		name := rel
-		if !strings.Contains(p, "/") {
-			name = path.Base(rel)
-		}
-		if ok, _ := path.Match(p, name); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func (o *Options) selected(obj Object) bool {
-	if len(o.Include) > 0 && !matchAny(o.Include, obj.Rel) {
-		return false
-	}
-	if matchAny(o.Exclude, obj.Rel) {
-		return false
-	}
-	return o.Select == nil || o.Select(obj)
-}
-
-type job struct {
-	store Store
-	obj   Object
-}
-
 // Run processes every selected archive of the sources. Per-archive failures
 // are recorded in the summary (see Summary.Err); the error is for a batch
 // that could not run or had to stop: a source that cannot be listed,
@@ -213,86 +183,59 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			return nil, err
 		}
 	}
-	var jobs []job
-	seen := map[string]bool{}
-	var total int64
+	var only func(rel string) bool
+	if opt.Shard != nil {
+		// Other workers' runs may be staging files in the same tree.
+		sh := *opt.Shard
+		only = func(rel string) bool { return sh.Has(Object{Rel: rel}) }
+	}
 	for _, src := range sources {
-		err := src.Store.List(ctx, func(obj Object) error {
-			id := obj.ID
-			if id == "" {
-				id = obj.Key
-			}
-			if !opt.selected(obj) || seen[id] || opt.Done[obj.Key] {
-				return nil
-			}
-			seen[id] = true
-			jobs = append(jobs, job{src.Store, obj})
-			total += obj.Size
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", src.Name, err)
+		if c, ok := src.Store.(StagedCleaner); ok {
+			c.CleanStaged(opt.ResumeSince, only)
 		}
 	}
-	if len(jobs) == 0 && len(opt.Done) == 0 {
-		return &Summary{DryRun: opt.DryRun, Archives: []Result{}}, ErrNoArchives
+	p, err := list(ctx, sources, opt.selection())
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(jobs, func(a, b job) int { return strings.Compare(a.obj.Key, b.obj.Key) })
+	if len(p.jobs) == 0 && len(opt.Done) == 0 {
+		return &Summary{DryRun: opt.DryRun, Archives: []Result{}, Outside: p.outside}, ErrNoArchives
+	}
 	if opt.Listed != nil {
-		objs := make([]Object, len(jobs))
-		for i, j := range jobs {
-			objs[i] = j.obj
-		}
-		if err := opt.Listed(objs); err != nil {
+		if err := opt.Listed(p.objects()); err != nil {
 			return nil, err
 		}
 	}
 	if opt.Progress != nil {
-		opt.Progress.Start(len(jobs), total)
+		opt.Progress.Start(len(p.jobs), p.bytes)
 	}
-
-	sum := &Summary{DryRun: opt.DryRun, Archives: make([]Result, len(jobs))}
-	for i, j := range jobs {
+	sum := &Summary{DryRun: opt.DryRun, Archives: make([]Result, len(p.jobs)), Outside: p.outside}
+	for i, j := range p.jobs {
 		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size}
 	}
-	n := opt.Jobs
-	if n <= 0 {
-		n = runtime.NumCPU()
-	}
 	opt.load = &load{}
-	opt.load.pending.Store(int64(len(jobs)))
-	recorded := make([]bool, len(jobs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(n)
-	for i, j := range jobs {
-		if gctx.Err() != nil {
-			break
+	opt.load.pending.Store(int64(len(p.jobs)))
+	recorded := make([]bool, len(p.jobs))
+	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
+		opt.load.pending.Add(-1)
+		opt.load.running.Add(1)
+		res, err := opt.processResumed(ctx, j.store, j.obj)
+		opt.load.running.Add(-1)
+		sum.Archives[i] = res
+		if opt.Progress != nil {
+			opt.Progress.Done(j.obj)
 		}
-		g.Go(func() error {
-			opt.load.pending.Add(-1)
-			opt.load.running.Add(1)
-			res, err := opt.processResumed(gctx, j.store, j.obj)
-			opt.load.running.Add(-1)
-			sum.Archives[i] = res
-			if opt.Progress != nil {
-				opt.Progress.Done(j.obj)
+		if opt.Record != nil {
+			recorded[i] = true
+			if rerr := opt.Record(res); rerr != nil {
+				return fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
 			}
-			if opt.Record != nil {
-				recorded[i] = true
-				if rerr := opt.Record(res); rerr != nil {
-					return fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
-				}
-			}
-			if err != nil && fatal(err) {
-				return fmt.Errorf("%s: %w", j.obj.Key, err)
-			}
-			return nil
-		})
-	}
-	err := g.Wait()
-	if err == nil {
-		err = ctx.Err()
-	}
+		}
+		if err != nil && fatal(err) {
+			return fmt.Errorf("%s: %w", j.obj.Key, err)
+		}
+		return nil
+	})
 	// The archives the batch stopped before are on the record too.
 	for i, res := range sum.Archives {
 		if opt.Record != nil && !recorded[i] {

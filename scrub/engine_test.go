@@ -22,11 +22,11 @@ func TestSelected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		o := Options{Include: tt.include, Exclude: tt.exclude}
-		if got := o.selected(Object{Rel: tt.rel}); got != tt.want {
+		if got := o.selection().selected(Object{Rel: tt.rel}); got != tt.want {
 			t.Errorf("include %q exclude %q: selected(%q) = %v", tt.include, tt.exclude, tt.rel, got)
 		}
 	}
-	sel := Options{Exclude: []string{"*.csv"}, Select: func(o Object) bool { return o.Size > 10 }}
+	sel := (&Options{Exclude: []string{"*.csv"}, Select: func(o Object) bool { return o.Size > 10 }}).selection()
 	for rel, size := range map[string]int64{"a.zip": 5, "b.csv": 20} {
 		if sel.selected(Object{Rel: rel, Size: size}) {
 			t.Errorf("Select: %s of %d bytes selected", rel, size)

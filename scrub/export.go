@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zip"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub/filter"
@@ -35,7 +33,7 @@ type ExportOptions struct {
 	// Include, Exclude and Select choose the archives as in Options.
 	Include, Exclude []string
 	Select           func(Object) bool
-	Jobs             int // concurrent archives; 0 means the number of CPUs
+	Jobs             int // concurrent archives; 0 as in Options
 	Progress         Progress
 	// SpoolDir is where the records wait, in a temporary directory of
 	// their own, until the archives are built; "" means os.TempDir().
@@ -183,39 +181,15 @@ func (w *streamSpool) flush() error {
 // the export with an error that names it: an answer to an access request
 // must cover everything. Nothing in the sources is changed.
 func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extraction, error) {
-	sel := Options{Include: opt.Include, Exclude: opt.Exclude, Select: opt.Select}
-	type exportJob struct {
-		job
-		source int
+	p, err := list(ctx, sources, selection{include: opt.Include, exclude: opt.Exclude, selects: opt.Select})
+	if err != nil {
+		return nil, err
 	}
-	var jobs []exportJob
-	seen := map[string]bool{}
-	var total int64
-	for si, src := range sources {
-		err := src.Store.List(ctx, func(obj Object) error {
-			id := cmp.Or(obj.ID, obj.Key)
-			if !sel.selected(obj) || seen[id] {
-				return nil
-			}
-			seen[id] = true
-			jobs = append(jobs, exportJob{job{src.Store, obj}, si})
-			total += obj.Size
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", src.Name, err)
-		}
-	}
-	if len(jobs) == 0 {
+	if len(p.jobs) == 0 {
 		return nil, ErrNoArchives
 	}
-	slices.SortFunc(jobs, func(a, b exportJob) int { return strings.Compare(a.obj.Key, b.obj.Key) })
 	if opt.Listed != nil {
-		objs := make([]Object, len(jobs))
-		for i, j := range jobs {
-			objs[i] = j.obj
-		}
-		if err := opt.Listed(objs); err != nil {
+		if err := opt.Listed(p.objects()); err != nil {
 			return nil, err
 		}
 	}
@@ -223,48 +197,33 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	ex := &Extraction{Archives: make([]ScannedArchive, len(jobs)), dir: dir}
+	ex := &Extraction{Archives: make([]ScannedArchive, len(p.jobs)), dir: dir}
 	sp := &spool{dir: dir, subjects: map[string][]*spooled{}}
 	if opt.Progress != nil {
-		opt.Progress.Start(len(jobs), total)
+		opt.Progress.Start(len(p.jobs), p.bytes)
 	}
-	n := opt.Jobs
-	if n <= 0 {
-		n = runtime.NumCPU()
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(n)
-	for i, j := range jobs {
-		if gctx.Err() != nil {
-			break
+	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
+		res, err := opt.scan(ctx, sp, i, j.store, j.obj)
+		res.Source = sources[j.source].Name
+		ex.Archives[i] = res
+		if opt.Progress != nil {
+			opt.Progress.Done(j.obj)
 		}
-		g.Go(func() error {
-			res, err := opt.scan(gctx, sp, i, j.store, j.obj)
-			res.Source = sources[j.source].Name
-			ex.Archives[i] = res
-			if opt.Progress != nil {
-				opt.Progress.Done(j.obj)
+		if opt.Scanned != nil {
+			if serr := opt.Scanned(res); serr != nil {
+				return errors.Join(err, fmt.Errorf("audit record of %s: %w", j.obj.Key, serr))
 			}
-			if opt.Scanned != nil {
-				if serr := opt.Scanned(res); serr != nil {
-					return errors.Join(err, fmt.Errorf("audit record of %s: %w", j.obj.Key, serr))
-				}
-			}
-			return err
-		})
-	}
-	err = g.Wait()
-	if err == nil {
-		err = ctx.Err()
-	}
+		}
+		return err
+	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	ex.subjects = sp.subjects
-	rels := make([]string, len(jobs))
-	srcs := make([]int, len(jobs))
-	for i, j := range jobs {
+	rels := make([]string, len(p.jobs))
+	srcs := make([]int, len(p.jobs))
+	for i, j := range p.jobs {
 		rels[i], srcs[i] = j.obj.Rel, j.source
 	}
 	ex.name(sources, srcs, rels)
@@ -386,14 +345,17 @@ func (ex *Extraction) name(sources []Source, srcs []int, rels []string) {
 	}
 }
 
-// sourceLabels names each SOURCE by its last path element (the bucket, for
-// a whole bucket), made unique with "-2", "-3"...
+// sourceLabels names each SOURCE by its label (its last path element, as
+// package store gives it, or else of its name), made unique with "-2",
+// "-3"...
 func sourceLabels(sources []Source) []string {
 	labels := make([]string, len(sources))
 	used := map[string]bool{}
 	for i, s := range sources {
-		n := strings.TrimRight(strings.TrimPrefix(s.Name, "s3://"), "/")
-		n = path.Base(filepath.ToSlash(n))
+		n := s.Label
+		if n == "" {
+			n = path.Base(filepath.ToSlash(strings.TrimRight(s.Name, "/")))
+		}
 		if n == "." || n == "/" || n == "" {
 			n = "source"
 		}

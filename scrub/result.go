@@ -79,6 +79,9 @@ type Summary struct {
 	DryRun   bool     `json:"dry_run"`
 	Archives []Result `json:"archives"`
 	Totals   Totals   `json:"totals"`
+	// Outside counts the archives the selection let through that fall
+	// to other shares (Options.Shard).
+	Outside int `json:"-"`
 }
 
 func (s *Summary) total() {

@@ -69,6 +69,23 @@ type ReadBacker interface {
 	ReadBack(ctx context.Context, fn func(r io.ReaderAt, size int64) error) error
 }
 
+// StagedCleaner is implemented by stores that stage rewrites beside the
+// archives (a local directory tree). Before a resumed batch lists the
+// store, CleanStaged tells it that staged files written since the
+// interrupted batch began, for archives only accepts (by Object.Rel; nil
+// accepts all), are that batch's own, to be removed rather than reported.
+type StagedCleaner interface {
+	CleanStaged(since time.Time, only func(rel string) bool)
+}
+
+// Remote is implemented by stores whose archives spend part of their time
+// waiting on requests (an object store): the default number of jobs is
+// then twice the number of CPUs, so that another archive can use the CPU
+// meanwhile.
+type Remote interface {
+	Remote() bool
+}
+
 // ErrConflict reports an archive that changed while it was being processed.
 var ErrConflict = errors.New("archive changed while it was being processed; left as it is")
 

@@ -19,9 +19,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/local"
 )
 
 func newKey(t testing.TB) ed25519.PrivateKey {
@@ -46,7 +46,7 @@ func writeBatch(t testing.TB, dir string, key ed25519.PrivateKey, idKey *audit.I
 		idKey, _ = audit.ParseIDKey(audit.NewIDKey(), "test")
 	}
 	st.IDKey = idKey.ID()
-	w, err := audit.Begin(audit.Dir(dir), dir, key, st)
+	w, err := audit.Begin(local.Dir(dir), dir, key, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +54,14 @@ func writeBatch(t testing.TB, dir string, key ed25519.PrivateKey, idKey *audit.I
 	if err := w.IDs(tags); err != nil {
 		t.Fatal(err)
 	}
-	totals := scrub.Totals{Archives: n, Erased: n}
+	totals := audit.Totals{Archives: n, Erased: n}
 	for i := range n {
 		after := int64(90 + i)
-		r := scrub.Result{Key: "exports/day-" + string(rune('a'+i)) + ".csv.gz", Status: scrub.Erased, Format: "gzip",
-			RowsScanned: 100, RowsRemoved: 3, BytesBefore: 100, BytesAfter: &after,
+		r := audit.Archive{Key: "exports/day-" + string(rune('a'+i)) + ".csv.gz", Status: audit.StatusErased, Format: "gzip",
+			RowsScanned: 100, RowsRemoved: 3, SizeBefore: 100, SizeAfter: &after,
 			SHA256Before: strings.Repeat("ab", 32), SHA256After: strings.Repeat("cd", 32)}
 		if i%2 == 0 {
-			r.IDTags = tags[:1]
+			r.Tags = tags[:1]
 		}
 		if err := w.Archive(r); err != nil {
 			t.Fatal(err)
@@ -78,7 +78,7 @@ func writeBatch(t testing.TB, dir string, key ed25519.PrivateKey, idKey *audit.I
 
 func verify(t testing.TB, dir string, trust *audit.Trust, heads ...string) *audit.Report {
 	t.Helper()
-	rep, err := audit.Verify(context.Background(), audit.Dir(dir), trust, heads)
+	rep, err := audit.Verify(context.Background(), local.Dir(dir), trust, heads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +502,7 @@ func TestUnsignedDryRun(t *testing.T) {
 		}
 	}
 	// Without a key, a batch that changes data cannot start.
-	if _, err := audit.Begin(audit.Dir(dir), dir, nil, audit.Start{}); err == nil {
+	if _, err := audit.Begin(local.Dir(dir), dir, nil, audit.Start{}); err == nil {
 		t.Error("Begin without a key for a real run succeeded")
 	}
 	// An unsigned real batch (a signed one stripped of its signature and
@@ -525,7 +525,7 @@ func TestLookup(t *testing.T) {
 	otherKey, _ := audit.ParseIDKey(audit.NewIDKey(), "other")
 	o := writeBatch(t, dir, key, otherKey, 1)
 	victim, listed, absent := idKey.Tag([]byte("9F3A41C07B22E8D1")), idKey.Tag([]byte("C41D07E2A95B3F68")), idKey.Tag([]byte("0D5E7A9C3B1F4826"))
-	hits, other, err := audit.Lookup(context.Background(), audit.Dir(dir), idKey, []string{victim, listed, absent})
+	hits, other, err := audit.Lookup(context.Background(), local.Dir(dir), idKey, []string{victim, listed, absent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +605,7 @@ func TestIDKey(t *testing.T) {
 }
 
 func TestCreateNeverOverwrites(t *testing.T) {
-	d := audit.Dir(t.TempDir())
+	d := local.Dir(t.TempDir())
 	ctx := context.Background()
 	if err := d.Create(ctx, "a", strings.NewReader("1")); err != nil {
 		t.Fatal(err)
@@ -628,7 +628,7 @@ func TestCreateNeverOverwrites(t *testing.T) {
 
 func TestEventAndReadLogs(t *testing.T) {
 	ctx := context.Background()
-	dir := audit.Dir(t.TempDir())
+	dir := local.Dir(t.TempDir())
 	key := newKey(t)
 	w, err := audit.Begin(dir, t.TempDir(), key, audit.Start{Command: "sweep", Sources: []string{"src"}})
 	if err != nil {

@@ -117,3 +117,120 @@ func parseLog(name string, data []byte) (*BatchLog, error) {
 	}
 	return b, nil
 }
+
+// Decode decodes the data of an event logged with Event into v.
+func (e Logged) Decode(v any) error {
+	if err := json.Unmarshal(e.Data, v); err != nil {
+		return fmt.Errorf("%s event %d: %w", e.Type, e.Seq, err)
+	}
+	return nil
+}
+
+// IDTags returns the tags of an ids event.
+func (e Logged) IDTags() ([]string, error) {
+	var ev idsEvent
+	if err := json.Unmarshal(e.Line, &ev); err != nil {
+		return nil, fmt.Errorf("ids event %d: %w", e.Seq, err)
+	}
+	return ev.Tags, nil
+}
+
+// The types of the commands' own events (logged with Event), and their
+// data below.
+const (
+	EventBlocklistAdd      = "blocklist_add"       // BlocklistChange
+	EventBlocklistRemove   = "blocklist_remove"    // BlocklistChange
+	EventSweep             = "sweep"               // Sweep
+	EventExportArchive     = "export_archive"      // ExportArchive
+	EventExportFile        = "export_file"         // ExportFile
+	EventExportFileRemoved = "export_file_removed" // ExportFileRemoved
+)
+
+// BlocklistChange is the data of blocklist_add and blocklist_remove.
+type BlocklistChange struct {
+	Blocklist string `json:"blocklist"`
+	// Change is the change file and SHA256 its content; both are empty
+	// when nothing changed (every ID was on the list already, or none
+	// was on it).
+	Change string `json:"change,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Tags are those of the request's IDs: for an add all of them, for
+	// a remove those that were on the list.
+	Tags []string `json:"id_hmacs"`
+	// AlreadyListed (add) and NotListed (remove) count the IDs the
+	// change did not concern.
+	AlreadyListed *int `json:"already_listed,omitempty"`
+	NotListed     *int `json:"not_listed,omitempty"`
+	// ListTags counts the tags on the list after the change.
+	ListTags int `json:"list_tags"`
+	// Scope (add) is that of the erase batch: its time is when its
+	// archives were clean of the tags, for sweep.
+	Scope string `json:"scope,omitempty"`
+}
+
+// Sweep is the data of a sweep's sweep event, logged before the archives
+// are listed.
+type Sweep struct {
+	Blocklist string `json:"blocklist"`
+	// ListState is the state of the swept tags (blocklist.State),
+	// ListTags their number.
+	ListState string `json:"list_state"`
+	ListTags  int    `json:"list_tags"`
+	// Mode is full (every archive), incremental (archives written
+	// since Since) or empty (the list is empty: no archive is read);
+	// Reason says why.
+	Mode   string `json:"mode"`
+	Reason string `json:"reason"`
+	Since  string `json:"since,omitempty"`
+	// After is the batch whose coverage Since starts from, less
+	// Overlap.
+	After   string `json:"after,omitempty"`
+	Overlap string `json:"overlap"`
+	// Watermark is when this sweep began listing, by this machine's
+	// clock: the archives written before it are clean of the list's
+	// tags once the batch is complete.
+	Watermark string `json:"watermark"`
+	Scope     string `json:"scope"`
+}
+
+// EventTime is the layout of the times in Sweep.
+const EventTime = timeFormat
+
+// ExportArchive is the data of export_archive: what an export read of
+// one archive.
+type ExportArchive struct {
+	Source    string `json:"source"` // the SOURCE it was listed under, as given
+	Key       string `json:"key"`
+	VersionID string `json:"version_id,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Size      int64  `json:"size"`
+	// SHA256 is the SHA-256 of the archive as it was read.
+	SHA256 string `json:"sha256,omitempty"`
+	// Streams counts the CSV streams read; Rows their data records, and
+	// Exported those that hold a listed ID.
+	Streams  int      `json:"csv_streams"`
+	Rows     int64    `json:"rows_scanned"`
+	Exported int64    `json:"rows_exported"`
+	Tags     []string `json:"id_hmacs,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// ExportFile is the data of export_file: one subject's archive written.
+type ExportFile struct {
+	Tag      string   `json:"id_hmac"`
+	File     string   `json:"file"`
+	Location string   `json:"location"`
+	Size     int64    `json:"size"`
+	SHA256   string   `json:"sha256"`
+	Rows     int64    `json:"rows"`
+	Members  []string `json:"members"`
+}
+
+// ExportFileRemoved is the data of export_file_removed: a subject's
+// archive removed again because a later one of the export failed.
+type ExportFileRemoved struct {
+	File     string `json:"file"`
+	Tag      string `json:"id_hmac"`
+	Location string `json:"location"`
+	Reason   string `json:"reason"`
+}

@@ -28,9 +28,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"strings"
-
-	"github.com/scrubtool/scrub/scrub"
 )
 
 // Namespace is the SSHSIG namespace of audit signatures.
@@ -70,8 +70,10 @@ type Start struct {
 	Host     string   `json:"host"`
 	Ticket   string   `json:"ticket,omitempty"`
 	Sources  []string `json:"sources"`
-	// Options are the settings that shape what is erased, as given.
-	Options any `json:"options"`
+	// Options are the settings that shape what is erased, as given: a
+	// JSON object whose fields depend on the command (its writer, package
+	// batch, owns their type).
+	Options json.RawMessage `json:"options"`
 	// IDs counts the listed IDs; their tags follow in "ids" events.
 	IDs int `json:"ids"`
 	// IDKey names the key of the tags (IDKey.ID); empty when the run
@@ -85,8 +87,16 @@ type Start struct {
 	// across workers (--shard I/N): Request is then the same for all
 	// shares, and scrub verify reports the request complete only when
 	// every share has a complete, valid batch.
-	Shard *scrub.Shard `json:"shard,omitempty"`
+	Shard *Shard `json:"shard,omitempty"`
 }
+
+// Shard is the share of a request a batch covers: worker Index of Count.
+type Shard struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Count) }
 
 // resumeEvent marks a batch taken up again after an interruption.
 type resumeEvent struct {
@@ -108,11 +118,7 @@ type listedEvent struct {
 	Keys []string `json:"keys"`
 }
 
-// stepEvent is one archive's progress through the destructive sequence:
-// read (rows found; the rewrite is staged at staged), written (the rewrite
-// is complete and checked), verified (it replaced the original in storage
-// and the store confirmed it), originals_deleted (the old versions that
-// held the rows are gone). The archive event that follows says it is done.
+// stepEvent is one archive's progress through the destructive sequence.
 type stepEvent struct {
 	header
 	Key             string   `json:"key"`
@@ -122,6 +128,31 @@ type stepEvent struct {
 	Staged          string   `json:"staged,omitempty"`
 	NewVersionID    string   `json:"new_version_id,omitempty"`
 	VersionsDeleted []string `json:"versions_deleted,omitempty"`
+}
+
+// The steps of an archive's destructive sequence, as the log names their
+// events: read (rows found; the rewrite is staged at Staged), written (the
+// rewrite is complete and checked), verified (it replaced the original in
+// storage and the store confirmed it), originals_deleted (the old versions
+// that held the rows are gone). The archive event that follows says the
+// archive is done.
+const (
+	StepRead             = "read"
+	StepWritten          = "written"
+	StepVerified         = "verified"
+	StepOriginalsDeleted = "originals_deleted"
+)
+
+// Step is one archive's progress through the destructive sequence.
+// VersionID and Size (read): what was read. Staged (read): the local file
+// the rewrite goes to. Size and SHA256 (written): the rewrite.
+// NewVersionID (verified): the version that replaced it. VersionsDeleted
+// (originals_deleted).
+type Step struct {
+	Key, State                              string
+	VersionID, Staged, SHA256, NewVersionID string
+	Size                                    int64
+	VersionsDeleted                         []string
 }
 
 // header is the part every event shares, first on its line.
@@ -146,6 +177,22 @@ type idsEvent struct {
 // archiveEvent is one archive's outcome.
 type archiveEvent struct {
 	header
+	Archive
+}
+
+// The statuses of an archive event, as the log spells them.
+const (
+	StatusErased     = "erased"      // rewritten without the listed IDs' rows
+	StatusUnchanged  = "unchanged"   // no listed ID: not rewritten, not touched
+	StatusWouldErase = "would-erase" // dry run: rows would be removed
+	StatusFailed     = "failed"      // error; the archive is left as it was
+	StatusConflict   = "conflict"    // changed by someone else meanwhile
+	StatusSkipped    = "skipped"     // not processed: the batch stopped first
+	StatusHeld       = "held"        // object lock or archive storage class
+)
+
+// Archive is one archive's outcome, as an archive event records it.
+type Archive struct {
 	Key             string   `json:"key"`
 	VersionID       string   `json:"version_id,omitempty"`
 	Format          string   `json:"format,omitempty"`
@@ -165,27 +212,87 @@ type archiveEvent struct {
 
 type endEvent struct {
 	header
-	Result string       `json:"result"`
-	Error  string       `json:"error,omitempty"`
-	Totals scrub.Totals `json:"totals"`
+	Result string `json:"result"`
+	Error  string `json:"error,omitempty"`
+	Totals Totals `json:"totals"`
+}
+
+// Totals sums the archive events of a batch (for an archive logged more
+// than once, its last), as its batch_end event and manifest record them.
+type Totals struct {
+	Archives    int   `json:"archives"`
+	Erased      int   `json:"erased"`
+	Unchanged   int   `json:"unchanged"`
+	WouldErase  int   `json:"would_erase"`
+	Failed      int   `json:"failed"`
+	Conflict    int   `json:"conflict"`
+	Skipped     int   `json:"skipped"`
+	Held        int   `json:"held"`
+	RowsScanned int64 `json:"rows_scanned"`
+	RowsRemoved int64 `json:"rows_removed"`
+	RowsExpired int64 `json:"rows_expired,omitempty"`
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after"`
+}
+
+// add counts one archive's outcome.
+func (t *Totals) add(a Archive) {
+	t.Archives++
+	switch a.Status {
+	case StatusErased:
+		t.Erased++
+	case StatusUnchanged:
+		t.Unchanged++
+	case StatusWouldErase:
+		t.WouldErase++
+	case StatusFailed:
+		t.Failed++
+	case StatusConflict:
+		t.Conflict++
+	case StatusSkipped:
+		t.Skipped++
+	case StatusHeld:
+		t.Held++
+	}
+	t.RowsScanned += a.RowsScanned
+	t.RowsRemoved += a.RowsRemoved
+	t.RowsExpired += a.RowsExpired
+	t.BytesBefore += a.SizeBefore
+	if a.SizeAfter != nil {
+		t.BytesAfter += *a.SizeAfter
+	}
+}
+
+// Result is the batch result these totals make: complete when every
+// archive is done, partial when some are not, failed when none is or
+// the batch stopped with runErr.
+func (t Totals) Result(runErr error) string {
+	bad := t.Failed + t.Conflict + t.Skipped + t.Held
+	switch {
+	case runErr != nil, t.Archives > 0 && bad == t.Archives:
+		return ResultFailed
+	case bad > 0:
+		return ResultPartial
+	}
+	return ResultComplete
 }
 
 // Manifest is a batch's NAME-manifest.json.
 type Manifest struct {
-	Format         string       `json:"format"`
-	Batch          string       `json:"batch"`
-	Log            string       `json:"log"`
-	LogSHA256      string       `json:"log_sha256"`
-	Lines          int          `json:"lines"`
-	ChainHead      string       `json:"chain_head"`
-	DryRun         bool         `json:"dry_run"`
-	Signed         bool         `json:"signed"`
-	KeyFingerprint string       `json:"key_fingerprint,omitempty"`
-	IDKey          string       `json:"id_key,omitempty"`
-	Started        string       `json:"started"`
-	Finished       string       `json:"finished"`
-	Result         string       `json:"result"`
-	Totals         scrub.Totals `json:"totals"`
+	Format         string `json:"format"`
+	Batch          string `json:"batch"`
+	Log            string `json:"log"`
+	LogSHA256      string `json:"log_sha256"`
+	Lines          int    `json:"lines"`
+	ChainHead      string `json:"chain_head"`
+	DryRun         bool   `json:"dry_run"`
+	Signed         bool   `json:"signed"`
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
+	IDKey          string `json:"id_key,omitempty"`
+	Started        string `json:"started"`
+	Finished       string `json:"finished"`
+	Result         string `json:"result"`
+	Totals         Totals `json:"totals"`
 	// PrevBatch and PrevSHA256SUMS link to the newest signed batch that
 	// was in the location when this one was sealed; empty for the first.
 	PrevBatch      string `json:"prev_batch,omitempty"`

@@ -12,8 +12,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/scrubtool/scrub/scrub"
 )
 
 // Journal is an unfinished batch found in an audit location: its journal
@@ -34,7 +32,7 @@ type Journal struct {
 	Dropped int
 
 	lines    [][]byte
-	outcomes map[string]scrub.Result
+	outcomes map[string]Archive
 }
 
 // Journals returns the unfinished batches in loc, oldest first. A journal
@@ -103,7 +101,7 @@ func batchTime(name string) (time.Time, bool) {
 
 // parseJournal reads a journal up to its last whole, chained line.
 func parseJournal(name string, data []byte) (*Journal, error) {
-	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, outcomes: map[string]scrub.Result{}}
+	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, outcomes: map[string]Archive{}}
 	prev := zeroHash
 	rest := data
 	for len(rest) > 0 {
@@ -129,7 +127,7 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			}
 			j.Start = st.Start
 			j.Started, _ = time.Parse(timeFormat, st.Time)
-		case string(scrub.StepRead):
+		case StepRead:
 			j.Midway[ev.Key] = ev.Staged
 		case "archive":
 			var a archiveEvent
@@ -137,10 +135,8 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			delete(j.Midway, a.Key)
 			// Only a finished archive is done; one that failed, conflicted
 			// or was skipped is tried again.
-			st := scrub.Status(a.Status)
-			j.Done[a.Key] = st == scrub.Erased || st == scrub.Unchanged
-			j.outcomes[a.Key] = scrub.Result{Status: st, RowsScanned: a.RowsScanned, RowsRemoved: a.RowsRemoved,
-				RowsExpired: a.RowsExpired, BytesBefore: a.SizeBefore, BytesAfter: a.SizeAfter}
+			j.Done[a.Key] = a.Status == StatusErased || a.Status == StatusUnchanged
+			j.outcomes[a.Key] = outcome(a.Archive)
 		case "batch_end":
 			j.Ended = true
 		}

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 )
 
@@ -45,14 +44,15 @@ type Writer struct {
 	log      hash.Hash
 	seq      int
 	prev     string
-	outcomes map[string]scrub.Result // what the totals need of the last archive event of each key
+	outcomes map[string]Archive // what the totals need of the last archive event of each key
 	uploaded time.Time
 	err      error // sticky: a log with a hole must not be sealed
 }
 
 // Begin starts a batch: it creates its journal and writes the first event.
 // key signs the bundle; nil makes an unsigned bundle, allowed only for a
-// dry run. spoolDir holds the journal when loc is not a local directory.
+// dry run. spoolDir holds the journal when loc is not a local directory;
+// "" means os.TempDir().
 func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Writer, error) {
 	if key == nil && !st.DryRun {
 		return nil, errors.New("a batch that changes data needs a signing key")
@@ -63,7 +63,7 @@ func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Wr
 	rand.Read(id)
 	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
 	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash,
-		outcomes: map[string]scrub.Result{}}
+		outcomes: map[string]Archive{}}
 	// The journal appears with its first line: it is written under a
 	// hidden name and linked into place, so that no other run (another
 	// shard's, resuming in the same location) ever sees it empty.
@@ -89,8 +89,11 @@ func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Wr
 // openSpool opens the journal, or with a name the file of that name in
 // the journal's directory.
 func (w *Writer) openSpool(spoolDir string, flag int, name ...string) error {
-	if d, ok := w.loc.(Dir); ok {
-		spoolDir, w.local = string(d), true
+	if d, ok := w.loc.(LocalDir); ok {
+		spoolDir, w.local = d.LocalPath(), true
+	}
+	if spoolDir == "" {
+		spoolDir = os.TempDir()
 	}
 	w.path = filepath.Join(spoolDir, w.name+journalSuffix)
 	path := w.path
@@ -189,59 +192,55 @@ func (w *Writer) IDs(tags []string) error {
 	return nil
 }
 
-// Listed logs the archives about to be processed.
-func (w *Writer) Listed(objs []scrub.Object) error {
-	for len(objs) > 0 {
-		n := min(len(objs), idsPerLine)
-		keys := make([]string, n)
-		for i, o := range objs[:n] {
-			keys[i] = o.Key
-		}
-		if err := w.write("listed", &listedEvent{Keys: keys}); err != nil {
+// Listed logs the keys of the archives about to be processed.
+func (w *Writer) Listed(keys []string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), idsPerLine)
+		if err := w.write("listed", &listedEvent{Keys: keys[:n]}); err != nil {
 			return err
 		}
-		objs = objs[n:]
+		keys = keys[n:]
 	}
 	return nil
 }
 
 // Step logs an archive's progress through the destructive sequence.
-func (w *Writer) Step(s scrub.Step) error {
+func (w *Writer) Step(s Step) error {
+	switch s.State {
+	case StepRead, StepWritten, StepVerified, StepOriginalsDeleted:
+	default:
+		return fmt.Errorf("audit: %q is not a step", s.State)
+	}
 	ev := &stepEvent{Key: s.Key, VersionID: s.VersionID, SHA256: s.SHA256, Staged: s.Staged,
 		NewVersionID: s.NewVersionID, VersionsDeleted: s.VersionsDeleted}
-	if s.State == scrub.StepRead || s.State == scrub.StepWritten {
+	if s.State == StepRead || s.State == StepWritten {
 		ev.Size = &s.Size
 	}
-	return w.write(string(s.State), ev)
+	return w.write(s.State, ev)
 }
 
-// Archive logs one archive's result.
-func (w *Writer) Archive(r scrub.Result) error {
-	err := w.write("archive", &archiveEvent{
-		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
-		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
-		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, RowsExpired: r.RowsExpired, MembersCarried: r.MembersCarried,
-		VersionsDeleted: r.DeletedVersions, Tags: r.IDTags, Error: r.Error,
-	})
+// Archive logs one archive's outcome.
+func (w *Writer) Archive(a Archive) error {
+	err := w.write("archive", &archiveEvent{Archive: a})
 	if err == nil {
 		w.mu.Lock()
-		w.outcomes[r.Key] = outcome(r)
+		w.outcomes[a.Key] = outcome(a)
 		w.mu.Unlock()
 	}
 	return err
 }
 
 // outcome is what the totals need of an archive event.
-func outcome(r scrub.Result) scrub.Result {
-	return scrub.Result{Status: r.Status, RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved,
-		RowsExpired: r.RowsExpired, BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter}
+func outcome(a Archive) Archive {
+	return Archive{Status: a.Status, RowsScanned: a.RowsScanned, RowsRemoved: a.RowsRemoved,
+		RowsExpired: a.RowsExpired, SizeBefore: a.SizeBefore, SizeAfter: a.SizeAfter}
 }
 
 // total sums the outcomes: one per archive, its last.
-func total(outcomes map[string]scrub.Result) scrub.Totals {
-	var t scrub.Totals
+func total(outcomes map[string]Archive) Totals {
+	var t Totals
 	for _, o := range outcomes {
-		t.Add(o)
+		t.add(o)
 	}
 	return t
 }
@@ -249,7 +248,7 @@ func total(outcomes map[string]scrub.Result) scrub.Totals {
 // Totals sums the outcomes of the batch's archives, those of earlier
 // attempts of a resumed batch included: for an archive processed more than
 // once, its last.
-func (w *Writer) Totals() scrub.Totals {
+func (w *Writer) Totals() Totals {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return total(w.outcomes)

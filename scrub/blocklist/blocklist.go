@@ -297,3 +297,110 @@ func (p *Pending) Store(ctx context.Context) error {
 	p.list.changes = append(p.list.changes, Loaded{Name: p.Name, SHA256: p.SHA256, Change: p.Change})
 	return nil
 }
+
+// Covered is what earlier batches tell a sweep about the list's tags.
+type Covered struct {
+	// Since is the oldest, over the tags, of the newest time at which a
+	// complete batch of the scope had every archive clean of the tag;
+	// Batch is that batch.
+	Since time.Time
+	Batch string
+	// Uncovered counts the tags no such batch had.
+	Uncovered int
+}
+
+// Coverage reads the audit logs in loc, newest first, until every tag is
+// covered by a complete batch (not a dry run) of the same ID key and scope:
+// a sweep that swept it (as of the sweep's watermark), or an erase --block
+// that added it (as of its blocklist_add event, before it listed).
+func Coverage(ctx context.Context, loc audit.Location, keyID, scope string, tags []string) (*Covered, error) {
+	need := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		need[t] = true
+	}
+	c := &Covered{}
+	var bad error
+	err := audit.EachLogNewestFirst(ctx, loc, func(b *audit.BatchLog) bool {
+		if b.Result != audit.ResultComplete || b.Start.DryRun || b.Start.IDKey != keyID {
+			return true
+		}
+		at, tags, err := batchCoverage(b, scope)
+		if err != nil {
+			bad = fmt.Errorf("audit location %s: %s: %w", loc, b.Name, err)
+			return false
+		}
+		for _, t := range tags {
+			if need[t] {
+				delete(need, t)
+				if c.Batch == "" || at.Before(c.Since) {
+					c.Since, c.Batch = at, b.Name
+				}
+			}
+		}
+		return len(need) > 0
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Uncovered = len(need)
+	return c, nil
+}
+
+// batchCoverage returns the time from which a complete batch had the
+// archives of scope clean of tags: a sweep's last watermark and the tags
+// it swept, or an erase --block's blocklist_add and the tags it added.
+func batchCoverage(b *audit.BatchLog, scope string) (time.Time, []string, error) {
+	var at time.Time
+	var tags []string
+	switch b.Start.Command {
+	case "sweep":
+		found := false
+		for _, e := range b.Events {
+			switch e.Type {
+			case audit.EventSweep:
+				var ev audit.Sweep
+				if err := e.Decode(&ev); err != nil {
+					return at, nil, err
+				}
+				if ev.Scope != scope {
+					return at, nil, nil
+				}
+				t, err := time.Parse(audit.EventTime, ev.Watermark)
+				if err != nil {
+					return at, nil, fmt.Errorf("sweep event %d: watermark: %w", e.Seq, err)
+				}
+				// A resumed sweep logs one per run; the last run's
+				// listing is the one that completed the batch.
+				at, found = t, true
+			case "ids":
+				t, err := e.IDTags()
+				if err != nil {
+					return at, nil, err
+				}
+				tags = append(tags, t...)
+			}
+		}
+		if !found {
+			return at, nil, nil
+		}
+		return at, tags, nil
+	case "erase":
+		for _, e := range b.Events {
+			if e.Type != audit.EventBlocklistAdd {
+				continue
+			}
+			var ev audit.BlocklistChange
+			if err := e.Decode(&ev); err != nil {
+				return at, nil, err
+			}
+			if ev.Scope != scope {
+				return at, nil, nil
+			}
+			return e.Time, ev.Tags, nil
+		}
+	}
+	return at, nil, nil
+}

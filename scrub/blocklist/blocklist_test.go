@@ -13,6 +13,7 @@ import (
 
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/blocklist"
+	"github.com/scrubtool/scrub/scrub/local"
 )
 
 func newKey(t testing.TB) *audit.IDKey {
@@ -57,7 +58,7 @@ func tags(k *audit.IDKey, ids ...string) []string {
 // replay of its change files in name order.
 func TestReplay(t *testing.T) {
 	k := newKey(t)
-	loc := audit.Dir(filepath.Join(t.TempDir(), "blocklist"))
+	loc := local.Dir(filepath.Join(t.TempDir(), "blocklist"))
 	l := open(t, loc, k)
 	if l.Len() != 0 || len(l.Changes()) != 0 {
 		t.Fatalf("a missing location holds %d tags, %d changes", l.Len(), len(l.Changes()))
@@ -112,7 +113,7 @@ func TestReplay(t *testing.T) {
 // view of the list: every change survives.
 func TestConcurrentWriters(t *testing.T) {
 	k := newKey(t)
-	loc := audit.Dir(t.TempDir())
+	loc := local.Dir(t.TempDir())
 	const writers = 16
 	var wg sync.WaitGroup
 	var want []string
@@ -183,7 +184,7 @@ func TestMalformed(t *testing.T) {
 			bad := "change-20260102T030405.678Z-0123abcd.json"
 			os.WriteFile(filepath.Join(dir, ok), []byte(good("add", k.ID(), tag2)+"\n"), 0o644)
 			os.WriteFile(filepath.Join(dir, bad), []byte(tt.content), 0o644)
-			_, err := blocklist.Open(context.Background(), audit.Dir(dir), k)
+			_, err := blocklist.Open(context.Background(), local.Dir(dir), k)
 			switch {
 			case err == nil:
 				t.Fatal("Open succeeded")

@@ -10,16 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
-	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/ids"
-	"github.com/scrubtool/scrub/scrub/s3store"
+	"github.com/scrubtool/scrub/scrub/store"
 )
 
 // Environment variables that may hold the keys themselves (as CI secret
@@ -132,218 +129,6 @@ func loadKeys(keyFile, idKeyFile string, optional bool, what, idUse string) (ed2
 		return nil, nil, usagef("%s needs an ID key to name %s: --id-key FILE or $%s (make one with scrub keygen --id-key FILE)", what, idUse, envIDKey)
 	}
 	return key, idKey, nil
-}
-
-// auditLocation opens --audit: a local directory or an s3:// prefix.
-func auditLocation(ctx context.Context, where, endpoint string) (audit.Location, error) {
-	if !strings.HasPrefix(where, "s3://") {
-		if strings.Contains(where, "://") {
-			return nil, usagef("audit location %q: only local paths and s3:// URLs are supported", where)
-		}
-		return audit.Dir(where), nil
-	}
-	bucket, prefix, err := s3store.ParseURL(where)
-	if err != nil {
-		return nil, &UsageError{err}
-	}
-	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: endpoint})
-	if err != nil {
-		return nil, err
-	}
-	return s3store.NewDir(client, bucket, prefix), nil
-}
-
-// checkAuditOutside refuses a local audit directory inside a local source
-// (its files would be taken for archives) or a source inside it.
-func checkAuditOutside(dir string, sources []string) error {
-	a, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
-	for _, s := range sources {
-		if strings.HasPrefix(s, "s3://") {
-			continue
-		}
-		p, err := filepath.Abs(s)
-		if err != nil {
-			return err
-		}
-		if within(a, p) || within(p, a) {
-			return usagef("the audit directory %s and the source %s overlap; keep the audit log outside the data", dir, s)
-		}
-	}
-	return nil
-}
-
-func within(p, dir string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-// beginAudit starts the batch's audit log, or resumes the unfinished batch
-// of the same request (same IDs, sources and selection) that an
-// interrupted run left in the audit location. The ID tags and the batch's
-// settings go first; opt is set up to skip what the resumed batch finished
-// and to undo what it left midway.
-func beginAudit(ctx context.Context, o *eraseOptions, env Env, spec batchSpec, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey, opt *scrub.Options) (*audit.Writer, error) {
-	spool := os.TempDir()
-	if d, ok := loc.(audit.Dir); ok {
-		spool = string(d)
-	}
-	operator := operatorName()
-	host, _ := os.Hostname()
-	st := audit.Start{
-		Command: spec.command, DryRun: o.dryRun,
-		Tool:     audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()},
-		Operator: operator, Host: host, Ticket: o.ticket, Sources: o.sources,
-		Options: o.recorded(), IDs: spec.n, Shard: o.shard,
-	}
-	var tags []string
-	if idKey != nil {
-		st.IDKey = idKey.ID()
-		var list []string
-		spec.each(idKey, func(id, tag string) {
-			list = append(list, id)
-			tags = append(tags, tag)
-		})
-		slices.Sort(list)
-		slices.Sort(tags)
-		if !o.dryRun {
-			st.Request = idKey.Request(list, o.requestSettings(spec.command))
-		}
-	}
-	if st.Request != "" {
-		w, err := resumeAudit(ctx, o, env, loc, spool, key, st, opt)
-		if w != nil || err != nil {
-			return w, err
-		}
-	}
-	w, err := audit.Begin(loc, spool, key, st)
-	if err != nil {
-		return nil, fmt.Errorf("audit location %s: %w", loc, err)
-	}
-	if err := w.IDs(tags); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	return w, nil
-}
-
-// resumeAudit finds the unfinished batches in the audit location. One of
-// the same request is resumed (unless --resume=false), or only sealed if
-// it had ended; nil means a new batch is to start.
-func resumeAudit(ctx context.Context, o *eraseOptions, env Env, loc audit.Location, spool string, key ed25519.PrivateKey, st audit.Start, opt *scrub.Options) (*audit.Writer, error) {
-	journals, err := audit.Journals(ctx, loc)
-	if err != nil {
-		return nil, err
-	}
-	for _, j := range journals {
-		switch {
-		case j.Start.Request != st.Request || j.Start.DryRun:
-			fmt.Fprintf(env.Stderr, "scrub: warning: %s in %s is unfinished and was for another request; run its command again to finish it\n", j.Batch, loc)
-			continue
-		case !sameShard(j.Start.Shard, st.Shard):
-			// Another worker's share of the same request: its own
-			// worker resumes it.
-			continue
-		case j.Ended:
-			// Interrupted while sealing: seal it, then start anew.
-			w, err := audit.Resume(loc, spool, key, j, st)
-			if err == nil {
-				_, err = w.Seal(ctx)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("seal the interrupted batch %s: %w", j.Batch, err)
-			}
-			fmt.Fprintf(env.Stderr, "scrub: sealed %s, which an interrupted run had finished\n", j.Batch)
-			continue
-		case !o.resume:
-			fmt.Fprintf(env.Stderr, "scrub: warning: not resuming the unfinished %s of this request (--resume=false); it stays unsealed\n", j.Batch)
-			continue
-		}
-		if err := o.resumeCutoff(j, opt); err != nil {
-			return nil, err
-		}
-		w, err := audit.Resume(loc, spool, key, j, st)
-		if err != nil {
-			return nil, fmt.Errorf("resume %s: %w", j.Batch, err)
-		}
-		opt.Done, opt.Midway, opt.ResumeSince = j.Done, j.Midway, j.Started
-		fmt.Fprintf(env.Stderr, "scrub: resuming %s: %d archives done before, %d to finish from what storage holds\n", j.Batch, j.DoneCount(), len(j.Midway))
-		return w, nil
-	}
-	return nil, nil
-}
-
-func sameShard(a, b *scrub.Shard) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
-}
-
-// requestSettings are the settings that make two runs the same request.
-// The shares of a request split with --shard are the same request; the
-// number of shares is part of it.
-func (o *eraseOptions) requestSettings(command string) string {
-	delim, _ := o.delim()
-	m := map[string]any{
-		"command": command, "sources": o.sources, "columns": o.columns, "include": o.include, "exclude": o.exclude, "delimiter": string(delim),
-		"shards": o.shardCount(),
-	}
-	o.transformSettings(m)
-	o.retentionSettings(m)
-	b, _ := json.Marshal(m)
-	return string(b)
-}
-
-// shardCount is the number of shares the request is split into (1 when it
-// is not).
-func (o *eraseOptions) shardCount() int {
-	if o.shard == nil {
-		return 1
-	}
-	return o.shard.Count
-}
-
-// recorded are the options that shape a batch, for its audit log.
-func (o *eraseOptions) recorded() map[string]any {
-	delim, _ := o.delim()
-	m := map[string]any{
-		"ids_file": o.ids, "columns": o.columns, "include": o.include, "exclude": o.exclude,
-		"jobs": o.jobs, "level": o.level, "max_record": o.maxRecord, "verify": o.verify,
-		"part_size": o.partSize, "dry_run": o.dryRun,
-		"max_member_size": o.maxMember, "max_ratio": o.maxRatio, "allow_invalid_utf8": o.allowUTF8,
-	}
-	if delim != 0 {
-		m["delimiter"] = string(delim)
-	}
-	if o.shard != nil {
-		m["shard"] = o.shard.String()
-	}
-	if o.endpoint != "" {
-		m["endpoint"] = o.endpoint
-	}
-	o.transformSettings(m)
-	o.recordRetention(m)
-	return m
-}
-
-// sealAudit finishes the batch's audit bundle, even after an interrupt.
-// The result covers every archive of the batch, those of earlier attempts
-// included.
-func sealAudit(ctx context.Context, w *audit.Writer, runErr error) (*audit.Sealed, error) {
-	t := w.Totals()
-	bad := t.Failed + t.Conflict + t.Skipped + t.Held
-	result := audit.ResultComplete
-	switch {
-	case runErr != nil, t.Archives > 0 && bad == t.Archives:
-		result = audit.ResultFailed
-	case bad > 0:
-		result = audit.ResultPartial
-	}
-	sealed, err := w.Finish(context.WithoutCancel(ctx), result, runErr)
-	if err != nil {
-		return nil, fmt.Errorf("the batch ran, but its audit bundle could not be stored (its journal is %s; the same command again seals it): %w", w.Spool(), err)
-	}
-	return sealed, nil
 }
 
 // runKeygen makes a signing key pair and/or an ID key.
@@ -486,7 +271,7 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 			return usagef("--expect-head: %v", err)
 		}
 	}
-	loc, err := auditLocation(ctx, pos[0], *endpoint)
+	loc, err := openFiles(ctx, store.New(store.Options{Endpoint: *endpoint}), "audit location", pos[0])
 	if err != nil {
 		return err
 	}
@@ -627,7 +412,7 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	loc, err := auditLocation(ctx, pos[0], *endpoint)
+	loc, err := openFiles(ctx, store.New(store.Options{Endpoint: *endpoint}), "audit location", pos[0])
 	if err != nil {
 		return err
 	}

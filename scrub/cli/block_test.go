@@ -19,6 +19,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/blocklist"
 	"github.com/scrubtool/scrub/scrub/cli"
+	"github.com/scrubtool/scrub/scrub/local"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
@@ -80,7 +81,7 @@ func listTags(t *testing.T, dir, keyFile string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := blocklist.Open(context.Background(), audit.Dir(dir), k)
+	l, err := blocklist.Open(context.Background(), local.Dir(dir), k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func tagsOf(t *testing.T, keyFile string, ids ...string) []string {
 func sweepEvents(t *testing.T, dir string) []map[string]any {
 	t.Helper()
 	var logs []*audit.BatchLog
-	err := audit.EachLogNewestFirst(context.Background(), audit.Dir(dir), func(b *audit.BatchLog) bool {
+	err := audit.EachLogNewestFirst(context.Background(), local.Dir(dir), func(b *audit.BatchLog) bool {
 		logs = append(logs, b)
 		return true
 	})

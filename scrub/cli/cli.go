@@ -12,20 +12,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/batch"
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
-	"github.com/scrubtool/scrub/scrub/local"
-	"github.com/scrubtool/scrub/scrub/s3store"
+	"github.com/scrubtool/scrub/scrub/store"
 )
 
 // Env is what a run sees of the process.
@@ -169,7 +166,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.BoolVar(&o.allowUTF8, "allow-invalid-utf8", false, "pass bytes that are not UTF-8 through (for exports in another encoding); by default they fail their archive")
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
 	fs.StringVar(&o.verify, "verify", "size", "after replacing an archive: `size` (size and checksum of what the store received) or full (also read it back and count its rows)")
-	fs.Int64Var(&o.partSize, "part-size", s3store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
+	fs.Int64Var(&o.partSize, "part-size", store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
 	fs.StringVar(&o.key, "key", "", "Ed25519 signing key `FILE` for the audit bundle (from scrub keygen or ssh-keygen -t ed25519; default $"+envSigningKey+", which holds the key itself); required unless --dry-run")
 	fs.StringVar(&o.idKey, "id-key", "", "secret `FILE` under which client IDs are named (HMAC-SHA256) in the audit log (default $"+envIDKey+"); required unless --dry-run")
 	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
@@ -261,21 +258,6 @@ var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-k
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
 		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
 
-// defaultJobs is --jobs, or by default the number of CPUs; with an S3
-// source twice that, since an S3 archive spends part of its time waiting on
-// requests, when another can use the CPU.
-func (o *eraseOptions) defaultJobs() int {
-	if o.jobs > 0 {
-		return o.jobs
-	}
-	for _, s := range o.sources {
-		if strings.HasPrefix(s, "s3://") {
-			return 2 * runtime.NumCPU()
-		}
-	}
-	return runtime.NumCPU()
-}
-
 func (o *eraseOptions) delim() (byte, error) {
 	switch o.delimiter {
 	case "":
@@ -321,7 +303,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	if block.block && o.ids == "" {
 		return usagef("--block needs --ids FILE: the IDs to block")
 	}
-	spec := batchSpec{command: "erase", each: func(*audit.IDKey, func(id, tag string)) {}}
+	spec := batchSpec{command: batch.Erase}
 	if o.ids != "" {
 		set, err := loadIDs(o.ids, env.Stdin)
 		if err != nil {
@@ -330,7 +312,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		if o.transform != nil {
 			set = o.transform.Set(set)
 		}
-		spec.set, spec.n, spec.each = set, set.Len(), eachTagged(set)
+		spec.set, spec.ids = set, batch.IDs{N: set.Len(), Each: eachTagged(set)}
 	}
 	if block.block {
 		var err error
@@ -345,14 +327,11 @@ func runErase(ctx context.Context, args []string, env Env) error {
 type batchSpec struct {
 	command string     // the audit log's command
 	set     filter.Set // the IDs whose rows go
-	n       int        // how many IDs the set holds
-	// each calls fn with each ID as the request is fingerprinted by
-	// and its tag under idKey, in any order.
-	each func(idKey *audit.IDKey, fn func(id, tag string))
+	ids     batch.IDs  // the IDs as the request is fingerprinted by
 	// started, if set, is called once the batch's audit log has begun
 	// (or been resumed), before any archive is read: a command's own
 	// events go there.
-	started func(w *audit.Writer) error
+	started func(b *batch.Batch) error
 	// selects, if set, narrows the batch to the archives it accepts
 	// (scrub.Options.Select).
 	selects func(scrub.Object) bool
@@ -369,25 +348,36 @@ func eachTagged(set *ids.Set) func(*audit.IDKey, func(id, tag string)) {
 	}
 }
 
+// request is the batch's typed request, from the flags.
+func (o *eraseOptions) request(command string) *batch.Request {
+	delim, _ := o.delim()
+	return &batch.Request{
+		Command: command, Sources: o.sources, IDsFile: o.ids,
+		Columns: o.columns, Include: o.include, Exclude: o.exclude, Delimiter: delim, Shard: o.shard,
+		Transform: o.transform, OlderThan: o.olderThan, TimeColumn: o.timeColumn, Cutoff: o.cutoff,
+		DryRun: o.dryRun, Jobs: o.jobs, Level: o.level, MaxRecord: o.maxRecord, MaxMemberSize: o.maxMember,
+		MaxRatio: o.maxRatio, AllowInvalidUTF8: o.allowUTF8, Verify: o.verify, PartSize: o.partSize, Endpoint: o.endpoint,
+	}
+}
+
 // run runs one batch: it loads the keys, opens the sources and the audit
-// location, begins (or resumes) the audit log, runs the engine and seals
-// the log, and prints the summary.
+// location, begins (or resumes) the batch, runs the engine, seals the
+// batch, and prints the summary.
 func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	key, idKey, err := loadKeys(o.key, o.idKey, o.dryRun, "an erasure", "the erased IDs in its audit log")
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(o.audit, "s3://") {
-		if err := checkAuditOutside(o.audit, o.sources); err != nil {
-			return err
-		}
+	op := o.opener(env, false)
+	if err := checkApart(o.audit, o.sources, "the audit directory %s and the source %s overlap; keep the audit log outside the data"); err != nil {
+		return err
 	}
 	delim, _ := o.delim()
-	sources, err := o.stores(ctx, env)
+	sources, err := openSources(ctx, op, o.sources)
 	if err != nil {
 		return err
 	}
-	loc, err := auditLocation(ctx, o.audit, o.endpoint)
+	loc, err := openFiles(ctx, op, "audit location", o.audit)
 	if err != nil {
 		return err
 	}
@@ -395,70 +385,48 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		return err
 	}
 	prog := newProgress(env.Stderr, !o.noProgress)
+	b, err := batch.Begin(ctx, o.request(spec.command), spec.ids, batch.Config{
+		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit,
+		Ticket: o.ticket, NoResume: !o.resume, Stderr: env.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	o.cutoff = b.Request().Cutoff // a resumed batch keeps its own
+	if spec.started != nil {
+		if err := spec.started(b); err != nil {
+			_, sealErr := b.Seal(ctx, err)
+			return errors.Join(err, sealErr)
+		}
+	}
 	opt := scrub.Options{
 		Filter: &filter.Filter{IDs: spec.set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
 			AllowInvalidUTF8: o.allowUTF8, Before: o.cutoff, TimeColumn: o.timeColumn},
 		Archive: archive.Options{Level: o.level, MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
 		Include: o.include, Exclude: o.exclude, Select: spec.selects,
-		Jobs: o.defaultJobs(), DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
+		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}
-	// offered counts the archives a shard saw, to tell an empty share
-	// from empty sources.
-	offered := 0
-	if o.shard != nil {
-		sh, prev := *o.shard, opt.Select
-		opt.Select = func(obj scrub.Object) bool {
-			if prev != nil && !prev(obj) {
-				return false
-			}
-			offered++
-			return sh.Has(obj)
-		}
-	}
-	log, err := beginAudit(ctx, o, env, spec, loc, key, idKey, &opt)
-	if err != nil {
-		return err
-	}
-	if spec.started != nil {
-		if err := spec.started(log); err != nil {
-			_, sealErr := sealAudit(ctx, log, err)
-			return errors.Join(err, sealErr)
-		}
-	}
-	opt.Record, opt.Listed, opt.Journal = log.Archive, log.Listed, log.Step
-	for _, src := range sources {
-		if ls, ok := src.Store.(*local.Store); ok {
-			ls.CleanSince = opt.ResumeSince
-			if o.shard != nil {
-				sh := *o.shard
-				ls.CleanOnly = func(rel string) bool { return sh.Has(scrub.Object{Rel: rel}) }
-			}
-		}
-	}
+	b.Erase(&opt)
 	if idKey != nil {
 		opt.Tag = tagger(idKey, spec.set)
 	}
-	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.n, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
+	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.ids.N, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	o.printCutoff(env.Stderr)
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	if errors.Is(runErr, scrub.ErrNoArchives) && spec.noArchives != nil {
 		runErr = spec.noArchives()
 	}
 	prog.Finish()
-	if o.shard != nil && errors.Is(runErr, scrub.ErrNoArchives) && offered > 0 {
-		fmt.Fprintf(env.Stderr, "scrub: shard %s: none of the %d archives falls to this share\n", o.shard, offered)
+	if o.shard != nil && errors.Is(runErr, scrub.ErrNoArchives) && sum != nil && sum.Outside > 0 {
+		fmt.Fprintf(env.Stderr, "scrub: shard %s: none of the %d archives falls to this share\n", o.shard, sum.Outside)
 		runErr = nil
 	}
-	sealed, auditErr := sealAudit(ctx, log, runErr)
+	sealed, auditErr := b.Seal(ctx, runErr)
 	if sum != nil {
 		printSummary(env.Stderr, sum)
 	}
 	if sealed != nil {
-		signed := "unsigned: dry run without --key"
-		if key != nil {
-			signed = "signed by " + sshsig.Fingerprint(key.Public().(ed25519.PublicKey))
-		}
-		fmt.Fprintf(env.Stderr, "scrub: audit bundle %s in %s (%s)\nscrub: audit head %s\n", sealed.Batch, loc, signed, sealed.Head)
+		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")
 	}
 	if o.json && sum != nil {
 		out := struct {
@@ -479,40 +447,82 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	}
 	// A resumed batch is done when all its archives are, those of its
 	// earlier attempts included.
-	return log.Totals().Err()
+	return b.Totals().Err()
 }
 
-// stores opens the sources: local paths, and s3://bucket/prefix URLs on one
-// S3 client made on first use.
-func (o *eraseOptions) stores(ctx context.Context, env Env) ([]scrub.Source, error) {
+// printSealed tells where a batch's bundle went and its head.
+func printSealed(w io.Writer, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey, unsigned string) {
+	signed := unsigned
+	if key != nil {
+		signed = "signed by " + sshsig.Fingerprint(key.Public().(ed25519.PublicKey))
+	}
+	fmt.Fprintf(w, "scrub: audit bundle %s in %s (%s)\nscrub: audit head %s\n", sealed.Batch, loc, signed, sealed.Head)
+}
+
+// opener returns the store.Opener of a command's locations.
+func (o *eraseOptions) opener(env Env, readOnly bool) *store.Opener {
+	return store.New(store.Options{Endpoint: o.endpoint, PartSize: o.partSize, ReadOnly: readOnly,
+		Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }})
+}
+
+// openSources opens the SOURCEs as the engine's sources.
+func openSources(ctx context.Context, op *store.Opener, names []string) ([]scrub.Source, error) {
 	var sources []scrub.Source
-	var client *s3.Client
-	for _, s := range o.sources {
-		if strings.HasPrefix(s, "s3://") {
-			bucket, prefix, err := s3store.ParseURL(s)
-			if err != nil {
-				return nil, &UsageError{err}
-			}
-			if client == nil {
-				if client, err = s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: o.endpoint}); err != nil {
-					return nil, err
-				}
-			}
-			st := s3store.New(client, bucket, prefix)
-			st.PartSize = o.partSize
-			sources = append(sources, scrub.Source{Name: s, Store: st})
-			continue
+	for _, s := range names {
+		loc, err := op.Open(ctx, s)
+		if store.IsLocationError(err) {
+			return nil, usagef("source %v", err)
 		}
-		if strings.Contains(s, "://") {
-			return nil, usagef("source %q: only local paths and s3:// URLs are supported", s)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := os.Stat(s); err != nil {
+		src, err := loc.Archives(ctx)
+		if err != nil && !loc.Remote() {
 			return nil, &UsageError{fmt.Errorf("source: %w", err)}
 		}
-		st := &local.Store{Root: s, Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }}
-		sources = append(sources, scrub.Source{Name: s, Store: st})
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, src)
 	}
 	return sources, nil
+}
+
+// openFiles opens a location of files (what names it, for messages).
+func openFiles(ctx context.Context, op *store.Opener, what, where string) (store.Files, error) {
+	loc, err := op.Open(ctx, where)
+	if store.IsLocationError(err) {
+		return nil, usagef("%s %v", what, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return loc.Files(ctx)
+}
+
+// checkApart refuses a place (the audit location, a blocklist) that
+// overlaps one of others: its files would be taken for archives, or
+// archives for its files. msg formats the refusal with the place and the
+// other.
+func checkApart(place string, others []string, msg string) error {
+	p, err := store.Parse(place)
+	if err != nil {
+		return nil // reported when it is opened
+	}
+	for _, s := range others {
+		q, err := store.Parse(s)
+		if err != nil {
+			continue
+		}
+		over, err := p.Overlaps(q)
+		if err != nil {
+			return err
+		}
+		if over {
+			return usagef(msg, place, s)
+		}
+	}
+	return nil
 }
 
 func printSummary(w io.Writer, sum *scrub.Summary) {

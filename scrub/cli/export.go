@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,10 +12,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zip"
@@ -24,10 +21,10 @@ import (
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
-	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/batch"
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
-	"github.com/scrubtool/scrub/scrub/s3store"
+	"github.com/scrubtool/scrub/scrub/store"
 )
 
 // exportOptions are the parsed flags of export: those it shares with
@@ -68,8 +65,9 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 		return nil, usagef("--ids FILE is required")
 	case o.out == "":
 		return nil, usagef("--out DIR or s3://bucket/prefix is required")
-	case !strings.HasPrefix(o.out, "s3://") && strings.Contains(o.out, "://"):
-		return nil, usagef("--out %q: only local directories and s3:// URLs are supported", o.out)
+	}
+	if _, err := store.Parse(o.out); err != nil {
+		return nil, usagef("--out %v", err)
 	}
 	if err := o.checkReading(); err != nil {
 		return nil, err
@@ -127,17 +125,6 @@ type searchedArchive struct {
 	Subject   int64  `json:"rows_of_subject"`
 }
 
-// exportFileEvent is the audit event of one subject's archive written.
-type exportFileEvent struct {
-	Tag      string   `json:"id_hmac"`
-	File     string   `json:"file"`
-	Location string   `json:"location"`
-	Size     int64    `json:"size"`
-	SHA256   string   `json:"sha256"`
-	Rows     int64    `json:"rows"`
-	Members  []string `json:"members"`
-}
-
 // exportFormat names the layout of an export archive in its manifest.
 const exportFormat = "scrub-export/1"
 
@@ -161,12 +148,15 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	dest, err := exportDestination(ctx, o.out, o.endpoint)
+	// The sources are only read: objects under object lock can be.
+	op := o.opener(env, true)
+	dest, err := openFiles(ctx, op, "--out", o.out)
 	if err != nil {
 		return err
 	}
 	// An earlier export's archives are never overwritten: refuse before
-	// reading anything. (Create refuses too, should one appear meanwhile.)
+	// reading anything. (CreateFile refuses too, should one appear
+	// meanwhile.)
 	existing, err := dest.List(ctx)
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", dest, err)
@@ -177,34 +167,27 @@ func runExport(ctx context.Context, args []string, env Env) error {
 				lines[0].file, s.lines[0], s.file, dest)
 		}
 	}
-	sources, err := o.stores(ctx, env)
+	sources, err := openSources(ctx, op, o.sources)
 	if err != nil {
 		return err
 	}
-	for _, src := range sources {
-		if st, ok := src.Store.(*s3store.Store); ok {
-			st.ReadOnly = true // objects under object lock can be read
+	loc, err := openFiles(ctx, op, "audit location", o.audit)
+	if err != nil {
+		return err
+	}
+	o.tool = audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()}
+	b, err := batch.Begin(ctx, o.request(), batch.IDs{N: len(subjects), Each: func(_ *audit.IDKey, fn func(id, tag string)) {
+		for _, s := range subjects {
+			fn(s.id, s.tag)
 		}
-	}
-	loc, err := auditLocation(ctx, o.audit, o.endpoint)
+	}}, batch.Config{Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit, Ticket: o.ticket, Stderr: env.Stderr})
 	if err != nil {
 		return err
 	}
-	log, err := o.beginExport(ctx, env, loc, key, idKey, subjects)
-	if err != nil {
-		return err
-	}
-	err = o.export(ctx, env, log, idKey, dest, sources, set, subjects)
-	result := audit.ResultComplete
-	if err != nil {
-		result = audit.ResultFailed
-	}
-	sealed, sealErr := log.Finish(context.WithoutCancel(ctx), result, err)
-	if sealErr != nil {
-		sealErr = fmt.Errorf("the export ran, but its audit bundle could not be stored (its journal is %s): %w", log.Spool(), sealErr)
-	} else {
-		fmt.Fprintf(env.Stderr, "scrub: audit bundle %s in %s (signed by %s)\nscrub: audit head %s\n",
-			sealed.Batch, loc, sshsig.Fingerprint(key.Public().(ed25519.PublicKey)), sealed.Head)
+	err = o.export(ctx, env, b, idKey, dest, sources, set, subjects)
+	sealed, sealErr := b.Seal(ctx, err)
+	if sealErr == nil {
+		printSealed(env.Stderr, sealed, loc, key, "")
 	}
 	if err != nil {
 		return errors.Join(err, sealErr)
@@ -226,36 +209,10 @@ func runExport(ctx context.Context, args []string, env Env) error {
 // rewrite the subjects' archives), and output that goes to the audit
 // location, which holds no clear ID.
 func (o *exportOptions) checkPlaces() error {
-	if !strings.HasPrefix(o.audit, "s3://") {
-		if err := checkAuditOutside(o.audit, o.sources); err != nil {
-			return err
-		}
-	}
-	if strings.HasPrefix(o.out, "s3://") {
-		for _, s := range append([]string{o.audit}, o.sources...) {
-			if strings.TrimSuffix(s, "/") == strings.TrimSuffix(o.out, "/") {
-				return usagef("--out %s is also a SOURCE or the audit location; keep the exports apart", o.out)
-			}
-		}
-		return nil
-	}
-	out, err := filepath.Abs(o.out)
-	if err != nil {
+	if err := checkApart(o.audit, o.sources, "the audit directory %s and the source %s overlap; keep the audit log outside the data"); err != nil {
 		return err
 	}
-	for _, s := range append([]string{o.audit}, o.sources...) {
-		if strings.HasPrefix(s, "s3://") {
-			continue
-		}
-		p, err := filepath.Abs(s)
-		if err != nil {
-			return err
-		}
-		if within(out, p) || within(p, out) {
-			return usagef("--out %s and %s overlap; keep the exports apart from the data and the audit log", o.out, s)
-		}
-	}
-	return nil
+	return checkApart(o.out, append([]string{o.audit}, o.sources...), "--out %s and %s overlap; keep the exports apart from the data and the audit log")
 }
 
 // exportSubjects groups the listed IDs into subjects, in the order of
@@ -284,87 +241,17 @@ func exportSubjects(lines []idLine, idKey *audit.IDKey) ([]*exportSubject, *ids.
 	return subjects, ids.New(list...), nil
 }
 
-// beginExport starts the export's audit batch, with the tags of the IDs.
-// An unfinished batch of the same export (same IDs, sources, selection and
-// output) that an interrupted run left is sealed first, as failed: an
-// export is not resumed, but run again whole.
-func (o *exportOptions) beginExport(ctx context.Context, env Env, loc audit.Location, key ed25519.PrivateKey, idKey *audit.IDKey, subjects []*exportSubject) (*audit.Writer, error) {
-	spool := os.TempDir()
-	if d, ok := loc.(audit.Dir); ok {
-		spool = string(d)
-	}
-	operator := operatorName()
-	host, _ := os.Hostname()
-	var list, tags []string
-	for _, s := range subjects {
-		list, tags = append(list, s.id), append(tags, s.tag)
-	}
-	slices.Sort(list)
-	slices.Sort(tags)
-	delim, _ := o.delim()
-	settings, _ := json.Marshal(map[string]any{
-		"command": "export", "sources": o.sources, "out": o.out, "columns": o.columns,
-		"include": o.include, "exclude": o.exclude, "delimiter": string(delim),
-	})
-	o.tool = audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()}
-	st := audit.Start{
-		Command:  "export",
-		Tool:     o.tool,
-		Operator: operator, Host: host, Ticket: o.ticket, Sources: o.sources,
-		Options: o.recorded(), IDs: len(subjects), IDKey: idKey.ID(),
-		Request: idKey.Request(list, string(settings)),
-	}
-	journals, err := audit.Journals(ctx, loc)
-	if err != nil {
-		return nil, err
-	}
-	for _, j := range journals {
-		if j.Start.Request != st.Request || j.Start.Command != "export" {
-			continue
-		}
-		w, err := audit.Resume(loc, spool, key, j, st)
-		if err == nil && !j.Ended {
-			_, err = w.Finish(ctx, audit.ResultFailed, errors.New("interrupted; the export was run again"))
-		} else if err == nil {
-			_, err = w.Seal(ctx)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("seal the interrupted export %s: %w", j.Batch, err)
-		}
-		fmt.Fprintf(env.Stderr, "scrub: sealed %s, an interrupted run of this export, as failed\n", j.Batch)
-	}
-	w, err := audit.Begin(loc, spool, key, st)
-	if err != nil {
-		return nil, fmt.Errorf("audit location %s: %w", loc, err)
-	}
-	if err := w.IDs(tags); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	return w, nil
-}
-
-// recorded are the options that shape an export, for its audit log.
-func (o *exportOptions) recorded() map[string]any {
-	delim, _ := o.delim()
-	m := map[string]any{
-		"ids_file": o.ids, "out": o.out, "columns": o.columns, "include": o.include, "exclude": o.exclude,
-		"jobs": o.jobs, "max_record": o.maxRecord, "max_member_size": o.maxMember, "max_ratio": o.maxRatio,
-		"allow_invalid_utf8": o.allowUTF8,
-	}
-	if delim != 0 {
-		m["delimiter"] = string(delim)
-	}
-	if o.endpoint != "" {
-		m["endpoint"] = o.endpoint
-	}
-	return m
+// request is the export's typed request, from the flags.
+func (o *exportOptions) request() *batch.Request {
+	r := o.eraseOptions.request(batch.Export)
+	r.Out = o.out
+	return r
 }
 
 // export reads the sources into a spool, then writes each subject's
 // archive to dest. If any archive cannot be written, those written before
 // it are removed again: an export leaves all its archives or none.
-func (o *exportOptions) export(ctx context.Context, env Env, log *audit.Writer, idKey *audit.IDKey, dest exportDest,
+func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, idKey *audit.IDKey, dest store.Files,
 	sources []scrub.Source, set *ids.Set, subjects []*exportSubject) error {
 	delim, _ := o.delim()
 	prog := newProgress(env.Stderr, !o.noProgress)
@@ -372,10 +259,9 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *audit.Writer, 
 		Filter: &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
 			AllowInvalidUTF8: o.allowUTF8},
 		Archive: archive.Options{MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
-		Include: o.include, Exclude: o.exclude, Jobs: o.defaultJobs(), Progress: prog,
-		Tag: idKey.Tag, Listed: log.Listed,
-		Scanned: func(a scrub.ScannedArchive) error { return log.Event("export_archive", a) },
+		Include: o.include, Exclude: o.exclude, Jobs: o.jobs, Progress: prog, Tag: idKey.Tag,
 	}
+	log.Export(&opt)
 	fmt.Fprintf(env.Stderr, "scrub: exporting the rows of %d IDs (the sources are only read)\n", len(subjects))
 	ex, err := scrub.Export(ctx, opt, sources)
 	prog.Finish()
@@ -400,8 +286,8 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *audit.Writer, 
 		for _, w := range written {
 			rerr := dest.Remove(context.WithoutCancel(ctx), w.file)
 			if rerr == nil {
-				rerr = log.Event("export_file_removed", map[string]string{"id_hmac": w.tag, "file": w.file, "location": dest.String(),
-					"reason": "a later archive of the export failed"})
+				rerr = log.Event(audit.EventExportFileRemoved, audit.ExportFileRemoved{File: w.file, Tag: w.tag, Location: dest.String(),
+					Reason: "a later archive of the export failed"})
 			}
 			if rerr != nil {
 				err = errors.Join(err, fmt.Errorf("remove %s again: %w", w.file, rerr))
@@ -415,7 +301,7 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *audit.Writer, 
 
 // writeSubject builds one subject's archive in the spool, checks it by
 // reading it back, creates it at dest and logs it.
-func (o *exportOptions) writeSubject(ctx context.Context, log *audit.Writer, idKey *audit.IDKey, dest exportDest,
+func (o *exportOptions) writeSubject(ctx context.Context, log *batch.Batch, idKey *audit.IDKey, dest store.Files,
 	ex *scrub.Extraction, s *exportSubject, now time.Time) error {
 	tmp, err := os.CreateTemp(ex.Dir(), "subject-*.zip")
 	if err != nil {
@@ -450,7 +336,7 @@ func (o *exportOptions) writeSubject(ctx context.Context, log *audit.Writer, idK
 	for _, m := range members {
 		s.rows += m.Rows
 	}
-	if err := dest.Create(ctx, s.file, tmp, size); err != nil {
+	if err := dest.CreateFile(ctx, s.file, tmp, size, "application/zip"); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s appeared in %s meanwhile; export never overwrites: %w", s.file, dest, err)
 		}
@@ -460,13 +346,13 @@ func (o *exportOptions) writeSubject(ctx context.Context, log *audit.Writer, idK
 	for i, m := range members {
 		names[i] = m.Name
 	}
-	return log.Event("export_file", exportFileEvent{Tag: s.tag, File: s.file, Location: dest.String(), Size: size,
+	return log.Event(audit.EventExportFile, audit.ExportFile{Tag: s.tag, File: s.file, Location: dest.String(), Size: size,
 		SHA256: s.sha256, Rows: s.rows, Members: names})
 }
 
 // manifest describes a subject's archive: what was searched, and what was
 // found, with no clear ID and nothing of other subjects.
-func (o *exportOptions) manifest(log *audit.Writer, idKey *audit.IDKey, ex *scrub.Extraction, s *exportSubject, members []scrub.ExportMember, now time.Time) exportManifest {
+func (o *exportOptions) manifest(log *batch.Batch, idKey *audit.IDKey, ex *scrub.Extraction, s *exportSubject, members []scrub.ExportMember, now time.Time) exportManifest {
 	perArchive := map[string]int64{}
 	var rows int64
 	for _, m := range members {
@@ -515,75 +401,4 @@ func checkZip(r io.ReaderAt, size int64, members int) error {
 		}
 	}
 	return nil
-}
-
-// exportDest is where the subjects' archives go.
-type exportDest interface {
-	List(ctx context.Context) ([]string, error)
-	// Create stores the first size bytes of f under name, and fails with
-	// an error wrapping fs.ErrExist if the name is taken.
-	Create(ctx context.Context, name string, f *os.File, size int64) error
-	Remove(ctx context.Context, name string) error
-	String() string
-}
-
-func exportDestination(ctx context.Context, out, endpoint string) (exportDest, error) {
-	if !strings.HasPrefix(out, "s3://") {
-		return localDest{audit.Dir(out)}, nil
-	}
-	bucket, prefix, err := s3store.ParseURL(out)
-	if err != nil {
-		return nil, &UsageError{err}
-	}
-	client, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: endpoint})
-	if err != nil {
-		return nil, err
-	}
-	return s3Dest{s3store.NewDir(client, bucket, prefix)}, nil
-}
-
-// localDest is a local directory; archives are written to a hidden
-// temporary file, synced, and linked under their name, which fails if it
-// is taken. They hold personal data: mode 0600.
-type localDest struct{ audit.Dir }
-
-func (d localDest) Create(ctx context.Context, name string, src *os.File, size int64) error {
-	dir := string(d.Dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	n, err := io.Copy(f, io.NewSectionReader(src, 0, size))
-	if err == nil && n != size {
-		err = fmt.Errorf("wrote %d bytes of %d", n, size)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = os.Link(f.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		return err
-	}
-	d2, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d2.Close()
-	return d2.Sync()
-}
-
-// s3Dest is a bucket prefix; archives are created with If-None-Match.
-type s3Dest struct{ *s3store.Dir }
-
-func (d s3Dest) Create(ctx context.Context, name string, src *os.File, size int64) error {
-	return d.Dir.CreateFile(ctx, name, src, size, "application/zip")
 }

@@ -389,7 +389,7 @@ func TestExportUsage(t *testing.T) {
 		{"out in source", exportArgs(a, filepath.Join(src, "answers"), src), "overlap"},
 		{"source in out", exportArgs(a, filepath.Dir(src), src), "overlap"},
 		{"out is the audit dir", exportArgs(a, a.Dir, src), "overlap"},
-		{"bad out", exportArgs(a, "ftp://host/x", src), "only local directories and s3://"},
+		{"bad out", exportArgs(a, "ftp://host/x", src), "only local paths and s3://"},
 		{"bad glob", exportArgs(a, out, "--include", "[", src), "pattern"},
 		{"dry run is erase's", exportArgs(a, out, "--dry-run", src), "flag provided but not defined"},
 	} {

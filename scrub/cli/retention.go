@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scrubtool/scrub/scrub"
-	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/filter"
 )
 
@@ -88,40 +86,6 @@ func (o *eraseOptions) resolveCutoff(now time.Time) error {
 	if o.cutoff.After(now) {
 		return usagef("--older-than %s is in the future: every row would go", o.olderThan)
 	}
-	return nil
-}
-
-// retentionSettings are what fingerprints a retention purge for resume:
-// what the user typed, so that the same command a day later takes up the
-// interrupted batch (with its cutoff).
-func (o *eraseOptions) retentionSettings(m map[string]any) {
-	if o.age != nil {
-		m["older_than"], m["time_column"] = strings.TrimSpace(o.olderThan), o.timeColumn
-	}
-}
-
-// recordRetention adds the purge's settings to the audit log's options: the
-// cutoff as RFC 3339 in UTC, as resolved at the start of the batch.
-func (o *eraseOptions) recordRetention(m map[string]any) {
-	if o.age != nil {
-		m["older_than"], m["cutoff"], m["time_column"] = strings.TrimSpace(o.olderThan), o.cutoff.Format(time.RFC3339Nano), o.timeColumn
-	}
-}
-
-// resumeCutoff takes the cutoff of a batch being resumed from its journal:
-// a batch has one cutoff, whenever its archives are done.
-func (o *eraseOptions) resumeCutoff(j *audit.Journal, opt *scrub.Options) error {
-	if o.age == nil {
-		return nil
-	}
-	opts, _ := j.Start.Options.(map[string]any) // as read back from JSON
-	s, _ := opts["cutoff"].(string)
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return fmt.Errorf("resume %s: its journal records no valid cutoff (%q); start a new batch with --resume=false", j.Batch, s)
-	}
-	o.cutoff = t.UTC()
-	opt.Filter.Before = o.cutoff
 	return nil
 }
 

@@ -18,19 +18,6 @@ func parseTransform(spec string) (*ids.Transform, error) {
 	return t, nil
 }
 
-// transformSettings adds the transform to the audit log's options and to
-// what fingerprints a request: its spec without the key file, and the key
-// by its fingerprint.
-func (o *eraseOptions) transformSettings(m map[string]any) {
-	if o.transform == nil {
-		return
-	}
-	m["id_transform"] = o.transform.String()
-	if k := o.transform.KeyID(); k != "" {
-		m["id_transform_key"] = k
-	}
-}
-
 // canonicaler is implemented by ID sets that match an ID in several
 // spellings (a digest's hex in either case) and name it by one.
 type canonicaler interface {

@@ -119,8 +119,11 @@ type Filter struct {
 	TimeColumn string
 }
 
-// Stats counts what a pass over one CSV stream saw.
-type Stats struct {
+// Stats counts what a pass over one CSV stream saw. It is an alias of an
+// unnamed struct type, identical to [archive.Stats], so that a *Filter is an
+// archive.Filter while neither package imports the other: the filter knows
+// rows, not archives.
+type Stats = struct {
 	Rows    int64 // data records read (the header and blank lines excluded)
 	Removed int64 // data records dropped (or, for Match, found)
 	Expired int64 // of those, the records older than Filter.Before, their ID listed or not
@@ -167,12 +170,11 @@ type scanner struct {
 	stats Stats
 
 	buf  []byte
-	pos  int   // start of the next record
-	end  int   // end of valid data in buf
-	mark int   // start of bytes not yet written to dst
-	eof  bool  // src is exhausted
-	rerr error // read error other than io.EOF, returned once the buffer is used up
-	line int   // line number of buf[pos]
+	pos  int  // start of the next record
+	end  int  // end of valid data in buf
+	mark int  // start of bytes not yet written to dst
+	eof  bool // src is exhausted
+	line int  // line number of buf[pos]
 
 	isID    []bool // per field of the header: an ID column
 	last    int    // the last field the filter looks at; the rest of a record is only skipped

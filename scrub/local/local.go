@@ -47,7 +47,16 @@ type Store struct {
 	hook func(step, path string) error
 }
 
-var _ scrub.Store = (*Store)(nil)
+var (
+	_ scrub.Store         = (*Store)(nil)
+	_ scrub.StagedCleaner = (*Store)(nil)
+)
+
+// CleanStaged implements scrub.StagedCleaner: it sets CleanSince and
+// CleanOnly.
+func (s *Store) CleanStaged(since time.Time, only func(rel string) bool) {
+	s.CleanSince, s.CleanOnly = since, only
+}
 
 const tmpSuffix = ".tmp"
 

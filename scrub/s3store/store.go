@@ -106,7 +106,14 @@ func New(client *s3.Client, bucket, prefix string) *Store {
 	return &Store{client: client, Bucket: bucket, Prefix: prefix}
 }
 
-var _ scrub.Store = (*Store)(nil)
+var (
+	_ scrub.Store  = (*Store)(nil)
+	_ scrub.Remote = (*Store)(nil)
+)
+
+// Remote implements scrub.Remote: an archive spends part of its time
+// waiting on requests.
+func (s *Store) Remote() bool { return true }
 
 func (s *Store) url(key string) string { return "s3://" + s.Bucket + "/" + key }
 

@@ -1,0 +1,321 @@
+// Package batch is the lifecycle of an audited batch, the same for every
+// command that writes one (erase, a retention purge, sweep, export,
+// unblock): the typed Request that the audit log records, that resume
+// compares and that the request identity hashes; Begin, which starts the
+// batch's audit log or takes up the unfinished batch of the same request;
+// the hooks that put the engine's steps and outcomes on record in the
+// audit format; and Seal.
+//
+// It wires the engine (package scrub) to the audit format (package audit),
+// which know nothing of each other.
+package batch
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/audit"
+)
+
+// Config is what a batch needs besides its request.
+type Config struct {
+	// Location is where the audit bundle goes.
+	Location audit.Location
+	// Key signs the bundle; nil makes an unsigned one, for a dry run.
+	Key ed25519.PrivateKey
+	// IDKey names the IDs in the log; nil for a dry run without one,
+	// whose log then names no ID and which cannot be resumed.
+	IDKey *audit.IDKey
+	// Version and Commit identify the build, for the log.
+	Version, Commit string
+	// Ticket is the request reference (--ticket).
+	Ticket string
+	// NoResume starts a new batch even when an unfinished one of the
+	// same request is there (erase --resume=false).
+	NoResume bool
+	// Stderr is told what Begin found: batches resumed, sealed or left.
+	Stderr io.Writer
+}
+
+// IDs lists a request's IDs: fn is called with each ID as the request
+// identity is computed from and its tag under the ID key, in any order. A
+// sweep, which has no clear ID, lists its tags as both.
+type IDs struct {
+	N    int // how many IDs
+	Each func(k *audit.IDKey, fn func(id, tag string))
+}
+
+// Batch is a running batch.
+type Batch struct {
+	req *Request
+	cfg Config
+	w   *audit.Writer
+	// resumed is the unfinished batch taken up, if any.
+	resumed *audit.Journal
+}
+
+// operator is who runs the command, for the audit log and blocklist
+// changes.
+func operator() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+// Operator returns who runs the command.
+func Operator() string { return operator() }
+
+// Begin starts the batch of req, with the tags of its IDs first, or takes
+// up the unfinished batch of the same request that an interrupted run left
+// in the audit location:
+//   - an erase or sweep resumes it (unless NoResume) and first seals one
+//     that had logged its end; unfinished batches of other requests are
+//     named on Stderr and left for their own command;
+//   - an export is never resumed: an unfinished one is sealed as failed,
+//     and the export runs again whole;
+//   - an unblock resumes it, whatever it was doing.
+//
+// A resumed erase takes its cutoff from the batch it resumes.
+func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, error) {
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	host, _ := os.Hostname()
+	st := audit.Start{
+		Command: req.Command, DryRun: req.DryRun,
+		Tool:     audit.Tool{Name: "scrub", Version: cfg.Version, Commit: cfg.Commit, Go: runtime.Version()},
+		Operator: operator(), Host: host, Ticket: cfg.Ticket, Sources: req.Sources,
+		Options: req.options(), IDs: ids.N,
+	}
+	if st.Sources == nil {
+		st.Sources = []string{}
+	}
+	if req.Shard != nil {
+		st.Shard = &audit.Shard{Index: req.Shard.Index, Count: req.Shard.Count}
+	}
+	var tags []string
+	if cfg.IDKey != nil {
+		st.IDKey = cfg.IDKey.ID()
+		var list []string
+		if ids.Each != nil {
+			ids.Each(cfg.IDKey, func(id, tag string) {
+				list = append(list, id)
+				tags = append(tags, tag)
+			})
+		}
+		slices.Sort(list)
+		slices.Sort(tags)
+		if !req.DryRun {
+			st.Request = cfg.IDKey.Request(list, req.identity(req.Command))
+		}
+	}
+	b := &Batch{req: req, cfg: cfg}
+	if st.Request != "" {
+		resumed, err := b.takeUp(ctx, st)
+		if resumed || err != nil {
+			return b, err
+		}
+	}
+	w, err := audit.Begin(cfg.Location, "", cfg.Key, st)
+	if err != nil {
+		return nil, fmt.Errorf("audit location %s: %w", cfg.Location, err)
+	}
+	if req.Command != Unblock {
+		if err := w.IDs(tags); err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
+	b.w = w
+	return b, nil
+}
+
+// takeUp finds the unfinished batches in the audit location and deals
+// with those of the request as Begin says. It reports whether one was
+// resumed (b.w is then its writer).
+func (b *Batch) takeUp(ctx context.Context, st audit.Start) (bool, error) {
+	loc, stderr := b.cfg.Location, b.cfg.Stderr
+	journals, err := audit.Journals(ctx, loc)
+	if err != nil {
+		return false, err
+	}
+	for _, j := range journals {
+		switch b.req.Command {
+		case Export:
+			if j.Start.Request != st.Request || j.Start.Command != Export {
+				continue
+			}
+			w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
+			if err == nil && !j.Ended {
+				_, err = w.Finish(ctx, audit.ResultFailed, errors.New("interrupted; the export was run again"))
+			} else if err == nil {
+				_, err = w.Seal(ctx)
+			}
+			if err != nil {
+				return false, fmt.Errorf("seal the interrupted export %s: %w", j.Batch, err)
+			}
+			fmt.Fprintf(stderr, "scrub: sealed %s, an interrupted run of this export, as failed\n", j.Batch)
+			continue
+		case Unblock:
+			if j.Start.Request != st.Request {
+				continue
+			}
+			w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
+			if err != nil {
+				return false, fmt.Errorf("resume %s: %w", j.Batch, err)
+			}
+			if j.Ended {
+				// Interrupted while sealing: seal it, then start anew.
+				if _, err := w.Seal(ctx); err != nil {
+					return false, fmt.Errorf("seal the interrupted batch %s: %w", j.Batch, err)
+				}
+				fmt.Fprintf(stderr, "scrub: sealed %s, which an interrupted run had finished\n", j.Batch)
+				continue
+			}
+			fmt.Fprintf(stderr, "scrub: resuming %s, an unblock of the same IDs that was interrupted\n", j.Batch)
+			b.w, b.resumed = w, j
+			return true, nil
+		}
+		switch {
+		case j.Start.Request != st.Request || j.Start.DryRun:
+			fmt.Fprintf(stderr, "scrub: warning: %s in %s is unfinished and was for another request; run its command again to finish it\n", j.Batch, loc)
+			continue
+		case !sameShard(j.Start.Shard, st.Shard):
+			// Another worker's share of the same request: its own
+			// worker resumes it.
+			continue
+		case j.Ended:
+			// Interrupted while sealing: seal it, then start anew.
+			w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
+			if err == nil {
+				_, err = w.Seal(ctx)
+			}
+			if err != nil {
+				return false, fmt.Errorf("seal the interrupted batch %s: %w", j.Batch, err)
+			}
+			fmt.Fprintf(stderr, "scrub: sealed %s, which an interrupted run had finished\n", j.Batch)
+			continue
+		case b.cfg.NoResume:
+			fmt.Fprintf(stderr, "scrub: warning: not resuming the unfinished %s of this request (--resume=false); it stays unsealed\n", j.Batch)
+			continue
+		}
+		if b.req.OlderThan != "" {
+			// A batch has one cutoff, whenever its archives are done.
+			cutoff, err := recordedCutoff(j.Start.Options)
+			if err != nil {
+				return false, fmt.Errorf("resume %s: its journal records %v; start a new batch with --resume=false", j.Batch, err)
+			}
+			b.req.Cutoff = cutoff
+		}
+		w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
+		if err != nil {
+			return false, fmt.Errorf("resume %s: %w", j.Batch, err)
+		}
+		fmt.Fprintf(stderr, "scrub: resuming %s: %d archives done before, %d to finish from what storage holds\n", j.Batch, j.DoneCount(), len(j.Midway))
+		b.w, b.resumed = w, j
+		return true, nil
+	}
+	return false, nil
+}
+
+func sameShard(a, b *audit.Shard) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// Name returns the batch's name.
+func (b *Batch) Name() string { return b.w.Name() }
+
+// Request returns the batch's request; a resumed retention purge's Cutoff
+// is that of the batch it resumed.
+func (b *Batch) Request() *Request { return b.req }
+
+// Event logs an event of the command's own (see audit.Writer.Event).
+func (b *Batch) Event(typ string, data any) error { return b.w.Event(typ, data) }
+
+// Erase sets the engine's hooks for an erase or sweep: each archive's
+// steps and outcome go on record as they happen, and a resumed batch skips
+// the archives it finished and cleans up after those it left midway.
+func (b *Batch) Erase(opt *scrub.Options) {
+	opt.Record, opt.Listed, opt.Journal = b.archive, b.listed, b.step
+	opt.Shard = b.req.Shard
+	if j := b.resumed; j != nil {
+		opt.Done, opt.Midway, opt.ResumeSince = j.Done, j.Midway, j.Started
+	}
+}
+
+// Export sets the engine's hooks for an export: the archives it will
+// read, then what it read of each, go on record.
+func (b *Batch) Export(opt *scrub.ExportOptions) {
+	opt.Listed = b.listed
+	opt.Scanned = func(a scrub.ScannedArchive) error {
+		return b.w.Event(audit.EventExportArchive, audit.ExportArchive{
+			Source: a.Source, Key: a.Key, VersionID: a.VersionID, Format: a.Format, Size: a.Size, SHA256: a.SHA256,
+			Streams: a.Streams, Rows: a.Rows, Exported: a.Exported, Tags: a.Tags, Error: a.Error})
+	}
+}
+
+func (b *Batch) listed(objs []scrub.Object) error {
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	return b.w.Listed(keys)
+}
+
+func (b *Batch) step(s scrub.Step) error {
+	return b.w.Step(audit.Step{Key: s.Key, State: string(s.State), VersionID: s.VersionID, Staged: s.Staged,
+		SHA256: s.SHA256, NewVersionID: s.NewVersionID, Size: s.Size, VersionsDeleted: s.VersionsDeleted})
+}
+
+func (b *Batch) archive(r scrub.Result) error {
+	return b.w.Archive(audit.Archive{
+		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
+		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
+		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, RowsExpired: r.RowsExpired, MembersCarried: r.MembersCarried,
+		VersionsDeleted: r.DeletedVersions, Tags: r.IDTags, Error: r.Error,
+	})
+}
+
+// Totals sums the outcomes of the batch's archives, those of earlier
+// attempts of a resumed batch included.
+func (b *Batch) Totals() scrub.Totals { return scrub.Totals(b.w.Totals()) }
+
+// Seal logs the batch's end and seals its bundle, even after an
+// interrupt. An erase or sweep ends complete, partial or failed by its
+// archives (of every attempt) and runErr; the other commands complete
+// unless runErr.
+func (b *Batch) Seal(ctx context.Context, runErr error) (*audit.Sealed, error) {
+	result := audit.ResultComplete
+	switch b.req.Command {
+	case Erase, Sweep:
+		result = b.w.Totals().Result(runErr)
+	default:
+		if runErr != nil {
+			result = audit.ResultFailed
+		}
+	}
+	sealed, err := b.w.Finish(context.WithoutCancel(ctx), result, runErr)
+	if err != nil {
+		switch b.req.Command {
+		case Export:
+			return nil, fmt.Errorf("the export ran, but its audit bundle could not be stored (its journal is %s): %w", b.w.Spool(), err)
+		case Unblock:
+			return nil, fmt.Errorf("the blocklist change ran, but its audit bundle could not be stored (its journal is %s; the same command again seals it): %w", b.w.Spool(), err)
+		}
+		return nil, fmt.Errorf("the batch ran, but its audit bundle could not be stored (its journal is %s; the same command again seals it): %w", b.w.Spool(), err)
+	}
+	return sealed, nil
+}
+
+// EventTime formats a time as the commands' own events record it.
+func EventTime(t time.Time) string { return t.UTC().Format(audit.EventTime) }

@@ -1,0 +1,248 @@
+package batch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/ids"
+)
+
+// The commands that write a batch.
+const (
+	Erase   = "erase"   // erase, and erase --older-than (a retention purge)
+	Sweep   = "sweep"   // erase the blocklist's IDs
+	Export  = "export"  // copy the listed IDs' rows out (read only)
+	Unblock = "unblock" // take IDs off the blocklist (no archive)
+)
+
+// Request is what a batch is asked to do, as the command line gave it: what
+// its audit log records (Options), what the request identity hashes
+// (Identity, with the IDs) and what resume compares. Its wire forms are
+// the private structs below, whose JSON is that of every earlier release:
+// a batch they wrote is recognised and resumed.
+type Request struct {
+	Command string
+	// Sources are the SOURCE arguments, as given.
+	Sources []string
+	// IDsFile is the --ids file, as given ("" for a sweep).
+	IDsFile string
+	// Columns, Include, Exclude and Delimiter (0: detected) choose the
+	// rows and archives read.
+	Columns, Include, Exclude []string
+	Delimiter                 byte
+	// Shard is the share of the request this batch covers (nil: all).
+	Shard *scrub.Shard
+	// Transform is the stored form of the listed IDs (--id-transform).
+	Transform *ids.Transform
+	// OlderThan (as typed), TimeColumn and Cutoff (resolved at the
+	// start of the batch, or taken from the batch being resumed) are a
+	// retention purge's.
+	OlderThan  string
+	TimeColumn string
+	Cutoff     time.Time
+
+	// The options that shape how, not what: recorded, not compared.
+	DryRun           bool
+	Jobs             int
+	Level            int
+	MaxRecord        int
+	MaxMemberSize    int64
+	MaxRatio         int
+	AllowInvalidUTF8 bool
+	Verify           string // size or full
+	PartSize         int64
+	Endpoint         string
+
+	// Out is an export's output location; Blocklist an unblock's list.
+	Out       string
+	Blocklist string
+}
+
+// Shards is the number of shares the request is split into (1 when it is
+// not): the shares of one request are the same request.
+func (r *Request) Shards() int {
+	if r.Shard == nil {
+		return 1
+	}
+	return r.Shard.Count
+}
+
+// eraseIdentity is what makes two erasures (or sweeps) the same request,
+// besides their IDs. Its fields are in the order of their JSON names:
+// earlier releases marshalled a map.
+type eraseIdentity struct {
+	Columns        []string `json:"columns"`
+	Command        string   `json:"command"`
+	Delimiter      string   `json:"delimiter"`
+	Exclude        []string `json:"exclude"`
+	IDTransform    string   `json:"id_transform,omitempty"`
+	IDTransformKey string   `json:"id_transform_key,omitempty"`
+	Include        []string `json:"include"`
+	OlderThan      string   `json:"older_than,omitempty"`
+	Shards         int      `json:"shards"`
+	Sources        []string `json:"sources"`
+	TimeColumn     string   `json:"time_column,omitempty"`
+}
+
+// exportIdentity is what makes two exports the same request.
+type exportIdentity struct {
+	Columns   []string `json:"columns"`
+	Command   string   `json:"command"`
+	Delimiter string   `json:"delimiter"`
+	Exclude   []string `json:"exclude"`
+	Include   []string `json:"include"`
+	Out       string   `json:"out"`
+	Sources   []string `json:"sources"`
+}
+
+// unblockIdentity is what makes two unblocks the same request.
+type unblockIdentity struct {
+	Blocklist string `json:"blocklist"`
+	Command   string `json:"command"`
+}
+
+// identity returns the settings the request identity hashes with the IDs.
+func (r *Request) identity(command string) string {
+	var v any
+	switch r.Command {
+	case Export:
+		v = exportIdentity{Columns: r.Columns, Command: command, Delimiter: string(rune(r.Delimiter)),
+			Exclude: r.Exclude, Include: r.Include, Out: r.Out, Sources: r.Sources}
+	case Unblock:
+		v = unblockIdentity{Blocklist: r.Blocklist, Command: command}
+	default:
+		id := eraseIdentity{Columns: r.Columns, Command: command, Delimiter: string(rune(r.Delimiter)),
+			Exclude: r.Exclude, Include: r.Include, Shards: r.Shards(), Sources: r.Sources}
+		if r.Transform != nil {
+			id.IDTransform, id.IDTransformKey = r.Transform.String(), r.Transform.KeyID()
+		}
+		if r.OlderThan != "" {
+			id.OlderThan, id.TimeColumn = strings.TrimSpace(r.OlderThan), r.TimeColumn
+		}
+		v = id
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // strings, slices and ints only
+	}
+	return string(b)
+}
+
+// Scope fingerprints what a batch covers: its sources and selection (the
+// settings that make two erasures the same request, whatever the IDs),
+// with its share, and the blocklist. A sweep takes only batches of the
+// same scope as having cleaned archives before it.
+func (r *Request) Scope(blocklist string) string {
+	settings := r.identity("scope")
+	if r.Shard != nil {
+		// A share covers only its own archives.
+		settings += "\nshard " + r.Shard.String()
+	}
+	sum := sha256.Sum256([]byte(settings + "\n" + blocklist))
+	return hex.EncodeToString(sum[:])
+}
+
+// eraseOptions are the options of an erase or sweep batch, as its
+// batch_start event records them (in the order of their JSON names).
+type eraseOptions struct {
+	AllowInvalidUTF8 bool     `json:"allow_invalid_utf8"`
+	Columns          []string `json:"columns"`
+	Cutoff           string   `json:"cutoff,omitempty"`
+	Delimiter        string   `json:"delimiter,omitempty"`
+	DryRun           bool     `json:"dry_run"`
+	Endpoint         string   `json:"endpoint,omitempty"`
+	Exclude          []string `json:"exclude"`
+	IDTransform      string   `json:"id_transform,omitempty"`
+	IDTransformKey   string   `json:"id_transform_key,omitempty"`
+	IDsFile          string   `json:"ids_file"`
+	Include          []string `json:"include"`
+	Jobs             int      `json:"jobs"`
+	Level            int      `json:"level"`
+	MaxMemberSize    int64    `json:"max_member_size"`
+	MaxRatio         int      `json:"max_ratio"`
+	MaxRecord        int      `json:"max_record"`
+	OlderThan        string   `json:"older_than,omitempty"`
+	PartSize         int64    `json:"part_size"`
+	Shard            string   `json:"shard,omitempty"`
+	TimeColumn       string   `json:"time_column,omitempty"`
+	Verify           string   `json:"verify"`
+}
+
+// exportOptions are the options of an export batch.
+type exportOptions struct {
+	AllowInvalidUTF8 bool     `json:"allow_invalid_utf8"`
+	Columns          []string `json:"columns"`
+	Delimiter        string   `json:"delimiter,omitempty"`
+	Endpoint         string   `json:"endpoint,omitempty"`
+	Exclude          []string `json:"exclude"`
+	IDsFile          string   `json:"ids_file"`
+	Include          []string `json:"include"`
+	Jobs             int      `json:"jobs"`
+	MaxMemberSize    int64    `json:"max_member_size"`
+	MaxRatio         int      `json:"max_ratio"`
+	MaxRecord        int      `json:"max_record"`
+	Out              string   `json:"out"`
+}
+
+// unblockOptions are the options of an unblock batch.
+type unblockOptions struct {
+	Blocklist string `json:"blocklist"`
+	IDsFile   string `json:"ids_file"`
+}
+
+// cutoffFormat is how a retention purge's cutoff is recorded.
+const cutoffFormat = time.RFC3339Nano
+
+// options returns the options the batch_start event records.
+func (r *Request) options() json.RawMessage {
+	delim := ""
+	if r.Delimiter != 0 {
+		delim = string(rune(r.Delimiter))
+	}
+	var v any
+	switch r.Command {
+	case Export:
+		v = exportOptions{AllowInvalidUTF8: r.AllowInvalidUTF8, Columns: r.Columns, Delimiter: delim, Endpoint: r.Endpoint,
+			Exclude: r.Exclude, IDsFile: r.IDsFile, Include: r.Include, Jobs: r.Jobs, MaxMemberSize: r.MaxMemberSize,
+			MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, Out: r.Out}
+	case Unblock:
+		v = unblockOptions{Blocklist: r.Blocklist, IDsFile: r.IDsFile}
+	default:
+		o := eraseOptions{AllowInvalidUTF8: r.AllowInvalidUTF8, Columns: r.Columns, Delimiter: delim, DryRun: r.DryRun,
+			Endpoint: r.Endpoint, Exclude: r.Exclude, IDsFile: r.IDsFile, Include: r.Include, Jobs: r.Jobs, Level: r.Level,
+			MaxMemberSize: r.MaxMemberSize, MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, PartSize: r.PartSize, Verify: r.Verify}
+		if r.Shard != nil {
+			o.Shard = r.Shard.String()
+		}
+		if r.Transform != nil {
+			o.IDTransform, o.IDTransformKey = r.Transform.String(), r.Transform.KeyID()
+		}
+		if r.OlderThan != "" {
+			o.OlderThan, o.Cutoff, o.TimeColumn = strings.TrimSpace(r.OlderThan), r.Cutoff.Format(cutoffFormat), r.TimeColumn
+		}
+		v = o
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// recordedCutoff returns the cutoff a batch's recorded options hold.
+func recordedCutoff(options json.RawMessage) (time.Time, error) {
+	var o eraseOptions
+	if err := json.Unmarshal(options, &o); err != nil {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(cutoffFormat, o.Cutoff)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("no valid cutoff (%q)", o.Cutoff)
+	}
+	return t.UTC(), nil
+}

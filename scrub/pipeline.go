@@ -1,0 +1,158 @@
+package scrub
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// The one pipeline every pass over archives runs (an erasure, a sweep, a
+// retention purge, an export): list every source, select, take each
+// archive once, order by key, then work through them with a bounded pool.
+
+// selection chooses the archives of a pass.
+type selection struct {
+	// Include and Exclude are glob patterns (path.Match syntax). A
+	// pattern with a '/' matches the path below the source root, one
+	// without matches the base name. An archive is processed when it
+	// matches some Include pattern (or there are none) and no Exclude
+	// pattern.
+	include, exclude []string
+	// selects, if set, is asked about every archive the globs let
+	// through (a sweep's archives newer than the last sweep).
+	selects func(Object) bool
+	// shard, if set, keeps the archives of one share.
+	shard *Shard
+	// skip, if set, drops archives already done (a resumed batch's).
+	skip map[string]bool
+}
+
+// CheckGlobs returns an error for a malformed pattern.
+func CheckGlobs(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func matchAny(patterns []string, rel string) bool {
+	for _, p := range patterns {
+		name := rel
+		if !strings.Contains(p, "/") {
+			name = path.Base(rel)
+		}
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// selected reports whether the globs and selects let obj through.
+func (s selection) selected(obj Object) bool {
+	if len(s.include) > 0 && !matchAny(s.include, obj.Rel) {
+		return false
+	}
+	if matchAny(s.exclude, obj.Rel) {
+		return false
+	}
+	return s.selects == nil || s.selects(obj)
+}
+
+// job is one archive of a pass.
+type job struct {
+	source int // index in the sources
+	store  Store
+	obj    Object
+}
+
+// plan is the archives of a pass, in order.
+type plan struct {
+	jobs  []job
+	bytes int64 // their total size
+	// outside counts the archives the selection let through that fall
+	// to other shares.
+	outside int
+}
+
+// list lists the sources and returns the archives sel chooses, each once
+// (an archive reached through two sources, or two spellings of one, by
+// Object.ID), sorted by key.
+func list(ctx context.Context, sources []Source, sel selection) (*plan, error) {
+	p := &plan{}
+	seen := map[string]bool{}
+	for si, src := range sources {
+		err := src.Store.List(ctx, func(obj Object) error {
+			id := cmp.Or(obj.ID, obj.Key)
+			if !sel.selected(obj) || seen[id] || sel.skip[obj.Key] {
+				return nil
+			}
+			if sel.shard != nil && !sel.shard.Has(obj) {
+				p.outside++
+				return nil
+			}
+			seen[id] = true
+			p.jobs = append(p.jobs, job{si, src.Store, obj})
+			p.bytes += obj.Size
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", src.Name, err)
+		}
+	}
+	slices.SortFunc(p.jobs, func(a, b job) int { return strings.Compare(a.obj.Key, b.obj.Key) })
+	return p, nil
+}
+
+// objects returns the plan's archives.
+func (p *plan) objects() []Object {
+	objs := make([]Object, len(p.jobs))
+	for i, j := range p.jobs {
+		objs[i] = j.obj
+	}
+	return objs
+}
+
+// run calls fn for every archive of the plan, at most n at once (0 means
+// defaultJobs), and returns the first error fn returned, which stops the
+// archives not started yet. fn is given the pool's context, which that
+// error cancels.
+func (p *plan) run(ctx context.Context, n int, sources []Source, fn func(ctx context.Context, i int, j job) error) error {
+	if n <= 0 {
+		n = defaultJobs(sources)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for i, j := range p.jobs {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(gctx, i, j) })
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// defaultJobs is the number of archives processed at once by default: the
+// number of CPUs, twice that when a source is Remote, since an archive
+// there spends part of its time waiting on requests, when another can use
+// the CPU.
+func defaultJobs(sources []Source) int {
+	for _, s := range sources {
+		if r, ok := s.Store.(Remote); ok && r.Remote() {
+			return 2 * runtime.NumCPU()
+		}
+	}
+	return runtime.NumCPU()
+}

@@ -13,17 +13,24 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?=
 PKGS     := ./... ./testdata/gen
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+# staticcheck runs through go run at this version; v0.8.2 is the newest
+# release, and it runs cleanly on go1.26.
+STATICCHECK_VERSION := v0.8.2
 GOFILES   = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
 
-.PHONY: all build test vet fmt-check race fuzz demo demo-s3 bench clean
+.PHONY: all build test lint vet fmt-check race fuzz demo demo-s3 bench clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/scrub ./cmd/scrub
 
-## test: everything CI runs: vet, gofmt, the race-enabled test suite, a short fuzz run.
-test: vet fmt-check race fuzz
+## test: everything CI runs: vet and staticcheck, gofmt, the race-enabled test suite, a short fuzz run.
+test: lint fmt-check race fuzz
+
+## lint: go vet and staticcheck over every package.
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
@@ -94,14 +101,14 @@ bench: $(BIN)/minio
 
 ## bench-peers: scrub against grep, awk, Miller, DuckDB and the gunzip floor on
 ## the same generated archives, with a correctness check of every output; a
-## markdown table. BENCH_SIZE=50MB for a smoke run. See bench/README.md.
+## markdown table. BENCH_SIZE=50MB for a smoke run. See cmd/bench/README.md.
 BENCH_SIZE ?= 1GB
 BENCH_DIR  := build/bench
 BENCH_ARGS ?=
 .PHONY: bench-peers bench-peers-tools
 bench-peers: build $(BIN)/minio bench-peers-tools
-	$(GO) run ./bench gen -size $(BENCH_SIZE) -out $(BENCH_DIR)/data-$(BENCH_SIZE)
-	$(GO) run ./bench run -data $(BENCH_DIR)/data-$(BENCH_SIZE) -report $(BENCH_DIR)/report-$(BENCH_SIZE).md $(BENCH_ARGS)
+	$(GO) run ./cmd/bench gen -size $(BENCH_SIZE) -out $(BENCH_DIR)/data-$(BENCH_SIZE)
+	$(GO) run ./cmd/bench run -data $(BENCH_DIR)/data-$(BENCH_SIZE) -report $(BENCH_DIR)/report-$(BENCH_SIZE).md $(BENCH_ARGS)
 
 # The peers, installed when missing; a failure only leaves their rows "not installed".
 bench-peers-tools:
@@ -109,8 +116,8 @@ bench-peers-tools:
 		{ apt-get install -y miller gawk || { apt-get update && apt-get install -y miller gawk; } || \
 		  sudo -n sh -c 'apt-get update && apt-get install -y miller gawk'; } >/dev/null 2>&1 || \
 		echo "bench-peers: could not install miller and gawk; their rows will say not installed"
-	-@test -d bench/duckdb/node_modules/@duckdb/node-api || \
-		(cd bench/duckdb && npm install --no-audit --no-fund --no-package-lock) || \
+	-@test -d cmd/bench/duckdb/node_modules/@duckdb/node-api || \
+		(cd cmd/bench/duckdb && npm install --no-audit --no-fund --no-package-lock) || \
 		echo "bench-peers: could not install @duckdb/node-api; its row will say not installed"
 
 clean:

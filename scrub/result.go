@@ -19,9 +19,6 @@ const (
 	Held       Status = "held"        // object lock or archive storage class; not touched
 )
 
-// ok reports whether the archive needs no further work.
-func (s Status) ok() bool { return s == Erased || s == Unchanged || s == WouldErase }
-
 // Result is what happened to one archive.
 type Result struct {
 	Key    string `json:"key"`

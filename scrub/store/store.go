@@ -163,14 +163,17 @@ func (l *Location) Label() string {
 	return n
 }
 
-// Overlaps reports whether one location holds the other: two local paths
-// one of which is inside the other (or the same), or the same S3 prefix.
-// Whatever is kept at one (audit bundles, a blocklist, exports) would be
-// read as archives of the other.
+// Overlaps reports whether one location holds the other (or they are the
+// same): two local paths, or two prefixes of one bucket, one of which is
+// inside the other. Whatever is kept at one (audit bundles, a blocklist,
+// exports) would be read as archives of the other. S3 prefixes are
+// directories, as s3store lists them: "exports" holds "exports/x" but not
+// "exports2/x".
 func (l *Location) Overlaps(m *Location) (bool, error) {
 	switch {
 	case l.Remote() && m.Remote():
-		return l.bucket == m.bucket && strings.TrimSuffix(l.prefix, "/") == strings.TrimSuffix(m.prefix, "/"), nil
+		a, b := strings.Trim(l.prefix, "/"), strings.Trim(m.prefix, "/")
+		return l.bucket == m.bucket && (a == "" || b == "" || a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")), nil
 	case l.Remote() || m.Remote():
 		return false, nil
 	}

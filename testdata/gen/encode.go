@@ -7,6 +7,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zip"
+
+	"github.com/scrubtool/scrub/scrub/scrubtest/exportgen"
 )
 
 // csvStyle describes the byte-level layout of a CSV file.
@@ -30,9 +32,9 @@ func (s csvStyle) eol() string {
 // its terminator; join them with joinLines.
 func csvLines(t table, style csvStyle) []string {
 	eol := style.eol()
-	lines := []string{csvLine(fields(t.header...), eol)}
+	lines := []string{string(exportgen.AppendRecord(nil, t.header, false, eol))}
 	for _, rec := range t.records {
-		lines = append(lines, csvLine(rec, eol))
+		lines = append(lines, string(exportgen.AppendRecord(nil, rec.fields, rec.quotedID, eol)))
 	}
 	return lines
 }
@@ -48,28 +50,6 @@ func joinLines(lines []string, style csvStyle) []byte {
 		s = utf8BOM + s
 	}
 	return []byte(s)
-}
-
-// csvLine renders one record.
-func csvLine(rec []field, eol string) string {
-	var b strings.Builder
-	for i, f := range rec {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(csvField(f))
-	}
-	b.WriteString(eol)
-	return b.String()
-}
-
-// csvField quotes a field iff it contains a comma, a double quote, CR or LF,
-// or quoting is forced.
-func csvField(f field) string {
-	if !f.quoted && !strings.ContainsAny(f.value, ",\"\r\n") {
-		return f.value
-	}
-	return `"` + strings.ReplaceAll(f.value, `"`, `""`) + `"`
 }
 
 // zipMember is one file inside a zip archive.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scrubtool/scrub/scrub/scrubtest/exportgen"
 )
 
 // committedDir is the testdata directory, seen from this package.
@@ -173,9 +175,9 @@ func parseCSV(t *testing.T, name string, data []byte) [][]string {
 func TestCSVsParseWithConstantFieldCount(t *testing.T) {
 	_, stats := generate()
 	for _, p := range exportCSVs(t) {
-		header := custHeader
+		header := exportgen.CustomEvents.Header()
 		if strings.Contains(p.file, "_exc_") {
-			header = excHeader
+			header = exportgen.ExceptionReports.Header()
 		}
 		if !slices.Equal(p.rows[0], header) {
 			t.Errorf("%s: header %q, want %q", p.file, p.rows[0], header)
@@ -369,7 +371,7 @@ func TestMultiMemberGzip(t *testing.T) {
 	if len(members) != 2 {
 		t.Fatalf("%d gzip members, want 2", len(members))
 	}
-	header := strings.Join(excHeader, ",") + "\n"
+	header := strings.Join(exportgen.ExceptionReports.Header(), ",") + "\n"
 	if !strings.HasPrefix(members[0], header) || strings.Contains(members[1], header) {
 		t.Error("only the first member should start with the header row")
 	}

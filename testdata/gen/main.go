@@ -14,6 +14,11 @@
 // github.com/klauspost/compress version pinned in go.mod. gen_test.go fails
 // whenever the committed files differ from what this program produces.
 //
+// The tables, their headers, the clients' attributes and the rows' content
+// come from scrub/scrubtest/exportgen, which cmd/bench draws its large data
+// sets from too; this command adds the traps, the file layout and the
+// containers.
+//
 // # Deliberate traps for an erasure tool
 //
 //  1. ID list: ids.txt lists three victims (victimIDs) that occur in the

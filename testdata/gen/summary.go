@@ -32,7 +32,7 @@ func (s fileStats) totalVictims() int {
 func newStats(spec exportSpec, t table) fileStats {
 	st := fileStats{path: spec.path, rows: len(t.records), victimRows: make([]int, len(victimIDs)), note: spec.note}
 	for i, pr := range t.plan {
-		quoted := t.records[i][1].quoted
+		quoted := t.records[i].quotedID
 		if quoted {
 			st.quotedIDs++
 		}

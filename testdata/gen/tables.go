@@ -3,39 +3,10 @@ package main
 import (
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"time"
+
+	"github.com/scrubtool/scrub/scrub/scrubtest/exportgen"
 )
-
-// kind tells which of the two export tables a file holds.
-type kind int
-
-const (
-	customEvents kind = iota
-	exceptionReports
-)
-
-func (k kind) String() string {
-	if k == customEvents {
-		return "cust"
-	}
-	return "exc"
-}
-
-var (
-	custHeader = []string{"Timestamp", "Client ID", "Edition", "Version", "Build", "Language",
-		"License Type", "OS Type", "OS Architecture", "CPU Type", "CPU Cores", "RAM",
-		"Screen Resolution", "Event Category", "Event Name", "Custom Values"}
-	excHeader = []string{"Timestamp", "Client ID", "Edition", "Version", "Build", "Language",
-		"OS Type", "Exception Type", "Message", "Stack Trace"}
-)
-
-func (k kind) header() []string {
-	if k == customEvents {
-		return custHeader
-	}
-	return excHeader
-}
 
 // role says why a row is in a table.
 type role int
@@ -65,7 +36,7 @@ func mention(id string, n int) special   { return special{role: mentionRow, id: 
 
 // tableSpec describes the rows of one CSV file.
 type tableSpec struct {
-	kind      kind
+	kind      exportgen.Kind
 	first     time.Time // first day covered
 	last      time.Time // last day covered
 	rows      int
@@ -75,10 +46,10 @@ type tableSpec struct {
 	plainLast bool // the last row must be a regular row
 }
 
-// field is one CSV field; quoted forces quoting.
-type field struct {
-	value  string
-	quoted bool
+// record is one data row; quotedID forces quoting of its Client ID field.
+type record struct {
+	fields   []string
+	quotedID bool
 }
 
 // plannedRow is a row's role before its content is drawn.
@@ -91,7 +62,7 @@ type plannedRow struct {
 // table is the generated content of one CSV file, without encoding.
 type table struct {
 	header  []string
-	records [][]field
+	records []record
 	plan    []plannedRow
 }
 
@@ -100,18 +71,17 @@ func buildTable(r *rand.Rand, p *pool, spec tableSpec) table {
 	plan := planRows(r, spec)
 	active := activeClients(r, p, spec.active)
 	stamps := timestamps(r, spec.first, spec.last, spec.rows)
-	t := table{header: spec.kind.header(), plan: plan}
+	t := table{header: spec.kind.Header(), plan: plan}
 	for i, pr := range plan {
 		c, ref := rowClient(r, p, active, pr)
 		quoted := pr.quoted || (pr.role == regularRow && r.Float64() < spec.quoteRate)
-		var rec []field
-		if spec.kind == customEvents {
-			rec = custRecord(r, stamps[i], c, pr.role == mentionRow, ref)
+		var fields []string
+		if pr.role == mentionRow {
+			fields = spec.kind.MentionRecord(r, stamps[i], &c, ref)
 		} else {
-			rec = excRecord(r, stamps[i], c, pr.role == mentionRow, ref)
+			fields = spec.kind.Record(r, stamps[i], &c, ref)
 		}
-		rec[1].quoted = quoted
-		t.records = append(t.records, rec)
+		t.records = append(t.records, record{fields: fields, quotedID: quoted})
 	}
 	return t
 }
@@ -138,10 +108,10 @@ func planRows(r *rand.Rand, spec tableSpec) []plannedRow {
 }
 
 // activeClients returns the regular clients active in a period.
-func activeClients(r *rand.Rand, p *pool, n int) []client {
+func activeClients(r *rand.Rand, p *pool, n int) []exportgen.Client {
 	idx := r.Perm(len(p.regular))[:n]
 	slices.Sort(idx)
-	active := make([]client, n)
+	active := make([]exportgen.Client, n)
 	for i, j := range idx {
 		active[i] = p.regular[j]
 	}
@@ -150,8 +120,8 @@ func activeClients(r *rand.Rand, p *pool, n int) []client {
 
 // rowClient returns the client of a row and the installation ID the row may
 // refer to in another column.
-func rowClient(r *rand.Rand, p *pool, active []client, pr plannedRow) (client, string) {
-	ref := pick(r, p.regular).id
+func rowClient(r *rand.Rand, p *pool, active []exportgen.Client, pr plannedRow) (exportgen.Client, string) {
+	ref := pick(r, p.regular).ID
 	switch pr.role {
 	case victimRow, lookalikeRow:
 		return p.byID(pr.id), ref
@@ -163,7 +133,7 @@ func rowClient(r *rand.Rand, p *pool, active []client, pr plannedRow) (client, s
 
 // busyClient favours the first active clients, so that some installations
 // produce many more rows than others.
-func busyClient(r *rand.Rand, active []client) client {
+func busyClient(r *rand.Rand, active []exportgen.Client) exportgen.Client {
 	u := r.Float64()
 	return active[int(u*u*float64(len(active)))]
 }
@@ -178,35 +148,4 @@ func timestamps(r *rand.Rand, first, last time.Time, n int) []time.Time {
 	}
 	slices.SortFunc(stamps, time.Time.Compare)
 	return stamps
-}
-
-const timeLayout = "2006-01-02 15:04:05"
-
-// custRecord renders one custom-event row.
-func custRecord(r *rand.Rand, ts time.Time, c client, isMention bool, ref string) []field {
-	ev := inviteAccepted
-	if !isMention {
-		ev = events[weighted(r, len(events), func(i int) int { return events[i].weight })]
-	}
-	return fields(ts.Format(timeLayout), c.id, c.edition, c.release.version, c.release.build,
-		c.language, c.license, c.os.name, c.os.arch, c.cpu.name, strconv.Itoa(c.cpu.cores),
-		strconv.Itoa(c.ram), c.screen, ev.category, ev.name, ev.values(r, ref))
-}
-
-// excRecord renders one exception row.
-func excRecord(r *rand.Rand, ts time.Time, c client, isMention bool, ref string) []field {
-	ex := syncConflict
-	if !isMention {
-		ex = exceptions[weighted(r, len(exceptions), func(i int) int { return exceptions[i].weight })]
-	}
-	return fields(ts.Format(timeLayout), c.id, c.edition, c.release.version, c.release.build,
-		c.language, c.os.name, ex.typ, ex.message(r, ref), stackTrace(r, ex.frames))
-}
-
-func fields(values ...string) []field {
-	f := make([]field, len(values))
-	for i, v := range values {
-		f[i] = field{value: v}
-	}
-	return f
 }

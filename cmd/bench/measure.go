@@ -41,8 +41,8 @@ type measurement struct {
 
 const sampleEvery = 50 * time.Millisecond
 
-// measure runs cmd to its end under the wrapper bench/rusage (built at
-// wrapper) and measures it; see bench/rusage for why a wrapper. others are
+// measure runs cmd to its end under the wrapper cmd/bench/rusage (built at
+// wrapper) and measures it; see cmd/bench/rusage for why a wrapper. others are
 // further process IDs whose trees are sampled into OtherRSS.
 func measure(wrapper string, cmd *exec.Cmd, others ...int) (measurement, error) {
 	ru, err := os.CreateTemp("", "bench-rusage-*.json")
@@ -119,7 +119,7 @@ func measure(wrapper string, cmd *exec.Cmd, others ...int) (measurement, error) 
 	return m, nil
 }
 
-// childUsage is what bench/rusage reports.
+// childUsage is what cmd/bench/rusage reports.
 type childUsage struct {
 	MaxRSS int64         `json:"max_rss"` // bytes
 	CPU    time.Duration `json:"cpu"`     // user + system

@@ -27,9 +27,9 @@ type runEnv struct {
 	scrub     string // scrub binary
 	minio     string // MinIO server binary
 	self      string // this program, for its floor and s3child commands
-	rusage    string // bench/rusage, built by the runner
+	rusage    string // cmd/bench/rusage, built by the runner
 	keys      string // scrub's signing and ID keys
-	duckdbDir string // bench/duckdb, with node_modules
+	duckdbDir string // cmd/bench/duckdb, with node_modules
 	jobs      int
 	skipS3    bool
 	m         *manifest
@@ -77,7 +77,7 @@ func runMain(args []string) error {
 	fl.StringVar(&e.scrub, "scrub", "bin/scrub", "scrub `binary` (make build)")
 	fl.StringVar(&e.minio, "minio", "bin/minio", "MinIO server `binary` (make bin/minio)")
 	fl.StringVar(&e.keys, "keys", "build/bench/keys", "`DIR` of scrub's keys (made once with scrub keygen)")
-	fl.StringVar(&e.duckdbDir, "duckdb", "bench/duckdb", "`DIR` of antijoin.mjs and its node_modules")
+	fl.StringVar(&e.duckdbDir, "duckdb", "cmd/bench/duckdb", "`DIR` of antijoin.mjs and its node_modules")
 	fl.IntVar(&e.jobs, "jobs", runtime.NumCPU(), "parallelism of every tool")
 	fl.BoolVar(&e.skipS3, "skip-s3", false, "skip the MinIO run")
 	var slugs []string
@@ -111,7 +111,7 @@ func runMain(args []string) error {
 		return err
 	}
 	if e.m, err = readManifest(e.data); err != nil {
-		return fmt.Errorf("no data set in %s (run: go run ./bench gen -out %s): %w", e.data, e.data, err)
+		return fmt.Errorf("no data set in %s (run: go run ./cmd/bench gen -out %s): %w", e.data, e.data, err)
 	}
 	if _, err := os.Stat(e.scrub); err != nil {
 		return fmt.Errorf("%s: %w (make build)", e.scrub, err)
@@ -120,8 +120,8 @@ func runMain(args []string) error {
 		return err
 	}
 	e.rusage = filepath.Join(filepath.Dir(e.scratch), "rusage")
-	if out, err := exec.Command("go", "build", "-o", e.rusage, "./bench/rusage").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./bench/rusage: %v: %s", err, out)
+	if out, err := exec.Command("go", "build", "-o", e.rusage, "./cmd/bench/rusage").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/bench/rusage: %v: %s", err, out)
 	}
 	var filter *regexp.Regexp
 	if *only != "" {
@@ -420,7 +420,7 @@ func writeReport(w io.Writer, e *runEnv, results []*result, rows, listed int, pr
 		fmt.Fprintf(w, "%s\n\n", l)
 	}
 	o := e.m.Options
-	fmt.Fprintf(w, "Data (`go run ./bench gen -size %s -seed %d`): %d daily archives, %d `.csv.gz` + %d `.zip`, %s of CSV (%s compressed, level %d); "+
+	fmt.Fprintf(w, "Data (`go run ./cmd/bench gen -size %s -seed %d`): %d daily archives, %d `.csv.gz` + %d `.zip`, %s of CSV (%s compressed, level %d); "+
 		"%s rows, %s of them (%.2f%%) belong to the %s listed IDs; %s listed rows have a quoted Client ID, %s other rows name a listed ID in another column, "+
 		"%s rows have an ID that is a listed ID plus or minus a digit, %s rows span lines (exception stack traces). Every tool ran with parallelism %d "+
 		"(scrub `--jobs`, `xargs -P`, DuckDB threads) on its own fresh copy; copying is not timed.\n\n",
@@ -503,7 +503,7 @@ func writeReport(w io.Writer, e *runEnv, results []*result, rows, listed int, pr
 	}
 	fmt.Fprintf(w, ""+
 		"- Peak RSS, largest process: ru_maxrss from wait4, which for a pipeline or xargs is the largest single process, not the sum. "+
-		"Each command runs under bench/rusage, so it starts from that wrapper's size (about 2.5 MiB), not the runner's. "+
+		"Each command runs under cmd/bench/rusage, so it starts from that wrapper's size (about 2.5 MiB), not the runner's. "+
 		"Peak RSS, sum: the peak of the summed resident sets of the whole process tree, sampled from /proc every %v (can miss a short peak). "+
 		"For MinIO the server's own peak memory and CPU time (from /proc) are shown apart.\n"+
 		"- output: the compressed size of what the tool wrote (the input was compressed at level 6). "+

@@ -13,8 +13,10 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/scrubtool/scrub/scrub/s3store"
+	"github.com/scrubtool/scrub/scrub/store"
 )
 
 const (
@@ -36,7 +38,7 @@ func scrubS3(e *runEnv, tr *toolRun, drives int) (measurement, error) {
 		"-load", tr.in + "=" + s3Bucket + "/" + s3Prefix, "--",
 		e.self, "s3child", "-rusage", e.rusage, "-result", result, "-download", tr.out, "--", e.scrub}
 	args = append(args, e.scrubArgs(tr.audit)...)
-	args = append(args, "s3://"+s3Bucket+"/"+s3Prefix)
+	args = append(args, store.S3URL(s3Bucket, s3Prefix))
 	cmd := exec.Command("go", args...)
 	cmd.Dir = e.repo
 	out, err := cmd.CombinedOutput()
@@ -57,7 +59,7 @@ func s3childMain(args []string) error {
 	fl := flag.NewFlagSet("s3child", flag.ContinueOnError)
 	result := fl.String("result", "", "write the measurement to `FILE` (JSON)")
 	download := fl.String("download", "", "download the objects into `DIR` afterwards")
-	wrapper := fl.String("rusage", "", "the bench/rusage `binary`")
+	wrapper := fl.String("rusage", "", "the cmd/bench/rusage `binary`")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -89,16 +91,12 @@ func s3childMain(args []string) error {
 }
 
 func downloadAll(ctx context.Context, dir string) error {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	// The client scrub itself uses: AWS_ENDPOINT_URL (set by
+	// cmd/withminio) and path-style addressing.
+	cli, err := s3store.NewClient(ctx, s3store.ClientOptions{})
 	if err != nil {
 		return err
 	}
-	cli := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.UsePathStyle = true
-		if ep := os.Getenv("AWS_ENDPOINT_URL"); ep != "" {
-			o.BaseEndpoint = aws.String(ep)
-		}
-	})
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -4,11 +4,11 @@
 // and prints a markdown table: wall time, MB/s of uncompressed CSV, CPU,
 // peak RSS, and whether each tool's output is right.
 //
-//	go run ./bench gen -size 1GB -out build/bench/data-1GB    # once; reused if present
-//	go run ./bench run -data build/bench/data-1GB             # the table
+//	go run ./cmd/bench gen -size 1GB -out build/bench/data-1GB    # once; reused if present
+//	go run ./cmd/bench run -data build/bench/data-1GB             # the table
 //
 // or `make bench-peers BENCH_SIZE=1GB`, which also builds scrub and
-// installs the peers. See bench/README.md.
+// installs the peers. See cmd/bench/README.md.
 //
 // The other commands are the runner's helpers: floor (the Go decompression
 // floor), s3child (runs under cmd/withminio and times scrub against MinIO)

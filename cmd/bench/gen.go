@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zip"
+
+	"github.com/scrubtool/scrub/scrub/scrubtest/exportgen"
 )
 
 const productID = "2376158762"
@@ -134,8 +135,8 @@ func parseSize(s string) (int64, error) {
 
 // population holds every client that can appear in a Client ID column.
 type population struct {
-	listed  []client
-	regular []client // unlisted, look-alikes among them
+	listed  []exportgen.Client
+	regular []exportgen.Client // unlisted, look-alikes among them
 	lookRef map[string]bool
 }
 
@@ -157,16 +158,16 @@ func newPopulation(o genOptions) *population {
 	}
 	p := &population{lookRef: map[string]bool{}}
 	for range o.IDs {
-		p.listed = append(p.listed, newClient(r, newID()))
+		p.listed = append(p.listed, exportgen.NewClient(r, newID()))
 	}
 	looks := min(o.IDs/20, o.Clients/20)
 	for i := range o.Clients {
 		var id string
 		switch {
 		case i < looks/2:
-			id = p.listed[r.IntN(len(p.listed))].id + fmt.Sprintf("%X", r.IntN(16))
+			id = p.listed[r.IntN(len(p.listed))].ID + fmt.Sprintf("%X", r.IntN(16))
 		case i < looks:
-			id = p.listed[r.IntN(len(p.listed))].id[:15]
+			id = p.listed[r.IntN(len(p.listed))].ID[:15]
 		default:
 			id = newID()
 		}
@@ -177,7 +178,7 @@ func newPopulation(o genOptions) *population {
 			seen[id] = true
 			p.lookRef[id] = true
 		}
-		p.regular = append(p.regular, newClient(r, id))
+		p.regular = append(p.regular, exportgen.NewClient(r, id))
 	}
 	r.Shuffle(len(p.regular), func(i, j int) { p.regular[i], p.regular[j] = p.regular[j], p.regular[i] })
 	return p
@@ -186,7 +187,7 @@ func newPopulation(o genOptions) *population {
 // fileSpec is one archive to make.
 type fileSpec struct {
 	day    time.Time
-	kind   string // cust or exc
+	kind   exportgen.Kind
 	format string // gzip or zip
 	crlf   bool
 	target int64 // uncompressed bytes
@@ -214,13 +215,13 @@ func specs(o genOptions) []fileSpec {
 	for d := range days {
 		day := first.AddDate(0, 0, d)
 		crlf := d%4 == 3
-		for k, kind := range []string{"cust", "exc"} {
+		for k, kind := range []exportgen.Kind{exportgen.CustomEvents, exportgen.ExceptionReports} {
 			format := "gzip"
 			if (d+k)%2 == 1 {
 				format = "zip"
 			}
 			target := perDay * 7 / 10
-			if kind == "exc" {
+			if kind == exportgen.ExceptionReports {
 				target = perDay - target
 			}
 			s = append(s, fileSpec{day: day, kind: kind, format: format, crlf: crlf, target: target})
@@ -240,8 +241,8 @@ func generate(out string, o genOptions) (*manifest, error) {
 	var ids, idsCSV strings.Builder
 	idsCSV.WriteString("Client ID\n")
 	for _, c := range p.listed {
-		ids.WriteString(c.id + "\n")
-		idsCSV.WriteString(c.id + "\n")
+		ids.WriteString(c.ID + "\n")
+		idsCSV.WriteString(c.ID + "\n")
 	}
 	if err := os.WriteFile(filepath.Join(out, "ids.txt"), []byte(ids.String()), 0o644); err != nil {
 		return nil, err
@@ -284,31 +285,25 @@ func makeArchive(out string, o genOptions, p *population, s fileSpec) (fileInfo,
 	h := fnv.New64a()
 	h.Write([]byte(s.name()))
 	r := rand.New(rand.NewPCG(o.Seed, h.Sum64()))
-	listed := make(map[string]bool, len(p.listed))
-	for _, c := range p.listed {
-		listed[c.id] = true
-	}
-
-	fi := fileInfo{Name: s.name(), Format: s.format, Kind: s.kind, CRLF: s.crlf}
+	fi := fileInfo{Name: s.name(), Format: s.format, Kind: s.kind.String(), CRLF: s.crlf}
 	eol := "\n"
-	header := custHeader
 	rowBytes := 192
-	if s.kind == "exc" {
-		header, rowBytes = excHeader, 640
+	if s.kind == exportgen.ExceptionReports {
+		rowBytes = 640
 	}
 	buf := make([]byte, 0, s.target+4096)
 	if s.crlf {
 		eol = "\r\n"
 		buf = append(buf, "\uFEFF"...)
 	}
-	buf = appendRecord(buf, header, false, eol)
+	buf = exportgen.AppendRecord(buf, s.kind.Header(), false, eol)
 
 	// Timestamps rise through the day at a pace that spreads the expected
 	// number of rows over 24 hours.
 	gap := max(1, 2*86400*rowBytes/int(max(s.target, 1)))
 	sec := 0
 	for int64(len(buf)) < s.target {
-		var c *client
+		var c *exportgen.Client
 		isListed := r.Float64() < o.ListedShare
 		if isListed {
 			c = &p.listed[r.IntN(len(p.listed))]
@@ -316,21 +311,16 @@ func makeArchive(out string, o genOptions, p *population, s fileSpec) (fileInfo,
 			u := r.Float64()
 			c = &p.regular[int(u*u*float64(len(p.regular)))]
 		}
-		ref := p.regular[r.IntN(len(p.regular))].id
+		ref := p.regular[r.IntN(len(p.regular))].ID
 		refListed := r.IntN(10) < 3
 		if refListed {
-			ref = p.listed[r.IntN(len(p.listed))].id
+			ref = p.listed[r.IntN(len(p.listed))].ID
 		}
 		sec = min(sec+r.IntN(gap+1), 86399)
 		ts := s.day.Add(time.Duration(sec) * time.Second)
-		var rec []string
-		if s.kind == "cust" {
-			rec = custRecord(r, ts, c, ref)
-		} else {
-			rec = excRecord(r, ts, c, ref)
-		}
+		rec := s.kind.Record(r, ts, c, ref)
 		quoted := r.IntN(100) < 3
-		buf = appendRecord(buf, rec, quoted, eol)
+		buf = exportgen.AppendRecord(buf, rec, quoted, eol)
 
 		fi.Rows++
 		switch {
@@ -339,7 +329,7 @@ func makeArchive(out string, o genOptions, p *population, s fileSpec) (fileInfo,
 			if quoted {
 				fi.QuotedListed++
 			}
-		case p.lookRef[c.id]:
+		case p.lookRef[c.ID]:
 			fi.LookalikeRows++
 		}
 		if !isListed && refListed && strings.Contains(strings.Join(rec[2:], ","), ref) {
@@ -407,33 +397,7 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// archivePaths lists the archives below dir/archives whose manifest entry
-// passes keep.
-func archivePaths(dir string, m *manifest, keep func(fileInfo) bool) []string {
-	var p []string
-	for _, f := range m.Files {
-		if keep(f) {
-			p = append(p, filepath.Join(dir, "archives", f.Name))
-		}
-	}
-	return p
-}
-
-// copyTree copies the regular files of src into dst (created).
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		return copyFile(path, target)
-	})
-}
-
+// copyFile copies the regular file src to dst (created or truncated).
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {

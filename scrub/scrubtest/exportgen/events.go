@@ -1,85 +1,24 @@
-package main
+package exportgen
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"time"
 )
 
-// This file holds the content of the generated rows: the same two tables,
-// columns, events and exceptions as testdata/gen (the real export format),
-// drawn for a large population of clients. testdata/gen is a command, so its
-// tables are repeated here rather than imported; they only need to look alike.
-
-var (
-	custHeader = []string{"Timestamp", "Client ID", "Edition", "Version", "Build", "Language",
-		"License Type", "OS Type", "OS Architecture", "CPU Type", "CPU Cores", "RAM",
-		"Screen Resolution", "Event Category", "Event Name", "Custom Values"}
-	excHeader = []string{"Timestamp", "Client ID", "Edition", "Version", "Build", "Language",
-		"OS Type", "Exception Type", "Message", "Stack Trace"}
-)
-
-// client is one installation with the attributes every row repeats.
-type client struct {
-	id                                     string
-	edition, version, build, lang, license string
-	osName, osArch, cpu                    string
-	cores, ram                             int
-	screen                                 string
+// event is one kind of custom event, drawn with a chance of its weight in
+// the sum of all. values renders the Custom Values column; ref is the
+// installation ID used where an event refers to another client.
+type event struct {
+	category, name string
+	weight         int
+	values         func(r *rand.Rand, ref string) string
 }
-
-var (
-	editions  = []string{"Professional", "Professional", "Enterprise", "Community"}
-	releases  = [][2]string{{"4.2.1", "1873"}, {"4.2.1", "1873"}, {"4.2.0", "1840"}, {"4.1.3", "1795"}, {"4.3.0", "1902"}}
-	languages = []string{"en-US", "en-US", "en-US", "de-DE", "de-DE", "fr-FR", "en-GB", "ja-JP", "es-ES", "pt-BR", "nl-NL"}
-	systems   = [][2]string{
-		{"Windows 10", "64-bit"}, {"Windows 10", "64-bit"}, {"Windows 10", "64-bit"},
-		{"Windows 10", "32-bit"}, {"Windows 7", "64-bit"}, {"Windows 7", "32-bit"},
-		{"Windows 8.1", "64-bit"}, {"macOS 10.13", "64-bit"},
-	}
-	cpus = []struct {
-		name  string
-		cores int
-	}{
-		{"Intel(R) Core(TM) i7-7700 CPU @ 3.60GHz", 8},
-		{"Intel(R) Core(TM) i5-6500 CPU @ 3.20GHz", 4},
-		{"Intel(R) Core(TM) i5-7200U CPU @ 2.50GHz", 4},
-		{"Intel(R) Core(TM) i7-8550U CPU @ 1.80GHz", 8},
-		{"Intel(R) Xeon(R) CPU E5-2680 v4 @ 2.40GHz", 28},
-		{"AMD Ryzen 7 1700 Eight-Core Processor", 16},
-		{"Intel(R) Core(TM)2 Duo CPU E8400 @ 3.00GHz", 2},
-	}
-	screens = []string{"1920x1080", "1920x1080", "1920x1080", "2560x1440", "1366x768", "1600x900", "3840x2160", "1920x1200"}
-	rams64  = []int{8192, 8192, 16384, 16384, 32768, 65536}
-	rams32  = []int{2048, 3072, 4096}
-)
-
-func newClient(r *rand.Rand, id string) client {
-	rel := pick(r, releases)
-	sys := pick(r, systems)
-	cpu := pick(r, cpus)
-	c := client{id: id, edition: pick(r, editions), version: rel[0], build: rel[1],
-		lang: pick(r, languages), osName: sys[0], osArch: sys[1], cpu: cpu.name, cores: cpu.cores,
-		screen: pick(r, screens), license: pick(r, []string{"Licensed", "Licensed", "Trial"})}
-	if c.edition == "Community" {
-		c.license = "Free"
-	}
-	c.ram = pick(r, rams64)
-	if c.osArch == "32-bit" {
-		c.ram = pick(r, rams32)
-	}
-	if c.osName == "macOS 10.13" {
-		c.cpu, c.cores, c.screen = "Intel(R) Core(TM) i5-7360U CPU @ 2.30GHz", 4, "2560x1600"
-	}
-	return c
-}
-
-func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
 
 // pairs joins key/value pairs in the export's Custom Values format
-// "(Key1,Value1)&&(Key2,Value2)". Like the real exports, nothing is escaped.
+// "(Key1,Value1)&&(Key2,Value2)". Neither keys nor values are escaped,
+// exactly like the real exports.
 func pairs(kv ...string) string {
 	var b strings.Builder
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -91,19 +30,20 @@ func pairs(kv ...string) string {
 	return b.String()
 }
 
-type event struct {
-	category, name string
-	weight         int
-	// values renders Custom Values; ref is another installation's ID that
-	// the event may name.
-	values func(r *rand.Rand, ref string) string
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
 var (
 	fileNames = []string{"Q3, final.pdf", "Budget 2018.pdf", "minutes-2017-11.pdf", "Angebot Müller.pdf", "report.pdf"}
 	queries   = []string{"annual report", "invoice 2017", "Müller GmbH", "Q3, final", "roadmap"}
 	formats   = []string{"ACD", "ACD", "DOCX", "PDF", "RTF"}
 )
+
+// inviteAccepted is the event whose ReferredBy value names another
+// installation, which may be a listed one: a substring match on the listed
+// ID drops a row that must stay.
+var inviteAccepted = event{"Sharing", "Invite Accepted", 2, func(r *rand.Rand, ref string) string {
+	return pairs("Channel", pick(r, []string{"Email", "Link"}), "ReferredBy", ref)
+}}
 
 var events = []event{
 	{"Session", "Start", 14, func(r *rand.Rand, _ string) string {
@@ -112,7 +52,9 @@ var events = []event{
 		}
 		return ""
 	}},
-	{"Session", "End", 12, func(r *rand.Rand, _ string) string { return pairs("Duration", itoa(30+r.IntN(14000))) }},
+	{"Session", "End", 12, func(r *rand.Rand, _ string) string {
+		return pairs("Duration", itoa(30+r.IntN(14000)))
+	}},
 	{"Document", "Open", 12, func(r *rand.Rand, _ string) string {
 		return pairs("Format", pick(r, formats), "Source", pick(r, []string{"Local", "Local", "Network", "Cloud"}))
 	}},
@@ -131,22 +73,24 @@ var events = []event{
 	{"UI", "Theme Changed", 2, func(r *rand.Rand, _ string) string {
 		return pairs("Theme", pick(r, []string{"Dark", "Light", "High Contrast"}))
 	}},
-	{"UI", "Toolbar Customized", 2, func(r *rand.Rand, _ string) string { return pairs("Buttons", itoa(6+r.IntN(20))) }},
+	{"UI", "Toolbar Customized", 2, func(r *rand.Rand, _ string) string {
+		return pairs("Buttons", itoa(6+r.IntN(20)))
+	}},
 	{"Licensing", "Trial Started", 1, func(*rand.Rand, string) string { return "" }},
-	{"Licensing", "License Activated", 1, func(r *rand.Rand, _ string) string { return pairs("Seats", itoa(1+r.IntN(25))) }},
+	{"Licensing", "License Activated", 1, func(r *rand.Rand, _ string) string {
+		return pairs("Seats", itoa(1+r.IntN(25)))
+	}},
 	{"Plugin", "Loaded", 4, func(r *rand.Rand, _ string) string {
 		return pairs("Plugin", pick(r, []string{"Acme PDF Tools", "Acme Spellcheck", "Zotero Connector"}), "PluginVersion", "1.4.2")
 	}},
 	{"Sharing", "Invite Sent", 2, func(r *rand.Rand, _ string) string {
 		return pairs("Channel", "Email", "Recipients", itoa(1+r.IntN(5)))
 	}},
-	// Invite Accepted names another installation: when that is a listed ID,
-	// a substring match drops a row that must stay.
-	{"Sharing", "Invite Accepted", 2, func(r *rand.Rand, ref string) string {
-		return pairs("Channel", pick(r, []string{"Email", "Link"}), "ReferredBy", ref)
-	}},
+	inviteAccepted,
 }
 
+// exception is one kind of crash report. message may mention ref, another
+// installation's ID; frames lists the stack, innermost first.
 type exception struct {
 	typ     string
 	weight  int
@@ -159,7 +103,8 @@ var (
 	docNames  = []string{"Q3, final.acd", "Budget 2018.acd", "notes.acd", "Angebot \"Müller\".acd"}
 )
 
-// syncConflict names another installation in its message.
+// syncConflict is the exception whose message names another installation,
+// which may be a listed one.
 var syncConflict = exception{"Acme.Sync.SyncConflictException", 3,
 	func(r *rand.Rand, ref string) string {
 		return fmt.Sprintf(`Document "%s" is locked by installation %s, changes were saved as a copy.`,
@@ -267,19 +212,13 @@ func stackTrace(r *rand.Rand, frames []string) string {
 	return strings.Join(lines, "\n")
 }
 
-// weighted returns an index whose chance is its weight w(i) in total.
-func weighted(r *rand.Rand, total int, w func(int) int) int {
-	x := r.IntN(total)
-	for i := 0; ; i++ {
-		if x -= w(i); x < 0 {
-			return i
-		}
-	}
-}
+func eventWeight(i int) int     { return events[i].weight }
+func exceptionWeight(i int) int { return exceptions[i].weight }
 
+// The sums of the weights, which weighted draws from.
 var (
-	eventWeights     = sumWeights(len(events), func(i int) int { return events[i].weight })
-	exceptionWeights = sumWeights(len(exceptions), func(i int) int { return exceptions[i].weight })
+	eventWeights     = sumWeights(len(events), eventWeight)
+	exceptionWeights = sumWeights(len(exceptions), exceptionWeight)
 )
 
 func sumWeights(n int, w func(int) int) int {
@@ -290,45 +229,13 @@ func sumWeights(n int, w func(int) int) int {
 	return t
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
-// custRecord renders the fields of one custom-event row. ref is the
-// installation an Invite Accepted event names.
-func custRecord(r *rand.Rand, ts time.Time, c *client, ref string) []string {
-	ev := events[weighted(r, eventWeights, func(i int) int { return events[i].weight })]
-	return []string{ts.Format(time.DateTime), c.id, c.edition, c.version, c.build,
-		c.lang, c.license, c.osName, c.osArch, c.cpu, itoa(c.cores), itoa(c.ram), c.screen,
-		ev.category, ev.name, ev.values(r, ref)}
-}
-
-// excRecord renders the fields of one exception row. ref is the
-// installation a sync conflict names.
-func excRecord(r *rand.Rand, ts time.Time, c *client, ref string) []string {
-	ex := exceptions[weighted(r, exceptionWeights, func(i int) int { return exceptions[i].weight })]
-	return []string{ts.Format(time.DateTime), c.id, c.edition, c.version, c.build,
-		c.lang, c.osName, ex.typ, ex.message(r, ref), stackTrace(r, ex.frames)}
-}
-
-// appendField appends one CSV field, quoted iff it holds a comma, a quote,
-// CR or LF, or force is set (the exports sometimes quote a Client ID that
-// needs no quotes).
-func appendField(b []byte, f string, force bool) []byte {
-	if !force && !strings.ContainsAny(f, ",\"\r\n") {
-		return append(b, f...)
-	}
-	b = append(b, '"')
-	b = append(b, strings.ReplaceAll(f, `"`, `""`)...)
-	return append(b, '"')
-}
-
-// appendRecord appends a CSV record with its line terminator; the Client ID
-// (field 1) is quoted when quoteID is set.
-func appendRecord(b []byte, rec []string, quoteID bool, eol string) []byte {
-	for i, f := range rec {
-		if i > 0 {
-			b = append(b, ',')
+// weighted returns an index into a list whose i-th entry has weight w(i)
+// and whose weights sum to total. It draws one value from r.
+func weighted(r *rand.Rand, total int, w func(int) int) int {
+	x := r.IntN(total)
+	for i := 0; ; i++ {
+		if x -= w(i); x < 0 {
+			return i
 		}
-		b = appendField(b, f, i == 1 && quoteID)
 	}
-	return append(b, eol...)
 }

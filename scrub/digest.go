@@ -79,7 +79,7 @@ type tagSet struct {
 
 // tagSet returns a filter for one archive that records the IDs it matches
 // when o.Tag is set, or o.Filter itself.
-func (o *Options) tagSet() *tagSet {
+func (o *engine) tagSet() *tagSet {
 	t := &tagSet{filter: o.Filter}
 	if o.Tag == nil || o.Filter.IDs == nil { // a purge by age alone lists no ID
 		return t

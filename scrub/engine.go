@@ -92,8 +92,12 @@ type Options struct {
 	Done        map[string]bool
 	Midway      map[string]string
 	ResumeSince time.Time
+}
 
-	load *load // set by Run
+// engine is one run of a batch: its options, and the load of its pool.
+type engine struct {
+	Options
+	load load
 }
 
 // selection is the archives the options choose.
@@ -112,9 +116,9 @@ const parallelMin = 8 << 20
 
 // archiveOptions returns the rewrite options for an archive of the given
 // size: with Threads for the cores no other archive will use.
-func (o *Options) archiveOptions(size int64) archive.Options {
+func (o *engine) archiveOptions(size int64) archive.Options {
 	ao := o.Archive
-	if o.load == nil || size < parallelMin || o.load.pending.Load() > 0 {
+	if size < parallelMin || o.load.pending.Load() > 0 {
 		return ao
 	}
 	if idle := int64(runtime.NumCPU()) - o.load.running.Load(); idle > 0 {
@@ -160,7 +164,7 @@ type NewVersioner interface {
 	NewVersionID() string
 }
 
-func (o *Options) journal(s Step) error {
+func (o *engine) journal(s Step) error {
 	if o.Journal == nil {
 		return nil
 	}
@@ -213,14 +217,14 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	for i, j := range p.jobs {
 		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size}
 	}
-	opt.load = &load{}
-	opt.load.pending.Store(int64(len(p.jobs)))
+	e := &engine{Options: opt}
+	e.load.pending.Store(int64(len(p.jobs)))
 	recorded := make([]bool, len(p.jobs))
 	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
-		opt.load.pending.Add(-1)
-		opt.load.running.Add(1)
-		res, err := opt.processResumed(ctx, j.store, j.obj)
-		opt.load.running.Add(-1)
+		e.load.pending.Add(-1)
+		e.load.running.Add(1)
+		res, err := e.processResumed(ctx, j.store, j.obj)
+		e.load.running.Add(-1)
 		sum.Archives[i] = res
 		if opt.Progress != nil {
 			opt.Progress.Done(j.obj)
@@ -252,7 +256,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 // retried after a conflict: the interrupted run's own upload, sent just
 // before it died, may be committed by the store only now. Its retries wait
 // 0.5, 1 and 2 s.
-func (o *Options) processResumed(ctx context.Context, st Store, obj Object) (Result, error) {
+func (o *engine) processResumed(ctx context.Context, st Store, obj Object) (Result, error) {
 	res, err := o.process(ctx, st, obj)
 	if _, midway := o.Midway[obj.Key]; !midway {
 		return res, err
@@ -270,7 +274,7 @@ func (o *Options) processResumed(ctx context.Context, st Store, obj Object) (Res
 
 // process handles one archive and returns its result, and the error behind
 // a failed result.
-func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, error) {
+func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, error) {
 	res := Result{Key: obj.Key, BytesBefore: obj.Size}
 	tags := o.tagSet()
 	if err := o.rollback(ctx, st, obj); err != nil {
@@ -346,7 +350,7 @@ func (o *Options) process(ctx context.Context, st Store, obj Object) (Result, er
 // still hold the rows. A failure here leaves the new archive in place and
 // the old versions kept (they may be needed to recover), and fails the
 // archive's result.
-func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, res *Result) {
+func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res *Result) {
 	ctx = context.WithoutCancel(ctx)
 	if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
 		err := rb.ReadBack(ctx, func(r io.ReaderAt, size int64) error {
@@ -385,7 +389,7 @@ func (o *Options) settle(ctx context.Context, c Content, rep *archive.Report, re
 
 // purgeOlder deletes the older versions of an archive that still hold a
 // listed ID, or in a dry run counts them.
-func (o *Options) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter, res *Result) error {
+func (o *engine) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter, res *Result) error {
 	found := 0
 	deleted, err := vc.PurgeOlder(ctx, func(r io.ReaderAt, size int64) (bool, error) {
 		rep, err := archive.ScanWith(r, size, f, true, o.Archive)
@@ -416,7 +420,7 @@ func (o *Options) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter
 // content of c) into a staged file, verify it by reading it back, then let
 // the store replace the original. It returns the rewrite's report, and the
 // new archive's size and SHA-256.
-func (o *Options) replace(ctx context.Context, c Content, src io.ReaderAt, f archive.Filter, key, version string) (*archive.Report, int64, string, error) {
+func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, f archive.Filter, key, version string) (*archive.Report, int64, string, error) {
 	staged, err := c.Stage()
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("stage: %w", err)
@@ -482,7 +486,7 @@ func removeStaged(staged string) error {
 
 // rollback undoes what an interrupted run left of an archive's unfinished
 // rewrite in its store: its unfinished uploads.
-func (o *Options) rollback(ctx context.Context, st Store, obj Object) error {
+func (o *engine) rollback(ctx context.Context, st Store, obj Object) error {
 	if _, midway := o.Midway[obj.Key]; !midway {
 		return nil
 	}

@@ -203,7 +203,7 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 		opt.Progress.Start(len(p.jobs), p.bytes)
 	}
 	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
-		res, err := opt.scan(ctx, sp, i, j.store, j.obj)
+		res, err := (&exporter{opt}).scan(ctx, sp, i, j.store, j.obj)
 		res.Source = sources[j.source].Name
 		ex.Archives[i] = res
 		if opt.Progress != nil {
@@ -230,8 +230,11 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 	return ex, nil
 }
 
+// exporter is one run of an export.
+type exporter struct{ ExportOptions }
+
 // scan reads one archive into the spool. Its error names the archive.
-func (o *ExportOptions) scan(ctx context.Context, sp *spool, i int, st Store, obj Object) (ScannedArchive, error) {
+func (o *exporter) scan(ctx context.Context, sp *spool, i int, st Store, obj Object) (ScannedArchive, error) {
 	res := ScannedArchive{Key: obj.Key, Size: obj.Size}
 	found := map[string]bool{}
 	err := st.Open(ctx, obj, func(c Content) error {

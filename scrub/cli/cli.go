@@ -422,22 +422,8 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		runErr = nil
 	}
 	sealed, auditErr := b.Seal(ctx, runErr)
-	if sum != nil {
-		printSummary(env.Stderr, sum)
-	}
-	if sealed != nil {
-		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")
-	}
-	if o.json && sum != nil {
-		out := struct {
-			*scrub.Summary
-			Audit *audit.Sealed `json:"audit"`
-		}{sum, sealed}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
-		}
+	if err := o.report(env, sum, sealed, loc, key); err != nil {
+		return err
 	}
 	switch {
 	case runErr != nil:
@@ -448,6 +434,27 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	// A resumed batch is done when all its archives are, those of its
 	// earlier attempts included.
 	return b.Totals().Err()
+}
+
+// report writes what a batch did: the summary and where its bundle went
+// on stderr, and with --json the summary on stdout.
+func (o *eraseOptions) report(env Env, sum *scrub.Summary, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey) error {
+	if sum != nil {
+		printSummary(env.Stderr, sum)
+	}
+	if sealed != nil {
+		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")
+	}
+	if !o.json || sum == nil {
+		return nil
+	}
+	out := struct {
+		*scrub.Summary
+		Audit *audit.Sealed `json:"audit"`
+	}{sum, sealed}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // printSealed tells where a batch's bundle went and its head.

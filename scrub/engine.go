@@ -321,6 +321,10 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
 			res.RowsExpired = rep.Expired()
 		}
+		if errors.As(err, new(*ReplacedError)) {
+			res.BytesAfter, res.SHA256After = &size, after // what was sent
+			res.SHA256Before, _ = src.sum(c.Size())
+		}
 		if err != nil {
 			return err
 		}
@@ -334,11 +338,16 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 	})
 	if err != nil {
 		res.Status, res.Error = status(err), err.Error()
+		if res.Status == ReplacedIncomplete {
+			// The rows are gone from the archive: on the record.
+			res.IDTags = tags.list()
+			return res, err
+		}
 		res.RowsRemoved, res.RowsExpired, res.BytesAfter, res.SHA256After = 0, 0, nil, "" // nothing was removed
 		res.IDTags, res.DeletedVersions, res.VersionsDeleted = nil, nil, 0
 		return res, err
 	}
-	if res.RowsRemoved > 0 || len(res.DeletedVersions) > 0 || res.Status == WouldErase {
+	if res.RowsRemoved > 0 || len(res.DeletedVersions) > 0 || res.Status == WouldErase || res.Status == ReplacedIncomplete {
 		res.IDTags = tags.list()
 	}
 	return res, nil
@@ -361,7 +370,7 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 			return archive.Verify(rep, stored)
 		})
 		if err != nil {
-			res.Status, res.Error = Failed, fmt.Sprintf("replaced, but the stored archive failed verification: %v", err)
+			res.Status, res.Error = ReplacedIncomplete, fmt.Sprintf("replaced, but the stored archive failed verification: %v", err)
 			return
 		}
 	}
@@ -370,7 +379,7 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 		step.NewVersionID = nv.NewVersionID()
 	}
 	if err := o.journal(step); err != nil {
-		res.Status, res.Error = Failed, fmt.Sprintf("replaced, but old versions are kept: %v", err)
+		res.Status, res.Error = ReplacedIncomplete, fmt.Sprintf("replaced, but old versions are kept: %v", err)
 		return
 	}
 	if vc, ok := c.(Versioned); ok {
@@ -382,7 +391,7 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 			}
 		}
 		if err != nil {
-			res.Status, res.Error = Failed, fmt.Sprintf("rewritten and verified, but older versions still hold the rows: %v", err)
+			res.Status, res.Error = ReplacedIncomplete, fmt.Sprintf("rewritten and verified, but older versions still hold the rows: %v", err)
 		}
 	}
 }
@@ -466,7 +475,7 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, f arch
 	}
 	handed = true
 	if err := c.Replace(ctx, staged); err != nil {
-		return rep, 0, "", err
+		return rep, size, sum, err
 	}
 	return rep, size, sum, nil
 }

@@ -26,6 +26,8 @@ func status(err error) Status {
 	switch {
 	case err == nil:
 		return Erased
+	case errors.As(err, new(*ReplacedError)):
+		return ReplacedIncomplete
 	case errors.Is(err, ErrConflict):
 		return Conflict
 	case errors.As(err, new(*HeldError)):

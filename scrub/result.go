@@ -17,6 +17,11 @@ const (
 	Conflict   Status = "conflict"    // changed by someone else meanwhile; left as it is
 	Skipped    Status = "skipped"     // not processed: the batch stopped first
 	Held       Status = "held"        // object lock or archive storage class; not touched
+	// ReplacedIncomplete: the archive was replaced by its rewrite, but a
+	// later step failed (the store's copy did not verify, or old versions
+	// that hold the rows could not be deleted); Error says what remains.
+	// Not done: a re-run finishes it.
+	ReplacedIncomplete Status = "replaced-incomplete"
 )
 
 // Result is what happened to one archive.
@@ -56,19 +61,22 @@ type Result struct {
 
 // Totals sums the results of a batch.
 type Totals struct {
-	Archives    int   `json:"archives"`
-	Erased      int   `json:"erased"`
-	Unchanged   int   `json:"unchanged"`
-	WouldErase  int   `json:"would_erase"`
-	Failed      int   `json:"failed"`
-	Conflict    int   `json:"conflict"`
-	Skipped     int   `json:"skipped"`
-	Held        int   `json:"held"`
-	RowsScanned int64 `json:"rows_scanned"`
-	RowsRemoved int64 `json:"rows_removed"`
-	RowsExpired int64 `json:"rows_expired,omitempty"`
-	BytesBefore int64 `json:"bytes_before"`
-	BytesAfter  int64 `json:"bytes_after"`
+	Archives   int `json:"archives"`
+	Erased     int `json:"erased"`
+	Unchanged  int `json:"unchanged"`
+	WouldErase int `json:"would_erase"`
+	Failed     int `json:"failed"`
+	Conflict   int `json:"conflict"`
+	Skipped    int `json:"skipped"`
+	Held       int `json:"held"`
+	// ReplacedIncomplete counts the archives replaced whose later steps
+	// failed.
+	ReplacedIncomplete int   `json:"replaced_incomplete,omitempty"`
+	RowsScanned        int64 `json:"rows_scanned"`
+	RowsRemoved        int64 `json:"rows_removed"`
+	RowsExpired        int64 `json:"rows_expired,omitempty"`
+	BytesBefore        int64 `json:"bytes_before"`
+	BytesAfter         int64 `json:"bytes_after"`
 }
 
 // Summary is the result of a batch.
@@ -107,6 +115,8 @@ func (t *Totals) Add(r Result) {
 		t.Skipped++
 	case Held:
 		t.Held++
+	case ReplacedIncomplete:
+		t.ReplacedIncomplete++
 	}
 	t.RowsScanned += r.RowsScanned
 	t.RowsRemoved += r.RowsRemoved
@@ -133,7 +143,7 @@ func (s *Summary) Err() error { return s.Totals.Err() }
 
 // Err is Summary.Err for totals.
 func (t Totals) Err() error {
-	bad := t.Failed + t.Conflict + t.Skipped + t.Held
+	bad := t.Failed + t.Conflict + t.Skipped + t.Held + t.ReplacedIncomplete
 	switch {
 	case bad == 0:
 		return nil

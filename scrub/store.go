@@ -89,6 +89,14 @@ type Remote interface {
 // ErrConflict reports an archive that changed while it was being processed.
 var ErrConflict = errors.New("archive changed while it was being processed; left as it is")
 
+// ReplacedError reports an archive that its replacement took the place
+// of, after which a step failed (the store's copy did not verify): the
+// rewrite is in place, and Err says what was not done.
+type ReplacedError struct{ Err error }
+
+func (e *ReplacedError) Error() string { return "replaced, but " + e.Err.Error() }
+func (e *ReplacedError) Unwrap() error { return e.Err }
+
 // HeldError reports an archive that must not or cannot be changed: under
 // object-lock retention or legal hold, or in an archive storage class. It is
 // left untouched and counted as not done.

@@ -189,6 +189,9 @@ const (
 	StatusConflict   = "conflict"    // changed by someone else meanwhile
 	StatusSkipped    = "skipped"     // not processed: the batch stopped first
 	StatusHeld       = "held"        // object lock or archive storage class
+	// StatusReplacedIncomplete: replaced by its rewrite, but a later
+	// step (verification, deleting old versions) failed.
+	StatusReplacedIncomplete = "replaced-incomplete"
 )
 
 // Archive is one archive's outcome, as an archive event records it.
@@ -220,19 +223,22 @@ type endEvent struct {
 // Totals sums the archive events of a batch (for an archive logged more
 // than once, its last), as its batch_end event and manifest record them.
 type Totals struct {
-	Archives    int   `json:"archives"`
-	Erased      int   `json:"erased"`
-	Unchanged   int   `json:"unchanged"`
-	WouldErase  int   `json:"would_erase"`
-	Failed      int   `json:"failed"`
-	Conflict    int   `json:"conflict"`
-	Skipped     int   `json:"skipped"`
-	Held        int   `json:"held"`
-	RowsScanned int64 `json:"rows_scanned"`
-	RowsRemoved int64 `json:"rows_removed"`
-	RowsExpired int64 `json:"rows_expired,omitempty"`
-	BytesBefore int64 `json:"bytes_before"`
-	BytesAfter  int64 `json:"bytes_after"`
+	Archives   int `json:"archives"`
+	Erased     int `json:"erased"`
+	Unchanged  int `json:"unchanged"`
+	WouldErase int `json:"would_erase"`
+	Failed     int `json:"failed"`
+	Conflict   int `json:"conflict"`
+	Skipped    int `json:"skipped"`
+	Held       int `json:"held"`
+	// ReplacedIncomplete counts the archives replaced whose later steps
+	// failed.
+	ReplacedIncomplete int   `json:"replaced_incomplete,omitempty"`
+	RowsScanned        int64 `json:"rows_scanned"`
+	RowsRemoved        int64 `json:"rows_removed"`
+	RowsExpired        int64 `json:"rows_expired,omitempty"`
+	BytesBefore        int64 `json:"bytes_before"`
+	BytesAfter         int64 `json:"bytes_after"`
 }
 
 // add counts one archive's outcome.
@@ -253,6 +259,8 @@ func (t *Totals) add(a Archive) {
 		t.Skipped++
 	case StatusHeld:
 		t.Held++
+	case StatusReplacedIncomplete:
+		t.ReplacedIncomplete++
 	}
 	t.RowsScanned += a.RowsScanned
 	t.RowsRemoved += a.RowsRemoved
@@ -267,7 +275,7 @@ func (t *Totals) add(a Archive) {
 // archive is done, partial when some are not, failed when none is or
 // the batch stopped with runErr.
 func (t Totals) Result(runErr error) string {
-	bad := t.Failed + t.Conflict + t.Skipped + t.Held
+	bad := t.Failed + t.Conflict + t.Skipped + t.Held + t.ReplacedIncomplete
 	switch {
 	case runErr != nil, t.Archives > 0 && bad == t.Archives:
 		return ResultFailed

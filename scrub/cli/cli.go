@@ -560,6 +560,9 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 	}
 	fmt.Fprintf(w, "scrub: %d archives: %d erased, %d unchanged, %d would be erased, %d failed, %d conflicts, %d held, %d skipped; %d of %d rows %s\n",
 		t.Archives, t.Erased, t.Unchanged, t.WouldErase, t.Failed, t.Conflict, t.Held, t.Skipped, t.RowsRemoved, t.RowsScanned, verb)
+	if t.ReplacedIncomplete > 0 {
+		fmt.Fprintf(w, "scrub: %d archives were replaced but not finished (their rows are gone from the current version; see each one's error for what remains); run the same command again to finish them\n", t.ReplacedIncomplete)
+	}
 	if t.RowsExpired > 0 {
 		fmt.Fprintf(w, "scrub: %d of those rows were older than the cutoff\n", t.RowsExpired)
 	}

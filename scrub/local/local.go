@@ -227,9 +227,12 @@ func (c *content) Replace(ctx context.Context, staged *os.File) (err error) {
 	}
 	renamed = true
 	if err := c.step("renamed"); err != nil {
-		return err
+		return &scrub.ReplacedError{Err: err}
 	}
-	return syncDir(filepath.Dir(c.path))
+	if err := syncDir(filepath.Dir(c.path)); err != nil {
+		return &scrub.ReplacedError{Err: err}
+	}
+	return nil
 }
 
 // ReadBack reads the archive now at the path.

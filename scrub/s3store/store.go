@@ -487,9 +487,12 @@ func (c *content) Replace(ctx context.Context, staged *os.File) error {
 	// cancelled, rather than stop half-way.
 	ctx = context.WithoutCancel(ctx)
 	if err := c.s.step("uploaded", c.key); err != nil {
-		return err
+		return &scrub.ReplacedError{Err: err}
 	}
-	return c.verify(ctx, size, etag, version, want)
+	if err := c.verify(ctx, size, etag, version, want); err != nil {
+		return &scrub.ReplacedError{Err: err}
+	}
+	return nil
 }
 
 // metadata returns the fields an object keeps across a rewrite.

@@ -176,8 +176,9 @@ func (o *engine) journal(s Step) error {
 
 // Run processes every selected archive of the sources. Per-archive failures
 // are recorded in the summary (see Summary.Err); the error is for a batch
-// that could not run or had to stop: a source that cannot be listed,
-// cancellation, a full disk. Archives not reached are then reported as
+// that could not run or had to stop: a source that cannot be listed, or
+// whose store refuses the batch's writes (Preparer), cancellation, a full
+// disk. Archives not reached are then reported as
 // skipped.
 func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	// The staged files an interrupted run left go before the listing,
@@ -204,6 +205,11 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	}
 	if len(p.jobs) == 0 && len(opt.Done) == 0 {
 		return &Summary{DryRun: opt.DryRun, Archives: []Result{}, Outside: p.outside}, ErrNoArchives
+	}
+	if !opt.DryRun {
+		if err := prepare(ctx, sources, p); err != nil {
+			return nil, err
+		}
 	}
 	if opt.Listed != nil {
 		if err := opt.Listed(p.objects()); err != nil {
@@ -252,6 +258,23 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	return sum, err
 }
 
+// prepare lets each source with archives to process check its store
+// before the first write (Preparer).
+func prepare(ctx context.Context, sources []Source, p *plan) error {
+	used := make([]bool, len(sources))
+	for _, j := range p.jobs {
+		used[j.source] = true
+	}
+	for i, src := range sources {
+		if pr, ok := src.Store.(Preparer); ok && used[i] {
+			if err := pr.Prepare(ctx); err != nil {
+				return fmt.Errorf("%s: %w", src.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // processResumed is process, for an archive an interrupted run left midway
 // retried after a conflict: the interrupted run's own upload, sent just
 // before it died, may be committed by the store only now. Its retries wait
@@ -286,6 +309,12 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		vc, versioned := c.(Versioned)
 		if versioned {
 			res.VersionID = vc.VersionID()
+		}
+		if d, ok := c.(Deleted); ok && d.Deleted() && versioned {
+			// Deleted, but older versions remain: nothing current to
+			// read; those of them that hold listed rows go.
+			res.Status, res.BytesAfter = Unchanged, &res.BytesBefore
+			return o.purgeOlder(ctx, vc, tags.filter, &res)
 		}
 		src := newPrefixHash(c)
 		// Outside a dry run, the first matching row is enough to decide.

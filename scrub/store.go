@@ -63,10 +63,27 @@ type Versioned interface {
 	PurgeOlder(ctx context.Context, match func(r io.ReaderAt, size int64) (bool, error)) (deleted []string, err error)
 }
 
+// Preparer is implemented by stores that check the store before the first
+// write: Run calls Prepare once per source, after the listing and before
+// any archive is processed, except in a dry run. An error stops the batch
+// before anything is written (an object store that ignores the conditions
+// its replacements rely on, unless that was accepted).
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // ReadBacker is implemented by Content that can read back the archive it
 // has just put in place, for a full verification of what was stored.
 type ReadBacker interface {
 	ReadBack(ctx context.Context, fn func(r io.ReaderAt, size int64) error) error
+}
+
+// Deleted is implemented by the Content of an archive that has no current
+// version (in a versioned bucket, its latest entry is a delete marker) but
+// older versions: Deleted reports true, and only its older versions are
+// scanned and purged (Versioned.PurgeOlder).
+type Deleted interface {
+	Deleted() bool
 }
 
 // StagedCleaner is implemented by stores that stage rewrites beside the

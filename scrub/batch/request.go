@@ -57,6 +57,9 @@ type Request struct {
 	Verify           string // size or full
 	PartSize         int64
 	Endpoint         string
+	// AcceptUnconditionalWrites: archives are replaced in stores that
+	// ignore conditional writes (--accept-unconditional-writes).
+	AcceptUnconditionalWrites bool
 
 	// Out is an export's output location; Blocklist an unblock's list.
 	Out       string
@@ -150,27 +153,28 @@ func (r *Request) Scope(blocklist string) string {
 // eraseOptions are the options of an erase or sweep batch, as its
 // batch_start event records them (in the order of their JSON names).
 type eraseOptions struct {
-	AllowInvalidUTF8 bool     `json:"allow_invalid_utf8"`
-	Columns          []string `json:"columns"`
-	Cutoff           string   `json:"cutoff,omitempty"`
-	Delimiter        string   `json:"delimiter,omitempty"`
-	DryRun           bool     `json:"dry_run"`
-	Endpoint         string   `json:"endpoint,omitempty"`
-	Exclude          []string `json:"exclude"`
-	IDTransform      string   `json:"id_transform,omitempty"`
-	IDTransformKey   string   `json:"id_transform_key,omitempty"`
-	IDsFile          string   `json:"ids_file"`
-	Include          []string `json:"include"`
-	Jobs             int      `json:"jobs"`
-	Level            int      `json:"level"`
-	MaxMemberSize    int64    `json:"max_member_size"`
-	MaxRatio         int      `json:"max_ratio"`
-	MaxRecord        int      `json:"max_record"`
-	OlderThan        string   `json:"older_than,omitempty"`
-	PartSize         int64    `json:"part_size"`
-	Shard            string   `json:"shard,omitempty"`
-	TimeColumn       string   `json:"time_column,omitempty"`
-	Verify           string   `json:"verify"`
+	AcceptUnconditionalWrites bool     `json:"accept_unconditional_writes,omitempty"`
+	AllowInvalidUTF8          bool     `json:"allow_invalid_utf8"`
+	Columns                   []string `json:"columns"`
+	Cutoff                    string   `json:"cutoff,omitempty"`
+	Delimiter                 string   `json:"delimiter,omitempty"`
+	DryRun                    bool     `json:"dry_run"`
+	Endpoint                  string   `json:"endpoint,omitempty"`
+	Exclude                   []string `json:"exclude"`
+	IDTransform               string   `json:"id_transform,omitempty"`
+	IDTransformKey            string   `json:"id_transform_key,omitempty"`
+	IDsFile                   string   `json:"ids_file"`
+	Include                   []string `json:"include"`
+	Jobs                      int      `json:"jobs"`
+	Level                     int      `json:"level"`
+	MaxMemberSize             int64    `json:"max_member_size"`
+	MaxRatio                  int      `json:"max_ratio"`
+	MaxRecord                 int      `json:"max_record"`
+	OlderThan                 string   `json:"older_than,omitempty"`
+	PartSize                  int64    `json:"part_size"`
+	Shard                     string   `json:"shard,omitempty"`
+	TimeColumn                string   `json:"time_column,omitempty"`
+	Verify                    string   `json:"verify"`
 }
 
 // exportOptions are the options of an export batch.
@@ -213,7 +217,7 @@ func (r *Request) options() json.RawMessage {
 	case Unblock:
 		v = unblockOptions{Blocklist: r.Blocklist, IDsFile: r.IDsFile}
 	default:
-		o := eraseOptions{AllowInvalidUTF8: r.AllowInvalidUTF8, Columns: r.Columns, Delimiter: delim, DryRun: r.DryRun,
+		o := eraseOptions{AcceptUnconditionalWrites: r.AcceptUnconditionalWrites, AllowInvalidUTF8: r.AllowInvalidUTF8, Columns: r.Columns, Delimiter: delim, DryRun: r.DryRun,
 			Endpoint: r.Endpoint, Exclude: r.Exclude, IDsFile: r.IDsFile, Include: r.Include, Jobs: r.Jobs, Level: r.Level,
 			MaxMemberSize: r.MaxMemberSize, MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, PartSize: r.PartSize, Verify: r.Verify}
 		if r.Shard != nil {

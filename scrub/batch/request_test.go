@@ -74,6 +74,9 @@ func legacyOptions(r *Request) string {
 		if r.Endpoint != "" {
 			m["endpoint"] = r.Endpoint
 		}
+		if r.AcceptUnconditionalWrites {
+			m["accept_unconditional_writes"] = true
+		}
 		if r.Transform != nil {
 			m["id_transform"] = r.Transform.String()
 			if k := r.Transform.KeyID(); k != "" {
@@ -119,6 +122,12 @@ func requests(t *testing.T) map[string]*Request {
 	r = base()
 	r.Command, r.IDsFile = Sweep, ""
 	rs["sweep"] = r
+	r = base()
+	r.AcceptUnconditionalWrites = true
+	rs["unconditional writes accepted"] = r
+	r = base()
+	r.Command, r.IDsFile, r.AcceptUnconditionalWrites = Sweep, "", true
+	rs["sweep, unconditional writes accepted"] = r
 	r = base()
 	r.Command, r.Out, r.Columns = Export, "s3://out/x", []string{"clientId"}
 	rs["export"] = r

@@ -132,6 +132,7 @@ type eraseOptions struct {
 	maxMember  int64
 	maxRatio   int
 	allowUTF8  bool
+	accept     bool // --accept-unconditional-writes
 	shard      *scrub.Shard
 	sources    []string
 
@@ -167,6 +168,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
 	fs.StringVar(&o.verify, "verify", "size", "after replacing an archive: `size` (size and checksum of what the store received) or full (also read it back and count its rows)")
 	fs.Int64Var(&o.partSize, "part-size", store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
+	fs.BoolVar(&o.accept, "accept-unconditional-writes", false, "replace archives in an S3 store that ignores conditional writes (If-Match), found by a check before the first write: another writer's object put there meanwhile could be overwritten (by default scrub refuses such a store)")
 	fs.StringVar(&o.key, "key", "", "Ed25519 signing key `FILE` for the audit bundle (from scrub keygen or ssh-keygen -t ed25519; default $"+envSigningKey+", which holds the key itself); required unless --dry-run")
 	fs.StringVar(&o.idKey, "id-key", "", "secret `FILE` under which client IDs are named (HMAC-SHA256) in the audit log (default $"+envIDKey+"); required unless --dry-run")
 	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
@@ -357,6 +359,7 @@ func (o *eraseOptions) request(command string) *batch.Request {
 		Transform: o.transform, OlderThan: o.olderThan, TimeColumn: o.timeColumn, Cutoff: o.cutoff,
 		DryRun: o.dryRun, Jobs: o.jobs, Level: o.level, MaxRecord: o.maxRecord, MaxMemberSize: o.maxMember,
 		MaxRatio: o.maxRatio, AllowInvalidUTF8: o.allowUTF8, Verify: o.verify, PartSize: o.partSize, Endpoint: o.endpoint,
+		AcceptUnconditionalWrites: o.accept,
 	}
 }
 
@@ -469,7 +472,7 @@ func printSealed(w io.Writer, sealed *audit.Sealed, loc fmt.Stringer, key ed2551
 // opener returns the store.Opener of a command's locations.
 func (o *eraseOptions) opener(env Env, readOnly bool) *store.Opener {
 	return store.New(store.Options{Endpoint: o.endpoint, PartSize: o.partSize, ReadOnly: readOnly,
-		Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }})
+		AcceptUnconditionalWrites: o.accept, Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }})
 }
 
 // openSources opens the SOURCEs as the engine's sources.

@@ -33,6 +33,8 @@ type api interface {
 	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
 	GetObjectLockConfiguration(context.Context, *s3.GetObjectLockConfigurationInput, ...func(*s3.Options)) (*s3.GetObjectLockConfigurationOutput, error)
+	GetObjectRetention(context.Context, *s3.GetObjectRetentionInput, ...func(*s3.Options)) (*s3.GetObjectRetentionOutput, error)
+	GetObjectLegalHold(context.Context, *s3.GetObjectLegalHoldInput, ...func(*s3.Options)) (*s3.GetObjectLegalHoldOutput, error)
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
 	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
@@ -216,6 +218,23 @@ func code(err error) (string, int) {
 		status = re.HTTPStatusCode()
 	}
 	return c, status
+}
+
+// lockUnanswered reports whether an error of GetObjectRetention or
+// GetObjectLegalHold means that the store does not answer it for the
+// object: the object has no lock configuration of its own
+// (NoSuchObjectLockConfiguration), the bucket none (InvalidRequest,
+// ObjectLockConfigurationNotFoundError), or the store does not implement
+// the call (NotImplemented, MethodNotAllowed, 501, 405). HEAD's headers
+// are asked instead. Any other error, AccessDenied above all, is not an
+// answer and must not be taken for "no lock".
+func lockUnanswered(err error) bool {
+	c, status := code(err)
+	switch c {
+	case "NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "InvalidRequest", "NotImplemented", "MethodNotAllowed":
+		return true
+	}
+	return status == http.StatusNotImplemented || status == http.StatusMethodNotAllowed
 }
 
 // classify maps the errors of a conditional request on an object to

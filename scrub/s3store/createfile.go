@@ -27,8 +27,12 @@ func (d *Dir) CreateFile(ctx context.Context, name string, r io.ReaderAt, size i
 		return fmt.Errorf("%s%s: %d bytes, more than S3 takes in one request (5 GiB)", d, name, size)
 	}
 	h := md5.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+	if n, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
 		return err
+	} else if n != size {
+		// A short body would go out with ContentLength size and be
+		// retried as a broken connection for a minute.
+		return fmt.Errorf("%s%s: %w: %d bytes of %d", d, name, io.ErrUnexpectedEOF, n, size)
 	}
 	sum := h.Sum(nil)
 	key := d.Prefix + name

@@ -73,8 +73,8 @@ func (s *Store) settled(ctx context.Context, key string) (latest string, ok bool
 	}
 	if s.versioning != "" {
 		err := s.versions(ctx, key, func(v version) error {
-			if latest == "" && !v.marker {
-				latest = v.id // newest first
+			if v.latest && !v.marker {
+				latest = v.id // by the store's flag, whatever the order
 			}
 			return nil
 		})

@@ -8,9 +8,12 @@
 // Everything about the object that is not its data is carried over:
 // content type, encoding, disposition, language, cache control, expiry,
 // user metadata, tags, storage class and server-side encryption (SSE-S3 and
-// SSE-KMS with its key). The upload is verified by size and MD5 (sent as
-// Content-MD5, so the store checks it too) before anything is deleted; in a
-// versioned bucket the version that was read and every older version and
+// SSE-KMS with its key). The upload carries its MD5 and SHA-256, which the
+// store checks, and is verified by what the store gives back (size, then
+// checksum, MD5 ETag or the bytes read back; see checksum.go) before
+// anything is deleted. Before the first write, Prepare checks that the
+// store honours those conditional writes (see probe.go). In a versioned
+// bucket the version that was read and every older version and
 // delete marker of that exact key are then deleted permanently.
 //
 // Objects under object-lock retention or legal hold (any version of them,
@@ -19,20 +22,17 @@
 package s3store
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"crypto/md5"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -86,6 +86,16 @@ type Store struct {
 	// pass that only reads (an export); objects in an archive storage
 	// class, which cannot be read, are still refused.
 	ReadOnly bool
+	// AcceptUnconditional replaces archives where the store ignores
+	// If-Match on PutObject, and lets an archive too large for one PUT
+	// go up in parts where it ignores If-Match on
+	// CompleteMultipartUpload (see Prepare): another writer's object
+	// put there meanwhile could then be overwritten.
+	AcceptUnconditional bool
+	// Warn, if set, is told when Prepare found the store ignoring
+	// conditional writes and the race was accepted, and about a scratch
+	// object it could not delete.
+	Warn func(msg string)
 
 	once       sync.Once
 	versioning types.BucketVersioningStatus // "" if never enabled
@@ -96,9 +106,21 @@ type Store struct {
 	// version the listing (and the store's conditional writes) takes as
 	// current; Open reads that one rather than what HEAD says.
 	pins sync.Map
+	// hidden holds the keys List found behind a delete marker (see
+	// listHidden); Open lends them as deleted while they still are.
+	hidden sync.Map
 
 	// hook, set by tests, is called at each step of a replacement.
 	hook func(step, key string) error
+
+	// What Prepare found of the store's conditional writes (nil: not
+	// checked), once.
+	prepared sync.Once
+	prepErr  error
+	conds    atomic.Pointer[conditions]
+	// putLimit, set by tests, is the largest object one PUT takes; 0
+	// means maxPutSize.
+	putLimit int64
 }
 
 // New returns the store for s3://bucket/prefix on client.
@@ -141,7 +163,10 @@ func (s *Store) bucketInfo(ctx context.Context) error {
 	return s.bucketErr
 }
 
-// List lists the objects below the prefix, skipping folder markers.
+// List lists the objects below the prefix, skipping folder markers. In a
+// versioned bucket, for a pass that may write (not ReadOnly), it lists too
+// the keys whose latest entry is a delete marker but which still have
+// versions (listHidden), with Size 0: their versions may hold rows.
 func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 	if err := s.bucketInfo(ctx); err != nil {
 		return err
@@ -155,17 +180,8 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 		}
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
-			var rel string
-			switch {
-			case strings.HasSuffix(key, "/"):
-				continue
-			case dir == "":
-				rel = key
-			case key == dir:
-				rel = path.Base(key)
-			case strings.HasPrefix(key, dir+"/"):
-				rel = key[len(dir)+1:]
-			default:
+			rel, ok := relOf(dir, key)
+			if !ok {
 				continue
 			}
 			obj := scrub.Object{Key: s.url(key), Rel: rel, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
@@ -174,7 +190,30 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 			}
 		}
 	}
+	if s.versioning != "" && !s.ReadOnly {
+		return s.listHidden(ctx, dir, fn)
+	}
 	return nil
+}
+
+// relOf returns the path of key below dir (the prefix without its
+// trailing slash), or false for a key not below it and a folder marker.
+func relOf(dir, key string) (string, bool) {
+	switch {
+	case strings.HasSuffix(key, "/"):
+		return "", false
+	case strings.HasPrefix(path.Base(key), probePrefix):
+		// The scratch object of a conditional-write probe (Prepare),
+		// left only by a run killed while it probed.
+		return "", false
+	case dir == "":
+		return key, true
+	case key == dir:
+		return path.Base(key), true
+	case strings.HasPrefix(key, dir+"/"):
+		return key[len(dir)+1:], true
+	}
+	return "", false
 }
 
 func (s *Store) key(obj scrub.Object) string {
@@ -182,12 +221,18 @@ func (s *Store) key(obj scrub.Object) string {
 }
 
 // Open reads the object's metadata, refuses held objects and lends fn a
-// reader pinned to the ETag and version it found.
+// reader pinned to the ETag and version it found. A key List found behind
+// a delete marker is lent as deleted (openHidden) while it still is.
 func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Content) error) error {
 	if err := s.bucketInfo(ctx); err != nil {
 		return err
 	}
 	key := s.key(obj)
+	if _, ok := s.hidden.Load(key); ok {
+		if done, err := s.openHidden(ctx, key, fn); done {
+			return err
+		}
+	}
 	in := &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key}
 	if v, ok := s.pins.Load(key); ok {
 		in.VersionId = aws.String(v.(string))
@@ -203,7 +248,7 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 		return errors.New("encrypted with a customer-provided key (SSE-C), which scrub cannot read")
 	}
 	if s.locking && !s.ReadOnly {
-		if err := s.checkVersionsHeld(ctx, key, aws.ToString(head.VersionId)); err != nil {
+		if err := s.checkVersionsHeld(ctx, key, head); err != nil {
 			return err
 		}
 	}
@@ -215,11 +260,10 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 
 // held returns why an object must not be touched, or "".
 func held(h *s3.HeadObjectOutput, now time.Time) string {
+	if reason := lockReason(h.ObjectLockLegalHoldStatus, string(h.ObjectLockMode), h.ObjectLockRetainUntilDate, now); reason != "" {
+		return reason
+	}
 	switch {
-	case h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn:
-		return "under legal hold"
-	case h.ObjectLockMode != "" && h.ObjectLockRetainUntilDate != nil && h.ObjectLockRetainUntilDate.After(now):
-		return fmt.Sprintf("retained until %s (%s object lock)", h.ObjectLockRetainUntilDate.UTC().Format(time.RFC3339), h.ObjectLockMode)
 	case h.StorageClass == types.StorageClassGlacier || h.StorageClass == types.StorageClassDeepArchive:
 		if h.Restore != nil && strings.Contains(*h.Restore, `ongoing-request="false"`) {
 			return "" // a restored copy is readable; the rewrite goes to STANDARD below
@@ -234,61 +278,6 @@ func held(h *s3.HeadObjectOutput, now time.Time) string {
 func underLock(h *s3.HeadObjectOutput) bool {
 	return h.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn ||
 		h.ObjectLockMode != "" && h.ObjectLockRetainUntilDate != nil
-}
-
-// checkVersionsHeld refuses an object when any of its older versions is
-// retained or on legal hold: those versions could not be deleted after the
-// rewrite. The current version, already checked by Open, is skipped.
-func (s *Store) checkVersionsHeld(ctx context.Context, key, current string) error {
-	return s.versions(ctx, key, func(v version) error {
-		if v.marker || v.id == current {
-			return nil
-		}
-		h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key, VersionId: &v.id})
-		if err != nil {
-			return err
-		}
-		if reason := held(h, time.Now()); reason != "" {
-			return &scrub.HeldError{Reason: fmt.Sprintf("version %s %s", v.id, reason)}
-		}
-		return nil
-	})
-}
-
-type version struct {
-	id       string
-	marker   bool
-	modified time.Time
-	etag     string
-	size     int64
-}
-
-// versions calls fn for every version and delete marker of exactly key,
-// newest first as the API lists them (markers after versions on a page).
-func (s *Store) versions(ctx context.Context, key string, fn func(version) error) error {
-	p := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{Bucket: &s.Bucket, Prefix: &key})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("list versions: %w", err)
-		}
-		for _, v := range page.Versions {
-			if aws.ToString(v.Key) == key {
-				if err := fn(version{id: aws.ToString(v.VersionId), modified: aws.ToTime(v.LastModified),
-					etag: aws.ToString(v.ETag), size: aws.ToInt64(v.Size)}); err != nil {
-					return err
-				}
-			}
-		}
-		for _, m := range page.DeleteMarkers {
-			if aws.ToString(m.Key) == key {
-				if err := fn(version{id: aws.ToString(m.VersionId), marker: true, modified: aws.ToTime(m.LastModified)}); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // content is an object as it was read: ranged GETs pinned to its ETag and
@@ -309,6 +298,10 @@ type content struct {
 	newVersion string // set by Replace
 	newETag    string
 	newSize    int64
+	// snapshot, set by Replace in a versioned bucket, is the key's
+	// versions and delete markers just before the upload: what Purge
+	// deletes.
+	snapshot []version
 }
 
 type chunk struct {
@@ -467,16 +460,24 @@ func (c *content) Replace(ctx context.Context, staged *os.File) error {
 	if err != nil {
 		return err
 	}
+	if c.snapshot, err = c.s.snapshot(ctx, c.key); err != nil {
+		return err
+	}
 	partSize := c.s.PartSize
 	if partSize <= 0 {
 		partSize = DefaultPartSize
 	}
 	partSize = max(partSize, minPartSize)
-	var etag, version, want string
-	if size <= partSize {
-		etag, version, want, err = c.put(ctx, staged, size, meta)
+	whole, err := c.s.whole(size, partSize)
+	if err != nil {
+		return err
+	}
+	var up *sent
+	var etag, version string
+	if whole {
+		up, etag, version, err = c.put(ctx, staged, size, meta)
 	} else {
-		etag, version, want, err = c.multipart(ctx, staged, size, partSize, meta)
+		up, etag, version, err = c.multipart(ctx, staged, size, partSize, meta)
 	}
 	if err != nil {
 		return err
@@ -489,7 +490,7 @@ func (c *content) Replace(ctx context.Context, staged *os.File) error {
 	if err := c.s.step("uploaded", c.key); err != nil {
 		return &scrub.ReplacedError{Err: err}
 	}
-	if err := c.verify(ctx, size, etag, version, want); err != nil {
+	if err := c.verify(ctx, up, etag, version); err != nil {
 		return &scrub.ReplacedError{Err: err}
 	}
 	return nil
@@ -547,34 +548,42 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-func md5sum(r io.Reader) ([]byte, error) {
-	h := md5.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return nil, err
-	}
-	return h.Sum(nil), nil
-}
-
-// put uploads the file in one request. It returns the new ETag and version
-// and the ETag an unencrypted store would compute.
-func (c *content) put(ctx context.Context, f *os.File, size int64, m *s3.PutObjectInput) (etag, version, want string, err error) {
-	sum, err := md5sum(io.NewSectionReader(f, 0, size))
+// put uploads the file in one request, with its MD5 and SHA-256. It
+// returns what was sent, and the new object's ETag and version.
+func (c *content) put(ctx context.Context, f *os.File, size int64, m *s3.PutObjectInput) (up *sent, etag, version string, err error) {
+	up, d, err := single(f, size)
 	if err != nil {
-		return "", "", "", err
+		return nil, "", "", err
 	}
 	in := *m
 	in.Bucket, in.Key, in.IfMatch = &c.s.Bucket, &c.key, &c.etag
 	in.Body, in.ContentLength = io.NewSectionReader(f, 0, size), &size
-	in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(sum))
-	want = `"` + hex.EncodeToString(sum) + `"`
+	in.ContentMD5, in.ChecksumSHA256 = aws.String(b64(d.md5)), aws.String(up.sha256)
 	out, err := c.s.client.PutObject(ctx, &in)
 	if err != nil {
-		if etag, version, ok := c.landed(ctx, f, size, want); ok {
-			return etag, version, want, nil
+		if etag, version, err = c.afterFailure(ctx, up, "upload", err); err != nil {
+			return nil, "", "", err
 		}
-		return "", "", "", fmt.Errorf("upload: %w", classify(err))
+		return up, etag, version, nil
 	}
-	return aws.ToString(out.ETag), aws.ToString(out.VersionId), want, nil
+	return up, aws.ToString(out.ETag), aws.ToString(out.VersionId), nil
+}
+
+// afterFailure is for a write that failed (op names it): if it landed all
+// the same, it returns the new object's ETag and version; else the error,
+// which is a conflict if the store now holds another object than the one
+// read (whatever the write's error was: a store may answer a failed
+// If-Match on a large PUT by closing the connection).
+func (c *content) afterFailure(ctx context.Context, up *sent, op string, err error) (etag, version string, _ error) {
+	etag, version, ok, changed := c.landed(ctx, up)
+	err = classify(err)
+	switch {
+	case ok:
+		return etag, version, nil
+	case changed && !errors.Is(err, scrub.ErrConflict):
+		return "", "", fmt.Errorf("%s: %w: the store holds another object than the one read (%v)", op, scrub.ErrConflict, err)
+	}
+	return "", "", fmt.Errorf("%s: %w", op, err)
 }
 
 // landed reports whether a write that failed is in place all the same, and
@@ -582,60 +591,43 @@ func (c *content) put(ctx context.Context, f *os.File, size int64, m *s3.PutObje
 // whose response was lost (a reset, a stall, a 5xx from a proxy); when the
 // lost attempt had committed, the retry of our If-Match write fails with
 // 412 PreconditionFailed, by our own write, and any other failure may hide
-// a commit too. The object is ours if it has our size and, without
-// SSE-KMS, our MD5 as its ETag (want), or with SSE-KMS, our bytes. Another
-// writer's object with the very same bytes would pass, and that is as
-// good.
-func (c *content) landed(ctx context.Context, f *os.File, size int64, want string) (etag, version string, ok bool) {
+// a commit too. The current object is ours if it is what was sent, judged
+// as a verified upload is (sent.match: size, then checksum, ETag or the
+// bytes read back). Another writer's object with the very same bytes
+// would pass, and that is as good. changed reports that the key holds
+// neither ours nor the object that was read (or nothing).
+func (c *content) landed(ctx context.Context, up *sent) (etag, version string, ok, changed bool) {
 	if ctx.Err() != nil {
-		return "", "", false
+		return "", "", false, false
 	}
-	h, err := c.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &c.s.Bucket, Key: &c.key})
+	h, err := c.s.headSums(ctx, &s3.HeadObjectInput{Bucket: &c.s.Bucket, Key: &c.key})
 	if err != nil {
-		return "", "", false
+		return "", "", false, gone(err)
 	}
 	etag, version = aws.ToString(h.ETag), aws.ToString(h.VersionId)
-	switch {
-	case aws.ToInt64(h.ContentLength) != size || etag == c.etag:
-		return "", "", false
-	case h.ServerSideEncryption != types.ServerSideEncryptionAwsKms && h.ServerSideEncryption != types.ServerSideEncryptionAwsKmsDsse:
-		return etag, version, etag == want
+	if etag == c.etag { // still the object that was read
+		return "", "", false, false
 	}
-	return etag, version, c.holds(ctx, etag, version, f, size)
-}
-
-// holds reports whether the object's version, pinned to etag, holds
-// exactly the bytes of f.
-func (c *content) holds(ctx context.Context, etag, version string, f *os.File, size int64) bool {
-	oc := &content{s: c.s, ctx: ctx, key: c.key, size: size, etag: etag, version: version}
-	defer oc.release()
-	a, b := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); off < size; off += int64(len(a)) {
-		n := min(int64(len(a)), size-off)
-		if _, err := oc.ReadAt(a[:n], off); err != nil {
-			return false
-		}
-		if _, err := f.ReadAt(b[:n], off); err != nil || !bytes.Equal(a[:n], b[:n]) {
-			return false
-		}
-	}
-	return true
+	err = up.match(ctx, c, h)
+	return etag, version, err == nil, errors.Is(err, ErrVerify)
 }
 
 // multipart uploads the file in parts of partSize with bounded memory (the
-// parts are read from the file) and completes it only if the object is
-// still the one read. Any failure aborts the upload.
-func (c *content) multipart(ctx context.Context, f *os.File, size, partSize int64, m *s3.PutObjectInput) (etag, version, want string, err error) {
+// parts are read from the file), each with its MD5 and SHA-256, and
+// completes it only if the object is still the one read. Any failure
+// aborts the upload. It returns what was sent, and the new object's ETag
+// and version.
+func (c *content) multipart(ctx context.Context, f *os.File, size, partSize int64, m *s3.PutObjectInput) (up *sent, etag, version string, err error) {
 	start := time.Now()
 	cm, err := c.s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: &c.s.Bucket, Key: &c.key,
 		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, ContentDisposition: m.ContentDisposition,
 		ContentLanguage: m.ContentLanguage, CacheControl: m.CacheControl, Expires: m.Expires, Metadata: m.Metadata,
 		StorageClass: m.StorageClass, ServerSideEncryption: m.ServerSideEncryption, SSEKMSKeyId: m.SSEKMSKeyId,
-		BucketKeyEnabled: m.BucketKeyEnabled, Tagging: m.Tagging,
+		BucketKeyEnabled: m.BucketKeyEnabled, Tagging: m.Tagging, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 	})
 	if err != nil {
-		return "", "", "", fmt.Errorf("start multipart upload: %w", err)
+		return nil, "", "", fmt.Errorf("start multipart upload: %w", err)
 	}
 	if r, ok := retry.GetAttemptResults(cm.ResultMetadata); ok && len(r.Results) > 1 {
 		c.abortOrphans(ctx, aws.ToString(cm.UploadId), time.Since(start))
@@ -649,40 +641,39 @@ func (c *content) multipart(ctx context.Context, f *os.File, size, partSize int6
 		}
 	}()
 	var parts []types.CompletedPart
-	var sums []byte
+	mp := newMulti(f, size)
 	for n, off := int32(1), int64(0); off < size; n, off = n+1, off+partSize {
 		l := min(partSize, size-off)
-		sum, err := md5sum(io.NewSectionReader(f, off, l))
+		d, err := mp.part(off, l)
 		if err != nil {
-			return "", "", "", err
+			return nil, "", "", err
 		}
-		sums = append(sums, sum...)
-		up, err := c.s.client.UploadPart(ctx, &s3.UploadPartInput{
+		sum := aws.String(b64(d.sha256))
+		out, err := c.s.client.UploadPart(ctx, &s3.UploadPartInput{
 			Bucket: &c.s.Bucket, Key: &c.key, UploadId: cm.UploadId, PartNumber: aws.Int32(n),
 			Body: io.NewSectionReader(f, off, l), ContentLength: aws.Int64(l),
-			ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum)),
+			ContentMD5: aws.String(b64(d.md5)), ChecksumSHA256: sum,
 		})
 		if err != nil {
-			return "", "", "", fmt.Errorf("upload part %d: %w", n, err)
+			return nil, "", "", fmt.Errorf("upload part %d: %w", n, err)
 		}
-		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: up.ETag})
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag, ChecksumSHA256: sum})
 	}
 	if err := c.s.step("parts-uploaded", c.key); err != nil {
-		return "", "", "", err
+		return nil, "", "", err
 	}
-	all := md5.Sum(sums)
-	want = fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(all[:]), len(parts))
+	up = mp.sent()
 	out, err := c.s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &c.s.Bucket, Key: &c.key, UploadId: cm.UploadId, IfMatch: &c.etag,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
-		if etag, version, ok := c.landed(ctx, f, size, want); ok {
-			return etag, version, want, nil
+		if etag, version, err = c.afterFailure(ctx, up, "complete multipart upload", err); err != nil {
+			return nil, "", "", err
 		}
-		return "", "", "", fmt.Errorf("complete multipart upload: %w", classify(err))
+		return up, etag, version, nil
 	}
-	return aws.ToString(out.ETag), aws.ToString(out.VersionId), want, nil
+	return up, aws.ToString(out.ETag), aws.ToString(out.VersionId), nil
 }
 
 // abortOrphans aborts the uploads that the lost attempts of a retried
@@ -721,33 +712,28 @@ func (c *content) abortOrphans(ctx context.Context, ours string, took time.Durat
 	}
 }
 
-// ErrVerify reports an upload that does not match what was sent.
-var ErrVerify = errors.New("uploaded object does not match the rewrite")
-
-// verify checks the new object's size and ETag. Without KMS encryption
-// the ETag is the MD5 of the data (of the part MD5s for a multipart
-// upload); with it, the Content-MD5 the store checked on every request
-// stands in.
-func (c *content) verify(ctx context.Context, size int64, etag, version, want string) error {
+// verify checks that the new object, pinned to its version (or else its
+// ETag), is what was sent: by its size, then its SHA-256 checksum, its
+// ETag or its bytes (sent.match).
+func (c *content) verify(ctx context.Context, up *sent, etag, version string) error {
 	in := &s3.HeadObjectInput{Bucket: &c.s.Bucket, Key: &c.key}
-	if version != "" {
+	switch {
+	case version != "":
 		in.VersionId = &version
-	} else {
-		in.IfMatch = &etag
+	case etag != "":
+		in.IfMatch = aws.String(quoted(etag))
 	}
-	h, err := c.s.client.HeadObject(ctx, in)
+	h, err := c.s.headSums(ctx, in)
 	if err != nil {
 		return fmt.Errorf("verify upload: %w", err)
 	}
-	kms := h.ServerSideEncryption == types.ServerSideEncryptionAwsKms || h.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse
-	switch {
-	case aws.ToInt64(h.ContentLength) != size:
-		return fmt.Errorf("%w: %d bytes stored, %d sent", ErrVerify, aws.ToInt64(h.ContentLength), size)
-	case aws.ToString(h.ETag) != etag:
-		return fmt.Errorf("%w: ETag %s, upload returned %s", ErrVerify, aws.ToString(h.ETag), etag)
-	case !kms && etag != want:
-		return fmt.Errorf("%w: ETag %s, expected %s", ErrVerify, etag, want)
+	if err := up.match(ctx, c, h); err != nil {
+		if !errors.Is(err, ErrVerify) {
+			err = fmt.Errorf("verify upload: %w", err)
+		}
+		return err
 	}
+	c.newETag = aws.ToString(h.ETag) // what ReadBack is pinned to
 	return nil
 }
 
@@ -759,87 +745,44 @@ func (c *content) ReadBack(ctx context.Context, fn func(io.ReaderAt, int64) erro
 	return fn(nc, nc.size)
 }
 
-// PurgeOlder lends match every version of the key older than the current
-// one and deletes those it reports. Delete markers hold no data and stay.
+// PurgeOlder lends match every version of the key but the current one
+// that was read, and deletes those it reports, only while that one is
+// still the latest as the store flags it (IsLatest, whatever the order of
+// the listing): otherwise the archive changed since it was read, and
+// nothing is deleted (scrub.ErrConflict). Delete markers hold no data and
+// stay.
 func (c *content) PurgeOlder(ctx context.Context, match func(io.ReaderAt, int64) (bool, error)) ([]string, error) {
 	if c.s.versioning == "" {
 		return nil, nil
 	}
-	var older []version
-	current := false
-	err := c.s.versions(ctx, c.key, func(v version) error {
-		switch {
-		case v.marker:
-		case v.id == c.version:
-			current = true
-		case current: // versions are listed newest first
-			older = append(older, v)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var deleted []string
-	for _, v := range older {
-		oc := &content{s: c.s, ctx: ctx, key: c.key, size: v.size, etag: v.etag, version: v.id}
-		m, err := match(oc, v.size)
-		oc.release()
-		if err != nil {
-			return deleted, fmt.Errorf("version %s: %w", v.id, err)
-		}
-		if !m {
-			continue
-		}
-		if _, err := c.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.s.Bucket, Key: &c.key, VersionId: aws.String(v.id)}); err != nil {
-			return deleted, fmt.Errorf("delete version %s: %w", v.id, err)
-		}
-		deleted = append(deleted, v.id)
-	}
-	return deleted, nil
+	return c.s.purgeMatching(ctx, c.key, cmp.Or(c.version, nullVersion), match)
 }
 
-// Purge deletes, in a versioned bucket, every version and delete marker of
-// the key older than the new version: the one that was read among them.
-// Versions and markers newer than ours (a writer after us) are kept. With
-// versioning suspended the new version is the "null" one, and the versions
-// from before the suspension are deleted.
+// Purge deletes, in a versioned bucket, the versions and delete markers of
+// the key that were there just before the upload (Replace's snapshot), the
+// one that was read among them, by version id and whatever order the
+// store lists them in. Versions written after the snapshot (a writer
+// after us) are kept. With versioning suspended the new version is the
+// "null" one, which took the place of the old null version: that id is
+// ours and not deleted. The versions are then listed again: one from
+// before the upload that is still there is an error that names it.
 func (c *content) Purge(ctx context.Context) ([]string, error) {
 	if c.s.versioning == "" {
 		return nil, nil // never versioned: the overwrite was the deletion
 	}
-	ours := c.newVersion
-	if ours == "" {
-		ours = "null"
+	if c.snapshot == nil {
+		return nil, errors.New("the versions from before the upload were not listed")
 	}
+	ours := cmp.Or(c.newVersion, nullVersion)
 	if err := c.s.step("purge", c.key); err != nil {
 		return nil, err
 	}
-	var all []version
-	err := c.s.versions(ctx, c.key, func(v version) error {
-		all = append(all, v)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	mine := slices.IndexFunc(all, func(v version) bool { return !v.marker && v.id == ours })
-	if mine < 0 {
-		return nil, fmt.Errorf("new version %s not listed", ours)
-	}
-	var older []version
-	for i, v := range all {
-		switch {
-		case i == mine:
-		case v.marker && !v.modified.After(all[mine].modified):
-			older = append(older, v)
-		case !v.marker && i > mine: // versions are listed newest first
-			older = append(older, v)
-		}
-	}
 	var deleted []string
 	var errs []error
-	for _, v := range older {
+	for _, v := range c.snapshot {
+		if v.id == ours {
+			continue
+		}
 		_, err := c.s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &c.s.Bucket, Key: &c.key, VersionId: aws.String(v.id)})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("delete version %s: %w", v.id, err))
@@ -849,6 +792,9 @@ func (c *content) Purge(ctx context.Context) ([]string, error) {
 		if err := c.s.step("deleted-version", c.key); err != nil {
 			return deleted, err
 		}
+	}
+	if err := c.s.checkPurged(ctx, c.key, ours, c.etag, c.snapshot); err != nil {
+		errs = append(errs, err)
 	}
 	return deleted, errors.Join(errs...)
 }

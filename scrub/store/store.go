@@ -47,8 +47,15 @@ type Options struct {
 	// ReadOnly opens archives for a pass that only reads them (an
 	// export): objects under retention or legal hold can be read.
 	ReadOnly bool
+	// AcceptUnconditionalWrites replaces archives in an S3 store that
+	// ignores conditional writes (If-Match), accepting that another
+	// writer's object put there meanwhile could be overwritten; see
+	// s3store.Store.Prepare. Warn is told when that happens.
+	AcceptUnconditionalWrites bool
 	// Warn, if set, is told about local entries that are not processed
-	// (hidden files, symbolic links, staged files of another run).
+	// (hidden files, symbolic links, staged files of another run), and
+	// about an S3 store found to ignore conditional writes when that
+	// was accepted.
 	Warn func(msg string)
 	// Client, if set, is the S3 client to use instead of one built from
 	// the standard AWS configuration (tests wrap the real client).
@@ -212,6 +219,8 @@ func (l *Location) Archives(ctx context.Context) (scrub.Source, error) {
 	st := s3store.New(client, l.bucket, l.prefix)
 	st.PartSize = l.o.opt.PartSize
 	st.ReadOnly = l.o.opt.ReadOnly
+	st.AcceptUnconditional = l.o.opt.AcceptUnconditionalWrites
+	st.Warn = l.o.opt.Warn
 	src.Store = st
 	return src, nil
 }

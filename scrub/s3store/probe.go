@@ -1,0 +1,350 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/scrubtool/scrub/scrub"
+)
+
+// The probe. An archive is replaced by a conditional write: If-Match on
+// the ETag that was read, on the PUT or on the CompleteMultipartUpload. A
+// store that ignores the condition (s3rver on every write, moto on
+// CompleteMultipartUpload) lets the replacement overwrite an object that
+// another writer put there meanwhile, and in a versioned bucket the purge
+// then deletes that writer's version: data lost. So before the first
+// write, Prepare tries the conditions once on a scratch object of its
+// own below the prefix (PREFIX/.scrub-probe-conditional-writes, which
+// List skips): a PUT with If-None-Match: * over it, a PUT and a
+// CompleteMultipartUpload with If-Match on a wrong ETag. Each must fail
+// with 412 Precondition Failed (or S3's 409 ConditionalRequestConflict).
+// Then every version of the scratch object and every multipart upload of
+// it is deleted: its name is always the same, so that what a run killed
+// meanwhile left goes too. Two runs that probe the same prefix at once
+// (the shares of a sharded request) may delete each other's scratch
+// object or upload: a conditional write then fails with 404, which is a
+// refusal too, and an upload aborted under the probe is started again.
+//
+// Where If-Match on PutObject is not honoured, no archive is replaced
+// unless AcceptUnconditional is set. Where only CompleteMultipartUpload
+// ignores it, every archive up to 5 GiB goes up in one conditional PUT
+// instead of in parts; a larger one fails, left as it was, unless
+// AcceptUnconditional is set.
+
+// acceptFlag is the command-line flag that sets AcceptUnconditional, which
+// the messages name.
+const acceptFlag = "--accept-unconditional-writes"
+
+// maxPutSize is the largest object one PutObject takes.
+const maxPutSize = 5 << 30
+
+// probePrefix starts the name of the probe's scratch object: List skips
+// what it names.
+const probePrefix = ".scrub-probe-"
+
+// probeName is the name of the probe's scratch object, below the prefix.
+const probeName = probePrefix + "conditional-writes"
+
+// wrongETag is an ETag no object has.
+const wrongETag = `"00000000000000000000000000000000-1"`
+
+// conditions is what the probe found of a store's conditional writes.
+type conditions struct {
+	put      bool // If-Match on PutObject is honoured
+	complete bool // If-Match on CompleteMultipartUpload is honoured
+	create   bool // If-None-Match: * on PutObject is honoured
+}
+
+// ignored names the operations whose If-Match the store ignores.
+func (c *conditions) ignored() string {
+	var ops []string
+	if !c.put {
+		ops = append(ops, "PutObject")
+	}
+	if !c.complete {
+		ops = append(ops, "CompleteMultipartUpload")
+	}
+	return strings.Join(ops, " and ")
+}
+
+var _ scrub.Preparer = (*Store)(nil)
+
+// Prepare implements scrub.Preparer: before the first write, it checks
+// once whether the store honours conditional writes (see the probe
+// above), and fails if archives cannot be replaced safely there. A
+// read-only store writes nothing and checks nothing.
+func (s *Store) Prepare(ctx context.Context) error {
+	if s.ReadOnly {
+		return nil
+	}
+	s.prepared.Do(func() { s.prepErr = s.prepare(ctx) })
+	return s.prepErr
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	if err := s.bucketInfo(ctx); err != nil {
+		return err
+	}
+	c, err := s.probe(ctx)
+	if err != nil {
+		return fmt.Errorf("check the store's conditional writes: %w", err)
+	}
+	s.conds.Store(c)
+	where := s.url(s.Prefix)
+	switch {
+	case !c.put && !s.AcceptUnconditional:
+		return fmt.Errorf("the store ignores If-Match on %s (a write with a wrong ETag succeeded): another writer's object could be overwritten; scrub does not replace archives there (%s accepts that race)",
+			c.ignored(), acceptFlag)
+	case !c.put:
+		s.warn(fmt.Sprintf("%s: the store ignores If-Match on %s: archives are replaced without a working condition, so another writer's object put there meanwhile could be overwritten (accepted by %s)",
+			where, c.ignored(), acceptFlag))
+	case !c.complete && s.AcceptUnconditional:
+		s.warn(fmt.Sprintf("%s: the store ignores If-Match on CompleteMultipartUpload: archives up to 5 GiB go up in one conditional PUT, a larger one in parts without a working condition, so another writer's object put there meanwhile could be overwritten (accepted by %s)",
+			where, acceptFlag))
+	}
+	return nil
+}
+
+func (s *Store) warn(msg string) {
+	if s.Warn != nil {
+		s.Warn(msg)
+	}
+}
+
+// whole reports whether an archive of size bytes goes up in one PUT
+// rather than in parts of partSize, and fails for one that cannot go up
+// safely: larger than one PUT takes, in a store that ignores If-Match on
+// CompleteMultipartUpload, without AcceptUnconditional.
+func (s *Store) whole(size, partSize int64) (bool, error) {
+	if size <= partSize {
+		return true, nil
+	}
+	c := s.conds.Load()
+	if c == nil || c.complete {
+		return false, nil
+	}
+	limit := int64(maxPutSize)
+	if s.putLimit > 0 {
+		limit = s.putLimit
+	}
+	switch {
+	case size <= limit:
+		return true, nil
+	case s.AcceptUnconditional:
+		return false, nil
+	}
+	return false, fmt.Errorf("the store ignores If-Match on CompleteMultipartUpload (a completion with a wrong ETag succeeded), and the rewrite (%d bytes) is larger than one PUT takes (%d bytes): it would go up unconditionally and could overwrite another writer's object; left as it was (%s accepts that race)",
+		size, limit, acceptFlag)
+}
+
+// probe tries the conditions on the scratch object, which it deletes.
+func (s *Store) probe(ctx context.Context) (*conditions, error) {
+	key := s.probeKey()
+	defer func() {
+		// Also when the batch is cancelled: nothing of it stays.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := s.removeProbe(cctx, key); err != nil {
+			s.warn(fmt.Sprintf("%s: the check of conditional writes left its scratch object; delete it: %v", s.url(key), err))
+		}
+	}()
+	const text = "scrub checks here whether the store honours conditional writes; this object is deleted at once\n"
+	// Each write has a body of its own length, to tell which is there.
+	put := func(body string, mod func(*s3.PutObjectInput)) error {
+		sum := md5.Sum([]byte(body))
+		in := &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, Body: strings.NewReader(body),
+			ContentLength: aws.Int64(int64(len(body))), ContentMD5: aws.String(b64(sum[:]))}
+		if mod != nil {
+			mod(in)
+		}
+		_, err := s.client.PutObject(ctx, in)
+		return err
+	}
+	if err := put(text, nil); err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	c := &conditions{}
+	// If-None-Match is not what an archive's replacement relies on: a
+	// store that rejects it some other way is taken as honouring it.
+	err := put(text+"If-None-Match\n", func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
+	c.create = err != nil
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	// A write refused otherwise than by 412 (a store may close the
+	// connection rather than read the body) did not happen if the
+	// object is not what it sent.
+	body := text + "If-Match on a wrong ETag\n"
+	switch err := put(body, func(in *s3.PutObjectInput) { in.IfMatch = aws.String(wrongETag) }); {
+	case err == nil:
+	case refused(err):
+		c.put = true
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	default:
+		h, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key})
+		switch {
+		case herr == nil:
+			c.put = aws.ToInt64(h.ContentLength) != int64(len(body))
+		case gone(herr):
+			c.put = true
+		default:
+			return nil, fmt.Errorf("put %s with If-Match: %w (and then %w)", key, err, herr)
+		}
+	}
+	// Another run probing at the same time may abort this upload while
+	// it cleans up (NoSuchUpload): then again. Still so, the completion
+	// is taken as unconditional: archives go up in one PUT.
+	for range 3 {
+		c.complete, err = s.probeComplete(ctx, key, []byte(text))
+		if !noSuchUpload(err) {
+			break
+		}
+	}
+	if err != nil && !noSuchUpload(err) {
+		return nil, err
+	}
+	return c, nil
+}
+
+// probeKey returns the key of the probe's scratch object. Its name is
+// always the same, so that what a run killed while it probed left is
+// removed by the next probe. List skips it.
+func (s *Store) probeKey() string {
+	if dir := strings.TrimSuffix(s.Prefix, "/"); dir != "" {
+		return dir + "/" + probeName
+	}
+	return probeName
+}
+
+// probeComplete reports whether a multipart upload of key completed with
+// If-Match on a wrong ETag fails. A store that refuses the completion for
+// another reason is taken as not honouring the condition: archives then
+// go up in one PUT, whose condition works.
+func (s *Store) probeComplete(ctx context.Context, key string, body []byte) (bool, error) {
+	cm, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.Bucket, Key: &key})
+	if err != nil {
+		return false, fmt.Errorf("start multipart upload of %s: %w", key, err)
+	}
+	completed := false
+	defer func() {
+		if !completed {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &key, UploadId: cm.UploadId})
+		}
+	}()
+	sum := md5.Sum(body)
+	up, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.Bucket, Key: &key, UploadId: cm.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+		ContentMD5: aws.String(b64(sum[:]))})
+	if err != nil {
+		return false, fmt.Errorf("upload a part of %s: %w", key, err)
+	}
+	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.Bucket, Key: &key,
+		UploadId: cm.UploadId, IfMatch: aws.String(wrongETag),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: up.ETag}}}})
+	switch {
+	case err == nil:
+		completed = true
+		return false, nil
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case noSuchUpload(err):
+		return false, err
+	}
+	return refused(err), nil
+}
+
+func noSuchUpload(err error) bool {
+	c, _ := code(err)
+	return c == "NoSuchUpload"
+}
+
+// refused reports whether err is a write refused for its condition: 412
+// Precondition Failed, or S3's 409 ConditionalRequestConflict; or, for
+// If-Match, 404 when the object is gone (another run probing at the same
+// time removed the scratch object).
+func refused(err error) bool {
+	c, status := code(err)
+	return c == "PreconditionFailed" || status == http.StatusPreconditionFailed || c == "ConditionalRequestConflict" ||
+		c == "NoSuchKey" || status == http.StatusNotFound
+}
+
+// abortAll aborts every multipart upload of exactly key. Best effort: an
+// upload that cannot be listed or aborted is left to the bucket's
+// lifecycle rule.
+func (s *Store) abortAll(ctx context.Context, key string) {
+	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: &s.Bucket, Prefix: &key})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return
+		}
+		for _, u := range page.Uploads {
+			if aws.ToString(u.Key) == key {
+				s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &key, UploadId: u.UploadId})
+			}
+		}
+	}
+}
+
+// removeProbe deletes every version and delete marker of the probe's
+// scratch object (just the object, in a bucket never versioned), and
+// aborts every multipart upload of it. In a
+// bucket with object lock, a version that a default retention keeps is
+// deleted bypassing governance mode.
+func (s *Store) removeProbe(ctx context.Context, key string) error {
+	// Uploads a killed run left, or the lost attempts of a retried
+	// CreateMultipartUpload started: every upload of the scratch object
+	// is a probe's.
+	s.abortAll(ctx, key)
+	if s.versioning == "" {
+		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key})
+		return err
+	}
+	var ids []string
+	p := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{Bucket: &s.Bucket, Prefix: &key})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			// A store that lists no versions: its current object at
+			// least goes.
+			_, derr := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key})
+			return errors.Join(fmt.Errorf("list versions: %w", err), derr)
+		}
+		for _, v := range page.Versions {
+			if aws.ToString(v.Key) == key {
+				ids = append(ids, aws.ToString(v.VersionId))
+			}
+		}
+		for _, m := range page.DeleteMarkers {
+			if aws.ToString(m.Key) == key {
+				ids = append(ids, aws.ToString(m.VersionId))
+			}
+		}
+	}
+	var errs []error
+	for _, id := range ids {
+		in := &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key, VersionId: aws.String(id)}
+		_, err := s.client.DeleteObject(ctx, in)
+		if err != nil && s.locking {
+			in.BypassGovernanceRetention = aws.Bool(true)
+			_, err = s.client.DeleteObject(ctx, in)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete version %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}

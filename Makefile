@@ -1,6 +1,7 @@
 # scrub: `make demo` runs a real erasure on the bundled test data,
-# `make test` runs every check CI runs. Only Go is needed (the MinIO
-# server the S3 tests use is built with Go into bin/).
+# `make test` runs every check CI runs. Only Go is needed for scrub; the
+# S3 servers the tests use are built with Go (MinIO, SeaweedFS, versitygw)
+# or installed with npm (s3rver) into bin/, and moto is python3's.
 
 GO       ?= go
 BIN      := $(CURDIR)/bin
@@ -13,12 +14,21 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?=
 PKGS     := ./... ./testdata/gen
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+# The other S3 servers of the compatibility tier (cmd/withs3). moto is not
+# built: it is the machine's python3 module, and its tests skip, saying so,
+# where python3 cannot import it.
+SEAWEEDFS_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+VERSITYGW_VERSION := v1.8.0
+S3RVER_VERSION    := 3.7.1
+S3RVER            := $(BIN)/npm/node_modules/s3rver/bin/s3rver.js
+S3_SERVERS        := minio,seaweedfs,versitygw,moto,s3rver
+S3_PROGRAMS       := $(BIN)/minio $(BIN)/weed $(BIN)/versitygw $(S3RVER)
 # staticcheck runs through go run at this version; v0.8.2 is the newest
 # release, and it runs cleanly on go1.26.
 STATICCHECK_VERSION := v0.8.2
 GOFILES   = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
 
-.PHONY: all build test lint vet fmt-check race fuzz demo demo-s3 bench clean
+.PHONY: all build test lint vet fmt-check race fuzz demo demo-s3 bench clean s3-servers s3-probe
 
 all: build
 
@@ -38,9 +48,11 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-# One throw-away MinIO (cmd/withminio) serves the whole suite.
-race: $(BIN)/minio
-	$(GO) run ./cmd/withminio -bin $(BIN)/minio -- $(GO) test -race -count=1 $(PKGS)
+# One throw-away server of each kind (cmd/withs3: MinIO, SeaweedFS,
+# versitygw, moto, s3rver) serves the whole suite; the MinIO tests see
+# the environment cmd/withminio gives them.
+race: $(S3_PROGRAMS)
+	$(GO) run ./cmd/withs3 -bin $(BIN) -servers $(S3_SERVERS) -- $(GO) test -race -count=1 $(PKGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(or $(FUZZTIME),300000x) -fuzzminimizetime 5s ./scrub/filter
@@ -89,8 +101,38 @@ $(BIN)/minio:
 	@echo "== building MinIO $(MINIO_VERSION) into $(BIN) (about 10 s with a warm Go cache, about 6 min cold)"
 	GOBIN=$(BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 
+## bin/weed: SeaweedFS. `go install` refuses its module (its go.mod has
+## replace directives), so it is built inside the module cache's copy.
+$(BIN)/weed:
+	@echo "== building SeaweedFS $(SEAWEEDFS_VERSION) into $(BIN) (under a minute with a warm Go cache, about 9 min cold)"
+	dir=$$(cd "$${TMPDIR:-/tmp}" && $(GO) mod download -json github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION) | \
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && test -n "$$dir" && \
+	cd "$$dir" && $(GO) build -o $(abspath $@) ./weed
+
+## bin/versitygw: versitygw (its posix backend serves the tests).
+$(BIN)/versitygw:
+	@echo "== building versitygw $(VERSITYGW_VERSION) into $(BIN) (under a minute with a warm Go cache, about 4 min cold)"
+	GOBIN=$(abspath $(BIN)) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+## bin/npm/.../s3rver.js: s3rver, a Node.js S3 server, from npm.
+$(S3RVER):
+	@echo "== installing s3rver $(S3RVER_VERSION) into $(BIN)/npm"
+	npm install --prefix $(BIN)/npm --no-audit --no-fund s3rver@$(S3RVER_VERSION)
+	@touch $@
+
+## s3-servers: every server program of the compatibility tier.
+s3-servers: $(S3_PROGRAMS)
+
+## s3-probe: what each S3 server does about versions, object lock,
+## conditional writes and checksums, as a markdown table (logged, not
+## asserted; the seed of docs/s3-compatibility.md).
+s3-probe: $(S3_PROGRAMS)
+	$(GO) run ./cmd/withs3 -bin $(BIN) -servers $(S3_SERVERS) -- $(GO) test -count=1 -v -run '^TestServersProbe$$' ./scrub/scrubtest
+
 ifneq ($(BIN),bin)
 bin/minio: $(BIN)/minio
+bin/weed: $(BIN)/weed
+bin/versitygw: $(BIN)/versitygw
 endif
 
 ## bench: Go benchmarks of the filter, the formats and whole batches (local

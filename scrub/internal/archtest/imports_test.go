@@ -76,7 +76,7 @@ var rules = []rule{
 		name: "only the S3 store imports the S3 client",
 		pkgs: []string{"./...", "./testdata/gen"},
 		except: []string{mod + "/scrub/s3store/...", mod + "/scrub/store/...",
-			mod + "/scrub/scrubtest/...", mod + "/cmd/withminio", mod + "/cmd/bench/..."},
+			mod + "/scrub/scrubtest/...", mod + "/cmd/withminio", mod + "/cmd/withs3", mod + "/cmd/bench/..."},
 		forbid: []string{"github.com/aws/aws-sdk-go-v2/service/s3/..."},
 	},
 }

@@ -211,22 +211,21 @@ func (s *Store) checkHeld(ctx context.Context, key string, vs []version, head *s
 // GetObjectRetention and GetObjectLegalHold with its version id: HEAD of a
 // version that is not the current one may leave the lock out (versitygw).
 // Where the store does not answer those calls for the version (no lock
-// configuration, not implemented: see lockUnanswered), HEAD's headers
-// decide instead (h if not nil, else a HEAD of the version). Any other
-// error, access denied included, is returned: a lock that could not be
-// read is not taken for no lock.
+// configuration, not implemented: see lockUnanswered), or they say it is
+// not locked, HEAD's headers are read too (h if not nil, else a HEAD of
+// the version), and a lock either shows holds. Any other error, access
+// denied included, is returned: a lock that could not be read is not
+// taken for no lock.
 func (s *Store) lockOf(ctx context.Context, key, id string, h *s3.HeadObjectOutput, now time.Time) (string, error) {
 	var mode string
 	var until *time.Time
 	var legal types.ObjectLockLegalHoldStatus
-	var headRetention, headHold bool
 	r, err := s.client.GetObjectRetention(ctx, &s3.GetObjectRetentionInput{Bucket: &s.Bucket, Key: &key, VersionId: &id})
 	switch {
 	case err == nil && r.Retention != nil:
 		mode, until = string(r.Retention.Mode), r.Retention.RetainUntilDate
 	case err == nil:
 	case lockUnanswered(err):
-		headRetention = true
 	default:
 		return "", fmt.Errorf("get retention: %w", classify(err))
 	}
@@ -239,25 +238,23 @@ func (s *Store) lockOf(ctx context.Context, key, id string, h *s3.HeadObjectOutp
 		legal = l.LegalHold.Status
 	case err == nil:
 	case lockUnanswered(err):
-		headHold = true
 	default:
 		return "", fmt.Errorf("get legal hold: %w", classify(err))
 	}
-	if headRetention || headHold {
-		if h == nil {
-			var err error
-			if h, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key, VersionId: &id}); err != nil {
-				return "", fmt.Errorf("head: %w", classify(err))
-			}
-		}
-		if headRetention {
-			mode, until = string(h.ObjectLockMode), h.ObjectLockRetainUntilDate
-		}
-		if headHold {
-			legal = h.ObjectLockLegalHoldStatus
+	if reason := lockReason(legal, mode, until, now); reason != "" {
+		return reason, nil
+	}
+	// Neither call says held. HEAD's headers are read too, and a lock
+	// either source shows holds: moto answers GetObjectRetention with no
+	// retention for a version its HEAD shows retained, and a store that
+	// does not answer the calls has only HEAD to say it.
+	if h == nil {
+		var err error
+		if h, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key, VersionId: &id}); err != nil {
+			return "", fmt.Errorf("head: %w", classify(err))
 		}
 	}
-	return lockReason(legal, mode, until, now), nil
+	return lockReason(h.ObjectLockLegalHoldStatus, string(h.ObjectLockMode), h.ObjectLockRetainUntilDate, now), nil
 }
 
 // lockReason says why an object under this legal hold and retention must

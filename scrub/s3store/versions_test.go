@@ -42,6 +42,9 @@ type playStore struct {
 	noLockHeaders bool
 	// lockErr, if set, answers GetObjectRetention and GetObjectLegalHold.
 	lockErr error
+	// noRetention answers GetObjectRetention with no retention (moto,
+	// for a version its HEAD shows retained).
+	noRetention bool
 	// fakeDelete answers the DeleteObject of these versions with success
 	// but deletes nothing.
 	fakeDelete map[string]bool
@@ -74,6 +77,9 @@ func (p *playStore) HeadObject(ctx context.Context, in *s3.HeadObjectInput, opt 
 func (p *playStore) GetObjectRetention(ctx context.Context, in *s3.GetObjectRetentionInput, opt ...func(*s3.Options)) (*s3.GetObjectRetentionOutput, error) {
 	if p.lockErr != nil {
 		return nil, p.lockErr
+	}
+	if p.noRetention {
+		return &s3.GetObjectRetentionOutput{}, nil
 	}
 	return p.api.GetObjectRetention(ctx, in, opt...)
 }
@@ -303,6 +309,7 @@ func TestOlderVersionLocked(t *testing.T) {
 		{"retained, HEAD silent", retained, playStore{noLockHeaders: true}, scrub.Held, "retained until " + until.Format(time.RFC3339)},
 		{"legal hold, HEAD silent", onHold, playStore{noLockHeaders: true}, scrub.Held, "legal hold"},
 		{"retained, calls not implemented", retained, playStore{lockErr: notImplemented}, scrub.Held, "retained until"},
+		{"retained, retention call silent", retained, playStore{noRetention: true}, scrub.Held, "retained until"},
 		{"legal hold, calls not implemented", onHold, playStore{lockErr: notImplemented}, scrub.Held, "legal hold"},
 		{"free, calls denied", nil, playStore{lockErr: denied}, scrub.Failed, "AccessDenied"},
 	} {

@@ -124,8 +124,8 @@ $(S3RVER):
 s3-servers: $(S3_PROGRAMS)
 
 ## s3-probe: what each S3 server does about versions, object lock,
-## conditional writes and checksums, as a markdown table (logged, not
-## asserted; the seed of docs/s3-compatibility.md).
+## conditional writes and checksums, as a markdown table; it fails where
+## docs/s3-compatibility.md says otherwise (make test runs it too).
 s3-probe: $(S3_PROGRAMS)
 	$(GO) run ./cmd/withs3 -bin $(BIN) -servers $(S3_SERVERS) -- $(GO) test -count=1 -v -run '^TestServersProbe$$' ./scrub/scrubtest
 

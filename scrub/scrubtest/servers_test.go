@@ -5,12 +5,18 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
-	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -64,10 +70,10 @@ func TestServersSmoke(t *testing.T) {
 }
 
 // TestServersProbe measures, for every server of the tier, the behaviours
-// that the S3-truth issue (15) depends on, and logs them as a markdown
-// table (go test -v -run TestServersProbe ./scrub/scrubtest). It asserts
-// nothing about them yet: it is the record docs/s3-compatibility.md is
-// drawn from.
+// that the S3-truth issue (15) depends on, logs them as a markdown table
+// (go test -v -run TestServersProbe ./scrub/scrubtest), and checks them
+// against the matrix of docs/s3-compatibility.md: a cell that is not what
+// was measured on a server that ran fails the test, naming the cell.
 func TestServersProbe(t *testing.T) {
 	servers := scrubtest.Servers(t)
 	rec := &record{values: map[[2]string]string{}}
@@ -88,6 +94,119 @@ func TestServersProbe(t *testing.T) {
 		names = append(names, srv.Name)
 	}
 	t.Log("measured behaviour:\n" + rec.markdown(names))
+	if t.Failed() {
+		return // a probe that could not run measured nothing to compare
+	}
+	doc, err := readMatrix(matrixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range probes {
+		for _, s := range names {
+			got := rec.get(s, p.fact)
+			if want, ok := doc.cell(p.fact, s); !ok {
+				t.Errorf("%s: no cell (%s, %s); measured %q", matrixPath, p.fact, s, got)
+			} else if want != got {
+				t.Errorf("%s: cell (%s, %s) says %q, measured %q (%s)", matrixPath, p.fact, s, want, got, p.what)
+			}
+		}
+	}
+}
+
+// TestServersMatrix checks, without any server, that the matrix of
+// docs/s3-compatibility.md has a row for every fact TestServersProbe
+// measures, a column for every server of the tier, a value in every cell,
+// and no row that is not measured.
+func TestServersMatrix(t *testing.T) {
+	doc, err := readMatrix(matrixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, p := range probes {
+		known[p.fact] = true
+		for _, s := range scrubtest.ServerNames {
+			if v, ok := doc.cell(p.fact, s); !ok || v == "" {
+				t.Errorf("%s: no value in cell (%s, %s)", matrixPath, p.fact, s)
+			}
+		}
+	}
+	for _, f := range doc.facts {
+		if !known[f] {
+			t.Errorf("%s: row %q is not a fact TestServersProbe measures", matrixPath, f)
+		}
+	}
+}
+
+// matrixPath is the compatibility matrix, from this package's directory.
+var matrixPath = filepath.Join("..", "..", "docs", "s3-compatibility.md")
+
+// matrix is the table of docs/s3-compatibility.md whose header starts
+// with "fact": a row per fact (the first cell, backquotes trimmed), a
+// column per server (the header cells that name one); other columns
+// (what scrub does) are not read.
+type matrix struct {
+	facts []string
+	cells map[[2]string]string // by fact, server
+}
+
+func (m *matrix) cell(fact, server string) (string, bool) {
+	v, ok := m.cells[[2]string{fact, server}]
+	return v, ok
+}
+
+func readMatrix(path string) (*matrix, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := &matrix{cells: map[[2]string]string{}}
+	var columns []string // the server a column holds, or ""
+	in := false
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			if in {
+				break
+			}
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for j := range cells {
+			cells[j] = strings.Trim(strings.TrimSpace(cells[j]), "`")
+		}
+		switch {
+		case !in && cells[0] == "fact":
+			in = true
+			for _, c := range cells {
+				if slices.Contains(scrubtest.ServerNames, c) {
+					columns = append(columns, c)
+				} else {
+					columns = append(columns, "")
+				}
+			}
+		case !in:
+		case strings.Trim(cells[0], "-: ") == "":
+			// the delimiter row
+		default:
+			if len(cells) != len(columns) {
+				return nil, fmt.Errorf("%s:%d: %d cells, the header has %d", path, i+1, len(cells), len(columns))
+			}
+			if slices.Contains(m.facts, cells[0]) {
+				return nil, fmt.Errorf("%s:%d: a second row %q", path, i+1, cells[0])
+			}
+			m.facts = append(m.facts, cells[0])
+			for j, s := range columns {
+				if s != "" {
+					m.cells[[2]string{cells[0], s}] = cells[j]
+				}
+			}
+		}
+	}
+	if !in {
+		return nil, fmt.Errorf("%s: no table whose header starts with | fact |", path)
+	}
+	return m, nil
 }
 
 // record collects the probes' answers by server and fact.
@@ -102,13 +221,19 @@ func (r *record) set(server, fact, value string) {
 	r.values[[2]string{server, fact}] = value
 }
 
+func (r *record) get(server, fact string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.values[[2]string{server, fact}]
+}
+
 func (r *record) markdown(servers []string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "| fact | %s |\n|---|%s\n", strings.Join(servers, " | "), strings.Repeat("---|", len(servers)))
 	for _, p := range probes {
-		fmt.Fprintf(&b, "| %s |", p.fact)
+		fmt.Fprintf(&b, "| `%s` |", p.fact)
 		for _, s := range servers {
 			fmt.Fprintf(&b, " %s |", r.values[[2]string{s, p.fact}])
 		}
@@ -117,56 +242,69 @@ func (r *record) markdown(servers []string) string {
 	return b.String()
 }
 
-// A probe measures one fact about a server and describes it in a few
-// words. A failure that is the answer (a server without the feature) is
-// a value, not a test failure.
+// A probe measures one fact about a server and answers in a few words,
+// the words of its cell in docs/s3-compatibility.md; the details go to
+// the test's log. A failure that is the answer (a server without the
+// feature) is a value, not a test failure.
 type probe struct {
-	fact string
+	fact string // the row's key in the matrix
+	what string // what is measured
 	run  func(t *testing.T, srv scrubtest.Server) string
 }
 
 var probes = []probe{
-	{"versioning", probeVersioning},
-	{"suspended versioning: listing order (newest first expected)", probeSuspended},
-	{"delete on a versioned bucket", probeDeleteMarker},
-	{"object lock bucket", probeLockBucket},
-	{"HEAD of a non-current version: lock headers", probeLockHead},
-	{"GetObjectRetention / GetObjectLegalHold with VersionId", probeLockGet},
-	{"PutObject If-Match (wrong ETag)", probePutIfMatch},
-	{"PutObject If-None-Match: *", probePutIfNoneMatch},
-	{"CompleteMultipartUpload If-Match (wrong ETag)", probeCompleteIfMatch},
-	{"CompleteMultipartUpload If-None-Match: *", probeCompleteIfNoneMatch},
-	{"multipart ETag (2 parts)", probeMultipartETag},
-	{"HEAD with ChecksumMode after multipart", probeHeadChecksumMultipart},
-	{"multipart with CRC32C: checksum read back", probeMultipartCRC32C},
-	{"multipart with SHA256 (as scrub): checksum read back", probeMultipartSHA256},
-	{"PutObject with CRC32C: checksum read back", probePutCRC32C},
+	{"versioning", "PutBucketVersioning Enabled, two PUTs: both listed, the older readable by id", probeVersioning},
+	{"suspended-listing", "two versions, versioning suspended, a third PUT (the null version): the listing's order", probeSuspended},
+	{"delete-marker", "DeleteObject on a versioned bucket", probeDeleteMarker},
+	{"lock-bucket", "CreateBucket with object lock, then GetObjectLockConfiguration", probeLockBucket},
+	{"lock-head", "HEAD of a non-current version under governance retention and legal hold", probeLockHead},
+	{"lock-get", "GetObjectRetention / GetObjectLegalHold with the VersionId of that version", probeLockGet},
+	{"put-if-match", "PutObject with If-Match on a wrong ETag over an object", probePutIfMatch},
+	{"put-if-none-match", "PutObject with If-None-Match: * over an object", probePutIfNoneMatch},
+	{"complete-if-match", "CompleteMultipartUpload with If-Match on a wrong ETag over an object", probeCompleteIfMatch},
+	{"complete-if-none-match", "CompleteMultipartUpload with If-None-Match: * over an object", probeCompleteIfNoneMatch},
+	{"multipart-etag", "ETag of a 2-part upload", probeMultipartETag},
+	{"multipart-head-checksum", "HEAD with checksum mode after a 2-part upload sent without checksums", probeHeadChecksumMultipart},
+	{"multipart-crc32c", "HEAD with checksum mode after a 2-part upload with CRC32C", probeMultipartCRC32C},
+	{"multipart-sha256", "HEAD with checksum mode after a 2-part upload with SHA-256 (as scrub uploads)", probeMultipartSHA256},
+	{"put-crc32c", "PutObject with CRC32C, then HEAD with checksum mode", probePutCRC32C},
+}
+
+// code is an S3 error's HTTP status, or its text when it has none.
+func code(err error) string {
+	if s := status(err); s != 0 {
+		return strconv.Itoa(s)
+	}
+	return err.Error()
 }
 
 func probeVersioning(t *testing.T, srv scrubtest.Server) string {
 	ctx, cli := t.Context(), srv.Client
 	bucket := makeBucket(t, srv, "ver", false)
 	if err := trySetVersioning(ctx, cli, bucket, types.BucketVersioningStatusEnabled); err != nil {
-		return "no: PutBucketVersioning " + describe(err)
+		t.Logf("PutBucketVersioning: %s", describe(err))
+		return "no (" + code(err) + ")"
 	}
 	v1 := put(t, cli, bucket, "k", []byte("one"))
 	put(t, cli, bucket, "k", []byte("two"))
 	vs, _, err := listVersions(ctx, cli, bucket, "k")
 	if err != nil {
-		return "no: ListObjectVersions " + describe(err)
+		t.Logf("ListObjectVersions: %s", describe(err))
+		return "no (ListObjectVersions " + code(err) + ")"
 	}
 	if len(vs) != 2 {
-		return fmt.Sprintf("no: %d versions listed after 2 PUTs", len(vs))
+		return fmt.Sprintf("no (%d versions listed)", len(vs))
 	}
 	if v1 == "" {
-		return "no: PUT returned no version id"
+		return "no (no version id)"
 	}
 	got, err := tryGet(ctx, cli, bucket, "k", v1)
 	if err != nil {
-		return "no: GET of the old version " + describe(err)
+		t.Logf("GET of the old version: %s", describe(err))
+		return "no (GET of a version " + code(err) + ")"
 	}
 	if string(got) != "one" {
-		return fmt.Sprintf("no: GET of the old version returned %q", got)
+		return "no (GET of a version: wrong data)"
 	}
 	return "yes"
 }
@@ -175,79 +313,111 @@ func probeSuspended(t *testing.T, srv scrubtest.Server) string {
 	ctx, cli := t.Context(), srv.Client
 	bucket := makeBucket(t, srv, "susp", false)
 	if err := trySetVersioning(ctx, cli, bucket, types.BucketVersioningStatusEnabled); err != nil {
-		return "n/a (no versioning)"
+		return "n/a"
 	}
 	older := []string{put(t, cli, bucket, "k", []byte("v1")), put(t, cli, bucket, "k", []byte("v2"))}
 	if err := trySetVersioning(ctx, cli, bucket, types.BucketVersioningStatusSuspended); err != nil {
-		return "cannot suspend: " + describe(err)
+		t.Logf("PutBucketVersioning Suspended: %s", describe(err))
+		return "cannot suspend (" + code(err) + ")"
 	}
 	put(t, cli, bucket, "k", []byte("v3"))
 	vs, _, err := listVersions(ctx, cli, bucket, "k")
 	if err != nil {
-		return "ListObjectVersions " + describe(err)
+		t.Logf("ListObjectVersions: %s", describe(err))
+		return "ListObjectVersions " + code(err)
 	}
-	// Name each listed version by its content (v3 is the null version),
-	// * the latest, then the older ones the listing lacks.
+	// Name each listed version: null (v3), v1 or v2, * for the latest.
 	var order []string
+	nullLatest := false
 	for _, v := range vs {
-		body, err := tryGet(ctx, cli, bucket, "k", aws.ToString(v.VersionId))
-		name := string(body)
-		if err != nil {
-			name = "?"
-		}
-		if aws.ToString(v.VersionId) == "null" {
-			name += "(null)"
+		id := aws.ToString(v.VersionId)
+		name := "?"
+		switch i := slices.Index(older, id); {
+		case id == "null":
+			name, nullLatest = "null", aws.ToBool(v.IsLatest)
+		case i >= 0:
+			name = fmt.Sprintf("v%d", i+1)
 		}
 		if aws.ToBool(v.IsLatest) {
 			name += "*"
 		}
 		order = append(order, name)
 	}
-	for i, id := range older {
+	t.Logf("suspended versioning lists %s", strings.Join(order, ", "))
+	var unlisted, dropped int
+	for _, id := range older {
 		if !slices.ContainsFunc(vs, func(v types.ObjectVersion) bool { return aws.ToString(v.VersionId) == id }) {
-			_, err := tryGet(ctx, cli, bucket, "k", id)
-			order = append(order, fmt.Sprintf("v%d not listed (GET: %s)", i+1, orDescribe(err, "200")))
+			unlisted++
+			if _, err := tryGet(ctx, cli, bucket, "k", id); err != nil {
+				t.Logf("GET of unlisted version %s: %s", id, describe(err))
+				dropped++
+			}
 		}
 	}
-	return strings.Join(order, ", ")
+	var v string
+	switch strings.Join(order, ", ") {
+	case "null*, v2, v1":
+		v = "null first"
+	case "v2, v1, null*":
+		v = "null after older"
+	case "null*":
+		v = "null only"
+	default:
+		v = strings.Join(order, ", ")
+	}
+	switch {
+	case dropped == len(older):
+		v += ", older dropped"
+	case unlisted > 0:
+		v += fmt.Sprintf(", %d older unlisted (%d dropped)", unlisted, dropped)
+	}
+	if !nullLatest && !strings.Contains(v, "*") {
+		v += ", null not latest"
+	}
+	return v
 }
 
 func probeDeleteMarker(t *testing.T, srv scrubtest.Server) string {
 	ctx, cli := t.Context(), srv.Client
 	bucket := makeBucket(t, srv, "dm", false)
 	if err := trySetVersioning(ctx, cli, bucket, types.BucketVersioningStatusEnabled); err != nil {
-		return "n/a (no versioning)"
+		return "n/a"
 	}
 	put(t, cli, bucket, "k", []byte("v1"))
 	out, err := cli.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String("k")})
 	if err != nil {
-		return "DeleteObject " + describe(err)
+		t.Logf("DeleteObject: %s", describe(err))
+		return "DeleteObject " + code(err)
 	}
 	vs, markers, err := listVersions(ctx, cli, bucket, "k")
 	if err != nil {
-		return "ListObjectVersions " + describe(err)
+		t.Logf("ListObjectVersions: %s", describe(err))
+		return "ListObjectVersions " + code(err)
 	}
-	latest := ""
+	latest := false
 	for _, m := range markers {
-		if aws.ToBool(m.IsLatest) {
-			latest = ", the marker latest"
-		}
+		latest = latest || aws.ToBool(m.IsLatest)
 	}
-	return fmt.Sprintf("marker in response %v; listed: %d version(s), %d marker(s)%s",
+	if aws.ToBool(out.DeleteMarker) && len(vs) == 1 && len(markers) == 1 && latest {
+		return "marker, latest"
+	}
+	return fmt.Sprintf("marker in response %v, %d version(s), %d marker(s), latest %v",
 		aws.ToBool(out.DeleteMarker), len(vs), len(markers), latest)
 }
 
 func probeLockBucket(t *testing.T, srv scrubtest.Server) string {
 	bucket, err := tryMakeBucket(t, srv, "lock", true)
 	if err != nil {
-		return "no: CreateBucket " + describe(err)
+		t.Logf("CreateBucket with object lock: %s", describe(err))
+		return "no (CreateBucket " + code(err) + ")"
 	}
 	out, err := srv.Client.GetObjectLockConfiguration(t.Context(), &s3.GetObjectLockConfigurationInput{Bucket: &bucket})
 	switch {
 	case err != nil:
-		return "no: created, but GetObjectLockConfiguration " + describe(err)
+		t.Logf("GetObjectLockConfiguration: %s", describe(err))
+		return "no (GetObjectLockConfiguration " + code(err) + ")"
 	case out.ObjectLockConfiguration == nil || out.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
-		return "no: created, but lock not enabled"
+		return "no (not enabled)"
 	}
 	return "yes"
 }
@@ -258,7 +428,7 @@ func lockedOldVersion(t *testing.T, srv scrubtest.Server) (bucket, version strin
 	ctx, cli := t.Context(), srv.Client
 	bucket, err = tryMakeBucket(t, srv, "lockv", true)
 	if err != nil {
-		return "", "", fmt.Errorf("n/a (no object lock bucket)")
+		return "", "", fmt.Errorf("n/a")
 	}
 	out, err := cli.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &bucket, Key: aws.String("k"), Body: strings.NewReader("old"),
@@ -268,7 +438,8 @@ func lockedOldVersion(t *testing.T, srv scrubtest.Server) (bucket, version strin
 		ChecksumAlgorithm:         types.ChecksumAlgorithmCrc32, // AWS wants one with a lock
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("PUT with lock: %s", describe(err))
+		t.Logf("PUT with lock: %s", describe(err))
+		return "", "", fmt.Errorf("PUT with lock %s", code(err))
 	}
 	put(t, cli, bucket, "k", []byte("new"))
 	return bucket, aws.ToString(out.VersionId), nil
@@ -281,10 +452,19 @@ func probeLockHead(t *testing.T, srv scrubtest.Server) string {
 	}
 	out, err := srv.Client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("k"), VersionId: &version})
 	if err != nil {
-		return "HEAD " + describe(err)
+		t.Logf("HEAD: %s", describe(err))
+		return "HEAD " + code(err)
 	}
-	return fmt.Sprintf("mode %q, retain until %s, legal hold %q",
+	t.Logf("HEAD of the locked old version: mode %q, retain until %s, legal hold %q",
 		out.ObjectLockMode, timeOrNone(out.ObjectLockRetainUntilDate), out.ObjectLockLegalHoldStatus)
+	mode, until, hold := out.ObjectLockMode != "", out.ObjectLockRetainUntilDate != nil, out.ObjectLockLegalHoldStatus != ""
+	switch {
+	case out.ObjectLockMode == types.ObjectLockModeGovernance && until && out.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn:
+		return "lock headers"
+	case !mode && !until && !hold:
+		return "no lock headers"
+	}
+	return fmt.Sprintf("mode %q, until set %v, legal hold %q", out.ObjectLockMode, until, out.ObjectLockLegalHoldStatus)
 }
 
 func probeLockGet(t *testing.T, srv scrubtest.Server) string {
@@ -297,42 +477,50 @@ func probeLockGet(t *testing.T, srv scrubtest.Server) string {
 	ret, err := cli.GetObjectRetention(ctx, &s3.GetObjectRetentionInput{Bucket: &bucket, Key: aws.String("k"), VersionId: &version})
 	switch {
 	case err != nil:
-		parts = append(parts, "retention "+describe(err))
+		t.Logf("GetObjectRetention: %s", describe(err))
+		parts = append(parts, code(err))
 	case ret.Retention == nil:
-		parts = append(parts, "no retention")
+		parts = append(parts, "none")
+	case ret.Retention.Mode == types.ObjectLockRetentionModeGovernance:
+		parts = append(parts, "yes")
 	default:
-		parts = append(parts, fmt.Sprintf("retention %q", ret.Retention.Mode))
+		parts = append(parts, strings.ToLower(string(ret.Retention.Mode)))
 	}
 	hold, err := cli.GetObjectLegalHold(ctx, &s3.GetObjectLegalHoldInput{Bucket: &bucket, Key: aws.String("k"), VersionId: &version})
 	switch {
 	case err != nil:
-		parts = append(parts, "legal hold "+describe(err))
+		t.Logf("GetObjectLegalHold: %s", describe(err))
+		parts = append(parts, code(err))
 	case hold.LegalHold == nil:
-		parts = append(parts, "no legal hold")
+		parts = append(parts, "none")
+	case hold.LegalHold.Status == types.ObjectLockLegalHoldStatusOn:
+		parts = append(parts, "yes")
 	default:
-		parts = append(parts, fmt.Sprintf("legal hold %q", hold.LegalHold.Status))
+		parts = append(parts, strings.ToLower(string(hold.LegalHold.Status)))
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, " / ")
 }
 
 // wrongETag is a well-formed ETag that no object here has.
 const wrongETag = `"00000000000000000000000000000000"`
 
-// conditional describes how a conditional write ended, and checks what
-// the key then holds.
+// conditional says how a conditional write ended, judged by what the key
+// then holds: "412" (or another status) when it was refused and the
+// object left alone, "ignored" when it overwrote the object.
 func conditional(t *testing.T, cli *s3.Client, bucket string, err error, before []byte) string {
+	if err != nil {
+		t.Logf("conditional write: %s", describe(err))
+	}
 	got := get(t, cli, bucket, "k", "")
 	switch {
 	case err == nil && bytes.Equal(got, before):
-		return "ignored: 200, object unchanged"
+		return "200, not written"
 	case err == nil:
-		return "ignored: 200, object overwritten"
-	case status(err) == http.StatusPreconditionFailed && bytes.Equal(got, before):
-		return "honoured (412)"
+		return "ignored"
 	case bytes.Equal(got, before):
-		return "refused with " + describe(err)
+		return code(err)
 	}
-	return describe(err) + ", object overwritten"
+	return code(err) + ", overwritten"
 }
 
 func probePutIfMatch(t *testing.T, srv scrubtest.Server) string {
@@ -413,7 +601,8 @@ func probeMultipartETag(t *testing.T, srv scrubtest.Server) string {
 	parts := twoParts()
 	out, err := multipart(ctx, cli, bucket, "k", parts, "", &s3.CompleteMultipartUploadInput{})
 	if err != nil {
-		return describe(err)
+		t.Logf("multipart upload: %s", describe(err))
+		return "upload failed (" + code(err) + ")"
 	}
 	etag := strings.Trim(aws.ToString(out.ETag), `"`)
 	var partSums []byte
@@ -426,24 +615,45 @@ func probeMultipartETag(t *testing.T, srv scrubtest.Server) string {
 	s := md5.Sum(partSums)
 	switch etag {
 	case hex.EncodeToString(s[:]) + "-2":
-		return "MD5 of the parts' MD5s, -2 (as AWS)"
+		return "MD5 of part MD5s -N"
 	case hex.EncodeToString(whole.Sum(nil)):
-		return "MD5 of the whole object"
+		return "MD5 of whole object"
 	}
-	return fmt.Sprintf("other: %q", etag)
+	t.Logf("multipart ETag %q", etag)
+	return "other"
 }
 
 func probeHeadChecksumMultipart(t *testing.T, srv scrubtest.Server) string {
 	ctx, cli := t.Context(), srv.Client
 	bucket := makeBucket(t, srv, "mphead", false)
 	if _, err := multipart(ctx, cli, bucket, "k", twoParts(), "", &s3.CompleteMultipartUploadInput{}); err != nil {
-		return describe(err)
+		t.Logf("multipart upload: %s", describe(err))
+		return "upload failed (" + code(err) + ")"
 	}
 	out, err := cli.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("k"), ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
-		return "HEAD " + describe(err)
+		t.Logf("HEAD: %s", describe(err))
+		return "HEAD " + code(err)
 	}
-	return "200, " + checksums(out)
+	t.Logf("HEAD: %s", checksums(out))
+	var algos []string
+	for _, c := range []struct{ name, v string }{
+		{"CRC32", aws.ToString(out.ChecksumCRC32)}, {"CRC32C", aws.ToString(out.ChecksumCRC32C)},
+		{"CRC64NVME", aws.ToString(out.ChecksumCRC64NVME)}, {"SHA1", aws.ToString(out.ChecksumSHA1)},
+		{"SHA256", aws.ToString(out.ChecksumSHA256)},
+	} {
+		if c.v != "" {
+			algos = append(algos, c.name)
+		}
+	}
+	if len(algos) == 0 {
+		return "none"
+	}
+	v := strings.Join(algos, ", ")
+	if out.ChecksumType != "" {
+		v += " (" + strings.ToLower(strings.ReplaceAll(string(out.ChecksumType), "_", " ")) + ")"
+	}
+	return v
 }
 
 func probeMultipartCRC32C(t *testing.T, srv scrubtest.Server) string {
@@ -454,44 +664,79 @@ func probeMultipartSHA256(t *testing.T, srv scrubtest.Server) string {
 	return probeMultipartChecksum(t, srv, types.ChecksumAlgorithmSha256)
 }
 
-// probeMultipartChecksum uploads two parts with checksums of algo and
-// reads the object's checksum back with HEAD.
+// sum is the checksum of data with algo (CRC32C or SHA256), raw.
+func sum(algo types.ChecksumAlgorithm, data []byte) []byte {
+	if algo == types.ChecksumAlgorithmCrc32c {
+		return binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)))
+	}
+	s := sha256.Sum256(data)
+	return s[:]
+}
+
+// probeMultipartChecksum uploads two parts with checksums of algo, reads
+// the object's checksum back with HEAD, and says which it is: the
+// composite one (the checksum of the parts' checksums) with or without
+// "-N", or the whole object's.
 func probeMultipartChecksum(t *testing.T, srv scrubtest.Server, algo types.ChecksumAlgorithm) string {
 	ctx, cli := t.Context(), srv.Client
 	bucket := makeBucket(t, srv, "mpsum", false)
-	out, err := multipart(ctx, cli, bucket, "k", twoParts(), algo, &s3.CompleteMultipartUploadInput{})
+	parts := twoParts()
+	out, err := multipart(ctx, cli, bucket, "k", parts, algo, &s3.CompleteMultipartUploadInput{})
 	if err != nil {
-		return describe(err)
+		t.Logf("multipart upload: %s", describe(err))
+		return "upload failed (" + code(err) + ")"
 	}
-	sum := aws.ToString(out.ChecksumCRC32C) + aws.ToString(out.ChecksumSHA256)
 	head, err := cli.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("k"), ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
-		return fmt.Sprintf("complete: %q; HEAD %s", sum, describe(err))
+		t.Logf("HEAD: %s", describe(err))
+		return "HEAD " + code(err)
 	}
-	return fmt.Sprintf("complete: %q; HEAD: %s", sum, checksums(head))
+	t.Logf("%s: CompleteMultipartUpload answered %q; HEAD: %s", algo,
+		aws.ToString(out.ChecksumCRC32C)+aws.ToString(out.ChecksumSHA256), checksums(head))
+	var partSums []byte
+	for _, p := range parts {
+		partSums = append(partSums, sum(algo, p)...)
+	}
+	composite := base64.StdEncoding.EncodeToString(sum(algo, partSums))
+	whole := base64.StdEncoding.EncodeToString(sum(algo, bytes.Join(parts, nil)))
+	switch got := aws.ToString(head.ChecksumCRC32C) + aws.ToString(head.ChecksumSHA256); got {
+	case "":
+		return "none"
+	case composite + "-2":
+		return "composite -N"
+	case composite:
+		return "composite without -N"
+	case whole:
+		return "whole object"
+	}
+	return "neither composite nor whole"
 }
 
 func probePutCRC32C(t *testing.T, srv scrubtest.Server) string {
 	ctx, cli := t.Context(), srv.Client
 	bucket := makeBucket(t, srv, "putcrc", false)
+	data := []byte("checksummed")
 	out, err := cli.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("k"),
-		Body: strings.NewReader("checksummed"), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
+		Body: bytes.NewReader(data), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c})
 	if err != nil {
-		return "PUT " + describe(err)
+		t.Logf("PUT: %s", describe(err))
+		return "PUT " + code(err)
 	}
 	head, err := cli.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String("k"), ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
-		return "HEAD " + describe(err)
+		t.Logf("HEAD: %s", describe(err))
+		return "HEAD " + code(err)
 	}
-	sent := aws.ToString(out.ChecksumCRC32C)
-	switch got := aws.ToString(head.ChecksumCRC32C); {
+	want := base64.StdEncoding.EncodeToString(sum(types.ChecksumAlgorithmCrc32c, data))
+	sent, got := aws.ToString(out.ChecksumCRC32C), aws.ToString(head.ChecksumCRC32C)
+	t.Logf("PUT answered %q, HEAD %q, the data's %q", sent, got, want)
+	switch {
 	case got == "":
-		return fmt.Sprintf("PUT answered %q; HEAD: none", sent)
-	case got == sent:
-		return "yes, the same in PUT and HEAD"
-	default:
-		return fmt.Sprintf("PUT answered %q, HEAD %q", sent, got)
+		return "none"
+	case got == want:
+		return "yes"
 	}
+	return "wrong"
 }
 
 // checksums lists the checksums a HEAD returned.
@@ -526,14 +771,6 @@ func describe(err error) string {
 		return fmt.Sprintf("%d %s", s, code)
 	}
 	return err.Error()
-}
-
-// orDescribe is describe(err), or ok without an error.
-func orDescribe(err error, ok string) string {
-	if err == nil {
-		return ok
-	}
-	return describe(err)
 }
 
 func status(err error) int {

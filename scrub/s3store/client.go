@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
@@ -223,15 +224,23 @@ func code(err error) (string, int) {
 // lockUnanswered reports whether an error of GetObjectRetention or
 // GetObjectLegalHold means that the store does not answer it for the
 // object: the object has no lock configuration of its own
-// (NoSuchObjectLockConfiguration), the bucket none (InvalidRequest,
-// ObjectLockConfigurationNotFoundError), or the store does not implement
-// the call (NotImplemented, MethodNotAllowed, 501, 405). HEAD's headers
-// are asked instead. Any other error, AccessDenied above all, is not an
-// answer and must not be taken for "no lock".
+// (NoSuchObjectLockConfiguration; SeaweedFS says NoSuchObjectLegalHold
+// and NoSuchObjectRetention, with a 404 that is not "deleted"), the bucket
+// none (InvalidRequest, ObjectLockConfigurationNotFoundError), the store
+// does not implement the call (NotImplemented, MethodNotAllowed, 501,
+// 405), or answers it with a body that is not the answer (moto's
+// GetObjectRetention for a version). HEAD's headers are read instead (and
+// are read anyway when the calls say "no lock"). Any other error,
+// AccessDenied above all, is not an answer and must not be taken for "no
+// lock".
 func lockUnanswered(err error) bool {
 	c, status := code(err)
 	switch c {
-	case "NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "InvalidRequest", "NotImplemented", "MethodNotAllowed":
+	case "NoSuchObjectLockConfiguration", "NoSuchObjectLegalHold", "NoSuchObjectRetention",
+		"ObjectLockConfigurationNotFoundError", "InvalidRequest", "NotImplemented", "MethodNotAllowed":
+		return true
+	}
+	if errors.As(err, new(*smithy.DeserializationError)) || errors.As(err, new(*xml.SyntaxError)) {
 		return true
 	}
 	return status == http.StatusNotImplemented || status == http.StatusMethodNotAllowed

@@ -53,7 +53,7 @@ func (s *Suite) TestVersions(t *testing.T) {
 	}
 	w := s.world(t).(VersionedWorld)
 	ctx := t.Context()
-	t.Run("VersionID is the version read", func(t *testing.T) {
+	s.run(t, "VersionID is the version read", func(t *testing.T) {
 		rel := "v/read.csv"
 		write(t, w, rel, data("v1", 100))
 		write(t, w, rel, data("v2", 120))
@@ -81,7 +81,7 @@ func (s *Suite) TestVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	t.Run("Purge leaves only the new version", func(t *testing.T) {
+	s.run(t, "Purge leaves only the new version", func(t *testing.T) {
 		rel, sibling := "v/purge.csv", "v/purge.csv.bak"
 		a, b, repl := data("a", 300), data("b", 200), data("new", 100)
 		write(t, w, rel, a)
@@ -138,7 +138,7 @@ func (s *Suite) TestVersions(t *testing.T) {
 			t.Errorf("the versions of %s, a key the purged one is a prefix of: %q, want its 2", sibling, summary(sv))
 		}
 	})
-	t.Run("Purge keeps a later writer's version", func(t *testing.T) {
+	s.run(t, "Purge keeps a later writer's version", func(t *testing.T) {
 		rel := "v/later.csv"
 		old, repl, theirs := data("old", 300), data("new", 100), data("theirs", 200)
 		write(t, w, rel, old)
@@ -201,7 +201,7 @@ func (s *Suite) TestHeld(t *testing.T) {
 			t.Errorf("Open of %s: %v, want a *scrub.HeldError", name, err)
 		}
 	}
-	t.Run("legal hold", func(t *testing.T) {
+	s.run(t, "legal hold", func(t *testing.T) {
 		want := data("hold", 100)
 		if err := w.WriteLocked(ctx, "held/hold.csv", want, true, time.Time{}); err != nil {
 			t.Fatal(err)
@@ -220,13 +220,13 @@ func (s *Suite) TestHeld(t *testing.T) {
 			t.Errorf("read-only Open of an archive under legal hold: %v", err)
 		}
 	})
-	t.Run("retention", func(t *testing.T) {
+	s.run(t, "retention", func(t *testing.T) {
 		if err := w.WriteLocked(ctx, "held/retained.csv", data("retained", 100), false, until); err != nil {
 			t.Fatal(err)
 		}
 		held(t, "retained.csv")
 	})
-	t.Run("older version retained", func(t *testing.T) {
+	s.run(t, "older version retained", func(t *testing.T) {
 		if err := w.WriteLocked(ctx, "held/old.csv", data("old", 100), false, until); err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +254,7 @@ func (s *Suite) TestAbilities(t *testing.T) {
 	write(t, w, "ab/a.csv", data("ab", 100))
 	src := archives(t, w, "ab", nil)
 	writable := s.writable(t, w, "ab", nil)
-	t.Run("Remote", func(t *testing.T) {
+	s.run(t, "Remote", func(t *testing.T) {
 		if l := open(t, w, "ab", nil); l.Remote() != s.Remote {
 			t.Errorf("Location.Remote() = %v, want %v", l.Remote(), s.Remote)
 		}
@@ -263,12 +263,12 @@ func (s *Suite) TestAbilities(t *testing.T) {
 			t.Errorf("%T: scrub.Remote says %v, want %v", src.Store, got, s.Remote)
 		}
 	})
-	t.Run("StagedCleaner", func(t *testing.T) {
+	s.run(t, "StagedCleaner", func(t *testing.T) {
 		if _, ok := src.Store.(scrub.StagedCleaner); ok != s.StagedCleaner {
 			t.Errorf("%T implements scrub.StagedCleaner: %v, want %v", src.Store, ok, s.StagedCleaner)
 		}
 	})
-	t.Run("Versioned", func(t *testing.T) {
+	s.run(t, "Versioned", func(t *testing.T) {
 		err := openOnce(t, writable, find(t, writable, "a.csv"), func(c scrub.Content) error {
 			v, ok := c.(scrub.Versioned)
 			switch {
@@ -295,7 +295,7 @@ func (s *Suite) TestAbilities(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	t.Run("Recoverer", func(t *testing.T) {
+	s.run(t, "Recoverer", func(t *testing.T) {
 		r, ok := src.Store.(scrub.Recoverer)
 		if !ok {
 			t.Skipf("%T does not implement scrub.Recoverer", src.Store)
@@ -331,7 +331,7 @@ func (s *Suite) TestPrepare(t *testing.T) {
 		err := p.Prepare(t.Context())
 		return warns, err
 	}
-	t.Run("race not accepted", func(t *testing.T) {
+	s.run(t, "race not accepted", func(t *testing.T) {
 		warns, err := prepare(t, false)
 		refused := err != nil && strings.Contains(err.Error(), "ignores If-Match")
 		if s.quirk(t, IgnoresIfMatch, refused, "Prepare refuses the store: %v", err) {
@@ -347,7 +347,7 @@ func (s *Suite) TestPrepare(t *testing.T) {
 			t.Errorf("Prepare warns %q", warns)
 		}
 	})
-	t.Run("race accepted", func(t *testing.T) {
+	s.run(t, "race accepted", func(t *testing.T) {
 		warns, err := prepare(t, true)
 		if err != nil {
 			t.Fatalf("Prepare with the race accepted: %v", err)
@@ -361,7 +361,7 @@ func (s *Suite) TestPrepare(t *testing.T) {
 			t.Errorf("Prepare of a store that honours conditional writes warns %q", warns)
 		}
 	})
-	t.Run("nothing left behind", func(t *testing.T) {
+	s.run(t, "nothing left behind", func(t *testing.T) {
 		if got := rels(list(t, archives(t, w, "p", nil).Store)); !slices.Equal(got, []string{"a.csv"}) {
 			t.Errorf("after Prepare, lists %q, want just a.csv", got)
 		}
@@ -410,7 +410,7 @@ func (s *Suite) TestStagedCleanup(t *testing.T) {
 		return warns
 	}
 	staged := stage(t)
-	t.Run("warned about, not listed", func(t *testing.T) {
+	s.run(t, "warned about, not listed", func(t *testing.T) {
 		warns := listed(t, nil)
 		if len(warns) != 1 || !strings.Contains(warns[0], filepath.Base(staged)) {
 			t.Errorf("warnings %q, want one about %s", warns, staged)
@@ -419,13 +419,13 @@ func (s *Suite) TestStagedCleanup(t *testing.T) {
 			t.Errorf("a staged file of another run was touched: %v", err)
 		}
 	})
-	t.Run("kept outside the resumed run's share", func(t *testing.T) {
+	s.run(t, "kept outside the resumed run's share", func(t *testing.T) {
 		listed(t, func(c scrub.StagedCleaner) { c.CleanStaged(since, func(rel string) bool { return rel != "a.csv" }) })
 		if _, err := os.Stat(staged); err != nil {
 			t.Errorf("a staged file outside the share was removed: %v", err)
 		}
 	})
-	t.Run("removed by the resumed run", func(t *testing.T) {
+	s.run(t, "removed by the resumed run", func(t *testing.T) {
 		listed(t, func(c scrub.StagedCleaner) { c.CleanStaged(since, nil) })
 		if _, err := os.Stat(staged); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("the resumed run's staged file is still there: %v", err)
@@ -437,7 +437,7 @@ func (s *Suite) TestStagedCleanup(t *testing.T) {
 // which locations overlap it.
 func (s *Suite) TestLocation(t *testing.T) {
 	w := s.world(t)
-	t.Run("Label", func(t *testing.T) {
+	s.run(t, "Label", func(t *testing.T) {
 		area := path.Base(filepath.ToSlash(strings.TrimPrefix(w.Location(""), "s3://")))
 		for loc, want := range map[string]string{"": area, "exports": "exports", "exports/": "exports", "exports/sub/a.csv": "a.csv"} {
 			if got := open(t, w, loc, nil).Label(); got != want {
@@ -450,7 +450,7 @@ func (s *Suite) TestLocation(t *testing.T) {
 			t.Errorf("Source of %s: Name %q, Label %q", w.Location("exports"), src.Name, src.Label)
 		}
 	})
-	t.Run("Overlaps", func(t *testing.T) {
+	s.run(t, "Overlaps", func(t *testing.T) {
 		for _, tc := range []struct {
 			a, b string
 			want bool

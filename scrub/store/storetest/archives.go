@@ -69,7 +69,7 @@ func (s *Suite) TestArchivesList(t *testing.T) {
 			keys[o.Key] = true
 		}
 	}
-	t.Run("below a directory", func(t *testing.T) {
+	s.run(t, "below a directory", func(t *testing.T) {
 		for _, loc := range []string{"exports", "exports/"} {
 			objs := list(t, archives(t, w, loc, nil).Store)
 			if got := rels(objs); !slices.Equal(got, below) {
@@ -78,14 +78,14 @@ func (s *Suite) TestArchivesList(t *testing.T) {
 			check(t, "exports", objs)
 		}
 	})
-	t.Run("not a sibling prefix", func(t *testing.T) {
+	s.run(t, "not a sibling prefix", func(t *testing.T) {
 		for _, o := range list(t, archives(t, w, "exports", nil).Store) {
 			if _, ok := tree["exports/"+o.Rel]; !ok {
 				t.Errorf("%s lists %s (Rel %q), which is not below it", w.Location("exports"), o.Key, o.Rel)
 			}
 		}
 	})
-	t.Run("whole area", func(t *testing.T) {
+	s.run(t, "whole area", func(t *testing.T) {
 		objs := list(t, archives(t, w, "", nil).Store)
 		var want []string
 		for rel := range tree {
@@ -97,14 +97,14 @@ func (s *Suite) TestArchivesList(t *testing.T) {
 		}
 		check(t, "", objs)
 	})
-	t.Run("one archive", func(t *testing.T) {
+	s.run(t, "one archive", func(t *testing.T) {
 		objs := list(t, archives(t, w, "exports/a.csv", nil).Store)
 		if got := rels(objs); !slices.Equal(got, []string{"a.csv"}) {
 			t.Fatalf("%s lists %q, want just a.csv", w.Location("exports/a.csv"), got)
 		}
 		check(t, "exports", objs)
 	})
-	t.Run("Key opens the archive alone", func(t *testing.T) {
+	s.run(t, "Key opens the archive alone", func(t *testing.T) {
 		for _, o := range list(t, archives(t, w, "exports", nil).Store) {
 			l, err := opener(w).Open(t.Context(), o.Key)
 			if err != nil {
@@ -121,7 +121,7 @@ func (s *Suite) TestArchivesList(t *testing.T) {
 			}
 		}
 	})
-	t.Run("an error from fn stops it", func(t *testing.T) {
+	s.run(t, "an error from fn stops it", func(t *testing.T) {
 		stop := errors.New("stop")
 		calls := 0
 		err := archives(t, w, "exports", nil).Store.List(t.Context(), func(scrub.Object) error {
@@ -146,7 +146,7 @@ func (s *Suite) TestArchivesOpen(t *testing.T) {
 		// More than one ranged read of the S3 store (8 MiB).
 		{"over a read chunk", 8<<20 + 1000},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		s.run(t, tc.name, func(t *testing.T) {
 			rel := "open/" + tc.name
 			want := data(rel, tc.size)
 			write(t, w, rel, want)
@@ -190,7 +190,7 @@ func (s *Suite) TestArchivesOpen(t *testing.T) {
 			}
 		})
 	}
-	t.Run("deleted after listing", func(t *testing.T) {
+	s.run(t, "deleted after listing", func(t *testing.T) {
 		write(t, w, "gone/a.csv", data("gone", 100))
 		st := archives(t, w, "gone", nil).Store
 		obj := find(t, st, "a.csv")
@@ -227,7 +227,7 @@ func (s *Suite) TestArchivesReplace(t *testing.T) {
 	ctx := t.Context()
 	for _, tc := range replaceCases {
 		partSize := func(o *store.Options) { o.PartSize = tc.partSize }
-		t.Run(tc.name+"/in place", func(t *testing.T) {
+		s.run(t, tc.name+"/in place", func(t *testing.T) {
 			rel := "r/" + tc.name + "/in-place.csv"
 			old, repl := data(rel, tc.old), data(rel+"new", tc.new)
 			write(t, w, rel, old)
@@ -271,11 +271,11 @@ func (s *Suite) TestArchivesReplace(t *testing.T) {
 		// The other writer's bytes are of another size, or of the same
 		// size (a local store must then see the new modification time).
 		for _, grow := range tc.grow {
-			t.Run(fmt.Sprintf("%s/changed meanwhile/%+d bytes", tc.name, grow), func(t *testing.T) {
+			s.run(t, fmt.Sprintf("%s/changed meanwhile/%+d bytes", tc.name, grow), func(t *testing.T) {
 				s.replaceChanged(t, w, tc.name, tc.old, tc.old+grow, tc.new, partSize, tc.ignoresIfMatch)
 			})
 		}
-		t.Run(tc.name+"/deleted meanwhile", func(t *testing.T) {
+		s.run(t, tc.name+"/deleted meanwhile", func(t *testing.T) {
 			rel := "r/" + tc.name + "/deleted.csv"
 			write(t, w, rel, data(rel, tc.old))
 			st := s.writable(t, w, "r/"+tc.name, partSize)
@@ -410,7 +410,7 @@ func (s *Suite) TestArchivesNames(t *testing.T) {
 		t.Fatalf("lists %q, want %q", got, want)
 	}
 	for _, n := range oddNames {
-		t.Run(n, func(t *testing.T) {
+		s.run(t, n, func(t *testing.T) {
 			obj := find(t, st, n)
 			if obj.Key != w.Location("odd/"+n) {
 				t.Errorf("Key %q, want %q", obj.Key, w.Location("odd/"+n))
@@ -436,7 +436,7 @@ func (s *Suite) TestArchivesNames(t *testing.T) {
 			}
 		})
 	}
-	t.Run("files", func(t *testing.T) {
+	s.run(t, "files", func(t *testing.T) {
 		d := files(t, w, "odd dir")
 		for _, n := range oddNames {
 			if err := d.Create(ctx, n, bytes.NewReader([]byte(n))); err != nil {
@@ -459,7 +459,7 @@ func (s *Suite) TestMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err) // nothing is read before Archives or Files
 	}
-	t.Run("archives", func(t *testing.T) {
+	s.run(t, "archives", func(t *testing.T) {
 		src, err := l.Archives(ctx)
 		if err == nil {
 			err = src.Store.List(ctx, func(o scrub.Object) error {

@@ -21,14 +21,14 @@ func (s *Suite) TestFilesCreate(t *testing.T) {
 	w := s.world(t)
 	ctx := t.Context()
 	d := files(t, w, "dir")
-	t.Run("new name", func(t *testing.T) {
+	s.run(t, "new name", func(t *testing.T) {
 		if err := d.Create(ctx, "new.json", strings.NewReader(`{"n":1}`)); err != nil {
 			t.Fatal(err)
 		}
 		checkFile(t, d, "new.json", []byte(`{"n":1}`))
 		checkWorld(t, w, "dir/new.json", []byte(`{"n":1}`))
 	})
-	t.Run("existing name", func(t *testing.T) {
+	s.run(t, "existing name", func(t *testing.T) {
 		write(t, w, "dir/taken.json", []byte("old"))
 		err := d.Create(ctx, "taken.json", strings.NewReader("new"))
 		if s.quirk(t, IgnoresIfNoneMatch, err == nil, "Create over an existing file succeeded") {
@@ -39,7 +39,7 @@ func (s *Suite) TestFilesCreate(t *testing.T) {
 		}
 		checkFile(t, d, "taken.json", []byte("old"))
 	})
-	t.Run("name of a removed file", func(t *testing.T) {
+	s.run(t, "name of a removed file", func(t *testing.T) {
 		write(t, w, "dir/again.json", []byte("first"))
 		if err := d.Remove(ctx, "again.json"); err != nil {
 			t.Fatal(err)
@@ -56,7 +56,7 @@ func (s *Suite) TestFilesPut(t *testing.T) {
 	w := s.world(t)
 	ctx := t.Context()
 	d := files(t, w, "dir")
-	t.Run("replaces", func(t *testing.T) {
+	s.run(t, "replaces", func(t *testing.T) {
 		write(t, w, "dir/state.json", []byte("old state"))
 		if err := d.Put(ctx, "state.json", strings.NewReader("new")); err != nil {
 			t.Fatal(err)
@@ -64,7 +64,7 @@ func (s *Suite) TestFilesPut(t *testing.T) {
 		checkFile(t, d, "state.json", []byte("new"))
 		checkWorld(t, w, "dir/state.json", []byte("new"))
 	})
-	t.Run("new name", func(t *testing.T) {
+	s.run(t, "new name", func(t *testing.T) {
 		if err := d.Put(ctx, "fresh.json", strings.NewReader("fresh")); err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func (s *Suite) TestFilesRemove(t *testing.T) {
 	w := s.world(t)
 	ctx := t.Context()
 	d := files(t, w, "dir")
-	t.Run("then ReadFile", func(t *testing.T) {
+	s.run(t, "then ReadFile", func(t *testing.T) {
 		write(t, w, "dir/gone.json", []byte("x"))
 		write(t, w, "dir/kept.json", []byte("y"))
 		if err := d.Remove(ctx, "gone.json"); err != nil {
@@ -97,7 +97,7 @@ func (s *Suite) TestFilesRemove(t *testing.T) {
 			t.Errorf("List after Remove = %q", names)
 		}
 	})
-	t.Run("never there", func(t *testing.T) {
+	s.run(t, "never there", func(t *testing.T) {
 		if b, err := d.ReadFile(ctx, "never.json"); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("ReadFile of a missing file = %q, %v; want fs.ErrNotExist", b, err)
 		}
@@ -109,7 +109,7 @@ func (s *Suite) TestFilesList(t *testing.T) {
 	w := s.world(t)
 	ctx := t.Context()
 	d := files(t, w, "dir")
-	t.Run("empty", func(t *testing.T) {
+	s.run(t, "empty", func(t *testing.T) {
 		names, err := d.List(ctx)
 		if err != nil || len(names) != 0 {
 			t.Errorf("List of a directory never written = %q, %v; want none", names, err)
@@ -125,7 +125,7 @@ func (s *Suite) TestFilesList(t *testing.T) {
 	}
 	want := []string{"C.sig", "a.json", "a.jsonl", "b.json"}
 	for _, loc := range []string{"dir", "dir/"} {
-		t.Run("own files sorted/"+loc, func(t *testing.T) {
+		s.run(t, "own files sorted/"+loc, func(t *testing.T) {
 			names, err := files(t, w, loc).List(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -144,13 +144,13 @@ func (s *Suite) TestFilesCreateFile(t *testing.T) {
 	ctx := t.Context()
 	d := files(t, w, "dir")
 	src := data("createfile", 1000)
-	t.Run("exactly size bytes", func(t *testing.T) {
+	s.run(t, "exactly size bytes", func(t *testing.T) {
 		if err := d.CreateFile(ctx, "out.zip", bytes.NewReader(src), 600, "application/zip"); err != nil {
 			t.Fatal(err)
 		}
 		checkFile(t, d, "out.zip", src[:600])
 	})
-	t.Run("existing name", func(t *testing.T) {
+	s.run(t, "existing name", func(t *testing.T) {
 		write(t, w, "dir/taken.zip", []byte("old"))
 		err := d.CreateFile(ctx, "taken.zip", bytes.NewReader(src), 600, "application/zip")
 		if s.quirk(t, IgnoresIfNoneMatch, err == nil, "CreateFile over an existing file succeeded") {
@@ -161,7 +161,7 @@ func (s *Suite) TestFilesCreateFile(t *testing.T) {
 		}
 		checkFile(t, d, "taken.zip", []byte("old"))
 	})
-	t.Run("reader shorter than size", func(t *testing.T) {
+	s.run(t, "reader shorter than size", func(t *testing.T) {
 		// The S3 SDK takes the short body for a broken connection and
 		// retries it with backoff, for over a minute with scrub's client:
 		// the deadline keeps the suite fast, and the check is that

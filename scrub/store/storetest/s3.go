@@ -73,6 +73,9 @@ type S3Server struct {
 	// Quirks are the server's tolerated deviations, in every kind of
 	// bucket.
 	Quirks []Quirk
+	// Bugs are checks known to fail on the server, by kind of bucket,
+	// then as Suite.Bugs.
+	Bugs map[Bucket]map[string]string
 }
 
 // Suites returns one entry per kind of bucket the server offers.
@@ -98,6 +101,7 @@ func (srv S3Server) Suite(b Bucket) *Suite {
 		Versioned:  b != Plain,
 		ObjectLock: b == LockedBucket,
 		Quirks:     srv.Quirks,
+		Bugs:       srv.Bugs[b],
 		Require: func(t testing.TB) {
 			t.Helper()
 			srv.Endpoint(t)

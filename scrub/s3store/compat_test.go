@@ -477,7 +477,7 @@ func (s compatServer) concurrent(t *testing.T, kind bucketKind) {
 	var theirVersion atomic.Value
 	sum, err := s.run(t, bucket, "e", func(st *Store) {
 		st.hook = func(step, key string) error {
-			if step == "staged" && key == st.url(target) || step == "staged" && key == target {
+			if step == "checked" && key == target {
 				theirVersion.Store(s.put(t, &s3.PutObjectInput{Bucket: &bucket, Key: &target}, theirs))
 			}
 			return nil

@@ -239,7 +239,7 @@ func TestUnconditionalComplete(t *testing.T) {
 			st.Warn = func(msg string) { warnings = append(warnings, msg) }
 			if tc.writer {
 				st.hook = func(step, key string) error {
-					if step == "staged" {
+					if step == "checked" {
 						put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, theirs)
 					}
 					return nil
@@ -424,8 +424,10 @@ func TestConflictAnsweredByReset(t *testing.T) {
 			q.reset412 = true
 			st := newStore(c, bucket, "e")
 			st.client, st.PartSize = q, minPartSize
+			// The other writer comes after the last check before the
+			// write: only the write's condition can catch it.
 			st.hook = func(step, key string) error {
-				if step == "staged" {
+				if step == "checked" {
 					put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, theirs)
 				}
 				return nil

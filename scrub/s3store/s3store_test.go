@@ -431,7 +431,7 @@ func TestConcurrentWriter(t *testing.T) {
 			theirs := []byte("Client ID,v\n9F3A41C07B22E8D1,their new upload\n")
 			st := newStore(c, bucket, "e")
 			st.hook = func(step, key string) error {
-				if step == "staged" && key == target {
+				if step == "checked" && key == target {
 					put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &target}, theirs)
 				}
 				return nil

@@ -463,6 +463,19 @@ func (c *content) Replace(ctx context.Context, staged *os.File) error {
 	if c.snapshot, err = c.s.snapshot(ctx, c.key); err != nil {
 		return err
 	}
+	// A key deleted or rewritten since it was read is a conflict before
+	// anything is sent: If-Match alone does not say so on every store
+	// (versitygw lets a write with If-Match through over a delete
+	// marker, recreating an archive someone deleted). The condition on
+	// the write still covers what happens from here on.
+	if c.snapshot != nil && c.version != "" {
+		if err := stillLatest(c.snapshot, c.version); errors.Is(err, scrub.ErrConflict) {
+			return err
+		}
+	}
+	if err := c.s.step("checked", c.key); err != nil {
+		return err
+	}
 	partSize := c.s.PartSize
 	if partSize <= 0 {
 		partSize = DefaultPartSize

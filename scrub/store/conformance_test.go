@@ -84,15 +84,14 @@ var s3Servers = []storetest.S3Server{
 	},
 }
 
-// versityDeleted: in a versioned bucket versitygw honours If-Match
-// against a key whose latest entry is a delete marker as if the object
-// were there (a Replace recreates an archive deleted meanwhile), and
-// refuses If-None-Match: * there as if it existed. No storetest.Quirk
-// names either yet; the first undoes another writer's delete.
+// versityDeleted: in a versioned bucket versitygw treats a key whose
+// latest entry is a delete marker as if the object were there: If-Match
+// succeeds (scrub checks the key's latest entry just before it writes,
+// so a Replace does not recreate an archive deleted meanwhile; the
+// deleted_meanwhile checks pass), and If-None-Match: * fails, which no
+// storetest.Quirk names yet.
 var versityDeleted = map[string]string{
-	"ArchivesReplace/one_request/deleted_meanwhile": "versitygw: PutObject If-Match succeeds on a key whose latest entry is a delete marker (recreates an archive deleted meanwhile); the probe does not detect it; needs a quirk or a scrub check",
-	"ArchivesReplace/multipart/deleted_meanwhile":   "versitygw: CompleteMultipartUpload If-Match succeeds on a key whose latest entry is a delete marker (recreates an archive deleted meanwhile); needs a quirk or a scrub check",
-	"FilesCreate/name_of_a_removed_file":            "versitygw: PutObject If-None-Match: * fails on a key whose latest entry is a delete marker, so a removed file's name cannot be created again; needs a quirk",
+	"FilesCreate/name_of_a_removed_file": "versitygw: PutObject If-None-Match: * fails on a key whose latest entry is a delete marker, so a removed file's name cannot be created again; needs a quirk",
 }
 
 // TestConformance runs the store suite over a local directory and every

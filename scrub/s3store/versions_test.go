@@ -45,6 +45,9 @@ type playStore struct {
 	// noRetention answers GetObjectRetention with no retention (moto,
 	// for a version its HEAD shows retained).
 	noRetention bool
+	// noVersionListing answers ListObjectVersions with 501 Not
+	// Implemented (a store that versions but cannot list versions).
+	noVersionListing bool
 	// fakeDelete answers the DeleteObject of these versions with success
 	// but deletes nothing.
 	fakeDelete map[string]bool
@@ -53,6 +56,9 @@ type playStore struct {
 }
 
 func (p *playStore) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, opt ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
+	if p.noVersionListing {
+		return nil, &smithy.GenericAPIError{Code: "NotImplemented", Message: "ListObjectVersions is not implemented"}
+	}
 	if p.pageSize != 0 {
 		cp := *in
 		cp.MaxKeys = &p.pageSize
@@ -522,4 +528,26 @@ func TestHiddenVersionsErase(t *testing.T) {
 		t.Errorf("clean.csv: %s, %d versions deleted (%s); want unchanged, 0", r.Status, r.VersionsDeleted, r.Error)
 	}
 	checkNoVictims(t, c, bucket)
+}
+
+// TestNoVersionListing: a versioned bucket whose store cannot list
+// versions. scrub cannot see the older versions that may hold listed rows
+// (nor keys behind delete markers), so it refuses the batch, saying why,
+// and writes nothing: a run that cannot check every version must not
+// report an archive erased.
+func TestNoVersionListing(t *testing.T) {
+	c := testClient(t)
+	bucket := newBucket(t, c, versioned)
+	uploadExport(t, c, bucket, "e")
+	before := listVersions(t, c, bucket)
+	st := newStore(c, bucket, "e")
+	st.client = &playStore{api: c, noVersionListing: true}
+	opt := scrub.Options{Filter: &filter.Filter{IDs: ids.New(scrubtest.Listed...)}, Jobs: 4}
+	sum, err := scrub.Run(context.Background(), opt, []scrub.Source{{Name: "s3://" + bucket + "/e", Store: st}})
+	if err == nil || !strings.Contains(err.Error(), "NotImplemented") {
+		t.Fatalf("err = %v, summary %+v; want the batch refused naming ListObjectVersions' NotImplemented", err, sum)
+	}
+	if after := listVersions(t, c, bucket); len(after) != len(before) {
+		t.Errorf("%d versions before, %d after: something was written", len(before), len(after))
+	}
 }

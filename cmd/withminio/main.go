@@ -26,7 +26,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -34,21 +33,19 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/scrubtool/scrub/cmd/internal/harness"
 )
 
 // Fixed test credentials and KMS key. Nothing here is secret: the
@@ -60,13 +57,6 @@ const (
 	kmsKeyID  = "scrub-test-key"
 	kmsKey    = "scrub-test-kms-key-32-bytes-long" // MinIO wants exactly 32 bytes
 	stopGrace = 10 * time.Second
-)
-
-// Exit codes of withminio's own failures (as in env(1)).
-const (
-	exitHarness  = 125
-	exitNoExec   = 126
-	exitNotFound = 127
 )
 
 // loadFlag collects the repeatable -load DIR=BUCKET/PREFIX flag.
@@ -116,18 +106,14 @@ func logf(format string, args ...any) {
 
 func run(bin string, drives int, timeout time.Duration, verbose, versioned bool, loads []load, command []string) int {
 	// Catch signals first, so that an interrupt at any point still cleans up.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel, sigs := harness.Catch()
 	defer cancel()
-	sigs := &interrupts{cancel: cancel}
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	go sigs.handle(sigc)
 
 	start := time.Now()
 	srv, err := startMinIO(bin, drives, verbose)
 	if err != nil {
 		logf("%v", err)
-		return exitHarness
+		return harness.ExitHarness
 	}
 	defer srv.stop()
 
@@ -137,64 +123,16 @@ func run(bin string, drives int, timeout time.Duration, verbose, versioned bool,
 		if ctx.Err() == nil {
 			srv.showLog()
 		}
-		return sigs.exitCode(exitHarness)
+		return sigs.ExitCode(harness.ExitHarness)
 	}
 	logf("MinIO ready at %s after %.1fs", srv.url, time.Since(start).Seconds())
 	for _, l := range loads {
 		if err := upload(ctx, cli, l, versioned); err != nil {
 			logf("-load %s: %v", l.dir, err)
-			return sigs.exitCode(exitHarness)
+			return sigs.ExitCode(harness.ExitHarness)
 		}
 	}
 	return runCommand(command, srv, sigs)
-}
-
-// interrupts handles SIGINT and SIGTERM: before the command runs they
-// cancel the start-up, then they are passed on to the command.
-type interrupts struct {
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	sig    os.Signal   // the first signal before the command started
-	proc   *os.Process // the command, once started
-}
-
-func (in *interrupts) handle(sigc <-chan os.Signal) {
-	for sig := range sigc {
-		in.mu.Lock()
-		if in.proc != nil {
-			in.proc.Signal(sig)
-		} else if in.sig == nil {
-			in.sig = sig
-			in.cancel()
-		}
-		in.mu.Unlock()
-	}
-}
-
-var errInterrupted = errors.New("interrupted")
-
-// start starts cmd unless a signal came first.
-func (in *interrupts) start(cmd *exec.Cmd) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.sig != nil {
-		return errInterrupted
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	in.proc = cmd.Process
-	return nil
-}
-
-// exitCode is 128+signal after a signal, else code.
-func (in *interrupts) exitCode(code int) int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if s, ok := in.sig.(syscall.Signal); ok {
-		return 128 + int(s)
-	}
-	return code
 }
 
 // drivePattern names the drives of the server: MinIO's ellipsis for
@@ -208,19 +146,16 @@ func drivePattern(drives int) string {
 
 // server is a running MinIO process.
 type server struct {
-	cmd    *exec.Cmd
-	tmp    string        // removed by stop
-	log    string        // MinIO's output
-	url    string        // S3 endpoint
-	exited chan struct{} // closed when the process has exited
-	err    error         // its Wait error, valid after exited is closed
+	*harness.Process
+	tmp string // removed by stop
+	url string // S3 endpoint
 }
 
 func startMinIO(bin string, drives int, verbose bool) (*server, error) {
 	if _, err := exec.LookPath(bin); err != nil {
 		return nil, fmt.Errorf("no MinIO server binary: %v (make bin/minio builds it)", err)
 	}
-	ports, err := freePorts(2)
+	ports, err := harness.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -229,10 +164,9 @@ func startMinIO(bin string, drives int, verbose bool) (*server, error) {
 		return nil, err
 	}
 	s := &server{
-		tmp:    tmp,
-		log:    filepath.Join(tmp, "minio.log"),
-		url:    fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		exited: make(chan struct{}),
+		Process: &harness.Process{Name: "MinIO", Log: filepath.Join(tmp, "minio.log"), Logf: logf},
+		tmp:     tmp,
+		url:     fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
 	}
 	data := filepath.Join(tmp, "data")
 	for i := 1; i <= drives; i++ {
@@ -241,97 +175,45 @@ func startMinIO(bin string, drives int, verbose bool) (*server, error) {
 			return nil, err
 		}
 	}
-	logFile, err := os.Create(s.log)
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-
-	s.cmd = exec.Command(bin, "server",
+	s.Cmd = exec.Command(bin, "server",
 		"--address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		"--certs-dir", filepath.Join(tmp, "certs"), // not ~/.minio/certs
 		filepath.Join(data, drivePattern(drives)))
-	s.cmd.Env = append(withoutVars(os.Environ(), "MINIO_"),
+	s.Cmd.Env = append(harness.WithoutVars(os.Environ(), "MINIO_"),
 		"MINIO_CI_CD=1", // lets several drives on one disk start
 		"MINIO_ROOT_USER="+accessKey,
 		"MINIO_ROOT_PASSWORD="+secretKey,
 		"MINIO_KMS_SECRET_KEY="+kmsKeyID+":"+base64.StdEncoding.EncodeToString([]byte(kmsKey)),
 	)
-	s.cmd.Stdout = logFile
+	var echo io.Writer
 	if verbose {
-		s.cmd.Stdout = io.MultiWriter(logFile, os.Stderr)
+		echo = os.Stderr
 	}
-	s.cmd.Stderr = s.cmd.Stdout
-	// Own process group: a terminal's Ctrl-C reaches withminio, which
-	// then stops MinIO in order, rather than MinIO directly.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
+	if err := s.Start(echo); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	go func() {
-		s.err = s.cmd.Wait()
-		logFile.Close() // only now: with -v, Wait copies the output through it
-		close(s.exited)
-	}()
 	return s, nil
-}
-
-// freePorts returns n distinct free loopback ports. They are free now;
-// MinIO binds them a moment later.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close() // keep it open until all are picked, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // waitReady waits until ListBuckets succeeds: /minio/health/live answers
 // before MinIO can serve requests.
 func (s *server) waitReady(ctx context.Context, cli *s3.Client, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var lastErr error
-	for {
-		callCtx, callCancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := cli.ListBuckets(callCtx, &s3.ListBucketsInput{}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
-		callCancel()
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		select {
-		case <-s.exited:
-			return fmt.Errorf("MinIO exited during start-up: %v", s.err)
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("MinIO not ready after %v; last error: %v", timeout, lastErr)
-			}
-			return errInterrupted
-		case <-time.After(100 * time.Millisecond):
-		}
+	err := s.WaitReady(ctx, timeout, 2*time.Second, 100*time.Millisecond, func(ctx context.Context) error {
+		_, err := cli.ListBuckets(ctx, &s3.ListBucketsInput{}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+		return err
+	})
+	if err != nil && !errors.Is(err, harness.ErrInterrupted) {
+		return fmt.Errorf("MinIO %v", err)
 	}
+	return err
 }
 
 // stop terminates MinIO (SIGTERM, SIGKILL after stopGrace) and removes
 // its data.
 func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(stopGrace):
-		logf("MinIO did not stop within %v; killing it", stopGrace)
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
+	s.Stop(stopGrace, false)
 	if err := os.RemoveAll(s.tmp); err != nil {
 		logf("%v", err)
 	}
@@ -339,22 +221,9 @@ func (s *server) stop() {
 
 // showLog prints the end of MinIO's log to stderr.
 func (s *server) showLog() {
-	b, err := os.ReadFile(s.log)
-	if err != nil {
+	if err := s.ShowLog(40); err != nil {
 		logf("%v", err)
-		return
 	}
-	b = bytes.TrimRight(b, "\n")
-	if len(b) == 0 {
-		logf("MinIO's log is empty")
-		return
-	}
-	lines := bytes.Split(b, []byte("\n"))
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	logf("last lines of MinIO's log:")
-	os.Stderr.Write(append(bytes.Join(lines, []byte("\n")), '\n'))
 }
 
 func newClient(url string) *s3.Client {
@@ -422,10 +291,10 @@ func upload(ctx context.Context, cli *s3.Client, l load, versioned bool) error {
 
 // runCommand runs command with the server's environment and returns
 // its exit code.
-func runCommand(command []string, s *server, sigs *interrupts) int {
+func runCommand(command []string, s *server, sigs *harness.Interrupts) int {
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(withoutVars(os.Environ(),
+	cmd.Env = append(harness.WithoutVars(os.Environ(),
 		// Set below, or would point the SDK elsewhere or break its config.
 		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -438,47 +307,13 @@ func runCommand(command []string, s *server, sigs *interrupts) int {
 		"SCRUB_TEST_S3_ENDPOINT="+s.url,
 		"SCRUB_TEST_KMS_KEY="+kmsKeyID,
 	)
-	if err := sigs.start(cmd); err != nil {
-		logf("%v", err)
-		switch {
-		case errors.Is(err, errInterrupted):
-			return sigs.exitCode(exitHarness)
-		case errors.Is(err, exec.ErrNotFound):
-			return exitNotFound
+	return sigs.Run(cmd, logf, func(done <-chan struct{}) {
+		select {
+		case <-done:
+		case <-s.Exited:
+			logf("MinIO exited while the command was running: %v", s.Err)
+			s.showLog()
+			<-done
 		}
-		return exitNoExec
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-s.exited:
-		logf("MinIO exited while the command was running: %v", s.err)
-		s.showLog()
-		<-done
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return cmd.ProcessState.ExitCode()
-}
-
-// withoutVars returns env without the variables named in names; a name
-// ending in "_" removes every variable with that prefix.
-func withoutVars(env []string, names ...string) []string {
-	var out []string
-next:
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		for _, n := range names {
-			if k == n || strings.HasSuffix(n, "_") && strings.HasPrefix(k, n) {
-				continue next
-			}
-		}
-		out = append(out, kv)
-	}
-	return out
+	})
 }

@@ -59,21 +59,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/scrubtool/scrub/cmd/internal/harness"
 )
 
 // Test credentials and keys. Nothing here is secret: the servers only
@@ -84,13 +83,6 @@ const (
 	kmsKey    = "scrub-test-kms-key-32-bytes-long" // MinIO wants exactly 32 bytes
 	stopGrace = 10 * time.Second
 	logTail   = 40 // lines of a server's log shown when it fails
-)
-
-// Exit codes of withs3's own failures (as in env(1)).
-const (
-	exitHarness  = 125
-	exitNoExec   = 126
-	exitNotFound = 127
 )
 
 // kind is one S3 server program: how to start it and how to sign in.
@@ -188,12 +180,8 @@ func logf(format string, args ...any) {
 
 func run(o options) int {
 	// Catch signals first, so that an interrupt at any point still cleans up.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel, sigs := harness.Catch()
 	defer cancel()
-	sigs := &interrupts{cancel: cancel}
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	go sigs.handle(sigc)
 
 	var (
 		running []*server
@@ -211,7 +199,7 @@ func run(o options) int {
 		s, err := start(k, o.bin, o.verbose)
 		if err != nil {
 			logf("%s: %v", k.name, err)
-			return exitHarness
+			return harness.ExitHarness
 		}
 		running = append(running, s)
 	}
@@ -224,8 +212,8 @@ func run(o options) int {
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		logf("%v", errInterrupted)
-		return sigs.exitCode(exitHarness)
+		logf("%v", harness.ErrInterrupted)
+		return sigs.ExitCode(harness.ExitHarness)
 	}
 	failed := false
 	for i, s := range running {
@@ -236,73 +224,22 @@ func run(o options) int {
 		}
 	}
 	if failed {
-		return exitHarness
+		return harness.ExitHarness
 	}
 	return runCommand(o.command, running, skipped, sigs)
-}
-
-// interrupts handles SIGINT and SIGTERM: before the command runs they
-// cancel the start-up, then they are passed on to the command.
-type interrupts struct {
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	sig    os.Signal   // the first signal before the command started
-	proc   *os.Process // the command, once started
-}
-
-func (in *interrupts) handle(sigc <-chan os.Signal) {
-	for sig := range sigc {
-		in.mu.Lock()
-		if in.proc != nil {
-			in.proc.Signal(sig)
-		} else if in.sig == nil {
-			in.sig = sig
-			in.cancel()
-		}
-		in.mu.Unlock()
-	}
-}
-
-var errInterrupted = errors.New("interrupted")
-
-// start starts cmd unless a signal came first.
-func (in *interrupts) start(cmd *exec.Cmd) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.sig != nil {
-		return errInterrupted
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	in.proc = cmd.Process
-	return nil
-}
-
-// exitCode is 128+signal after a signal, else code.
-func (in *interrupts) exitCode(code int) int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if s, ok := in.sig.(syscall.Signal); ok {
-		return 128 + int(s)
-	}
-	return code
 }
 
 // server is a running server process.
 type server struct {
 	kind
-	dir    string // temp directory: data, configuration, log; removed by stop
-	log    string // the server's output
-	url    string // S3 endpoint
-	ports  []int
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has exited
-	err    error         // its Wait error, valid after exited is closed
+	*harness.Process
+	dir   string // temp directory: data, configuration, log; removed by stop
+	url   string // S3 endpoint
+	ports []int
 }
 
 func start(k kind, bin string, verbose bool) (*server, error) {
-	ports, err := freePorts(k.want)
+	ports, err := harness.FreePorts(k.want)
 	if err != nil {
 		return nil, err
 	}
@@ -311,44 +248,28 @@ func start(k kind, bin string, verbose bool) (*server, error) {
 		return nil, err
 	}
 	s := &server{
-		kind:   k,
-		dir:    dir,
-		log:    filepath.Join(dir, k.name+".log"),
-		url:    fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
-		ports:  ports,
-		exited: make(chan struct{}),
+		kind:    k,
+		Process: &harness.Process{Name: k.name, Log: filepath.Join(dir, k.name+".log"), Logf: logf},
+		dir:     dir,
+		url:     fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+		ports:   ports,
 	}
-	s.cmd, err = k.command(bin, s, ports)
+	s.Cmd, err = k.command(bin, s, ports)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	logFile, err := os.Create(s.log)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+	if s.Cmd.Dir == "" {
+		s.Cmd.Dir = dir // no server reads configuration from the caller's directory
 	}
-	s.cmd.Stdout = logFile
+	var echo io.Writer
 	if verbose {
-		s.cmd.Stdout = io.MultiWriter(logFile, &prefixWriter{w: os.Stderr, prefix: k.name + "| "})
+		echo = &prefixWriter{w: os.Stderr, prefix: k.name + "| "}
 	}
-	s.cmd.Stderr = s.cmd.Stdout
-	if s.cmd.Dir == "" {
-		s.cmd.Dir = dir // no server reads configuration from the caller's directory
-	}
-	// Own process group: a terminal's Ctrl-C reaches withs3, which then
-	// stops the servers in order, rather than the servers directly.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
+	if err := s.Start(echo); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	go func() {
-		s.err = s.cmd.Wait()
-		logFile.Close() // only now: with -v, Wait copies the output through it
-		close(s.exited)
-	}()
 	return s, nil
 }
 
@@ -367,7 +288,7 @@ func program(bin, name string) (string, error) {
 // in "_" is a prefix), plus add.
 func serverEnv(drop []string, add ...string) []string {
 	drop = append(drop, "AWS_") // servers with S3 clients of their own read these
-	return append(withoutVars(os.Environ(), drop...), add...)
+	return append(harness.WithoutVars(os.Environ(), drop...), add...)
 }
 
 func minioCommand(bin string, s *server, ports []int) (*exec.Cmd, error) {
@@ -493,21 +414,6 @@ func s3rverCommand(bin string, s *server, ports []int) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// freePorts returns n distinct free loopback ports. They are free now; the
-// server binds them a moment later.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close() // keep it open until all are picked, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 func (s *server) client() *s3.Client {
 	return s3.New(s3.Options{
 		BaseEndpoint:               aws.String(s.url),
@@ -525,29 +431,14 @@ func (s *server) client() *s3.Client {
 // before its volume server has joined) answer before writes work.
 func (s *server) waitReady(ctx context.Context, timeout time.Duration) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	cli := s.client()
-	var lastErr error
-	for {
-		callCtx, callCancel := context.WithTimeout(ctx, 10*time.Second)
-		lastErr = probe(callCtx, cli)
-		callCancel()
-		if lastErr == nil {
-			logf("%s ready at %s after %.1fs", s.name, s.url, time.Since(start).Seconds())
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("exited during start-up: %v", s.err)
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("not ready after %v; last error: %v", timeout, lastErr)
-			}
-			return errInterrupted
-		case <-time.After(200 * time.Millisecond):
-		}
+	err := s.WaitReady(ctx, timeout, 10*time.Second, 200*time.Millisecond, func(ctx context.Context) error {
+		return probe(ctx, cli)
+	})
+	if err == nil {
+		logf("%s ready at %s after %.1fs", s.name, s.url, time.Since(start).Seconds())
 	}
+	return err
 }
 
 // probe makes the calls a server must answer to count as started, and
@@ -592,16 +483,7 @@ func stopAll(servers []*server) {
 // stop terminates the server's process group (SIGTERM, SIGKILL after
 // stopGrace) and removes its temp directory.
 func (s *server) stop() {
-	pgid := -s.cmd.Process.Pid
-	syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(stopGrace):
-		logf("%s did not stop within %v; killing it", s.name, stopGrace)
-		syscall.Kill(pgid, syscall.SIGKILL)
-		<-s.exited
-	}
-	syscall.Kill(pgid, syscall.SIGKILL) // anything the server left running
+	s.Stop(stopGrace, true)
 	if err := os.RemoveAll(s.dir); err != nil {
 		logf("%s: %v", s.name, err)
 	}
@@ -619,27 +501,14 @@ func (s *server) stop() {
 
 // showLog prints the end of the server's log to stderr.
 func (s *server) showLog() {
-	b, err := os.ReadFile(s.log)
-	if err != nil {
+	if err := s.ShowLog(logTail); err != nil {
 		logf("%s: %v", s.name, err)
-		return
 	}
-	b = bytes.TrimRight(b, "\n")
-	if len(b) == 0 {
-		logf("%s's log is empty", s.name)
-		return
-	}
-	lines := bytes.Split(b, []byte("\n"))
-	if len(lines) > logTail {
-		lines = lines[len(lines)-logTail:]
-	}
-	logf("last lines of %s's log:", s.name)
-	os.Stderr.Write(append(bytes.Join(lines, []byte("\n")), '\n'))
 }
 
 // childEnv is the environment of COMMAND; see the package documentation.
 func childEnv(running []*server, skipped []string) []string {
-	env := withoutVars(os.Environ(),
+	env := harness.WithoutVars(os.Environ(),
 		// Set below, or would point the SDK elsewhere or break its config.
 		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -671,68 +540,34 @@ func childEnv(running []*server, skipped []string) []string {
 
 // runCommand runs command with the servers' environment and returns its
 // exit code.
-func runCommand(command []string, running []*server, skipped []string, sigs *interrupts) int {
+func runCommand(command []string, running []*server, skipped []string, sigs *harness.Interrupts) int {
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = childEnv(running, skipped)
-	if err := sigs.start(cmd); err != nil {
-		logf("%v", err)
-		switch {
-		case errors.Is(err, errInterrupted):
-			return sigs.exitCode(exitHarness)
-		case errors.Is(err, exec.ErrNotFound):
-			return exitNotFound
+	code := sigs.Run(cmd, logf, func(done <-chan struct{}) {
+		// Report a server that dies while the command runs.
+		for _, s := range running {
+			go func() {
+				select {
+				case <-s.Exited:
+					logf("%s exited while the command was running: %v", s.name, s.Err)
+					s.showLog()
+				case <-done:
+				}
+			}()
 		}
-		return exitNoExec
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	// Report a server that dies while the command runs.
-	for _, s := range running {
-		go func() {
+		<-done
+	})
+	if code == 0 {
+		for _, s := range running {
 			select {
-			case <-s.exited:
-				logf("%s exited while the command was running: %v", s.name, s.err)
-				s.showLog()
-			case <-done:
+			case <-s.Exited:
+				code = harness.ExitHarness
+			default:
 			}
-		}()
-	}
-	<-done
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	code := cmd.ProcessState.ExitCode()
-	for _, s := range running {
-		select {
-		case <-s.exited:
-			if code == 0 {
-				code = exitHarness
-			}
-		default:
 		}
 	}
 	return code
-}
-
-// withoutVars returns env without the variables named in names; a name
-// ending in "_" removes every variable with that prefix.
-func withoutVars(env []string, names ...string) []string {
-	var out []string
-next:
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		for _, n := range names {
-			if k == n || strings.HasSuffix(n, "_") && strings.HasPrefix(k, n) {
-				continue next
-			}
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // prefixWriter writes complete lines to w, each after prefix.

@@ -60,6 +60,9 @@ type Request struct {
 	// AcceptUnconditionalWrites: archives are replaced in stores that
 	// ignore conditional writes (--accept-unconditional-writes).
 	AcceptUnconditionalWrites bool
+	// AllowPlaceholderIDs: IDs that look like placeholders (unknown,
+	// null, 0, -) were listed on purpose.
+	AllowPlaceholderIDs bool
 
 	// Out is an export's output location; Blocklist an unblock's list.
 	Out       string
@@ -155,6 +158,7 @@ func (r *Request) Scope(blocklist string) string {
 type eraseOptions struct {
 	AcceptUnconditionalWrites bool     `json:"accept_unconditional_writes,omitempty"`
 	AllowInvalidUTF8          bool     `json:"allow_invalid_utf8"`
+	AllowPlaceholderIDs       bool     `json:"allow_placeholder_ids,omitempty"`
 	Columns                   []string `json:"columns"`
 	Cutoff                    string   `json:"cutoff,omitempty"`
 	Delimiter                 string   `json:"delimiter,omitempty"`
@@ -217,7 +221,7 @@ func (r *Request) options() json.RawMessage {
 	case Unblock:
 		v = unblockOptions{Blocklist: r.Blocklist, IDsFile: r.IDsFile}
 	default:
-		o := eraseOptions{AcceptUnconditionalWrites: r.AcceptUnconditionalWrites, AllowInvalidUTF8: r.AllowInvalidUTF8, Columns: r.Columns, Delimiter: delim, DryRun: r.DryRun,
+		o := eraseOptions{AcceptUnconditionalWrites: r.AcceptUnconditionalWrites, AllowInvalidUTF8: r.AllowInvalidUTF8, AllowPlaceholderIDs: r.AllowPlaceholderIDs, Columns: r.Columns, Delimiter: delim, DryRun: r.DryRun,
 			Endpoint: r.Endpoint, Exclude: r.Exclude, IDsFile: r.IDsFile, Include: r.Include, Jobs: r.Jobs, Level: r.Level,
 			MaxMemberSize: r.MaxMemberSize, MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, PartSize: r.PartSize, Verify: r.Verify}
 		if r.Shard != nil {

@@ -77,6 +77,9 @@ func legacyOptions(r *Request) string {
 		if r.AcceptUnconditionalWrites {
 			m["accept_unconditional_writes"] = true
 		}
+		if r.AllowPlaceholderIDs {
+			m["allow_placeholder_ids"] = true
+		}
 		if r.Transform != nil {
 			m["id_transform"] = r.Transform.String()
 			if k := r.Transform.KeyID(); k != "" {
@@ -128,6 +131,9 @@ func requests(t *testing.T) map[string]*Request {
 	r = base()
 	r.Command, r.IDsFile, r.AcceptUnconditionalWrites = Sweep, "", true
 	rs["sweep, unconditional writes accepted"] = r
+	r = base()
+	r.AllowPlaceholderIDs = true
+	rs["placeholder IDs allowed"] = r
 	r = base()
 	r.Command, r.Out, r.Columns = Export, "s3://out/x", []string{"clientId"}
 	rs["export"] = r

@@ -282,7 +282,8 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	case idKey == nil:
 		return usagef("unblock needs the ID key the blocklist is under: --id-key FILE or $%s", envIDKey)
 	}
-	set, err := loadIDs(*idsFile, env.Stdin)
+	// Taking a placeholder off the blocklist erases nothing.
+	set, err := loadIDs(*idsFile, env.Stdin, true)
 	if err != nil {
 		return err
 	}

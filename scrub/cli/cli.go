@@ -136,6 +136,8 @@ type eraseOptions struct {
 	shard      *scrub.Shard
 	sources    []string
 
+	allowPlaceholders bool
+
 	idTransform string
 	transform   *ids.Transform
 	olderThan   string
@@ -176,6 +178,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	shard := fs.String("shard", "", "process only share `I/N` of the archives (0 <= I < N; I may be auto, read from $JOB_COMPLETION_INDEX or $AWS_BATCH_JOB_ARRAY_INDEX), so N workers split one request; each writes its own audit batch")
 	o.timeColumn = filter.DefaultTimeColumn
 	if command == "erase" {
+		fs.BoolVar(&o.allowPlaceholders, "allow-placeholder-ids", false, "erase listed IDs that look like placeholders for a missing ID (unknown, none, null, n/a, -, 0, a nil UUID); by default such a list is refused")
 		fs.StringVar(&o.idTransform, "id-transform", "", "the stored form of the listed IDs: `SPEC` lower|upper, then sha256|sha1|md5|hmac-sha256:KEYFILE, joined by a comma (e.g. lower,sha256); digests match as hex in either case")
 		fs.StringVar(&o.olderThan, "older-than", "", "also remove every row older than `AGE`: 365d, 2w, 12h (back from the start of the batch), or a date such as 2025-01-01 (UTC unless it has a zone); --ids is then optional")
 		fs.StringVar(&o.timeColumn, "time-column", filter.DefaultTimeColumn, "header `NAME` of the column --older-than reads (2006-01-02 15:04:05[.frac], RFC 3339 or 2006-01-02; UTC without a zone)")
@@ -272,7 +275,11 @@ func (o *eraseOptions) delim() (byte, error) {
 	return 0, usagef("--delimiter must be , ; or tab")
 }
 
-func loadIDs(name string, stdin io.Reader) (*ids.Set, error) {
+// loadIDs reads an ID list. Unless allowPlaceholders, an ID that looks
+// like a placeholder (ids.Placeholder) is a usage error naming its line:
+// listed by mistake, it would erase the rows of every client without an
+// ID.
+func loadIDs(name string, stdin io.Reader, allowPlaceholders bool) (*ids.Set, error) {
 	r := stdin
 	label := "standard input"
 	if r == nil {
@@ -286,11 +293,23 @@ func loadIDs(name string, stdin io.Reader) (*ids.Set, error) {
 		defer f.Close()
 		r, label = f, name
 	}
-	set, err := ids.Read(r, label)
+	var list []string
+	var placeholders []string
+	err := ids.ReadFunc(r, label, func(id string, line int) {
+		list = append(list, id)
+		if !allowPlaceholders && ids.Placeholder(id) {
+			placeholders = append(placeholders, fmt.Sprintf("%s:%d", label, line))
+		}
+	})
 	if err != nil {
 		return nil, &UsageError{err}
 	}
-	return set, nil
+	if len(placeholders) > 0 {
+		return nil, usagef("%s: looks like a placeholder for a missing ID (such as unknown, none, null, n/a, - or 0), not a client's ID: "+
+			"erasing it would remove the rows of every client without one; take it out of the list, or give --allow-placeholder-ids if it is meant",
+			strings.Join(placeholders, ", "))
+	}
+	return ids.New(list...), nil
 }
 
 func runErase(ctx context.Context, args []string, env Env) error {
@@ -307,7 +326,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 	}
 	spec := batchSpec{command: batch.Erase}
 	if o.ids != "" {
-		set, err := loadIDs(o.ids, env.Stdin)
+		set, err := loadIDs(o.ids, env.Stdin, o.allowPlaceholders)
 		if err != nil {
 			return err
 		}
@@ -359,7 +378,7 @@ func (o *eraseOptions) request(command string) *batch.Request {
 		Transform: o.transform, OlderThan: o.olderThan, TimeColumn: o.timeColumn, Cutoff: o.cutoff,
 		DryRun: o.dryRun, Jobs: o.jobs, Level: o.level, MaxRecord: o.maxRecord, MaxMemberSize: o.maxMember,
 		MaxRatio: o.maxRatio, AllowInvalidUTF8: o.allowUTF8, Verify: o.verify, PartSize: o.partSize, Endpoint: o.endpoint,
-		AcceptUnconditionalWrites: o.accept,
+		AcceptUnconditionalWrites: o.accept, AllowPlaceholderIDs: o.allowPlaceholders,
 	}
 }
 

@@ -123,6 +123,19 @@ func ReadFunc(r io.Reader, name string, fn func(id string, line int)) error {
 	return nil
 }
 
+// Placeholder reports whether id looks like what an export holds where a
+// client has no ID (unknown, none, null, n/a, -, 0, an all-zero or nil
+// UUID) rather than an ID: listed by mistake, it matches the rows of every
+// such client. Case and surrounding space do not matter.
+func Placeholder(id string) bool {
+	s := strings.ToLower(strings.TrimSpace(id))
+	switch s {
+	case "unknown", "none", "null", "nil", "undefined", "n/a", "na", "?", "empty", "anonymous":
+		return true
+	}
+	return s != "" && strings.Trim(s, "0-") == ""
+}
+
 // check rejects IDs that cannot be a CSV field value on their own.
 func check(id string) error {
 	for i := 0; i < len(id); i++ {

@@ -59,6 +59,12 @@ type Options struct {
 	Select func(Object) bool
 	// Shard, if set, keeps the archives of one share of the request.
 	Shard *Shard
+	// MaxShare, if above 0, stops the batch before it replaces an
+	// archive once the rows of listed IDs are more than this share of
+	// the rows read so far (counted once MassMinRows rows are read):
+	// most likely a placeholder ID or a wrong ID column. Rows that go
+	// only for their age (a retention purge) do not count.
+	MaxShare float64
 	// Jobs is the number of archives processed at once; 0 means the
 	// number of CPUs, twice that with a Remote source.
 	Jobs   int
@@ -98,6 +104,29 @@ type Options struct {
 type engine struct {
 	Options
 	load load
+	// read and listed count the rows read so far and those of them that
+	// hold a listed ID (for MaxShare).
+	read, listed atomic.Int64
+}
+
+// MassMinRows is how many rows a batch reads before Options.MaxShare
+// applies: a share of fewer says little.
+const MassMinRows = 10000
+
+// ErrMassErasure stops a batch whose listed IDs match too many rows.
+var ErrMassErasure = errors.New("the listed IDs match too many rows")
+
+// count adds an archive's rows to the batch's, and fails with
+// ErrMassErasure when the listed IDs' share is over MaxShare.
+func (o *engine) count(rep *archive.Report, key string) error {
+	read := o.read.Add(rep.Rows())
+	listed := o.listed.Add(rep.Removed() - rep.Expired())
+	if o.MaxShare <= 0 || read < MassMinRows || float64(listed) <= o.MaxShare*float64(read) {
+		return nil
+	}
+	return fmt.Errorf("%w: stopped before replacing %s: %d of the %d rows read so far (%.0f%%) hold a listed ID, more than --max-share %.0f%%; "+
+		"a placeholder ID or a wrong ID column? Check with --dry-run, or raise --max-share if this is meant", ErrMassErasure, key, listed, read,
+		100*float64(listed)/float64(read), 100*o.MaxShare)
 }
 
 // selection is the archives the options choose.
@@ -327,6 +356,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		case err != nil:
 			return err
 		case rep.Removed() == 0:
+			o.count(rep, obj.Key) // all of it read, none listed
 			res.Status = Unchanged
 			res.BytesAfter = &res.BytesBefore
 			if res.SHA256Before, err = src.sum(c.Size()); err != nil {
@@ -496,6 +526,9 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, f arch
 		return rep, 0, "", err
 	}
 	if err := ctx.Err(); err != nil {
+		return rep, 0, "", err
+	}
+	if err := o.count(rep, key); err != nil {
 		return rep, 0, "", err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))

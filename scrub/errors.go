@@ -17,6 +17,8 @@ func fatal(err error) bool {
 		return true
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EROFS):
 		return true
+	case errors.Is(err, ErrMassErasure):
+		return true
 	}
 	return false
 }

@@ -63,6 +63,9 @@ type Request struct {
 	// AllowPlaceholderIDs: IDs that look like placeholders (unknown,
 	// null, 0, -) were listed on purpose.
 	AllowPlaceholderIDs bool
+	// MaxShare is --max-share: the share of the rows read that the
+	// listed IDs' rows may reach before the batch stops.
+	MaxShare float64
 
 	// Out is an export's output location; Blocklist an unblock's list.
 	Out       string
@@ -174,6 +177,7 @@ type eraseOptions struct {
 	MaxMemberSize             int64    `json:"max_member_size"`
 	MaxRatio                  int      `json:"max_ratio"`
 	MaxRecord                 int      `json:"max_record"`
+	MaxShare                  float64  `json:"max_share,omitempty"`
 	OlderThan                 string   `json:"older_than,omitempty"`
 	PartSize                  int64    `json:"part_size"`
 	Shard                     string   `json:"shard,omitempty"`
@@ -223,7 +227,7 @@ func (r *Request) options() json.RawMessage {
 	default:
 		o := eraseOptions{AcceptUnconditionalWrites: r.AcceptUnconditionalWrites, AllowInvalidUTF8: r.AllowInvalidUTF8, AllowPlaceholderIDs: r.AllowPlaceholderIDs, Columns: r.Columns, Delimiter: delim, DryRun: r.DryRun,
 			Endpoint: r.Endpoint, Exclude: r.Exclude, IDsFile: r.IDsFile, Include: r.Include, Jobs: r.Jobs, Level: r.Level,
-			MaxMemberSize: r.MaxMemberSize, MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, PartSize: r.PartSize, Verify: r.Verify}
+			MaxMemberSize: r.MaxMemberSize, MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, MaxShare: r.MaxShare, PartSize: r.PartSize, Verify: r.Verify}
 		if r.Shard != nil {
 			o.Shard = r.Shard.String()
 		}

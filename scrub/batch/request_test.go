@@ -80,6 +80,9 @@ func legacyOptions(r *Request) string {
 		if r.AllowPlaceholderIDs {
 			m["allow_placeholder_ids"] = true
 		}
+		if r.MaxShare != 0 {
+			m["max_share"] = r.MaxShare
+		}
 		if r.Transform != nil {
 			m["id_transform"] = r.Transform.String()
 			if k := r.Transform.KeyID(); k != "" {
@@ -132,8 +135,8 @@ func requests(t *testing.T) map[string]*Request {
 	r.Command, r.IDsFile, r.AcceptUnconditionalWrites = Sweep, "", true
 	rs["sweep, unconditional writes accepted"] = r
 	r = base()
-	r.AllowPlaceholderIDs = true
-	rs["placeholder IDs allowed"] = r
+	r.AllowPlaceholderIDs, r.MaxShare = true, 0.5
+	rs["placeholder IDs allowed, a share"] = r
 	r = base()
 	r.Command, r.Out, r.Columns = Export, "s3://out/x", []string{"clientId"}
 	rs["export"] = r

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,6 +138,7 @@ type eraseOptions struct {
 	sources    []string
 
 	allowPlaceholders bool
+	maxShare          float64
 
 	idTransform string
 	transform   *ids.Transform
@@ -145,6 +147,10 @@ type eraseOptions struct {
 	age         *age      // parsed --older-than
 	cutoff      time.Time // resolved at the start of the batch
 }
+
+// defaultMaxShare is the default of --max-share: a batch whose listed IDs
+// hold more than half of the rows read is stopped.
+const defaultMaxShare = 0.5
 
 // parseEraseLike parses the flags of erase for command (erase, or sweep,
 // which takes no --ids), with the command's own flags added by extra.
@@ -183,6 +189,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		fs.StringVar(&o.olderThan, "older-than", "", "also remove every row older than `AGE`: 365d, 2w, 12h (back from the start of the batch), or a date such as 2025-01-01 (UTC unless it has a zone); --ids is then optional")
 		fs.StringVar(&o.timeColumn, "time-column", filter.DefaultTimeColumn, "header `NAME` of the column --older-than reads (2006-01-02 15:04:05[.frac], RFC 3339 or 2006-01-02; UTC without a zone)")
 	}
+	fs.Float64Var(&o.maxShare, "max-share", defaultMaxShare, "stop before replacing another archive once the listed IDs' rows are more than this `FRACTION` of the rows read (checked from "+strconv.Itoa(scrub.MassMinRows)+" rows on; 1 turns the check off; rows that go only for their age do not count)")
 	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
 	if extra != nil {
 		extra(fs)
@@ -202,6 +209,8 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		return nil, usagef("--verify must be size or full")
 	case o.partSize < 5<<20:
 		return nil, usagef("--part-size must be at least 5 MiB (5242880)")
+	case !(o.maxShare > 0 && o.maxShare <= 1):
+		return nil, usagef("--max-share must be a fraction above 0 and at most 1 (0.5 is half the rows)")
 	}
 	if err := o.checkReading(); err != nil {
 		return nil, err
@@ -378,7 +387,7 @@ func (o *eraseOptions) request(command string) *batch.Request {
 		Transform: o.transform, OlderThan: o.olderThan, TimeColumn: o.timeColumn, Cutoff: o.cutoff,
 		DryRun: o.dryRun, Jobs: o.jobs, Level: o.level, MaxRecord: o.maxRecord, MaxMemberSize: o.maxMember,
 		MaxRatio: o.maxRatio, AllowInvalidUTF8: o.allowUTF8, Verify: o.verify, PartSize: o.partSize, Endpoint: o.endpoint,
-		AcceptUnconditionalWrites: o.accept, AllowPlaceholderIDs: o.allowPlaceholders,
+		AcceptUnconditionalWrites: o.accept, AllowPlaceholderIDs: o.allowPlaceholders, MaxShare: o.maxShare,
 	}
 }
 
@@ -428,6 +437,9 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		Include: o.include, Exclude: o.exclude, Select: spec.selects,
 		Jobs: o.jobs, DryRun: o.dryRun, Progress: prog, VerifyFull: o.verify == "full",
 	}
+	if o.maxShare < 1 {
+		opt.MaxShare = o.maxShare
+	}
 	b.Erase(&opt)
 	if idKey != nil {
 		opt.Tag = tagger(idKey, spec.set)
@@ -463,6 +475,11 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 func (o *eraseOptions) report(env Env, sum *scrub.Summary, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey) error {
 	if sum != nil {
 		printSummary(env.Stderr, sum)
+		if t := sum.Totals; sum.DryRun && t.RowsScanned >= scrub.MassMinRows && t.RowsRemoved > t.RowsExpired {
+			share := float64(t.RowsRemoved-t.RowsExpired) / float64(t.RowsScanned)
+			fmt.Fprintf(env.Stderr, "scrub: the listed IDs hold %.1f%% of the rows read; a batch stops above --max-share %.0f%% (from %d rows read on)\n",
+				100*share, 100*o.maxShare, scrub.MassMinRows)
+		}
 	}
 	if sealed != nil {
 		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")

@@ -61,3 +61,56 @@ func TestPlaceholderIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxShareFlag: erase stops, exit 1 and nothing replaced, when the
+// listed IDs hold more than --max-share (default half) of the rows read;
+// a dry run says what share they hold; --max-share 0.7 lets it through.
+func TestMaxShareFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("Timestamp,Client ID\n")
+	for i := range 20000 {
+		id := "C" + strconv.Itoa(100000+i)
+		if i%10 < 6 {
+			id = "9F3A41C07B22E8D1"
+		}
+		b.WriteString("2020-01-01," + id + "\n")
+	}
+	archive := filepath.Join(data, "a.csv")
+	if err := os.WriteFile(archive, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(dir, "ids.txt")
+	if err := os.WriteFile(list, []byte("9F3A41C07B22E8D1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := scrubtest.NewAudit(t)
+	out := runPlain(t, nil, a.WithAudit([]string{"erase", "--ids", list, "--no-progress", "--dry-run", data})...)
+	if out.err != nil || !strings.Contains(out.stderr, "the listed IDs hold 60.0% of the rows read") {
+		t.Errorf("dry run: %v\n%s", out.err, out.stderr)
+	}
+	out = runPlain(t, nil, a.WithAudit([]string{"erase", "--ids", list, "--no-progress", data})...)
+	if out.err == nil || isUsage(out.err) || !strings.Contains(out.err.Error(), "--max-share 50%") {
+		t.Fatalf("erase: err %v, want the batch stopped naming --max-share", out.err)
+	}
+	if got, _ := os.ReadFile(archive); string(got) != b.String() {
+		t.Fatal("the archive was replaced although the batch stopped")
+	}
+	out = runPlain(t, nil, a.WithAudit([]string{"erase", "--ids", list, "--no-progress", "--max-share", "0.7", data})...)
+	if out.err != nil {
+		t.Fatalf("--max-share 0.7: %v\n%s", out.err, out.stderr)
+	}
+	if got, _ := os.ReadFile(archive); strings.Contains(string(got), "9F3A41C07B22E8D1") {
+		t.Error("--max-share 0.7: the listed rows are still there")
+	}
+	for _, bad := range []string{"0", "1.5", "-1"} {
+		if out := runPlain(t, nil, a.WithAudit([]string{"erase", "--ids", list, "--max-share", bad, data})...); !isUsage(out.err) {
+			t.Errorf("--max-share %s: %v, want a usage error", bad, out.err)
+		}
+	}
+}

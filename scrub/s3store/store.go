@@ -58,19 +58,6 @@ const chunkSize = 8 << 20
 // of small daily archives 0.7 s of CPU per GB of CSV.
 var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 
-// ParseURL splits s3://bucket/prefix.
-func ParseURL(u string) (bucket, prefix string, err error) {
-	rest, ok := strings.CutPrefix(u, "s3://")
-	if !ok {
-		return "", "", fmt.Errorf("%q is not an s3:// URL", u)
-	}
-	bucket, prefix, _ = strings.Cut(rest, "/")
-	if bucket == "" {
-		return "", "", fmt.Errorf("%q: no bucket", u)
-	}
-	return bucket, prefix, nil
-}
-
 // Store is the archives below a prefix of a bucket. A prefix that names an
 // object names just that object; otherwise it is a directory: "exports"
 // covers "exports/..." but not "exports2/...".

@@ -6,7 +6,6 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,25 +109,7 @@ func (s compatServer) put(t *testing.T, in *s3.PutObjectInput, data []byte) stri
 // upload puts the bundled export below prefix and returns it by key.
 func (s compatServer) upload(t *testing.T, bucket, prefix string) map[string][]byte {
 	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(scrubtest.ExportDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(scrubtest.ExportDir, p)
-		key := prefix + "/" + filepath.ToSlash(rel)
-		s.put(t, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, b)
-		files[key] = b
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return putExport(t, prefix, func(key string, b []byte) { s.put(t, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, b) })
 }
 
 // compatVersion is one version of a key, with its data (nil for a delete

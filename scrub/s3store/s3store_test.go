@@ -90,6 +90,13 @@ func put(t *testing.T, c *s3.Client, in *s3.PutObjectInput, data []byte) *s3.Put
 // uploadExport puts the test data below prefix and returns it by key.
 func uploadExport(t *testing.T, c *s3.Client, bucket, prefix string) map[string][]byte {
 	t.Helper()
+	return putExport(t, prefix, func(key string, b []byte) { put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, b) })
+}
+
+// putExport puts every file of the test data below prefix with put, and
+// returns them by key.
+func putExport(t *testing.T, prefix string, put func(key string, data []byte)) map[string][]byte {
+	t.Helper()
 	files := map[string][]byte{}
 	err := filepath.WalkDir(scrubtest.ExportDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -101,7 +108,7 @@ func uploadExport(t *testing.T, c *s3.Client, bucket, prefix string) map[string]
 		}
 		rel, _ := filepath.Rel(scrubtest.ExportDir, p)
 		key := prefix + "/" + filepath.ToSlash(rel)
-		put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, b)
+		put(key, b)
 		files[key] = b
 		return nil
 	})

@@ -116,11 +116,17 @@ const MassMinRows = 10000
 // ErrMassErasure stops a batch whose listed IDs match too many rows.
 var ErrMassErasure = errors.New("the listed IDs match too many rows")
 
-// count adds an archive's rows to the batch's, and fails with
-// ErrMassErasure when the listed IDs' share is over MaxShare.
-func (o *engine) count(rep *archive.Report, key string) error {
-	read := o.read.Add(rep.Rows())
-	listed := o.listed.Add(rep.Removed() - rep.Expired())
+// count adds an archive's rows to the batch's: those read, and those of
+// them that hold a listed ID (not those that go only for their age).
+func (o *engine) count(rep *archive.Report) (read, listed int64) {
+	return o.read.Add(rep.Rows()), o.listed.Add(rep.Removed() - rep.Expired())
+}
+
+// checkShare counts the archive about to be replaced, and fails with
+// ErrMassErasure when the listed IDs' share of the rows read is then over
+// MaxShare.
+func (o *engine) checkShare(rep *archive.Report, key string) error {
+	read, listed := o.count(rep)
 	if o.MaxShare <= 0 || read < MassMinRows || float64(listed) <= o.MaxShare*float64(read) {
 		return nil
 	}
@@ -356,7 +362,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		case err != nil:
 			return err
 		case rep.Removed() == 0:
-			o.count(rep, obj.Key) // all of it read, none listed
+			o.count(rep) // all of it read, none listed
 			res.Status = Unchanged
 			res.BytesAfter = &res.BytesBefore
 			if res.SHA256Before, err = src.sum(c.Size()); err != nil {
@@ -528,7 +534,7 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, f arch
 	if err := ctx.Err(); err != nil {
 		return rep, 0, "", err
 	}
-	if err := o.count(rep, key); err != nil {
+	if err := o.checkShare(rep, key); err != nil {
 		return rep, 0, "", err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))

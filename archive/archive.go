@@ -100,6 +100,9 @@ type Member struct {
 	Rows    int64  // data rows read
 	Removed int64  // data rows removed (or matched, when only scanning)
 	Expired int64  // of those, the rows older than the filter's cutoff
+	// Reason, for a member or stream not read as CSV (CSV false), says
+	// why; "" for a zip directory entry.
+	Reason string
 
 	crc32 uint32 // of a carried-over zip member
 	size  uint64
@@ -144,6 +147,28 @@ func (r *Report) Carried() (n int) {
 		}
 	}
 	return n
+}
+
+// NotScanned returns the members and streams not read as CSV, for a
+// reason (directory entries are not among them).
+func (r *Report) NotScanned() []Member {
+	var ms []Member
+	for _, m := range r.Members {
+		if !m.CSV && m.Reason != "" {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// Scanned reports whether any stream of the archive was read as CSV.
+func (r *Report) Scanned() bool {
+	for _, m := range r.Members {
+		if m.CSV {
+			return true
+		}
+	}
+	return false
 }
 
 // MemberError places an error inside a zip member.
@@ -613,6 +638,9 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 	}
 	for _, zf := range zr.File {
 		mem := Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64}
+		if !zf.FileInfo().IsDir() && !IsCSVName(zf.Name) {
+			mem.Reason = "not read: the name does not end in .csv or .tsv"
+		}
 		if IsCSVName(zf.Name) && !zf.FileInfo().IsDir() {
 			// The first matching row decides: a member without one is read
 			// to its end, counted and copied raw; one with a match is read

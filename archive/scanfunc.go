@@ -44,7 +44,11 @@ func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r i
 	}
 	for _, zf := range zr.File {
 		if !IsCSVName(zf.Name) || zf.FileInfo().IsDir() {
-			rep.Members = append(rep.Members, Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64})
+			mem := Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64}
+			if !zf.FileInfo().IsDir() {
+				mem.Reason = "not read: the name does not end in .csv or .tsv"
+			}
+			rep.Members = append(rep.Members, mem)
 			continue
 		}
 		stop, _, err := withMember(m, zf, -1, func(r io.Reader) (bool, error) { return scan(zf.Name, r) })

@@ -334,6 +334,10 @@ func (o *engine) processResumed(ctx context.Context, st Store, obj Object) (Resu
 // a failed result.
 func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, error) {
 	res := Result{Key: obj.Key, BytesBefore: obj.Size}
+	if obj.NotScanned != "" {
+		res.Status, res.Reason = NotScanned, obj.NotScanned
+		return res, nil
+	}
 	tags := o.tagSet()
 	if err := o.rollback(ctx, st, obj); err != nil {
 		res.Status, res.Error = status(err), err.Error()
@@ -357,6 +361,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		if rep != nil {
 			res.Format, res.MembersCarried = rep.Format.String(), rep.Carried()
 			res.RowsScanned, res.RowsRemoved, res.RowsExpired = rep.Rows(), rep.Removed(), rep.Expired()
+			res.MembersNotScanned = memberNotes(rep)
 		}
 		switch {
 		case err != nil:
@@ -364,6 +369,10 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		case rep.Removed() == 0:
 			o.count(rep) // all of it read, none listed
 			res.Status = Unchanged
+			if !rep.Scanned() && len(res.MembersNotScanned) > 0 {
+				// Nothing in it was read as CSV: not an export.
+				res.Status, res.Reason = NotScanned, notScannedReason(rep)
+			}
 			res.BytesAfter = &res.BytesBefore
 			if res.SHA256Before, err = src.sum(c.Size()); err != nil {
 				return err
@@ -384,7 +393,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		rep, size, after, err := o.replace(ctx, c, src, tags.filter, obj.Key, res.VersionID)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
-			res.RowsExpired = rep.Expired()
+			res.RowsExpired, res.MembersNotScanned = rep.Expired(), memberNotes(rep)
 		}
 		if errors.As(err, new(*ReplacedError)) {
 			res.BytesAfter, res.SHA256After = &size, after // what was sent
@@ -416,6 +425,25 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		res.IDTags = tags.list()
 	}
 	return res, nil
+}
+
+// memberNotes returns the members of rep not read as CSV, with the reason.
+func memberNotes(rep *archive.Report) []MemberNote {
+	var notes []MemberNote
+	for _, m := range rep.NotScanned() {
+		notes = append(notes, MemberNote{Name: m.Name, Reason: m.Reason})
+	}
+	return notes
+}
+
+// notScannedReason says why an archive none of whose streams was read as
+// CSV is not-scanned.
+func notScannedReason(rep *archive.Report) string {
+	ms := rep.NotScanned()
+	if rep.Format != archive.Zip && len(ms) == 1 {
+		return ms[0].Reason
+	}
+	return fmt.Sprintf("no member read as CSV (%d not read; see members_not_scanned)", len(ms))
 }
 
 // settle finishes a replaced archive, whatever happens to the batch

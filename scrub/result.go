@@ -16,7 +16,12 @@ const (
 	Failed     Status = "failed"      // error; the archive is left as it was
 	Conflict   Status = "conflict"    // changed by someone else meanwhile; left as it is
 	Skipped    Status = "skipped"     // not processed: the batch stopped first
-	Held       Status = "held"        // object lock or archive storage class; not touched
+	Held       Status = "held"        // must not or cannot be changed safely (object lock, archive storage class, other hard links); not touched
+	// NotScanned: not read, not touched, for the reason the result gives:
+	// an entry that is not a regular file (a symbolic link, a device), or
+	// a file that holds no table with an ID column (a JSON manifest, a
+	// checksum list). It does not make the batch fail.
+	NotScanned Status = "not-scanned"
 	// ReplacedIncomplete: the archive was replaced by its rewrite, but a
 	// later step failed (the store's copy did not verify, or old versions
 	// that hold the rows could not be deleted); Error says what remains.
@@ -48,6 +53,10 @@ type Result struct {
 	// MembersCarried counts zip members that are not CSV and were carried
 	// over unfiltered.
 	MembersCarried int `json:"members_carried,omitempty"`
+	// MembersNotScanned names the zip members (or, for a gzip or plain
+	// file, the stream) that were not read as CSV, each with the reason;
+	// they are carried over as they are.
+	MembersNotScanned []MemberNote `json:"members_not_scanned,omitempty"`
 	// VersionsDeleted counts the old versions permanently deleted after
 	// the rewrite was verified.
 	VersionsDeleted int `json:"versions_deleted,omitempty"`
@@ -56,7 +65,16 @@ type Result struct {
 	// IDTags are the tags (Options.Tag) of the listed IDs whose rows
 	// were removed, or in a dry run would be; for the audit log only.
 	IDTags []string `json:"-"`
-	Error  string   `json:"error,omitempty"`
+	// Reason says why an archive is not-scanned.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// MemberNote names a member of an archive that was not read as CSV, and
+// why.
+type MemberNote struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 // Totals sums the results of a batch.
@@ -71,12 +89,14 @@ type Totals struct {
 	Held       int `json:"held"`
 	// ReplacedIncomplete counts the archives replaced whose later steps
 	// failed.
-	ReplacedIncomplete int   `json:"replaced_incomplete,omitempty"`
-	RowsScanned        int64 `json:"rows_scanned"`
-	RowsRemoved        int64 `json:"rows_removed"`
-	RowsExpired        int64 `json:"rows_expired,omitempty"`
-	BytesBefore        int64 `json:"bytes_before"`
-	BytesAfter         int64 `json:"bytes_after"`
+	ReplacedIncomplete int `json:"replaced_incomplete,omitempty"`
+	// NotScanned counts the entries not read, each for its reason.
+	NotScanned  int   `json:"not_scanned,omitempty"`
+	RowsScanned int64 `json:"rows_scanned"`
+	RowsRemoved int64 `json:"rows_removed"`
+	RowsExpired int64 `json:"rows_expired,omitempty"`
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after"`
 }
 
 // Summary is the result of a batch.
@@ -117,6 +137,8 @@ func (t *Totals) Add(r Result) {
 		t.Held++
 	case ReplacedIncomplete:
 		t.ReplacedIncomplete++
+	case NotScanned:
+		t.NotScanned++
 	}
 	t.RowsScanned += r.RowsScanned
 	t.RowsRemoved += r.RowsRemoved
@@ -138,7 +160,8 @@ var (
 
 // Err reports whether the batch left work undone: nil when every archive is
 // done, ErrPartial when some failed and others were done, ErrFailed when
-// none could be done.
+// none could be done. Entries not scanned for their reason are not work
+// left undone.
 func (s *Summary) Err() error { return s.Totals.Err() }
 
 // Err is Summary.Err for totals.
@@ -147,7 +170,7 @@ func (t Totals) Err() error {
 	switch {
 	case bad == 0:
 		return nil
-	case bad == t.Archives:
+	case bad == t.Archives-t.NotScanned:
 		return fmt.Errorf("%w: %d of %d archives failed", ErrFailed, bad, t.Archives)
 	}
 	return fmt.Errorf("%w: %d of %d archives failed", ErrPartial, bad, t.Archives)

@@ -20,6 +20,10 @@ type Object struct {
 	// twice (two spellings of a directory, nested sources) is processed
 	// once. Empty means Key.
 	ID string
+	// NotScanned, if set, is why the store does not offer this entry to
+	// be read (a symbolic link, a device, a named pipe): the batch records
+	// it, unread and untouched, as not-scanned with this reason.
+	NotScanned string
 }
 
 // Store is a place archives live: a local directory tree (package local) or

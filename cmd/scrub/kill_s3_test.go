@@ -110,8 +110,8 @@ func checkBucket(t *testing.T, c *s3.Client, bucket string, orig map[string][]by
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ups.Uploads) > 0 {
-		t.Errorf("%d unfinished multipart uploads left", len(ups.Uploads))
+	for _, u := range ups.Uploads {
+		t.Errorf("unfinished multipart upload left: %s (%s, started %s)", aws.ToString(u.Key), aws.ToString(u.UploadId), aws.ToTime(u.Initiated))
 	}
 }
 

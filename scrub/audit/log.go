@@ -188,7 +188,10 @@ const (
 	StatusFailed     = "failed"      // error; the archive is left as it was
 	StatusConflict   = "conflict"    // changed by someone else meanwhile
 	StatusSkipped    = "skipped"     // not processed: the batch stopped first
-	StatusHeld       = "held"        // object lock or archive storage class
+	StatusHeld       = "held"        // object lock, archive storage class, other hard links
+	// StatusNotScanned: not read, for the reason given (not a regular
+	// file, no table with an ID column).
+	StatusNotScanned = "not-scanned"
 	// StatusReplacedIncomplete: replaced by its rewrite, but a later
 	// step (verification, deleting old versions) failed.
 	StatusReplacedIncomplete = "replaced-incomplete"
@@ -196,21 +199,32 @@ const (
 
 // Archive is one archive's outcome, as an archive event records it.
 type Archive struct {
-	Key             string   `json:"key"`
-	VersionID       string   `json:"version_id,omitempty"`
-	Format          string   `json:"format,omitempty"`
-	Status          string   `json:"status"`
-	SizeBefore      int64    `json:"size_before"`
-	SHA256Before    string   `json:"sha256_before,omitempty"`
-	SizeAfter       *int64   `json:"size_after"`
-	SHA256After     string   `json:"sha256_after,omitempty"`
-	RowsScanned     int64    `json:"rows_scanned"`
-	RowsRemoved     int64    `json:"rows_removed"`
-	RowsExpired     int64    `json:"rows_expired,omitempty"`
-	MembersCarried  int      `json:"members_carried,omitempty"`
-	VersionsDeleted []string `json:"versions_deleted,omitempty"`
-	Tags            []string `json:"id_hmacs,omitempty"`
-	Error           string   `json:"error,omitempty"`
+	Key            string `json:"key"`
+	VersionID      string `json:"version_id,omitempty"`
+	Format         string `json:"format,omitempty"`
+	Status         string `json:"status"`
+	SizeBefore     int64  `json:"size_before"`
+	SHA256Before   string `json:"sha256_before,omitempty"`
+	SizeAfter      *int64 `json:"size_after"`
+	SHA256After    string `json:"sha256_after,omitempty"`
+	RowsScanned    int64  `json:"rows_scanned"`
+	RowsRemoved    int64  `json:"rows_removed"`
+	RowsExpired    int64  `json:"rows_expired,omitempty"`
+	MembersCarried int    `json:"members_carried,omitempty"`
+	// MembersNotScanned names the members not read as CSV, with why.
+	MembersNotScanned []MemberNote `json:"members_not_scanned,omitempty"`
+	VersionsDeleted   []string     `json:"versions_deleted,omitempty"`
+	Tags              []string     `json:"id_hmacs,omitempty"`
+	// Reason says why an archive is not-scanned.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// MemberNote names a member of an archive that was not read as CSV, and
+// why.
+type MemberNote struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 type endEvent struct {
@@ -233,12 +247,14 @@ type Totals struct {
 	Held       int `json:"held"`
 	// ReplacedIncomplete counts the archives replaced whose later steps
 	// failed.
-	ReplacedIncomplete int   `json:"replaced_incomplete,omitempty"`
-	RowsScanned        int64 `json:"rows_scanned"`
-	RowsRemoved        int64 `json:"rows_removed"`
-	RowsExpired        int64 `json:"rows_expired,omitempty"`
-	BytesBefore        int64 `json:"bytes_before"`
-	BytesAfter         int64 `json:"bytes_after"`
+	ReplacedIncomplete int `json:"replaced_incomplete,omitempty"`
+	// NotScanned counts the entries not read, each for its reason.
+	NotScanned  int   `json:"not_scanned,omitempty"`
+	RowsScanned int64 `json:"rows_scanned"`
+	RowsRemoved int64 `json:"rows_removed"`
+	RowsExpired int64 `json:"rows_expired,omitempty"`
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after"`
 }
 
 // add counts one archive's outcome.
@@ -261,6 +277,8 @@ func (t *Totals) add(a Archive) {
 		t.Held++
 	case StatusReplacedIncomplete:
 		t.ReplacedIncomplete++
+	case StatusNotScanned:
+		t.NotScanned++
 	}
 	t.RowsScanned += a.RowsScanned
 	t.RowsRemoved += a.RowsRemoved
@@ -277,7 +295,7 @@ func (t *Totals) add(a Archive) {
 func (t Totals) Result(runErr error) string {
 	bad := t.Failed + t.Conflict + t.Skipped + t.Held + t.ReplacedIncomplete
 	switch {
-	case runErr != nil, t.Archives > 0 && bad == t.Archives:
+	case runErr != nil, t.Archives > t.NotScanned && bad == t.Archives-t.NotScanned:
 		return ResultFailed
 	case bad > 0:
 		return ResultPartial

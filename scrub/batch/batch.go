@@ -282,8 +282,17 @@ func (b *Batch) archive(r scrub.Result) error {
 		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
 		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
 		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, RowsExpired: r.RowsExpired, MembersCarried: r.MembersCarried,
-		VersionsDeleted: r.DeletedVersions, Tags: r.IDTags, Error: r.Error,
+		MembersNotScanned: memberNotes(r.MembersNotScanned),
+		VersionsDeleted:   r.DeletedVersions, Tags: r.IDTags, Reason: r.Reason, Error: r.Error,
 	})
+}
+
+func memberNotes(ms []scrub.MemberNote) []audit.MemberNote {
+	var out []audit.MemberNote
+	for _, m := range ms {
+		out = append(out, audit.MemberNote(m))
+	}
+	return out
 }
 
 // Totals sums the outcomes of the batch's archives, those of earlier

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub"
@@ -507,8 +509,12 @@ func printSealed(w io.Writer, sealed *audit.Sealed, loc fmt.Stringer, key ed2551
 
 // opener returns the store.Opener of a command's locations.
 func (o *eraseOptions) opener(env Env, readOnly bool) *store.Opener {
+	var share string
+	if o.shard != nil {
+		share = fmt.Sprintf("%d-of-%d", o.shard.Index, o.shard.Count)
+	}
 	return store.New(store.Options{Endpoint: o.endpoint, PartSize: o.partSize, ReadOnly: readOnly,
-		AcceptUnconditionalWrites: o.accept, Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }})
+		AcceptUnconditionalWrites: o.accept, Share: share, Warn: func(msg string) { fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", msg) }})
 }
 
 // openSources opens the SOURCEs as the engine's sources.
@@ -571,25 +577,48 @@ func checkApart(place string, others []string, msg string) error {
 	return nil
 }
 
+// membersNotScanned reports whether some archive has members not read.
+func membersNotScanned(sum *scrub.Summary) bool {
+	for _, r := range sum.Archives {
+		if len(r.MembersNotScanned) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// quoteName quotes a name that is empty or holds characters that are not
+// printable (strconv.Quote rules), so that it cannot garble the terminal
+// or forge a line of the summary.
+func quoteName(name string) string {
+	if name == "" || !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
 func printSummary(w io.Writer, sum *scrub.Summary) {
 	for _, r := range sum.Archives {
 		switch r.Status {
 		case scrub.Unchanged:
-			continue
 		case scrub.Erased:
 			fmt.Fprintf(w, "%-11s %s: %d of %d rows removed, %d -> %d bytes\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned, r.BytesBefore, *r.BytesAfter)
 		case scrub.WouldErase:
 			fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned)
 		case scrub.Skipped:
 			fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", r.Key)
+		case scrub.NotScanned:
+			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, r.Key, r.Reason)
 		default:
 			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), r.Key, r.Error)
 		}
 		if r.VersionsDeleted > 0 {
 			fmt.Fprintf(w, "%-11s %s: %d older versions deleted\n", "note", r.Key, r.VersionsDeleted)
 		}
-		if r.MembersCarried > 0 {
-			fmt.Fprintf(w, "%-11s %s: %d non-CSV members carried over unfiltered\n", "note", r.Key, r.MembersCarried)
+		if r.Status != scrub.NotScanned {
+			for _, m := range r.MembersNotScanned {
+				fmt.Fprintf(w, "%-11s %s: member %s %s\n", "not-scanned", r.Key, quoteName(m.Name), m.Reason)
+			}
 		}
 	}
 	t := sum.Totals
@@ -599,13 +628,20 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 	}
 	fmt.Fprintf(w, "scrub: %d archives: %d erased, %d unchanged, %d would be erased, %d failed, %d conflicts, %d held, %d skipped; %d of %d rows %s\n",
 		t.Archives, t.Erased, t.Unchanged, t.WouldErase, t.Failed, t.Conflict, t.Held, t.Skipped, t.RowsRemoved, t.RowsScanned, verb)
+	if t.NotScanned > 0 {
+		fmt.Fprintf(w, "scrub: %d entries not scanned, each for the reason above (not a regular file, or no table with an ID column); they were not read and are not touched\n", t.NotScanned)
+	}
 	if t.ReplacedIncomplete > 0 {
 		fmt.Fprintf(w, "scrub: %d archives were replaced but not finished (their rows are gone from the current version; see each one's error for what remains); run the same command again to finish them\n", t.ReplacedIncomplete)
 	}
 	if t.RowsExpired > 0 {
 		fmt.Fprintf(w, "scrub: %d of those rows were older than the cutoff\n", t.RowsExpired)
 	}
-	if t.Archives > 0 && t.Unchanged == t.Archives {
+	switch {
+	case t.Archives == 0 || t.Unchanged+t.NotScanned != t.Archives:
+	case t.NotScanned == 0 && !membersNotScanned(sum):
 		fmt.Fprintln(w, "scrub: nothing to erase: no archive (and no older version) holds a listed ID; nothing was changed")
+	default:
+		fmt.Fprintln(w, "scrub: nothing to erase in what was read: no archive read (and no older version) holds a listed ID; nothing was changed; what is marked not-scanned above was not read")
 	}
 }

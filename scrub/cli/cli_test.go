@@ -380,7 +380,7 @@ func TestEraseWithoutJSON(t *testing.T) {
 	for _, want := range []string{
 		"scrub: 4 IDs to erase\n",
 		"erased      " + filepath.Join(dir, "2376158762_exc_2017-11-20.zip") + ": 60 of 60 rows removed",
-		filepath.Join(dir, "monthly", "2376158762_cust_2017-11-01_to_2017-11-23.zip") + ": 1 non-CSV members carried over unfiltered",
+		filepath.Join(dir, "monthly", "2376158762_cust_2017-11-01_to_2017-11-23.zip") + ": member README.txt not ",
 		"343 of 4625 rows removed\n",
 	} {
 		if !strings.Contains(out.stderr, want) {

@@ -30,10 +30,15 @@ import (
 // with 412 Precondition Failed (or S3's 409 ConditionalRequestConflict).
 // Then every version of the scratch object and every multipart upload of
 // it is deleted: its name is always the same, so that what a run killed
-// meanwhile left goes too. Two runs that probe the same prefix at once
-// (the shares of a sharded request) may delete each other's scratch
-// object or upload: a conditional write then fails with 404, which is a
-// refusal too, and an upload aborted under the probe is started again.
+// meanwhile left goes too. The shares of a sharded request, which probe
+// the same prefix at once, each add their share to the name (ProbeTag),
+// so that none deletes another's scratch object or aborts another's
+// upload (MinIO then may keep an aborted upload in the bucket's listing);
+// what a killed share's probe left is removed by the next run of that
+// share, or by any probe once it is an hour old (by the store's clock as
+// this machine reads it). Should two runs of one share probe at once
+// anyway, a probe that finds its scratch object gone takes a 404 as a
+// refusal too, and an upload aborted under it is started again.
 //
 // Where If-Match on PutObject is not honoured, no archive is replaced
 // unless AcceptUnconditional is set. Where only CompleteMultipartUpload
@@ -52,8 +57,13 @@ const maxPutSize = 5 << 30
 // what it names.
 const probePrefix = ".scrub-probe-"
 
-// probeName is the name of the probe's scratch object, below the prefix.
+// probeName is the name of the probe's scratch object, below the prefix;
+// a share of a sharded request adds its own suffix.
 const probeName = probePrefix + "conditional-writes"
+
+// staleProbe is the age from which another run's scratch object or upload
+// is taken for what a killed run left.
+const staleProbe = time.Hour
 
 // wrongETag is an ETag no object has.
 const wrongETag = `"00000000000000000000000000000000-1"`
@@ -149,7 +159,10 @@ func (s *Store) whole(size, partSize int64) (bool, error) {
 
 // probe tries the conditions on the scratch object, which it deletes.
 func (s *Store) probe(ctx context.Context) (*conditions, error) {
-	key := s.probeKey()
+	key, err := s.probeKey()
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		// Also when the batch is cancelled: nothing of it stays.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -176,7 +189,7 @@ func (s *Store) probe(ctx context.Context) (*conditions, error) {
 	c := &conditions{}
 	// If-None-Match is not what an archive's replacement relies on: a
 	// store that rejects it some other way is taken as honouring it.
-	err := put(text+"If-None-Match\n", func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
+	err = put(text+"If-None-Match\n", func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
 	c.create = err != nil
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -217,14 +230,28 @@ func (s *Store) probe(ctx context.Context) (*conditions, error) {
 	return c, nil
 }
 
-// probeKey returns the key of the probe's scratch object. Its name is
-// always the same, so that what a run killed while it probed left is
-// removed by the next probe. List skips it.
-func (s *Store) probeKey() string {
-	if dir := strings.TrimSuffix(s.Prefix, "/"); dir != "" {
-		return dir + "/" + probeName
+// probeKey returns the key of the probe's scratch object: the prefix,
+// probeName and the ProbeTag, if any. List skips it. The name is the same
+// for every run of one share, so that what a run killed while it probed
+// left is removed by the next.
+func (s *Store) probeKey() (string, error) {
+	key := s.probeDir() + probeName
+	if s.ProbeTag != "" {
+		if strings.ContainsAny(s.ProbeTag, "/\x00") {
+			return "", fmt.Errorf("probe tag %q: not a name", s.ProbeTag)
+		}
+		key += "-" + s.ProbeTag
 	}
-	return probeName
+	return key, nil
+}
+
+// probeDir returns the prefix under which probes put their scratch
+// objects, "" or ending in "/".
+func (s *Store) probeDir() string {
+	if dir := strings.TrimSuffix(s.Prefix, "/"); dir != "" {
+		return dir + "/"
+	}
+	return ""
 }
 
 // probeComplete reports whether a multipart upload of key completed with
@@ -241,7 +268,10 @@ func (s *Store) probeComplete(ctx context.Context, key string, body []byte) (boo
 		if !completed {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &key, UploadId: cm.UploadId})
+			if _, err := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &key, UploadId: cm.UploadId}); err != nil && !noSuchUpload(err) {
+				s.warn(fmt.Sprintf("%s: the check of conditional writes left multipart upload %s; abort it (or let the bucket's lifecycle rule for incomplete uploads): %v",
+					s.url(key), aws.ToString(cm.UploadId), err))
+			}
 		}
 	}()
 	sum := md5.Sum(body)
@@ -281,69 +311,123 @@ func refused(err error) bool {
 		c == "NoSuchKey" || status == http.StatusNotFound
 }
 
-// abortAll aborts every multipart upload of exactly key. Best effort: an
-// upload that cannot be listed or aborted is left to the bucket's
-// lifecycle rule.
-func (s *Store) abortAll(ctx context.Context, key string) {
-	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: &s.Bucket, Prefix: &key})
+// stale reports whether a scratch object or upload of another probe,
+// from t, is what a killed run left.
+func (s *Store) stale(t *time.Time) bool {
+	return t != nil && time.Since(*t) > s.staleAfter()
+}
+
+func (s *Store) staleAfter() time.Duration {
+	if s.probeAge != 0 {
+		return s.probeAge
+	}
+	return staleProbe
+}
+
+// removable reports whether name, a key below the probes' prefix, is key or
+// another probe's scratch object (or an upload of it) from t old enough
+// to be what a killed run left.
+func (s *Store) removable(name, key string, t *time.Time) bool {
+	return name == key || strings.HasPrefix(name, s.probeDir()+probeName) && s.stale(t)
+}
+
+// abortProbeUploads aborts the multipart uploads of name that are key's or
+// what a killed run left. MinIO lists the uploads of one name only, so
+// names are asked one by one. Best effort: an upload that cannot be
+// listed or aborted is left to the bucket's lifecycle rule.
+func (s *Store) abortProbeUploads(ctx context.Context, name, key string) {
+	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: &s.Bucket, Prefix: &name})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return
 		}
 		for _, u := range page.Uploads {
-			if aws.ToString(u.Key) == key {
-				s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &key, UploadId: u.UploadId})
+			if aws.ToString(u.Key) == name && s.removable(name, key, u.Initiated) {
+				s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &name, UploadId: u.UploadId})
 			}
 		}
 	}
 }
 
 // removeProbe deletes every version and delete marker of the probe's
-// scratch object (just the object, in a bucket never versioned), and
-// aborts every multipart upload of it. In a
-// bucket with object lock, a version that a default retention keeps is
-// deleted bypassing governance mode.
+// scratch object key (just the object, in a bucket never versioned), and
+// aborts every multipart upload of it (also the lost attempts of a
+// retried CreateMultipartUpload); and so for what killed runs' probes
+// left. In a bucket with object lock, a version that a default retention
+// keeps is deleted bypassing governance mode.
 func (s *Store) removeProbe(ctx context.Context, key string) error {
-	// Uploads a killed run left, or the lost attempts of a retried
-	// CreateMultipartUpload started: every upload of the scratch object
-	// is a probe's.
-	s.abortAll(ctx, key)
+	prefix := s.probeDir() + probeName
+	type version struct{ key, id string }
+	var vs []version
+	names := []string{key}
+	if key != prefix {
+		names = append(names, prefix) // the name of an unsharded run
+	}
+	var listErr error
 	if s.versioning == "" {
-		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key})
-		return err
-	}
-	var ids []string
-	p := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{Bucket: &s.Bucket, Prefix: &key})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			// A store that lists no versions: its current object at
-			// least goes.
-			_, derr := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key})
-			return errors.Join(fmt.Errorf("list versions: %w", err), derr)
-		}
-		for _, v := range page.Versions {
-			if aws.ToString(v.Key) == key {
-				ids = append(ids, aws.ToString(v.VersionId))
+		vs = append(vs, version{key: key})
+		p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: &prefix})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				break // what killed runs left waits for the next probe
+			}
+			for _, o := range page.Contents {
+				name := aws.ToString(o.Key)
+				if name != key && name != prefix {
+					names = append(names, name)
+				}
+				if name != key && s.removable(name, key, o.LastModified) {
+					vs = append(vs, version{key: name})
+				}
 			}
 		}
-		for _, m := range page.DeleteMarkers {
-			if aws.ToString(m.Key) == key {
-				ids = append(ids, aws.ToString(m.VersionId))
+	} else {
+		p := s3.NewListObjectVersionsPaginator(s.client, &s3.ListObjectVersionsInput{Bucket: &s.Bucket, Prefix: &prefix})
+		seen := map[string]bool{key: true, prefix: true}
+		add := func(name, id string, t *time.Time) {
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+			if s.removable(name, key, t) {
+				vs = append(vs, version{name, id})
+			}
+		}
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				// A store that lists no versions: its current object at
+				// least goes.
+				listErr = fmt.Errorf("list versions: %w", err)
+				vs = []version{{key: key}}
+				break
+			}
+			for _, v := range page.Versions {
+				add(aws.ToString(v.Key), aws.ToString(v.VersionId), v.LastModified)
+			}
+			for _, m := range page.DeleteMarkers {
+				add(aws.ToString(m.Key), aws.ToString(m.VersionId), m.LastModified)
 			}
 		}
 	}
-	var errs []error
-	for _, id := range ids {
-		in := &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key, VersionId: aws.String(id)}
+	for _, name := range names {
+		s.abortProbeUploads(ctx, name, key)
+	}
+	errs := []error{listErr}
+	for _, v := range vs {
+		in := &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: aws.String(v.key)}
+		if v.id != "" {
+			in.VersionId = aws.String(v.id)
+		}
 		_, err := s.client.DeleteObject(ctx, in)
 		if err != nil && s.locking {
 			in.BypassGovernanceRetention = aws.Bool(true)
 			_, err = s.client.DeleteObject(ctx, in)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("delete version %s: %w", id, err))
+			errs = append(errs, fmt.Errorf("delete %s version %q: %w", v.key, v.id, err))
 		}
 	}
 	return errors.Join(errs...)

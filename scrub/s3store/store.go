@@ -79,6 +79,10 @@ type Store struct {
 	// CompleteMultipartUpload (see Prepare): another writer's object
 	// put there meanwhile could then be overwritten.
 	AcceptUnconditional bool
+	// ProbeTag, if set, is added to the name of the scratch object that
+	// Prepare writes, so that runs probing the same prefix at once (the
+	// shares of a sharded request) do not remove each other's.
+	ProbeTag string
 	// Warn, if set, is told when Prepare found the store ignoring
 	// conditional writes and the race was accepted, and about a scratch
 	// object it could not delete.
@@ -108,6 +112,9 @@ type Store struct {
 	// putLimit, set by tests, is the largest object one PUT takes; 0
 	// means maxPutSize.
 	putLimit int64
+	// probeAge, set by tests, is the age from which another probe's
+	// scratch object is taken for a killed run's; 0 means staleProbe.
+	probeAge time.Duration
 }
 
 // New returns the store for s3://bucket/prefix on client.

@@ -52,6 +52,10 @@ type Options struct {
 	// writer's object put there meanwhile could be overwritten; see
 	// s3store.Store.Prepare. Warn is told when that happens.
 	AcceptUnconditionalWrites bool
+	// Share, if set, names the share of a sharded request this run
+	// works on ("2-of-3"), so that the shares, run at once, each check an
+	// S3 store's conditional writes on a scratch object of their own.
+	Share string
 	// Warn, if set, is told about local entries that are not processed
 	// (hidden files, symbolic links, staged files of another run), and
 	// about an S3 store found to ignore conditional writes when that
@@ -220,6 +224,7 @@ func (l *Location) Archives(ctx context.Context) (scrub.Source, error) {
 	st.PartSize = l.o.opt.PartSize
 	st.ReadOnly = l.o.opt.ReadOnly
 	st.AcceptUnconditional = l.o.opt.AcceptUnconditionalWrites
+	st.ProbeTag = l.o.opt.Share
 	st.Warn = l.o.opt.Warn
 	src.Store = st
 	return src, nil

@@ -77,11 +77,11 @@ type tagSet struct {
 	seen   map[string]bool
 }
 
-// tagSet returns a filter for one archive that records the IDs it matches
-// when o.Tag is set, or o.Filter itself.
+// tagSet returns a filter for one archive that records the listed IDs it
+// matches, or o.Filter itself for a purge by age alone.
 func (o *engine) tagSet() *tagSet {
 	t := &tagSet{filter: o.Filter}
-	if o.Tag == nil || o.Filter.IDs == nil { // a purge by age alone lists no ID
+	if o.Filter.IDs == nil { // a purge by age alone lists no ID
 		return t
 	}
 	f := *o.Filter
@@ -102,14 +102,58 @@ func (t *tagSet) Contains(id []byte) bool {
 	return true
 }
 
-// list returns the sorted tags of the IDs seen.
+// list returns the sorted tags of the IDs seen (none without Options.Tag).
 func (t *tagSet) list() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.tag == nil {
+		return nil
+	}
 	var tags []string
 	for id := range t.seen {
 		tags = append(tags, t.tag([]byte(id)))
 	}
 	slices.Sort(tags)
 	return slices.Compact(tags) // one ID may be spelt several ways (hex in either case)
+}
+
+// mergeTags returns the sorted union of two sorted lists of tags.
+func mergeTags(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// canonicaler is implemented by ID sets that match an ID in several
+// spellings (a digest's hex in either case) and list it by one.
+type canonicaler interface {
+	Canonical(id []byte) []byte
+}
+
+// matched is the listed IDs a batch found in some row, in the form the
+// set lists them.
+type matched struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+// add records the IDs t saw.
+func (m *matched) add(t *tagSet) {
+	if t.seen == nil {
+		return
+	}
+	c, _ := t.set.(canonicaler)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ids == nil {
+		m.ids = map[string]struct{}{}
+	}
+	for id := range t.seen {
+		if c != nil {
+			id = string(c.Canonical([]byte(id)))
+		}
+		m.ids[id] = struct{}{}
+	}
 }

@@ -98,6 +98,19 @@ type Options struct {
 	Done        map[string]bool
 	Midway      map[string]string
 	ResumeSince time.Time
+	// Rewritten are the archives of Midway whose rewrite the interrupted
+	// run completed: one found replaced by it (same SHA-256) is recorded
+	// erased with what that rewrite removed, not unchanged.
+	Rewritten map[string]Rewritten
+}
+
+// Rewritten is a rewrite an interrupted run completed (its written step).
+type Rewritten struct {
+	BytesBefore                           int64
+	Size                                  int64
+	SHA256                                string
+	RowsScanned, RowsRemoved, RowsExpired int64
+	IDTags                                []string
 }
 
 // engine is one run of a batch: its options, and the load of its pool.
@@ -107,6 +120,8 @@ type engine struct {
 	// read and listed count the rows read so far and those of them that
 	// hold a listed ID (for MaxShare).
 	read, listed atomic.Int64
+	// matched is the listed IDs found in some row.
+	matched matched
 }
 
 // MassMinRows is how many rows a batch reads before Options.MaxShare
@@ -184,6 +199,10 @@ type Step struct {
 	VersionID, Staged, SHA256, NewVersionID string
 	Size                                    int64
 	VersionsDeleted                         []string
+	// RowsScanned, RowsRemoved, RowsExpired and IDTags (written): what
+	// the rewrite removed.
+	RowsScanned, RowsRemoved, RowsExpired int64
+	IDTags                                []string
 }
 
 // Recoverer is implemented by stores that can clean up what an interrupted
@@ -290,6 +309,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		}
 	}
 	sum.total()
+	sum.matched = e.matched.ids
 	return sum, err
 }
 
@@ -339,6 +359,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		return res, nil
 	}
 	tags := o.tagSet()
+	defer o.matched.add(tags)
 	if err := o.rollback(ctx, st, obj); err != nil {
 		res.Status, res.Error = status(err), err.Error()
 		return res, err
@@ -378,6 +399,9 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 				return err
 			}
 			res.SHA256After = res.SHA256Before
+			if rw, ok := o.Rewritten[obj.Key]; ok && rw.SHA256 == res.SHA256After {
+				o.takeOver(&res, rw)
+			}
 			if versioned {
 				return o.purgeOlder(ctx, vc, tags.filter, &res)
 			}
@@ -390,7 +414,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, size, after, err := o.replace(ctx, c, src, tags.filter, obj.Key, res.VersionID)
+		rep, size, after, err := o.replace(ctx, c, src, tags, obj.Key, res.VersionID)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
 			res.RowsExpired, res.MembersNotScanned = rep.Expired(), memberNotes(rep)
@@ -424,7 +448,22 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 	if res.RowsRemoved > 0 || len(res.DeletedVersions) > 0 || res.Status == WouldErase || res.Status == ReplacedIncomplete {
 		res.IDTags = tags.list()
 	}
+	if res.resumedTags != nil {
+		// Those the interrupted attempt's rewrite removed, and those
+		// of older versions purged now.
+		res.IDTags = mergeTags(res.IDTags, res.resumedTags)
+	}
 	return res, nil
+}
+
+// takeOver records an archive that an interrupted attempt of the batch
+// replaced by its rewrite (found in place) as that attempt left it:
+// erased, with the rows it removed and the tags of their IDs.
+func (o *engine) takeOver(res *Result, rw Rewritten) {
+	res.Status = Erased
+	res.BytesBefore, res.SHA256Before = rw.BytesBefore, "" // the original is gone; the read step has its size
+	res.RowsScanned, res.RowsRemoved, res.RowsExpired = rw.RowsScanned, rw.RowsRemoved, rw.RowsExpired
+	res.resumedTags = rw.IDTags
 }
 
 // memberNotes returns the members of rep not read as CSV, with the reason.
@@ -522,7 +561,8 @@ func (o *engine) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter,
 // content of c) into a staged file, verify it by reading it back, then let
 // the store replace the original. It returns the rewrite's report, and the
 // new archive's size and SHA-256.
-func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, f archive.Filter, key, version string) (*archive.Report, int64, string, error) {
+func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *tagSet, key, version string) (*archive.Report, int64, string, error) {
+	f := tags.filter
 	staged, err := c.Stage()
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("stage: %w", err)
@@ -566,7 +606,9 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, f arch
 		return rep, 0, "", err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	if err := o.journal(Step{Key: key, State: StepWritten, Size: size, SHA256: sum}); err != nil {
+	written := Step{Key: key, State: StepWritten, Size: size, SHA256: sum,
+		RowsScanned: rep.Rows(), RowsRemoved: rep.Removed(), RowsExpired: rep.Expired(), IDTags: tags.list()}
+	if err := o.journal(written); err != nil {
 		return rep, 0, "", err
 	}
 	handed = true

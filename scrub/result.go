@@ -65,6 +65,9 @@ type Result struct {
 	// IDTags are the tags (Options.Tag) of the listed IDs whose rows
 	// were removed, or in a dry run would be; for the audit log only.
 	IDTags []string `json:"-"`
+	// resumedTags are the IDTags of an interrupted attempt's rewrite
+	// found in place.
+	resumedTags []string
 	// Reason says why an archive is not-scanned.
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
@@ -107,6 +110,20 @@ type Summary struct {
 	// Outside counts the archives the selection let through that fall
 	// to other shares (Options.Shard).
 	Outside int `json:"-"`
+	// IDsUnmatched, set by the caller, counts the listed IDs that match
+	// no row of the archives read (see Matched).
+	IDsUnmatched *int `json:"ids_unmatched,omitempty"`
+
+	// matched is the listed IDs found in some row.
+	matched map[string]struct{}
+}
+
+// Matched reports whether the listed ID id (as the ID set lists it: a
+// digest's lower-case hex) was found in some row the batch read, in an
+// archive or an older version of one, whatever became of the archive.
+func (s *Summary) Matched(id string) bool {
+	_, ok := s.matched[id]
+	return ok
 }
 
 func (s *Summary) total() {

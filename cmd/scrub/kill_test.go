@@ -60,11 +60,15 @@ func TestKillAndResume(t *testing.T) {
 	f, _ := os.Open(filepath.Join(a.Dir, batches[0]+".jsonl"))
 	defer f.Close()
 	final := map[string]int{}
-	resumes := 0
+	resumes, erased := 0, 0
+	var removed int64
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var ev struct{ Type, Key, Status string }
+		var ev struct {
+			Type, Key, Status string
+			RowsRemoved       int64 `json:"rows_removed"`
+		}
 		json.Unmarshal(sc.Bytes(), &ev)
 		switch ev.Type {
 		case "archive":
@@ -72,6 +76,10 @@ func TestKillAndResume(t *testing.T) {
 			if ev.Status != "erased" && ev.Status != "unchanged" {
 				t.Errorf("%s: %s", ev.Key, ev.Status)
 			}
+			if ev.Status == "erased" {
+				erased++
+			}
+			removed += ev.RowsRemoved
 		case "resume":
 			resumes++
 		}
@@ -83,6 +91,12 @@ func TestKillAndResume(t *testing.T) {
 		if c != 1 {
 			t.Errorf("%s: %d final events", k, c)
 		}
+	}
+	// An archive a killed attempt replaced is erased by this batch, with
+	// the rows that attempt removed: not unchanged when the resumed run
+	// finds it without listed rows.
+	if erased != 20*13 || removed != 20*343 {
+		t.Errorf("the batch records %d archives erased, %d rows removed; want %d and %d", erased, removed, 20*13, 20*343)
 	}
 
 	// Idempotent: the same command again changes nothing and says so.

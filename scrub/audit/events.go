@@ -144,7 +144,16 @@ const (
 	EventExportArchive     = "export_archive"      // ExportArchive
 	EventExportFile        = "export_file"         // ExportFile
 	EventExportFileRemoved = "export_file_removed" // ExportFileRemoved
+	EventIDsUnmatched      = "ids_unmatched"       // IDsUnmatched
 )
+
+// IDsUnmatched is the data of ids_unmatched: the listed IDs of an erasure
+// that matched no row of the archives it read (in a sharded request, of
+// its share), by their tags.
+type IDsUnmatched struct {
+	Count int      `json:"count"`
+	Tags  []string `json:"id_hmacs"`
+}
 
 // BlocklistChange is the data of blocklist_add and blocklist_remove.
 type BlocklistChange struct {

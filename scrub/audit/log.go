@@ -128,6 +128,13 @@ type stepEvent struct {
 	Staged          string   `json:"staged,omitempty"`
 	NewVersionID    string   `json:"new_version_id,omitempty"`
 	VersionsDeleted []string `json:"versions_deleted,omitempty"`
+	// What the rewrite removed (written), so that a resumed batch that
+	// finds the rewrite in place records the archive as this attempt
+	// left it.
+	RowsScanned *int64   `json:"rows_scanned,omitempty"`
+	RowsRemoved *int64   `json:"rows_removed,omitempty"`
+	RowsExpired int64    `json:"rows_expired,omitempty"`
+	Tags        []string `json:"id_hmacs,omitempty"`
 }
 
 // The steps of an archive's destructive sequence, as the log names their
@@ -153,6 +160,10 @@ type Step struct {
 	VersionID, Staged, SHA256, NewVersionID string
 	Size                                    int64
 	VersionsDeleted                         []string
+	// RowsScanned, RowsRemoved, RowsExpired and Tags (written): what the
+	// rewrite removed.
+	RowsScanned, RowsRemoved, RowsExpired int64
+	Tags                                  []string
 }
 
 // header is the part every event shares, first on its line.

@@ -27,12 +27,30 @@ type Journal struct {
 	// it, with the staged file of their rewrite (which may still exist).
 	Done   map[string]bool
 	Midway map[string]string
+	// Written are the archives left midway whose rewrite was complete
+	// (a written step): what it was, and what it removed.
+	Written map[string]Written
+	// Matched is the tags of the listed IDs that the archive events of
+	// the interrupted attempts found in some row.
+	Matched map[string]bool
 	// Dropped counts the bytes after the last whole, correctly chained
 	// line: a line torn by the crash, never synced.
 	Dropped int
 
 	lines    [][]byte
 	outcomes map[string]Archive
+}
+
+// Written is a rewrite an interrupted batch completed, as its written
+// step records it; the archive it was for may or may not have been
+// replaced by it.
+type Written struct {
+	SizeBefore                            int64 // of the archive that was read
+	VersionID                             string
+	Size                                  int64 // of the rewrite
+	SHA256                                string
+	RowsScanned, RowsRemoved, RowsExpired int64
+	Tags                                  []string
 }
 
 // Journals returns the unfinished batches in loc, oldest first. A journal
@@ -88,6 +106,13 @@ func Journals(ctx context.Context, loc Location) ([]*Journal, error) {
 
 var errNoStart = errors.New("no whole first line")
 
+func deref(n *int64) int64 {
+	if n == nil {
+		return 0
+	}
+	return *n
+}
+
 // youngJournal is how long after its batch started a journal without a
 // first line may belong to a run still starting; a run writes its first
 // line within milliseconds of creating the journal.
@@ -101,7 +126,8 @@ func batchTime(name string) (time.Time, bool) {
 
 // parseJournal reads a journal up to its last whole, chained line.
 func parseJournal(name string, data []byte) (*Journal, error) {
-	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, outcomes: map[string]Archive{}}
+	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, Written: map[string]Written{}, Matched: map[string]bool{}, outcomes: map[string]Archive{}}
+	read := map[string]stepEvent{}
 	prev := zeroHash
 	rest := data
 	for len(rest) > 0 {
@@ -129,13 +155,28 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			j.Started, _ = time.Parse(timeFormat, st.Time)
 		case StepRead:
 			j.Midway[ev.Key] = ev.Staged
+			var st stepEvent
+			json.Unmarshal(line, &st)
+			read[ev.Key] = st
+			delete(j.Written, ev.Key)
+		case StepWritten:
+			var st stepEvent
+			if json.Unmarshal(line, &st) == nil && st.Size != nil && st.RowsScanned != nil && st.RowsRemoved != nil {
+				r := read[ev.Key]
+				j.Written[ev.Key] = Written{SizeBefore: deref(r.Size), VersionID: r.VersionID, Size: *st.Size, SHA256: st.SHA256,
+					RowsScanned: *st.RowsScanned, RowsRemoved: *st.RowsRemoved, RowsExpired: st.RowsExpired, Tags: st.Tags}
+			}
 		case "archive":
 			var a archiveEvent
 			json.Unmarshal(line, &a)
 			delete(j.Midway, a.Key)
+			delete(j.Written, a.Key)
+			for _, t := range a.Tags {
+				j.Matched[t] = true
+			}
 			// Only a finished archive is done; one that failed, conflicted
 			// or was skipped is tried again.
-			j.Done[a.Key] = a.Status == StatusErased || a.Status == StatusUnchanged
+			j.Done[a.Key] = a.Status == StatusErased || a.Status == StatusUnchanged || a.Status == StatusNotScanned
 			j.outcomes[a.Key] = outcome(a.Archive)
 		case "batch_end":
 			j.Ended = true

@@ -216,6 +216,9 @@ func (w *Writer) Step(s Step) error {
 	if s.State == StepRead || s.State == StepWritten {
 		ev.Size = &s.Size
 	}
+	if s.State == StepWritten {
+		ev.RowsScanned, ev.RowsRemoved, ev.RowsExpired, ev.Tags = &s.RowsScanned, &s.RowsRemoved, s.RowsExpired, s.Tags
+	}
 	return w.write(s.State, ev)
 }
 

@@ -250,6 +250,11 @@ func (b *Batch) Erase(opt *scrub.Options) {
 	opt.Shard = b.req.Shard
 	if j := b.resumed; j != nil {
 		opt.Done, opt.Midway, opt.ResumeSince = j.Done, j.Midway, j.Started
+		opt.Rewritten = map[string]scrub.Rewritten{}
+		for key, w := range j.Written {
+			opt.Rewritten[key] = scrub.Rewritten{BytesBefore: w.SizeBefore, Size: w.Size, SHA256: w.SHA256,
+				RowsScanned: w.RowsScanned, RowsRemoved: w.RowsRemoved, RowsExpired: w.RowsExpired, IDTags: w.Tags}
+		}
 	}
 }
 
@@ -274,7 +279,8 @@ func (b *Batch) listed(objs []scrub.Object) error {
 
 func (b *Batch) step(s scrub.Step) error {
 	return b.w.Step(audit.Step{Key: s.Key, State: string(s.State), VersionID: s.VersionID, Staged: s.Staged,
-		SHA256: s.SHA256, NewVersionID: s.NewVersionID, Size: s.Size, VersionsDeleted: s.VersionsDeleted})
+		SHA256: s.SHA256, NewVersionID: s.NewVersionID, Size: s.Size, VersionsDeleted: s.VersionsDeleted,
+		RowsScanned: s.RowsScanned, RowsRemoved: s.RowsRemoved, RowsExpired: s.RowsExpired, Tags: s.IDTags})
 }
 
 func (b *Batch) archive(r scrub.Result) error {
@@ -293,6 +299,18 @@ func memberNotes(ms []scrub.MemberNote) []audit.MemberNote {
 		out = append(out, audit.MemberNote(m))
 	}
 	return out
+}
+
+// MatchedBefore reports whether the interrupted attempts of a resumed
+// batch found the listed ID of tag in some row.
+func (b *Batch) MatchedBefore(tag string) bool {
+	return b.resumed != nil && b.resumed.Matched[tag]
+}
+
+// Unmatched logs the listed IDs that matched no row of the archives read
+// (an ids_unmatched event): how many, and their tags.
+func (b *Batch) Unmatched(tags []string) error {
+	return b.w.Event(audit.EventIDsUnmatched, audit.IDsUnmatched{Count: len(tags), Tags: tags})
 }
 
 // Totals sums the outcomes of the batch's archives, those of earlier

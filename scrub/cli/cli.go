@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -341,10 +342,11 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
+		spec.clear = o.transform == nil
 		if o.transform != nil {
 			set = o.transform.Set(set)
 		}
-		spec.set, spec.ids = set, batch.IDs{N: set.Len(), Each: eachTagged(set)}
+		spec.set, spec.ids, spec.listed = set, batch.IDs{N: set.Len(), Each: eachTagged(set)}, set
 	}
 	if block.block {
 		var err error
@@ -360,6 +362,11 @@ type batchSpec struct {
 	command string     // the audit log's command
 	set     filter.Set // the IDs whose rows go
 	ids     batch.IDs  // the IDs as the request is fingerprinted by
+	// listed, if set, is the erasure's own list of IDs, of which those
+	// that match no row are reported; clear says they are the IDs as
+	// listed, not digests of them.
+	listed *ids.Set
+	clear  bool
 	// started, if set, is called once the batch's audit log has begun
 	// (or been resumed), before any archive is read: a command's own
 	// events go there.
@@ -378,6 +385,68 @@ func eachTagged(set *ids.Set) func(*audit.IDKey, func(id, tag string)) {
 	return func(k *audit.IDKey, fn func(id, tag string)) {
 		set.Each(func(id string) { fn(id, k.Tag([]byte(id))) })
 	}
+}
+
+// unmatched counts the listed IDs that matched no row of the archives the
+// batch read (those of its interrupted attempts included) into
+// sum.IDsUnmatched, logs their tags, and returns what to tell the
+// operator: never the IDs themselves.
+func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batchSpec) ([]string, error) {
+	var tags []string
+	n, invisible, notUTF8 := 0, 0, 0
+	spec.listed.Each(func(id string) {
+		if sum.Matched(id) {
+			return
+		}
+		if idKey != nil {
+			tag := idKey.Tag([]byte(id))
+			if b.MatchedBefore(tag) {
+				return
+			}
+			tags = append(tags, tag)
+		}
+		n++
+		switch {
+		case !spec.clear:
+		case !utf8.ValidString(id):
+			notUTF8++
+		case strings.IndexFunc(id, invisibleRune) >= 0:
+			invisible++
+		}
+	})
+	sum.IDsUnmatched = &n
+	if n == 0 {
+		return nil, nil
+	}
+	slices.Sort(tags)
+	if idKey != nil {
+		if err := b.Unmatched(tags); err != nil {
+			return nil, err
+		}
+	}
+	where := "the archives read"
+	if spec.ids.N == n {
+		where = "any archive read"
+	}
+	msg := []string{fmt.Sprintf("%d of the %d listed IDs matched no row of %s; check the list for typos, letter case and stray characters", n, spec.ids.N, where)}
+	if idKey != nil {
+		msg[0] += " (the audit log names them by their HMAC tags)"
+	}
+	if invisible > 0 {
+		msg = append(msg, fmt.Sprintf("%d of them hold an invisible or unusual white-space character (a zero-width space, a no-break space, a byte order mark...): most likely pasted along", invisible))
+	}
+	if notUTF8 > 0 {
+		msg = append(msg, fmt.Sprintf("%d of them are not valid UTF-8 (a list saved as Latin-1 or UTF-16?)", notUTF8))
+	}
+	return msg, nil
+}
+
+// invisibleRune reports whether r is a character one does not see in an
+// ID: format characters (zero-width spaces and joiners, a byte order
+// mark, direction marks), white space other than ASCII's, and control
+// characters.
+func invisibleRune(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || r > 0x7f && unicode.IsSpace(r) || unicode.IsControl(r)
 }
 
 // request is the batch's typed request, from the flags.
@@ -457,8 +526,15 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		fmt.Fprintf(env.Stderr, "scrub: shard %s: none of the %d archives falls to this share\n", o.shard, sum.Outside)
 		runErr = nil
 	}
+	var hints []string
+	if spec.listed != nil && sum != nil && runErr == nil {
+		var err error
+		if hints, err = unmatched(sum, b, idKey, spec); err != nil {
+			runErr = err
+		}
+	}
 	sealed, auditErr := b.Seal(ctx, runErr)
-	if err := o.report(env, sum, sealed, loc, key); err != nil {
+	if err := o.report(env, sum, hints, sealed, loc, key); err != nil {
 		return err
 	}
 	switch {
@@ -474,7 +550,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 
 // report writes what a batch did: the summary and where its bundle went
 // on stderr, and with --json the summary on stdout.
-func (o *eraseOptions) report(env Env, sum *scrub.Summary, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey) error {
+func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey) error {
 	if sum != nil {
 		printSummary(env.Stderr, sum)
 		if t := sum.Totals; sum.DryRun && t.RowsScanned >= scrub.MassMinRows && t.RowsRemoved > t.RowsExpired {
@@ -482,6 +558,9 @@ func (o *eraseOptions) report(env Env, sum *scrub.Summary, sealed *audit.Sealed,
 			fmt.Fprintf(env.Stderr, "scrub: the listed IDs hold %.1f%% of the rows read; a batch stops above --max-share %.0f%% (from %d rows read on)\n",
 				100*share, 100*o.maxShare, scrub.MassMinRows)
 		}
+	}
+	for _, h := range hints {
+		fmt.Fprintf(env.Stderr, "scrub: %s\n", h)
 	}
 	if sealed != nil {
 		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")

@@ -3,17 +3,28 @@
 // concatenated members) and zip (PKWARE APPNOTE.TXT).
 //
 // The format is detected from the first bytes of the data, never from the
-// name. The package knows nothing about rows: each CSV stream inside an
-// archive is handed to a [Filter], and everything else about the archive is
-// carried over: zip member names, order, modification times, comments,
-// attributes and extra fields, members the filter does not change (copied
-// raw, without recompression), and the gzip header's name, modification time,
+// name. The package knows nothing about rows: each stream of an archive (a
+// plain file, a gzip file's content, every zip member but directories) is
+// handed to a [Filter], and everything else about the archive is carried
+// over: zip member names, order, modification times, comments, attributes
+// and extra fields, members the filter does not change (copied raw,
+// without recompression), and the gzip header's name, modification time,
 // comment and OS.
+//
+// What a stream is, is decided by its content, the same way plain, in gzip
+// and in a zip member: first by its first bytes (formats that could hide
+// rows are refused, see [Detect]), then by the filter. A stream that the
+// filter finds is not a table with an ID column (its error has a NotTable
+// method that reports true: prose, JSON, a checksum list, an image, an
+// empty member) is not an export: it is carried over unchanged and named
+// in the report with the reason ([Member].Reason, [Report.NotScanned]),
+// and is not an error.
 //
 // Bad input is an error, never a guess: data that is not a valid gzip or zip
 // stream ([ErrCorrupt]), a zip member whose name is not a plain relative path
-// ([ErrInsecurePath]), encrypted or nested archives, a stream that
-// decompresses beyond the [Options] limits ([LimitError]), and CSV the
+// ([ErrInsecurePath]), encrypted or nested archives (a zip member named or
+// made like a compressed stream or archive, [ErrNested]), a stream that
+// decompresses beyond the [Options] limits ([LimitError]), and a table the
 // filter rejects. Errors inside a zip name the member ([MemberError]).
 package archive
 
@@ -93,7 +104,8 @@ type Stats = struct {
 	Expired int64 // of those, the records older than the filter's cutoff
 }
 
-// Member describes one CSV stream or zip member.
+// Member describes one stream: a plain file, a gzip file's content or a zip
+// member.
 type Member struct {
 	Name    string // zip member name; the gzip header name or "" otherwise
 	CSV     bool   // filtered; false means carried over unchanged
@@ -255,50 +267,60 @@ func (e *corruptError) Error() string {
 
 func (e *corruptError) Unwrap() []error { return []error{ErrCorrupt, e.err} }
 
-// magic numbers of formats that are recognised only to be refused.
-var refused = []struct {
-	magic []byte
-	name  string
-}{
-	{[]byte("BZh"), "bzip2"},
-	{[]byte{0xFD, '7', 'z', 'X', 'Z', 0}, "xz"},
-	{[]byte{0x28, 0xB5, 0x2F, 0xFD}, "zstd"},
-	{[]byte{'7', 'z', 0xBC, 0xAF, 0x27, 0x1C}, "7z"},
-	{[]byte("Rar!"), "rar"},
-	{[]byte("PAR1"), "parquet"},
-	{[]byte("\x89PNG"), "png"},
-	{[]byte{0xFF, 0xD8, 0xFF}, "jpeg"},
-	{[]byte("GIF8"), "gif"},
-	{[]byte("%PDF-"), "pdf"},
-	{[]byte{0xFF, 0xFE}, "UTF-16 text (convert it to UTF-8)"},
-	{[]byte{0xFE, 0xFF}, "UTF-16 text (convert it to UTF-8)"},
+// Detect returns the format of the data in r by its first bytes (and, for
+// Parquet, its last). Data of a format scrub does not read is an error
+// (ErrUnsupported); a compressed stream or archive other than gzip and zip,
+// Parquet and UTF-16 text could hold rows that scrub cannot read. All
+// other data is CSV, to be judged by the filter: data that it finds is not
+// a table (prose, JSON, an image) is not read, and is named with the reason
+// in the report of [ScanFunc] and [Rewrite]. Magic numbers that text could
+// start with are checked further: bzip2's by the block magic that follows,
+// Parquet's by the same at the end of the data.
+func Detect(r io.ReaderAt, size int64) (Format, error) {
+	f, _, err := detect(r, size)
+	return f, err
 }
 
-// Detect returns the format of the data in r by its first bytes.
-func Detect(r io.ReaderAt, size int64) (Format, error) {
+// detect is Detect, and for CSV that starts like an image or a document,
+// the name of that format, to name it by if the filter finds it is not a
+// table.
+func detect(r io.ReaderAt, size int64) (Format, string, error) {
 	if size == 0 {
-		return Unknown, ErrEmpty
+		return Unknown, "", ErrEmpty
 	}
-	head := make([]byte, min(size, 8))
+	head := make([]byte, min(size, sniffLen))
 	if _, err := r.ReadAt(head, 0); err != nil && err != io.EOF {
-		return Unknown, err
+		return Unknown, "", err
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		return Gzip, nil
+		return Gzip, "", nil
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")), bytes.HasPrefix(head, []byte("PK\x05\x06")):
-		return Zip, nil
+		return Zip, "", nil
 	}
-	for _, f := range refused {
-		if bytes.HasPrefix(head, f.magic) {
-			return Unknown, fmt.Errorf("%w: %s", ErrUnsupported, f.name)
+	kind, name := sniff(head)
+	switch kind {
+	case kindArchive, kindRefused:
+		return Unknown, "", unsupported(name)
+	case kindNotTable:
+		return CSV, name, nil
+	case kindParquet:
+		if size >= int64(2*len(parquetTail)) {
+			tail := make([]byte, len(parquetTail))
+			if _, err := r.ReadAt(tail, size-int64(len(tail))); err != nil && err != io.EOF {
+				return Unknown, "", err
+			}
+			if bytes.Equal(tail, parquetTail) {
+				return Unknown, "", unsupported(name)
+			}
 		}
 	}
-	return CSV, nil
+	return CSV, "", nil
 }
 
-// IsCSVName reports whether a zip member is filtered as CSV, by its name:
-// .csv and .tsv files are; everything else is carried over.
+// IsCSVName reports whether a name ends in .csv or .tsv (in any case).
+// The package does not decide by it: every zip member is judged by its
+// content. It is for naming the CSV that scrub writes.
 func IsCSVName(name string) bool {
 	switch strings.ToLower(path.Ext(name)) {
 	case ".csv", ".tsv":
@@ -339,15 +361,15 @@ type Options struct {
 	// members, from 1 (fastest) to 9 (smallest); 0 means DefaultLevel.
 	Level int
 
-	// MaxMemberSize limits the uncompressed size in bytes of each CSV
-	// stream: a zip member or a gzip file. 0 means DefaultMaxMemberSize; a
-	// negative value, no limit. A plain CSV file is not limited: reading
-	// it costs no more than its size.
+	// MaxMemberSize limits the uncompressed size in bytes of each
+	// stream: a zip member (every one is read, to judge its content) or a
+	// gzip file. 0 means DefaultMaxMemberSize; a negative value, no limit.
+	// A plain file is not limited: reading it costs no more than its size.
 	MaxMemberSize int64
 
-	// MaxRatio limits how many times its compressed size each CSV stream
+	// MaxRatio limits how many times its compressed size each stream
 	// may expand, once it has expanded to more than RatioGrace bytes, and
-	// how many times the size of a zip archive all its CSV members may
+	// how many times the size of a zip archive all its members may
 	// expand to together. 0 means DefaultMaxRatio; a negative value, no
 	// limit.
 	MaxRatio int
@@ -372,10 +394,13 @@ func (o Options) level() int {
 }
 
 // Rewrite writes the archive in src to dst without the rows f removes, in
-// the same format. Zip members without a matching row are copied raw. On
-// error, what was written to dst must be discarded.
+// the same format. Zip members without a matching row, and those that are
+// not a table, are copied raw; a plain or gzip file that is not a table is
+// written as it was (a gzip file recompressed). Its verdict and report
+// agree with [ScanFunc]'s. On error, what was written to dst must be
+// discarded.
 func Rewrite(dst io.Writer, src io.ReaderAt, size int64, f Filter, opt Options) (*Report, error) {
-	format, err := Detect(src, size)
+	format, what, err := detect(src, size)
 	if err != nil {
 		return nil, err
 	}
@@ -383,13 +408,27 @@ func Rewrite(dst io.Writer, src io.ReaderAt, size int64, f Filter, opt Options) 
 	m := newMeter(src, size, opt)
 	switch format {
 	case CSV:
-		st, err := f.Filter(dst, io.NewSectionReader(src, 0, size))
-		rep.Members = append(rep.Members, Member{CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
-		return rep, err
+		return rep, rewritePlain(dst, src, size, f, what, rep)
 	case Gzip:
 		return rep, rewriteGzip(dst, m, f, opt, rep)
 	}
 	return rep, rewriteZip(dst, m, f, opt, rep)
+}
+
+// rewritePlain rewrites a plain file, or copies it if the filter finds it
+// is not a table; what is the format its first bytes say, if any.
+func rewritePlain(dst io.Writer, src io.ReaderAt, size int64, f Filter, what string, rep *Report) error {
+	cw := &countWriter{w: dst}
+	st, err := f.Filter(cw, io.NewSectionReader(src, 0, size))
+	if reason, ok := notTableReason(err, what); ok {
+		// What the filter wrote is the start of src, as it was: the rest
+		// follows.
+		rep.Members = append(rep.Members, Member{Reason: reason})
+		_, err := io.Copy(dst, io.NewSectionReader(src, cw.n, size-cw.n))
+		return err
+	}
+	rep.Members = append(rep.Members, Member{CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
+	return err
 }
 
 func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) error {
@@ -423,13 +462,44 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) er
 	}
 	r := newAhead(m.stream(gr, 0, 0))
 	defer r.Close()
-	st, err := f.Filter(zw, r)
-	rep.Members = append(rep.Members, Member{Name: h.Name, CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
+	cw := &countWriter{w: zw}
+	var st Stats
+	reason, err := content(r, false, func(r io.Reader) error {
+		var err error
+		st, err = f.Filter(cw, r)
+		return err
+	})
+	mem := Member{Name: h.Name, CSV: reason == "", Rows: st.Rows, Removed: st.Removed, Expired: st.Expired, Reason: reason}
+	if reason != "" {
+		mem.Rows, mem.Removed, mem.Expired = 0, 0, 0
+	}
+	rep.Members = append(rep.Members, mem)
+	if err == nil && reason != "" {
+		err = carryGzip(zw, m, opt, cw.n)
+	}
 	if err != nil {
 		zw.Close()
 		return err
 	}
 	return zw.Close()
+}
+
+// carryGzip writes to zw the content of the gzip file that m meters after
+// its first n bytes: the content of a gzip file that is not a table, of
+// which the filter wrote the first n bytes as they were before it stopped.
+// The content has been read to its end once already, checked.
+func carryGzip(zw io.Writer, m *meter, opt Options, n int64) error {
+	m = newMeter(m.src.r, m.size, opt)
+	gr, err := m.gzip()
+	if err != nil {
+		return err
+	}
+	r := m.stream(gr, 0, 0)
+	if _, err := io.CopyN(io.Discard, r, n); err != nil {
+		return err
+	}
+	_, err = io.Copy(zw, r)
+	return err
 }
 
 // gzipReader reads the members of a gzip file one after the other, as one
@@ -583,7 +653,7 @@ func checkName(name string) error {
 	return nil
 }
 
-// withMember opens a CSV member of a zip, runs fn on its content and closes
+// withMember opens a member of a zip, runs fn on its content and closes
 // it, under the limits of m, and returns how many bytes fn read. The
 // member's CRC is checked when fn reads it to the end. counted is how many
 // of the member's bytes an earlier pass of this archive has read, or -1 for
@@ -638,24 +708,28 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 	}
 	for _, zf := range zr.File {
 		mem := Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64}
-		if !zf.FileInfo().IsDir() && !IsCSVName(zf.Name) {
-			mem.Reason = "not read: the name does not end in .csv or .tsv"
-		}
-		if IsCSVName(zf.Name) && !zf.FileInfo().IsDir() {
+		if !zf.FileInfo().IsDir() {
 			// The first matching row decides: a member without one is read
 			// to its end, counted and copied raw; one with a match is read
-			// again, through the filter, from its start.
+			// again, through the filter, from its start. A member that is
+			// not a table is copied raw.
 			var matched bool
-			st, n, err := withMember(m, zf, -1, func(r io.Reader) (Stats, error) {
-				st, match, err := f.Match(r)
-				matched = match
-				return st, err
+			var st Stats
+			reason, n, err := withMember(m, zf, -1, func(r io.Reader) (string, error) {
+				return content(r, true, func(r io.Reader) error {
+					var err error
+					st, matched, err = f.Match(r)
+					return err
+				})
 			})
 			if err != nil {
 				return err
 			}
-			mem = Member{Name: zf.Name, CSV: true, Rows: st.Rows, Expired: st.Expired}
-			if matched {
+			mem.Reason = reason
+			if reason == "" {
+				mem.CSV, mem.Rows, mem.Expired = true, st.Rows, st.Expired
+			}
+			if reason == "" && matched {
 				st, err := filterMember(zw, m, zf, f, n)
 				if err != nil {
 					return err

@@ -233,8 +233,10 @@ func TestBadArchives(t *testing.T) {
 		{"zip nested", mkzip(t, "", member{name: "a.csv.gz", body: "x"}), "member a.csv.gz", archive.ErrNested},
 		{"zip bad csv", mkzip(t, "", member{name: "a.csv", body: "Client ID,v\nA1\n", method: zip.Deflate}),
 			"member a.csv: line 2, column 1: wrong number of fields", filter.ErrFieldCount},
-		{"csv without id column", []byte("a,b\n1,2\n"), "no ID column", filter.ErrNoIDColumn},
-		{"binary", []byte{0, 1, 2, 3, 0xff, '\n'}, "line 1, column 5: invalid UTF-8", filter.ErrInvalidUTF8},
+		{"csv with id column, bad quote", []byte("Client ID,v\nA1,1\nB2,2\nC3,3\nD4,\"x\nE5,5\n"), "line 5, column 4: extraneous or missing \"", filter.ErrQuote},
+		{"csv with id column, not UTF-8", []byte("Client ID,Gr\xF6\xDFe\nZ9,1\n"), "line 1, column 13: invalid UTF-8", filter.ErrInvalidUTF8},
+		{"zip member with id column, bad quote", mkzip(t, "", member{name: "data.txt", body: "Client ID,v\nZ9,1\nZ8,2\nZ7,3\nZ6,\"x\nZ5,5\n", method: zip.Deflate}),
+			"member data.txt: line 5, column 4: extraneous or missing \"", filter.ErrQuote},
 		{"xz", []byte{0xFD, '7', 'z', 'X', 'Z', 0, 1}, "unsupported format: xz", archive.ErrUnsupported},
 	}
 	for _, tt := range tests {

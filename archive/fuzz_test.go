@@ -44,6 +44,11 @@ func seedArchives(f *testing.F) {
 	}
 	f.Add([]byte(csvIn))
 	f.Add(gz(f, "x.csv", csvIn[:40], csvIn[40:]))
+	for _, b := range [][]byte{[]byte(bzCSV), []byte(parCSV), bzip2Block, parquet, utf16BE, png, []byte(manifest1)} {
+		f.Add(b)
+		f.Add(gz(f, "", string(b)))
+		f.Add(mkzip(f, "", member{name: "data", body: string(b), method: zip.Deflate}, member{name: "n.txt", body: prose}))
+	}
 	f.Add(mkzip(f, "c", member{name: "a.csv", body: csvIn, method: zip.Deflate}, member{name: "n.txt", body: "A1"},
 		member{name: "d/", method: zip.Store}, member{name: "d/b.tsv", body: "Client ID\tx\nB2\t1\n"}))
 }
@@ -52,7 +57,7 @@ func seedArchives(f *testing.F) {
 // and the limits bound the work. Where the scan fails, the rewrite fails
 // too, with an error of a documented kind. Where it succeeds, the scan that
 // stops at the first match agrees, the rewrite succeeds with the same
-// counts, and the rewrite reads back (as the engine reads it back) to the
+// counts and the same members (read as CSV or not, for the same reason), and the rewrite reads back (as the engine reads it back) to the
 // rows kept and none that match: archive.Verify.
 func FuzzScan(f *testing.F) {
 	seedArchives(f)
@@ -77,6 +82,11 @@ func FuzzScan(f *testing.F) {
 		}
 		if rrep.Rows() != rep.Rows() || rrep.Removed() != rep.Removed() || rrep.Format != rep.Format || len(rrep.Members) != len(rep.Members) {
 			t.Fatalf("rewrite %+v, scan %+v", rrep, rep)
+		}
+		for i, m := range rep.Members {
+			if r := rrep.Members[i]; r.Name != m.Name || r.CSV != m.CSV || r.Reason != m.Reason {
+				t.Fatalf("member %d: rewrite %+v, scan %+v", i, r, m)
+			}
 		}
 		after, err := archive.ScanWith(bytes.NewReader(out.Bytes()), int64(out.Len()), fuzzFilter, false, noLimits)
 		if err != nil {
@@ -119,6 +129,12 @@ func FuzzRewrite(f *testing.F) {
 	f.Add("dir/b.CSV", []byte("\xEF\xBB\xBFClient ID;v\r\nA1;1\r\nC3;\"x\r\ny\"\r\n"), uint8(1), "comment")
 	f.Add("x.tsv", []byte("Client ID\tv\nB2\t1\n\n"), uint8(2), "")
 	f.Add(`..\a.csv`, []byte(csvIn), uint8(2), "")
+	f.Add("data.txt", []byte(csvIn), uint8(2), "")
+	f.Add("manifest.json", []byte(manifest), uint8(3), "")
+	f.Add("manifest.json", []byte(manifest1), uint8(1), "")
+	f.Add("", []byte(sums), uint8(0), "")
+	f.Add("p", []byte(parCSV), uint8(2), "")
+	f.Add("u", utf16LE, uint8(1), "")
 	f.Fuzz(func(t *testing.T, name string, body []byte, kind uint8, comment string) {
 		var in []byte
 		switch kind % 4 {
@@ -158,18 +174,28 @@ func FuzzRewrite(f *testing.F) {
 			t.Fatal(err)
 		}
 		streams := scrubtest.Streams(t, out.Bytes())
+		if kind%4 == 0 {
+			streams = map[string][]byte{"": out.Bytes()}
+		}
 		key := ""
+		mem := rep.Members[0]
 		if kind%4 >= 2 {
 			key = name
-			if string(streams["notes.txt"]) != "A1" {
-				t.Fatalf("notes.txt = %q", streams["notes.txt"])
+			if string(streams["notes.txt"]) != "A1" || rep.Members[0].CSV || rep.Members[0].Reason == "" {
+				t.Fatalf("notes.txt = %q, %+v", streams["notes.txt"], rep.Members[0])
 			}
-			if !archive.IsCSVName(name) {
-				if !bytes.Equal(streams[name], body) {
-					t.Fatal("a member that is not CSV changed")
-				}
-				return
+			mem = rep.Members[1]
+		}
+		if !mem.CSV {
+			// Not a table, by its first bytes or the filter's verdict.
+			var nt interface{ NotTable() bool }
+			if werr != nil && (!errors.As(werr, &nt) || !nt.NotTable()) {
+				t.Fatalf("the filter fails (%v), the rewrite carries the stream (%s)", werr, mem.Reason)
 			}
+			if !bytes.Equal(streams[key], body) {
+				t.Fatal("a stream not read changed")
+			}
+			return
 		}
 		if werr != nil {
 			t.Fatalf("the filter fails (%v), the rewrite does not", werr)

@@ -19,13 +19,13 @@ import (
 // letting data through, and the error says how to raise them.
 const (
 	// DefaultMaxMemberSize is the default limit on the uncompressed size of
-	// one CSV stream: a zip member or a whole gzip file. It is about four
+	// one stream: a zip member or a whole gzip file. It is about four
 	// times the largest real monthly export, and a stream that size takes
 	// about a minute to scan.
 	DefaultMaxMemberSize = 16 << 30
 
 	// DefaultMaxRatio is the default limit on how many times its compressed
-	// size a stream may expand, and all the CSV members of a zip together
+	// size a stream may expand, and all the members of a zip together
 	// the size of the archive. Deflate, the only method scrub reads, cannot
 	// expand more than 1032-fold (a 258-byte match in 2 bits), so a higher
 	// limit would only catch overlapping zip members, the trick by which
@@ -63,7 +63,7 @@ type LimitError struct {
 	// Claimed means that Size and Compressed are what a zip header says:
 	// the limit was crossed before anything was decompressed.
 	Claimed bool
-	// Archive means the ratio is that of all the archive's CSV members
+	// Archive means the ratio is that of all the archive's members
 	// together to the size of the archive.
 	Archive bool
 }
@@ -138,7 +138,7 @@ type meter struct {
 	size    int64 // of the archive
 	maxSize int64 // < 0: none
 	ratio   int64 // < 0: none
-	out     int64 // uncompressed bytes of the CSV streams, each counted once
+	out     int64 // uncompressed bytes of the streams read, each counted once
 
 	// ahead is the read-ahead buffer of the decompressor being metered,
 	// if it has one: what it holds has been read but not consumed. Without
@@ -218,7 +218,7 @@ func (m *meter) claim(uncompressed, compressed uint64) error {
 	return nil
 }
 
-// stream wraps the decompressed data of one CSV stream, whose compressed
+// stream wraps the decompressed data of one stream, whose compressed
 // data starts with the archive's byte in0 to be read. The first counted
 // bytes of a stream read a second time (to filter what a first pass found a
 // match in) are not added to the archive's total again.

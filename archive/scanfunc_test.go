@@ -13,9 +13,9 @@ import (
 	"github.com/scrubtool/scrub/scrub/filter"
 )
 
-// TestScanFunc checks that ScanFunc hands over each CSV stream with its
-// name and whole content, in order, skips other members, and stops when
-// told to.
+// TestScanFunc checks that ScanFunc hands over each stream with its name
+// and whole content, in order, whatever the member's name (directories
+// aside), and stops when told to.
 func TestScanFunc(t *testing.T) {
 	z := mkzip(t, "", member{name: "a.csv", body: csvIn, method: zip.Deflate}, member{name: "readme.txt", body: "hi"},
 		member{name: "dir/b.CSV", body: clean, method: zip.Store}, member{name: "c.csv", body: csvIn})
@@ -30,9 +30,9 @@ func TestScanFunc(t *testing.T) {
 	}{
 		{name: "csv", in: []byte(csvIn), want: []stream{{"", csvIn}}, format: archive.CSV, report: []string{""}},
 		{name: "gzip", in: gz(t, "x.csv", csvIn, clean), want: []stream{{"x.csv", csvIn + clean}}, format: archive.Gzip, report: []string{"x.csv"}},
-		{name: "zip", in: z, want: []stream{{"a.csv", csvIn}, {"dir/b.CSV", clean}, {"c.csv", csvIn}}, format: archive.Zip,
+		{name: "zip", in: z, want: []stream{{"a.csv", csvIn}, {"readme.txt", "hi"}, {"dir/b.CSV", clean}, {"c.csv", csvIn}}, format: archive.Zip,
 			report: []string{"a.csv", "readme.txt", "dir/b.CSV", "c.csv"}},
-		{name: "zip stopped", in: z, stopAt: 2, want: []stream{{"a.csv", csvIn}, {"dir/b.CSV", clean}}, format: archive.Zip,
+		{name: "zip stopped", in: z, stopAt: 3, want: []stream{{"a.csv", csvIn}, {"readme.txt", "hi"}, {"dir/b.CSV", clean}}, format: archive.Zip,
 			report: []string{"a.csv", "readme.txt", "dir/b.CSV"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

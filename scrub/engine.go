@@ -407,6 +407,11 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 			}
 			return nil
 		case o.DryRun:
+			if rc, ok := c.(ReplaceChecker); ok {
+				if err := rc.CheckReplace(); err != nil {
+					return err
+				}
+			}
 			res.Status = WouldErase
 			res.SHA256Before, err = src.sum(c.Size())
 			return err
@@ -565,6 +570,9 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 	f := tags.filter
 	staged, err := c.Stage()
 	if err != nil {
+		if errors.As(err, new(*HeldError)) {
+			return nil, 0, "", err // says itself why
+		}
 		return nil, 0, "", fmt.Errorf("stage: %w", err)
 	}
 	if err := o.journal(Step{Key: key, State: StepRead, VersionID: version, Size: c.Size(), Staged: staged.Name()}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/zip"
@@ -35,8 +36,10 @@ type ExportOptions struct {
 	Select           func(Object) bool
 	Jobs             int // concurrent archives; 0 as in Options
 	Progress         Progress
-	// SpoolDir is where the records wait, in a temporary directory of
-	// their own, until the archives are built; "" means os.TempDir().
+	// SpoolDir is where the records wait, in a directory of their own
+	// (mode 0700), until the archives are built: a Staging's Dir, so that
+	// they are never left where the user did not choose. It is required;
+	// there is no default (os.TempDir would outlive a killed run).
 	SpoolDir string
 	// Tag, if set, names the listed IDs found in each archive
 	// (ScannedArchive.Tags).
@@ -63,7 +66,10 @@ type ScannedArchive struct {
 	Rows     int64    `json:"rows_scanned"`
 	Exported int64    `json:"rows_exported"`
 	Tags     []string `json:"id_hmacs,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	// MembersNotScanned names the streams not read as CSV (no table with
+	// an ID column), with the reason: nothing of them is exported.
+	MembersNotScanned []MemberNote `json:"members_not_scanned,omitempty"`
+	Error             string       `json:"error,omitempty"`
 }
 
 // ExportMember is one CSV file of a data subject's export: the header and
@@ -193,7 +199,10 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 			return nil, err
 		}
 	}
-	dir, err := os.MkdirTemp(opt.SpoolDir, "scrub-export-*")
+	if opt.SpoolDir == "" {
+		return nil, errors.New("spool: no spool directory")
+	}
+	dir, err := os.MkdirTemp(opt.SpoolDir, "spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -255,6 +264,7 @@ func (o *exporter) scan(ctx context.Context, sp *spool, i int, st Store, obj Obj
 		})
 		if rep != nil {
 			res.Format, res.Streams, res.Rows, res.Exported = rep.Format.String(), len(rep.Members)-rep.Carried(), rep.Rows(), rep.Removed()
+			res.MembersNotScanned = memberNotes(rep)
 		}
 		if err != nil {
 			return err
@@ -435,3 +445,133 @@ func (ex *Extraction) Dir() string { return ex.dir }
 
 // Close removes the spool.
 func (ex *Extraction) Close() error { return os.RemoveAll(ex.dir) }
+
+// StagingPrefix begins the name of an export's staging directory. Only
+// directories of this name are ever removed as stale.
+const StagingPrefix = ".scrub-export-staging-"
+
+// Staging is the hidden directory, mode 0700, in which an export keeps
+// everything that holds the rows it exports until they are in place: the
+// spool (ExportOptions.SpoolDir) and each subject's archive as built. It
+// is made inside the output directory, or for output to object storage in
+// a local directory the user names, never in os.TempDir, so that a killed
+// run leaves the subjects' rows nowhere else. The run holds an exclusive
+// flock(2) on the directory while it lives; a staging directory whose lock
+// can be taken is stale: its run is gone.
+type Staging struct {
+	Dir string
+	// Owner names what the staging directory is for (the output
+	// location), so that one parent can serve several; "" if a run was
+	// killed before it was recorded.
+	Owner string
+	lock  *os.File
+}
+
+// ownerFile is the file in a staging directory that holds its Owner.
+const ownerFile = "owner"
+
+// NewStaging makes a staging directory for owner in parent, creating
+// parent (mode 0700) if it is missing, and locks it.
+func NewStaging(parent, owner string) (*Staging, error) {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	dir, err := os.MkdirTemp(parent, StagingPrefix+"*") // mode 0700
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	st := &Staging{Dir: dir, Owner: owner}
+	if st.lock, err = lockDir(dir); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	if err := os.WriteFile(st.Path(ownerFile), []byte(owner), 0o600); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	return st, nil
+}
+
+// Unlock lets go of the staging directory and leaves it as it is.
+func (st *Staging) Unlock() error { return st.lock.Close() }
+
+// Path returns the path of a file in the staging directory.
+func (st *Staging) Path(name string) string { return filepath.Join(st.Dir, name) }
+
+// Close removes the staging directory and everything in it, then lets go
+// of its lock.
+func (st *Staging) Close() error {
+	err := os.RemoveAll(st.Dir)
+	if cerr := st.lock.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// StaleStaging finds the staging directories in parent that runs killed
+// before they ended left behind, and locks them, so that no other run
+// takes them meanwhile; Close removes them, Unlock leaves them. A staging directory that
+// another run holds is left alone, and so is every entry not named with
+// StagingPrefix or not a directory. A missing parent has none.
+func StaleStaging(parent string) ([]*Staging, error) {
+	ents, err := os.ReadDir(parent)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	var stale []*Staging
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), StagingPrefix) { // IsDir: not through a symlink
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		lock, err := lockDir(dir)
+		if errors.Is(err, errLocked) {
+			continue // a live run's
+		}
+		if err != nil {
+			for _, s := range stale {
+				s.lock.Close()
+			}
+			return nil, fmt.Errorf("staging: %w", err)
+		}
+		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			lock.Close()
+			for _, s := range stale {
+				s.lock.Close()
+			}
+			return nil, fmt.Errorf("staging: %w", err)
+		}
+		stale = append(stale, &Staging{Dir: dir, Owner: string(owner), lock: lock})
+	}
+	return stale, nil
+}
+
+var errLocked = errors.New("locked by another run")
+
+// lockDir takes an exclusive flock(2) on a directory, without waiting: a
+// lock held elsewhere is errLocked. The lock lasts until the returned file
+// is closed, or its process ends however it ends.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, fmt.Errorf("%s: %w", dir, errLocked)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}

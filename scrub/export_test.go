@@ -208,3 +208,52 @@ func TestExportCanceled(t *testing.T) {
 		t.Errorf("a canceled export left %s", ents[0].Name())
 	}
 }
+
+// TestStaging: a staging directory is 0700, holds its owner, and is stale
+// only once its run let go of it; StaleStaging touches nothing else.
+func TestStaging(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "out")
+	live, err := scrub.NewStaging(parent, "s3://b/out/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if fi, err := os.Stat(live.Dir); err != nil || fi.Mode().Perm() != 0o700 || !strings.HasPrefix(filepath.Base(live.Dir), scrub.StagingPrefix) {
+		t.Fatalf("staging %s: %v, %v", live.Dir, fi, err)
+	}
+	dead, err := scrub.NewStaging(parent, "s3://b/other/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Unlock() // as a kill does
+	write(t, filepath.Join(parent, scrub.StagingPrefix+"file"), []byte("not a directory"))
+	write(t, filepath.Join(parent, ".scrub-export-other", "x"), []byte("not ours"))
+	stale, err := scrub.StaleStaging(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stale) != 1 || stale[0].Dir != dead.Dir || stale[0].Owner != "s3://b/other/" {
+		t.Fatalf("stale %+v, want %s alone", stale, dead.Dir)
+	}
+	if err := stale[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(parent)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{scrub.StagingPrefix + "file", filepath.Base(live.Dir), ".scrub-export-other"}; !slices.Equal(names, slices.Sorted(slices.Values(want))) {
+		t.Errorf("left %q, want %q", names, want)
+	}
+	// No default spool directory, which would be os.TempDir.
+	src := t.TempDir()
+	write(t, filepath.Join(src, "a.csv"), []byte("Client ID\nA1\n"))
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	_, err = scrub.Export(context.Background(), scrub.ExportOptions{Filter: &filter.Filter{IDs: ids.New("A1")}},
+		[]scrub.Source{{Name: src, Store: &local.Store{Root: src}}})
+	if ents, _ := os.ReadDir(tmp); err == nil || len(ents) > 0 {
+		t.Errorf("an export without a spool directory: %v, %d entries in $TMPDIR", err, len(ents))
+	}
+}

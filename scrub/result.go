@@ -178,13 +178,17 @@ var (
 // Err reports whether the batch left work undone: nil when every archive is
 // done, ErrPartial when some failed and others were done, ErrFailed when
 // none could be done. Entries not scanned for their reason are not work
-// left undone.
+// left undone, unless no entry at all was scanned (ErrFailed).
 func (s *Summary) Err() error { return s.Totals.Err() }
 
 // Err is Summary.Err for totals.
 func (t Totals) Err() error {
 	bad := t.Failed + t.Conflict + t.Skipped + t.Held + t.ReplacedIncomplete
 	switch {
+	case t.Archives > 0 && t.NotScanned == t.Archives:
+		// Like finding no archive at all: more often a wrong --column
+		// or source than a tree without exports.
+		return fmt.Errorf("%w: none of the %d entries holds a table with an ID column (check --column and the sources)", ErrFailed, t.Archives)
 	case bad == 0:
 		return nil
 	case bad == t.Archives-t.NotScanned:

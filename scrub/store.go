@@ -76,6 +76,14 @@ type Preparer interface {
 	Prepare(ctx context.Context) error
 }
 
+// ReplaceChecker is implemented by Content that can tell, without writing
+// anything, why Replace would refuse the archive (a local file with other
+// hard links, or an owner the rewrite could not be given): a dry run then
+// reports the archive as it would end, held.
+type ReplaceChecker interface {
+	CheckReplace() error
+}
+
 // ReadBacker is implemented by Content that can read back the archive it
 // has just put in place, for a full verification of what was stored.
 type ReadBacker interface {

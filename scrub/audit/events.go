@@ -221,7 +221,9 @@ type ExportArchive struct {
 	Rows     int64    `json:"rows_scanned"`
 	Exported int64    `json:"rows_exported"`
 	Tags     []string `json:"id_hmacs,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	// MembersNotScanned names the streams not read as CSV, with why.
+	MembersNotScanned []MemberNote `json:"members_not_scanned,omitempty"`
+	Error             string       `json:"error,omitempty"`
 }
 
 // ExportFile is the data of export_file: one subject's archive written.

@@ -306,7 +306,7 @@ func (t *Totals) add(a Archive) {
 func (t Totals) Result(runErr error) string {
 	bad := t.Failed + t.Conflict + t.Skipped + t.Held + t.ReplacedIncomplete
 	switch {
-	case runErr != nil, t.Archives > t.NotScanned && bad == t.Archives-t.NotScanned:
+	case runErr != nil, t.Archives > 0 && bad == t.Archives-t.NotScanned:
 		return ResultFailed
 	case bad > 0:
 		return ResultPartial

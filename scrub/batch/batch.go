@@ -265,7 +265,8 @@ func (b *Batch) Export(opt *scrub.ExportOptions) {
 	opt.Scanned = func(a scrub.ScannedArchive) error {
 		return b.w.Event(audit.EventExportArchive, audit.ExportArchive{
 			Source: a.Source, Key: a.Key, VersionID: a.VersionID, Format: a.Format, Size: a.Size, SHA256: a.SHA256,
-			Streams: a.Streams, Rows: a.Rows, Exported: a.Exported, Tags: a.Tags, Error: a.Error})
+			Streams: a.Streams, Rows: a.Rows, Exported: a.Exported, Tags: a.Tags,
+			MembersNotScanned: memberNotes(a.MembersNotScanned), Error: a.Error})
 	}
 }
 

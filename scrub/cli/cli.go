@@ -474,6 +474,11 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	if err := checkApart(o.audit, o.sources, "the audit directory %s and the source %s overlap; keep the audit log outside the data"); err != nil {
 		return err
 	}
+	if o.ids != "" && o.ids != "-" {
+		if err := checkApart(o.ids, o.sources, "the ID list %s is inside the source %s; keep it outside the data (it would be read as an archive, and it is personal data)"); err != nil {
+			return err
+		}
+	}
 	delim, _ := o.delim()
 	sources, err := openSources(ctx, op, o.sources)
 	if err != nil {
@@ -687,7 +692,7 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 		case scrub.Skipped:
 			fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", r.Key)
 		case scrub.NotScanned:
-			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, r.Key, r.Reason)
+			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, r.Key, strings.TrimPrefix(r.Reason, "not scanned: "))
 		default:
 			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), r.Key, r.Error)
 		}
@@ -717,7 +722,7 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 		fmt.Fprintf(w, "scrub: %d of those rows were older than the cutoff\n", t.RowsExpired)
 	}
 	switch {
-	case t.Archives == 0 || t.Unchanged+t.NotScanned != t.Archives:
+	case t.Unchanged == 0 || t.Unchanged+t.NotScanned != t.Archives:
 	case t.NotScanned == 0 && !membersNotScanned(sum):
 		fmt.Fprintln(w, "scrub: nothing to erase: no archive (and no older version) holds a listed ID; nothing was changed")
 	default:

@@ -640,7 +640,7 @@ func TestAllFailed(t *testing.T) {
 		{"several bad files", func(t *testing.T) (string, []string) {
 			dir := t.TempDir()
 			scrubtest.Corrupt(t, dir, "bad.csv.gz")
-			os.WriteFile(filepath.Join(dir, "notes.csv"), []byte("name,remark\nx,y\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, "notes.csv"), []byte("Client ID,remark\nx,y,z\n"), 0o644)
 			os.WriteFile(filepath.Join(dir, "broken.csv"), []byte("Client ID,x\n\"9F3A41C07B22E8D1,1\n"), 0o644)
 			return dir, nil
 		}},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,8 +13,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zip"
@@ -32,8 +35,9 @@ import (
 // keys and the audit location) and where the archives go.
 type exportOptions struct {
 	eraseOptions
-	out  string
-	tool audit.Tool
+	out   string
+	spool string // for an S3 --out: where the staging directory is made
+	tool  audit.Tool
 }
 
 func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
@@ -41,6 +45,7 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	fs := flag.NewFlagSet("scrub export", flag.ContinueOnError)
 	fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line, one data subject each (- for standard input); required")
 	fs.StringVar(&o.out, "out", "", "where the subjects' zip archives go: a `DIR` or s3://bucket/prefix; required")
+	fs.StringVar(&o.spool, "spool", "", "with an s3:// --out: the local `DIR` where the rows and archives wait, in a hidden 0700 directory, until uploaded (a local --out holds its own); required there")
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "read only archives matching `GLOB` (repeatable)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
@@ -66,8 +71,19 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	case o.out == "":
 		return nil, usagef("--out DIR or s3://bucket/prefix is required")
 	}
-	if _, err := store.Parse(o.out); err != nil {
+	out, err := store.Parse(o.out)
+	if err != nil {
 		return nil, usagef("--out %v", err)
+	}
+	switch {
+	case out.Remote() && o.spool == "":
+		return nil, usagef("--spool DIR is required with an s3:// --out: the subjects' rows wait there, in a hidden 0700 directory, until they are uploaded")
+	case !out.Remote() && o.spool != "":
+		return nil, usagef("--spool is for an s3:// --out; a local export stages inside --out")
+	case o.spool != "":
+		if sp, err := store.Parse(o.spool); err != nil || sp.Remote() {
+			return nil, usagef("--spool must be a local directory")
+		}
 	}
 	if err := o.checkReading(); err != nil {
 		return nil, err
@@ -82,7 +98,10 @@ var printExportHelp = printFlags("Usage: scrub export --ids FILE --out DIR|s3://
 	"The sources are only read. Rows are matched exactly as scrub erase matches\n"+
 	"them. Standard output names each ID by its line in the ID file, never in clear.\n",
 	"\nAn archive that cannot be read in full fails the whole export, and no zip is\n"+
-		"left at --out; an existing zip of the same name is never overwritten.\n"+
+		"left at --out; an existing zip of the same name is never overwritten, unless\n"+
+		"an earlier run of an export that was killed left it: that one is replaced.\n"+
+		"Rows wait in a hidden 0700 directory inside --out (with an s3:// --out,\n"+
+		"inside --spool DIR), removed at the end, and by the next run if killed.\n"+
 		"Exit codes: 0 done, 1 failure, 2 usage error.\n")
 
 // exportSubject is one data subject of an export: a distinct listed ID.
@@ -154,6 +173,21 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	// The staging of runs that were killed, and what they left in
+	// --out: files proven theirs are replaced, not refused.
+	parent := o.spool
+	if l, ok := dest.(localDir); ok {
+		parent = l.LocalPath()
+	}
+	stale, err := o.staleStaging(parent, dest)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, st := range stale {
+			st.Unlock() // kept if this run is refused or fails before replacePartial
+		}
+	}()
 	// An earlier export's archives are never overwritten: refuse before
 	// reading anything. (CreateFile refuses too, should one appear
 	// meanwhile.)
@@ -161,9 +195,13 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", dest, err)
 	}
+	partial, err := leftByKilledRun(ctx, dest, existing, stale)
+	if err != nil {
+		return err
+	}
 	for _, s := range subjects {
-		if slices.Contains(existing, s.file) {
-			return fmt.Errorf("%s:%d: %s exists in %s (an earlier export?); export never overwrites: move it away or choose another --out",
+		if slices.Contains(existing, s.file) && !slices.Contains(partial, s.file) {
+			return fmt.Errorf("%s:%d: %s exists in %s and is not what an interrupted export left (an earlier export?); export never overwrites: move it away or choose another --out",
 				lines[0].file, s.lines[0], s.file, dest)
 		}
 	}
@@ -184,13 +222,29 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	err = o.export(ctx, env, b, idKey, dest, sources, set, subjects)
+	err = o.replacePartial(ctx, b, dest, partial, stale, subjects)
+	var staging *scrub.Staging
+	if err == nil {
+		staging, err = scrub.NewStaging(parent, dest.String())
+	}
+	if err == nil {
+		err = o.export(ctx, env, b, idKey, dest, staging, sources, set, subjects)
+	}
 	sealed, sealErr := b.Seal(ctx, err)
+	var stageErr error
+	if staging != nil {
+		// Only now: killed before the seal, the run's archives in --out
+		// are proven its own by what is staged here. What is left holds
+		// the subjects' rows: a failure to remove it fails the run.
+		if cerr := staging.Close(); cerr != nil {
+			stageErr = fmt.Errorf("remove the staging directory %s, which holds the subjects' rows: %w", staging.Dir, cerr)
+		}
+	}
 	if sealErr == nil {
 		printSealed(env.Stderr, sealed, loc, key, "")
 	}
 	if err != nil {
-		return errors.Join(err, sealErr)
+		return errors.Join(err, sealErr, stageErr)
 	}
 	for _, s := range subjects {
 		what := "no rows found"
@@ -201,7 +255,7 @@ func runExport(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintf(env.Stdout, "%s:%d  %s  %s\n", lines[0].file, l, s.file, what)
 		}
 	}
-	return sealErr
+	return errors.Join(sealErr, stageErr)
 }
 
 // checkPlaces refuses an output or audit directory that overlaps a local
@@ -212,7 +266,122 @@ func (o *exportOptions) checkPlaces() error {
 	if err := checkApart(o.audit, o.sources, "the audit directory %s and the source %s overlap; keep the audit log outside the data"); err != nil {
 		return err
 	}
-	return checkApart(o.out, append([]string{o.audit}, o.sources...), "--out %s and %s overlap; keep the exports apart from the data and the audit log")
+	if err := checkApart(o.out, append([]string{o.audit}, o.sources...), "--out %s and %s overlap; keep the exports apart from the data and the audit log"); err != nil {
+		return err
+	}
+	if o.spool == "" {
+		return nil
+	}
+	return checkApart(o.spool, append([]string{o.audit}, o.sources...), "--spool %s and %s overlap; keep the exported rows apart from the data and the audit log")
+}
+
+// staleStaging returns the staging directories in parent that killed
+// exports to dest left, locked: in a local --out, all; in a --spool DIR,
+// which other outputs may share, those made for dest, and one that does
+// not say its output (killed as it was made), which has put nothing
+// anywhere.
+func (o *exportOptions) staleStaging(parent string, dest store.Files) ([]*scrub.Staging, error) {
+	all, err := scrub.StaleStaging(parent)
+	if err != nil {
+		return nil, err
+	}
+	_, local := dest.(localDir)
+	var ours []*scrub.Staging
+	for _, st := range all {
+		if local || st.Owner == dest.String() || st.Owner == "" {
+			ours = append(ours, st)
+		} else {
+			st.Unlock()
+		}
+	}
+	return ours, nil
+}
+
+// localDir is a store.Files that is a local directory.
+type localDir interface{ LocalPath() string }
+
+// leftByKilledRun returns the names in --out that an export killed before
+// its end left there: those a stale staging directory holds with the same
+// content (locally the very file, which was linked into place from it).
+// Nothing else in --out is ever taken for scrub's.
+func leftByKilledRun(ctx context.Context, dest store.Files, existing []string, stale []*scrub.Staging) ([]string, error) {
+	var ours []string
+	for _, name := range existing {
+		if !exportFileName(name) {
+			continue
+		}
+		for _, st := range stale {
+			same, err := sameFile(ctx, dest, name, st.Path(name))
+			if err != nil {
+				return nil, fmt.Errorf("%s in %s: %w", name, dest, err)
+			}
+			if same {
+				ours = append(ours, name)
+				break
+			}
+		}
+	}
+	return ours, nil
+}
+
+// exportFileName reports whether name is that of a subject's archive.
+func exportFileName(name string) bool {
+	return strings.HasPrefix(name, "subject-") && strings.HasSuffix(name, ".zip")
+}
+
+// sameFile reports whether the file name in dest is the one staged, or has
+// the same bytes. A staged file that is missing is not the same.
+func sameFile(ctx context.Context, dest store.Files, name, staged string) (bool, error) {
+	sfi, err := os.Lstat(staged)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !sfi.Mode().IsRegular() {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if l, ok := dest.(localDir); ok {
+		fi, err := os.Lstat(filepath.Join(l.LocalPath(), name))
+		if err != nil {
+			return false, err
+		}
+		return os.SameFile(fi, sfi), nil
+	}
+	data, err := dest.ReadFile(ctx, name)
+	if err != nil || int64(len(data)) != sfi.Size() {
+		return false, err
+	}
+	staging, err := os.ReadFile(staged)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(data, staging), nil
+}
+
+// replacePartial removes from --out, and logs, the archives a killed run
+// left there, then the stale staging directories. What is removed is
+// written anew by this run (for the subjects it lists).
+func (o *exportOptions) replacePartial(ctx context.Context, log *batch.Batch, dest store.Files, partial []string,
+	stale []*scrub.Staging, subjects []*exportSubject) error {
+	tags := map[string]string{}
+	for _, s := range subjects {
+		tags[s.file] = s.tag
+	}
+	for _, name := range partial {
+		if err := dest.Remove(ctx, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s, left by an interrupted export: %w", name, err)
+		}
+		err := log.Event(audit.EventExportFileRemoved, audit.ExportFileRemoved{File: name, Tag: tags[name], Location: dest.String(),
+			Reason: "left by an interrupted run of an export; replaced by this one"})
+		if err != nil {
+			return err
+		}
+	}
+	for _, st := range stale {
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("remove the stale staging directory %s: %w", st.Dir, err)
+		}
+	}
+	return nil
 }
 
 // exportSubjects groups the listed IDs into subjects, in the order of
@@ -251,7 +420,7 @@ func (o *exportOptions) request() *batch.Request {
 // export reads the sources into a spool, then writes each subject's
 // archive to dest. If any archive cannot be written, those written before
 // it are removed again: an export leaves all its archives or none.
-func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, idKey *audit.IDKey, dest store.Files,
+func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, idKey *audit.IDKey, dest store.Files, staging *scrub.Staging,
 	sources []scrub.Source, set *ids.Set, subjects []*exportSubject) error {
 	delim, _ := o.delim()
 	prog := newProgress(env.Stderr, !o.noProgress)
@@ -260,6 +429,7 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, i
 			AllowInvalidUTF8: o.allowUTF8},
 		Archive: archive.Options{MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
 		Include: o.include, Exclude: o.exclude, Jobs: o.jobs, Progress: prog, Tag: idKey.Tag,
+		SpoolDir: staging.Dir,
 	}
 	log.Export(&opt)
 	fmt.Fprintf(env.Stderr, "scrub: exporting the rows of %d IDs (the sources are only read)\n", len(subjects))
@@ -271,6 +441,13 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, i
 	defer ex.Close()
 	var rows, scanned int64
 	for _, a := range ex.Archives {
+		for _, m := range a.MembersNotScanned {
+			what := a.Key
+			if m.Name != "" || a.Format == "zip" {
+				what += ": member " + quoteName(m.Name)
+			}
+			fmt.Fprintf(env.Stderr, "%-11s %s %s (nothing of it is exported)\n", "not-scanned", what, m.Reason)
+		}
 		rows += a.Exported
 		scanned += a.Rows
 	}
@@ -278,7 +455,7 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, i
 	now := time.Now().UTC()
 	var written []*exportSubject
 	for _, s := range subjects {
-		err := o.writeSubject(ctx, log, idKey, dest, ex, s, now)
+		err := o.writeSubject(ctx, log, idKey, dest, staging, ex, s, now)
 		if err == nil {
 			written = append(written, s)
 			continue
@@ -299,18 +476,18 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, i
 	return nil
 }
 
-// writeSubject builds one subject's archive in the spool, checks it by
-// reading it back, creates it at dest and logs it.
+// writeSubject builds one subject's archive in the staging directory
+// (mode 0600), checks it by reading it back, creates it at dest and logs
+// it. Locally it is linked into place from there, on S3 uploaded; the
+// staged file stays until the run ends, the proof that the archive in
+// --out is this run's should it be killed.
 func (o *exportOptions) writeSubject(ctx context.Context, log *batch.Batch, idKey *audit.IDKey, dest store.Files,
-	ex *scrub.Extraction, s *exportSubject, now time.Time) error {
-	tmp, err := os.CreateTemp(ex.Dir(), "subject-*.zip")
+	staging *scrub.Staging, ex *scrub.Extraction, s *exportSubject, now time.Time) error {
+	tmp, err := os.OpenFile(staging.Path(s.file), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.file, err)
 	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
+	defer tmp.Close()
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 256<<10)
 	members, err := ex.WriteZip(bw, s.id, now, func(members []scrub.ExportMember) ([]byte, error) {
@@ -336,7 +513,7 @@ func (o *exportOptions) writeSubject(ctx context.Context, log *batch.Batch, idKe
 	for _, m := range members {
 		s.rows += m.Rows
 	}
-	if err := dest.CreateFile(ctx, s.file, tmp, size, "application/zip"); err != nil {
+	if err := place(ctx, dest, s.file, tmp, size); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s appeared in %s meanwhile; export never overwrites: %w", s.file, dest, err)
 		}
@@ -348,6 +525,31 @@ func (o *exportOptions) writeSubject(ctx context.Context, log *batch.Batch, idKe
 	}
 	return log.Event(audit.EventExportFile, audit.ExportFile{Tag: s.tag, File: s.file, Location: dest.String(), Size: size,
 		SHA256: s.sha256, Rows: s.rows, Members: names})
+}
+
+// place creates name at dest from the staged file f of size bytes, never
+// over an existing file: locally by syncing f and linking it into place,
+// then syncing the directory; elsewhere by CreateFile.
+func place(ctx context.Context, dest store.Files, name string, f *os.File, size int64) error {
+	l, ok := dest.(localDir)
+	if !ok {
+		return dest.CreateFile(ctx, name, f, size, "application/zip")
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := os.Link(f.Name(), filepath.Join(l.LocalPath(), name)); err != nil {
+		return err
+	}
+	d, err := os.Open(l.LocalPath())
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // manifest describes a subject's archive: what was searched, and what was

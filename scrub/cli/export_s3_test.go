@@ -83,7 +83,7 @@ func TestExportS3(t *testing.T) {
 	a := scrubtest.NewAudit(t)
 	k := idKey(t, a)
 	out := "s3://" + bucket + "/answers/DPO-7"
-	args := exportArgs(a, out, "--endpoint", ep, "--ticket", "DPO-7", "s3://"+bucket+"/exports")
+	args := exportArgs(a, out, "--endpoint", ep, "--ticket", "DPO-7", "--spool", t.TempDir(), "s3://"+bucket+"/exports")
 	res := runPlain(t, nil, args...)
 	if res.err != nil {
 		t.Fatalf("export: %v\n%s", res.err, res.stderr)

@@ -4,18 +4,26 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/s3store"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
@@ -325,9 +333,9 @@ func TestExportFailures(t *testing.T) {
 	}{
 		{name: "truncated gzip", bad: "bad.csv.gz", write: func(t *testing.T, dir string) { scrubtest.Corrupt(t, dir, "bad.csv.gz") },
 			want: "bad.csv.gz: gzip: truncated"},
-		{name: "no ID column", bad: "other.csv", write: func(t *testing.T, dir string) {
-			os.WriteFile(filepath.Join(dir, "other.csv"), []byte("a,b\n1,2\n"), 0o644)
-		}, want: "other.csv: line 1, column 1: no ID column"},
+		{name: "ragged", bad: "other.csv", write: func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "other.csv"), []byte("Client ID,b\n1\n"), 0o644)
+		}, want: "other.csv: line 2, column 1: wrong number of fields"},
 		{name: "bad quote", bad: "monthly/quote.csv", write: func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "monthly", "quote.csv"), []byte("Client ID,v\n9F3A41C07B22E8D1,1\nx\"y,2\n"), 0o644)
 		}, want: "quote.csv: line 3"},
@@ -390,6 +398,10 @@ func TestExportUsage(t *testing.T) {
 		{"source in out", exportArgs(a, filepath.Dir(src), src), "overlap"},
 		{"out is the audit dir", exportArgs(a, a.Dir, src), "overlap"},
 		{"bad out", exportArgs(a, "ftp://host/x", src), "only local paths and s3://"},
+		{"s3 out without spool", exportArgs(a, "s3://bucket/answers", src), "--spool DIR is required with an s3:// --out"},
+		{"spool with a local out", exportArgs(a, out, "--spool", t.TempDir(), src), "--spool is for an s3:// --out"},
+		{"spool on s3", exportArgs(a, "s3://bucket/answers", "--spool", "s3://bucket/spool", src), "--spool must be a local directory"},
+		{"spool in source", exportArgs(a, "s3://bucket/answers", "--spool", filepath.Join(src, "spool"), src), "overlap"},
 		{"bad glob", exportArgs(a, out, "--include", "[", src), "pattern"},
 		{"dry run is erase's", exportArgs(a, out, "--dry-run", src), "flag provided but not defined"},
 	} {
@@ -409,5 +421,317 @@ func TestExportUsage(t *testing.T) {
 	help := runPlain(t, nil, "export", "--help")
 	if !strings.Contains(help.stderr, "--out DIR") || !strings.Contains(help.stderr, "--id-key") {
 		t.Errorf("export --help:\n%s", help.stderr)
+	}
+}
+
+// stagingPrefix begins the names of export's staging directories
+// (scrub.StagingPrefix, spelt out: the name is what a killed run leaves).
+const stagingPrefix = ".scrub-export-staging-"
+
+// liveStaging makes a staging directory in out and holds its lock, as a
+// running export does, until the test ends.
+func liveStaging(t *testing.T, out string) string {
+	t.Helper()
+	dir := filepath.Join(out, stagingPrefix+"live")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// killedRun leaves in out what an export killed at some point leaves
+// there: its staging directory, with rows spooled, and of the archives of
+// a finished export in done (by the same keys) those named in placed,
+// linked into place from the staging directory, as the run does.
+func killedRun(t *testing.T, out, done string, placed ...string) string {
+	t.Helper()
+	staging := filepath.Join(out, stagingPrefix+"killed")
+	if err := os.MkdirAll(filepath.Join(staging, "spool-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(staging, "spool-1", "1.csv"), []byte("Client ID,v\n"+scrubtest.Victims[0]+",1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range placed {
+		if err := os.Link(filepath.Join(done, name), filepath.Join(staging, name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(filepath.Join(staging, name), filepath.Join(out, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return staging
+}
+
+// entries lists a directory's names.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestExportAfterKill runs an export over what a killed run of it left in
+// --out: the staging directory is removed, the archives the killed run had
+// put in place are replaced (and that is logged), and the export is
+// complete. A staging directory that a live run holds is left alone.
+func TestExportAfterKill(t *testing.T) {
+	t.Parallel()
+	a := scrubtest.NewAudit(t)
+	k := idKey(t, a)
+	src := scrubtest.CopyExport(t)
+	done := filepath.Join(t.TempDir(), "done")
+	if res := runPlain(t, nil, exportArgs(a, done, "--audit", t.TempDir(), src)...); res.err != nil {
+		t.Fatalf("export: %v\n%s", res.err, res.stderr)
+	}
+	first, second := subjectFile(k, scrubtest.Listed[0]), subjectFile(k, scrubtest.Listed[1])
+	for _, tt := range []struct {
+		name   string
+		placed []string // archives the killed run had put in place
+		live   bool     // another run holds a staging directory meanwhile
+	}{
+		{name: "killed while reading"},
+		{name: "killed after one archive", placed: []string{first}},
+		{name: "killed after two archives", placed: []string{first, second}},
+		{name: "beside a live run", placed: []string{first}, live: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "out")
+			stale := killedRun(t, out, done, tt.placed...)
+			live := ""
+			if tt.live {
+				live = liveStaging(t, out)
+			}
+			ad := t.TempDir()
+			res := runPlain(t, nil, exportArgs(a, out, "--audit", ad, src)...)
+			if res.err != nil {
+				t.Fatalf("export after a killed run: %v\n%s", res.err, res.stderr)
+			}
+			if _, err := os.Stat(stale); err == nil {
+				t.Errorf("the stale staging directory is left")
+			}
+			zips := map[string][]byte{}
+			for _, name := range entries(t, out) {
+				if live != "" && name == filepath.Base(live) {
+					continue
+				}
+				data, err := os.ReadFile(filepath.Join(out, name))
+				if err != nil {
+					t.Fatalf("%s in --out: %v", name, err)
+				}
+				zips[name] = data
+			}
+			checkExport(t, k, src, zips)
+			batch := scrubtest.Batches(t, ad)[0]
+			for name, data := range zips {
+				if _, m := readExport(t, data); m.Batch != batch {
+					t.Errorf("%s is from batch %s, not this run's %s", name, m.Batch, batch)
+				}
+			}
+			if live != "" {
+				if _, err := os.Stat(live); err != nil {
+					t.Errorf("the live run's staging directory: %v", err)
+				}
+			}
+			ev := readEvents(t, ad)
+			var removed []string
+			for _, e := range ev["export_file_removed"] {
+				removed = append(removed, e.Data.File)
+			}
+			if slices.Sort(removed); !slices.Equal(removed, slices.Sorted(slices.Values(tt.placed))) {
+				t.Errorf("export_file_removed for %q, want %q", removed, tt.placed)
+			}
+			if end := ev["batch_end"]; len(end) != 1 || end[0].Result != "complete" {
+				t.Errorf("batch_end %+v", end)
+			}
+		})
+	}
+}
+
+// TestExportRefusesOthersFiles: a file in --out that no killed export
+// left is never overwritten or removed, whatever scrub's staging
+// directories hold; and only scrub's own staging directories are removed.
+func TestExportRefusesOthersFiles(t *testing.T) {
+	t.Parallel()
+	a := scrubtest.NewAudit(t)
+	k := idKey(t, a)
+	src := scrubtest.CopyExport(t)
+	name := subjectFile(k, scrubtest.Listed[0])
+	user := []byte("the user's own file\n")
+	for _, tt := range []struct {
+		name  string
+		setup func(t *testing.T, out string)
+	}{
+		{"a file of the same name", func(t *testing.T, out string) {}},
+		{"a stale staging directory with another file of the name", func(t *testing.T, out string) {
+			staging := filepath.Join(out, stagingPrefix+"killed")
+			os.Mkdir(staging, 0o700)
+			if err := os.WriteFile(filepath.Join(staging, name), []byte("PK other"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a stale staging directory with a copy, not the file", func(t *testing.T, out string) {
+			staging := filepath.Join(out, stagingPrefix+"killed")
+			os.Mkdir(staging, 0o700)
+			if err := os.WriteFile(filepath.Join(staging, name), user, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "out")
+			os.MkdirAll(out, 0o755)
+			if err := os.WriteFile(filepath.Join(out, name), user, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tt.setup(t, out)
+			ad := t.TempDir()
+			res := runPlain(t, nil, exportArgs(a, out, "--audit", ad, src)...)
+			if res.err == nil || !strings.Contains(res.err.Error(), name+" exists in") || !strings.Contains(res.err.Error(), "never overwrites") {
+				t.Errorf("export over a user's file: %v", res.err)
+			}
+			if data, err := os.ReadFile(filepath.Join(out, name)); err != nil || !bytes.Equal(data, user) {
+				t.Errorf("the user's file: %q, %v", data, err)
+			}
+			if n := len(scrubtest.Batches(t, ad)); n != 0 {
+				t.Errorf("%d batches after a refused export", n)
+			}
+		})
+	}
+
+	// Only scrub's own staging directories go: not files of that name,
+	// nor other hidden entries.
+	out := filepath.Join(t.TempDir(), "out")
+	keep := []string{".hidden", "notes.txt", stagingPrefix + "file", ".scrub-export-other"}
+	os.MkdirAll(filepath.Join(out, ".hidden"), 0o755)
+	os.MkdirAll(filepath.Join(out, ".scrub-export-other"), 0o755)
+	os.WriteFile(filepath.Join(out, "notes.txt"), user, 0o644)
+	os.WriteFile(filepath.Join(out, stagingPrefix+"file"), user, 0o644)
+	if res := runPlain(t, nil, exportArgs(a, out, "--audit", t.TempDir(), src)...); res.err != nil {
+		t.Fatalf("export: %v\n%s", res.err, res.stderr)
+	}
+	got := entries(t, out)
+	for _, n := range keep {
+		if !slices.Contains(got, n) {
+			t.Errorf("%s was removed from --out", n)
+		}
+	}
+	if len(got) != len(keep)+len(scrubtest.Listed) {
+		t.Errorf("--out holds %q", got)
+	}
+}
+
+// TestExportS3AfterKill: with an s3:// --out, the rows and archives wait
+// in a staging directory inside --spool DIR, and nowhere else locally; a
+// killed run's archives in the bucket are told by the copy its staging
+// directory still holds, and replaced by the re-run, while an object of
+// the same name that is not that copy is refused.
+func TestExportS3AfterKill(t *testing.T) {
+	ep := scrubtest.S3Endpoint(t) // not parallel: it sets $TMPDIR
+	ctx := context.Background()
+	c, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: ep, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := fmt.Sprintf("scrub-export-kill-%d", time.Now().UnixNano()%1e9)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(key string) []byte {
+		t.Helper()
+		obj, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer obj.Body.Close()
+		data, err := io.ReadAll(obj.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	put := func(key string, data []byte) {
+		t.Helper()
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := scrubtest.NewAudit(t)
+	k := idKey(t, a)
+	src := scrubtest.CopyExport(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	spool := t.TempDir()
+	if res := runPlain(t, nil, exportArgs(a, "s3://"+bucket+"/done", "--endpoint", ep, "--spool", spool, "--audit", t.TempDir(), src)...); res.err != nil {
+		t.Fatalf("export: %v\n%s", res.err, res.stderr)
+	}
+	if ents, _ := os.ReadDir(spool); len(ents) != 0 {
+		t.Errorf("the export left %s in --spool", ents[0].Name())
+	}
+	name := subjectFile(k, scrubtest.Listed[0])
+	placed := get("done/" + name)
+
+	// A killed run had uploaded one archive.
+	staging := filepath.Join(spool, stagingPrefix+"killed")
+	os.Mkdir(staging, 0o700)
+	if err := os.WriteFile(filepath.Join(staging, name), placed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(staging, "owner"), []byte("s3://"+bucket+"/out/"), 0o600)
+	// And one of another output sharing --spool, which stays.
+	another := filepath.Join(spool, stagingPrefix+"another")
+	os.Mkdir(another, 0o700)
+	os.WriteFile(filepath.Join(another, "owner"), []byte("s3://"+bucket+"/another/"), 0o600)
+	put("out/"+name, placed)
+	// Elsewhere, an object of that name that the killed run did not put.
+	put("other/"+name, []byte("the user's own"))
+	res := runPlain(t, nil, exportArgs(a, "s3://"+bucket+"/other", "--endpoint", ep, "--spool", spool, "--audit", t.TempDir(), src)...)
+	if res.err == nil || !strings.Contains(res.err.Error(), "never overwrites") {
+		t.Errorf("export over a user's object: %v", res.err)
+	}
+	if got := get("other/" + name); string(got) != "the user's own" {
+		t.Errorf("the user's object was overwritten")
+	}
+
+	ad := t.TempDir()
+	if res := runPlain(t, nil, exportArgs(a, "s3://"+bucket+"/out", "--endpoint", ep, "--spool", spool, "--audit", ad, src)...); res.err != nil {
+		t.Fatalf("export after a killed run: %v\n%s", res.err, res.stderr)
+	}
+	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String("out/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zips := map[string][]byte{}
+	for _, o := range list.Contents {
+		zips[strings.TrimPrefix(aws.ToString(o.Key), "out/")] = get(aws.ToString(o.Key))
+	}
+	checkExport(t, k, src, zips)
+	if bytes.Equal(zips[name], placed) {
+		t.Errorf("%s is still the killed run's", name)
+	}
+	if ev := readEvents(t, ad); len(ev["export_file_removed"]) != 1 || ev["export_file_removed"][0].Data.File != name {
+		t.Errorf("export_file_removed %+v", ev["export_file_removed"])
+	}
+	if got := entries(t, spool); !slices.Equal(got, []string{filepath.Base(another)}) {
+		t.Errorf("--spool holds %q; want only the other output's staging directory", got)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("%s left in $TMPDIR", ents[0].Name())
 	}
 }

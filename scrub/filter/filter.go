@@ -19,7 +19,11 @@
 // guesses. A filter that cannot find the ID column fails rather than keep
 // every row; so does one with a cutoff that cannot find the time column, and
 // a record whose time does not parse is an error ([ErrTime]), never kept or
-// dropped by guess. Input that is not UTF-8 (RFC 3629) is an error too,
+// dropped by guess. Errors that say the input is not a table at all (no
+// header row, or a first line that names no ID column and is not a CSV
+// header with the ID column: prose, JSON, a checksum list, binary data)
+// report so through [ParseError.NotTable], so that a caller can pass over
+// such input, naming it, while an export that is bad fails. Input that is not UTF-8 (RFC 3629) is an error too,
 // unless [Filter.AllowInvalidUTF8] is set: it is a sign of binary data or of
 // text in another encoding, where an ID may be spelt in bytes that do not
 // match.
@@ -63,6 +67,7 @@ type ParseError struct {
 	Column    int
 	Err       error
 	detail    string
+	notTable  bool
 }
 
 func (e *ParseError) Error() string {
@@ -80,6 +85,22 @@ func (e *ParseError) Error() string {
 }
 
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// NotTable reports whether the error says that the input is not a table
+// with an ID column at all, rather than a table with a bad record: it was
+// found before any data record, and the input has no header row (it is
+// empty or blank), or a first line that does not name an ID column (the
+// filter's, or one of [DefaultColumns]) and is not CSV, not UTF-8 text, or
+// a header without the ID column. Whoever
+// hands the filter streams of unknown content (package archive does) can
+// tell such a stream, which is not an export, from an export that fails.
+// A header over [Filter.MaxRecord] is not of this kind, nor is a missing
+// time column ([ErrNoTimeColumn]) in a header that names an ID column, or
+// in any header when IDs are set (the ID column is there): a retention
+// pass must not pass over an export silently. By age alone (IDs nil), a
+// header that names neither the time column nor an ID column is not a
+// table.
+func (e *ParseError) NotTable() bool { return e.notTable }
 
 // Set is the set of IDs to remove.
 type Set interface {
@@ -305,9 +326,15 @@ func (s *scanner) blankLine() int {
 // readHeader skips a byte order mark and blank lines, detects the delimiter
 // and parses the header record.
 func (s *scanner) readHeader() error {
+	// An error of the input before the header record is parsed says it is
+	// not a table (unless its first line names a column looked for).
+	fill := func() error {
+		err := s.fill()
+		return s.headerErr(err, s.pos, -1)
+	}
 	for {
 		if !s.eof && s.end-s.pos < 4 {
-			if err := s.fill(); err != nil {
+			if err := fill(); err != nil {
 				return err
 			}
 			continue
@@ -320,19 +347,19 @@ func (s *scanner) readHeader() error {
 		}
 		if s.pos == s.end {
 			if !s.eof {
-				if err := s.fill(); err != nil {
+				if err := fill(); err != nil {
 					return err
 				}
 				continue
 			}
-			return &ParseError{Err: ErrNoHeader}
+			return &ParseError{Err: ErrNoHeader, notTable: true}
 		}
 		if n := s.blankLine(); n > 0 {
 			s.pos += n
 			s.line++
 			continue
 		} else if n < 0 {
-			if err := s.fill(); err != nil {
+			if err := fill(); err != nil {
 				return err
 			}
 			continue
@@ -340,7 +367,7 @@ func (s *scanner) readHeader() error {
 		if s.delim == 0 {
 			d, ok := s.detect()
 			if !ok {
-				if err := s.fill(); err != nil {
+				if err := fill(); err != nil {
 					return err
 				}
 				continue
@@ -351,17 +378,17 @@ func (s *scanner) readHeader() error {
 		s.header, s.names = true, s.names[:0]
 		end, nfields, err := s.record()
 		if err == errShort {
-			if err := s.fill(); err != nil {
+			if err := fill(); err != nil {
 				return err
 			}
 			continue
 		}
 		s.header = false
 		if err != nil {
-			return err
+			return s.headerErr(err, start, -1)
 		}
 		if s.bad >= 0 && s.bad < end {
-			return s.errAt(start, s.bad, ErrInvalidUTF8)
+			return s.headerErr(s.errAt(start, s.bad, ErrInvalidUTF8), start, end)
 		}
 		s.nfields = nfields
 		s.isID = make([]bool, nfields)
@@ -381,7 +408,7 @@ func (s *scanner) readHeader() error {
 		}
 		if !found {
 			return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoIDColumn,
-				detail: "looked for " + quoteList(s.f.columns())}
+				detail: "looked for " + quoteList(s.f.columns()), notTable: !s.exportHeader()}
 		}
 		if err := s.findTimeColumn(); err != nil {
 			return err
@@ -394,6 +421,62 @@ func (s *scanner) readHeader() error {
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// headerErr marks an error found in the header record, which starts at
+// start, as saying that the input is not a table ([ParseError.NotTable]),
+// unless the header names a column of an export (exportHeader): then its
+// error fails it. The names are those parsed when end >= 0; otherwise
+// the record did not parse, and the fields of its first line, split at
+// the delimiter (',' if none is known yet) and stripped of spaces and
+// quotes, stand in for them.
+func (s *scanner) headerErr(err error, start, end int) error {
+	pe, ok := err.(*ParseError)
+	if !ok || pe.Err == ErrRecordTooBig {
+		return err
+	}
+	if end < 0 {
+		line := s.buf[start:s.end]
+		if k := bytes.IndexByte(line, '\n'); k >= 0 {
+			line = line[:k]
+		}
+		delim := s.delim
+		if delim == 0 {
+			delim = ','
+		}
+		s.names = s.names[:0]
+		for _, f := range bytes.Split(line, []byte{delim}) {
+			s.names = append(s.names, strings.Trim(string(f), " \t\r\""))
+		}
+	}
+	pe.notTable = !s.exportHeader()
+	if pe.notTable && pe.detail == "" {
+		pe.detail = "the first line is not a CSV header"
+	}
+	return err
+}
+
+// exportHeader reports whether the header (s.names) names a column that
+// makes it an export's, whatever else is wrong with it: one of the ID
+// columns looked for, one of the [DefaultColumns] (a header with "Client
+// ID" and a filter told to look for another column is an export and a
+// mistake, not a stream to pass over), or the time column of a cutoff.
+func (s *scanner) exportHeader() bool {
+	return s.namesAny(s.f.columns()) || s.namesAny(DefaultColumns) ||
+		!s.f.Before.IsZero() && s.namesAny([]string{s.f.timeColumn()})
+}
+
+// namesAny reports whether a name of the header is one of want, matched as
+// the filter matches column names.
+func (s *scanner) namesAny(want []string) bool {
+	for _, name := range s.names {
+		for _, c := range want {
+			if strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(c)) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func quoteList(names []string) string {
 	q := make([]string, len(names))

@@ -44,8 +44,12 @@ func (s *scanner) findTimeColumn() error {
 		s.timeCol = i
 	}
 	if s.timeCol < 0 {
+		// By age alone, a header without the time column that names no ID
+		// column either is not an export's (a README, a manifest): not a
+		// table. One that names an ID column is an export without its
+		// time column, which fails.
 		return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoTimeColumn,
-			detail: fmt.Sprintf("looked for %q", s.f.timeColumn())}
+			detail: fmt.Sprintf("looked for %q", s.f.timeColumn()), notTable: s.f.IDs == nil && !s.namesAny(s.f.columns()) && !s.namesAny(DefaultColumns)}
 	}
 	return nil
 }

@@ -165,10 +165,8 @@ func TestBadInputLeftUntouched(t *testing.T) {
 		"bad/truncated.zip":     {zgood[:len(zgood)/2], "zip: "},
 		"bad/quote.csv":         {[]byte("Client ID,v\n9F3A41C07B22E8D1,1\nX,\"open\n"), "line 3, column 3"},
 		"bad/ragged.csv":        {[]byte("Client ID,v\n9F3A41C07B22E8D1,1\nX\n"), "line 3, column 1: wrong number of fields"},
-		"bad/noid.csv":          {[]byte("User,v\n9F3A41C07B22E8D1,1\n"), "no ID column"},
 		"bad/empty.csv":         {nil, "empty file"},
 		"bad/export.csv.bz2":    {[]byte("BZh91AY&SY...."), "unsupported format: bzip2"},
-		"bad/zip-noid/a.zip":    {nil, "member a.csv: "},
 		"bad/nested-member.zip": {nil, "member inner.csv.gz: archive nested"},
 	}
 	mkzip := func(name, body string) []byte {
@@ -179,10 +177,18 @@ func TestBadInputLeftUntouched(t *testing.T) {
 		w.Close()
 		return b.Bytes()
 	}
-	bad["bad/zip-noid/a.zip"] = struct {
-		data []byte
-		want string
-	}{mkzip("a.csv", "x,y\n1,2\n"), "member a.csv: line 1, column 1: no ID column"}
+	// Not tables: reported not-scanned, with the reason, not failed.
+	notTables := map[string][]byte{
+		"bad/noid.csv":       []byte("User,v\n9F3A41C07B22E8D1,1\n"),
+		"bad/zip-noid/a.zip": mkzip("a.csv", "x,y\n1,2\n"),
+	}
+	for name, data := range notTables {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	bad["bad/nested-member.zip"] = struct {
 		data []byte
 		want string
@@ -202,12 +208,21 @@ func TestBadInputLeftUntouched(t *testing.T) {
 	if !errors.Is(sum.Err(), scrub.ErrPartial) {
 		t.Errorf("Err() = %v, want ErrPartial", sum.Err())
 	}
-	if sum.Totals.Failed != len(bad) || sum.Totals.Erased != 13 {
+	if sum.Totals.Failed != len(bad) || sum.Totals.NotScanned != len(notTables) || sum.Totals.Erased != 13 {
 		t.Errorf("totals %+v", sum.Totals)
 	}
 	after := scrubtest.Snapshot(t, dir)
 	for _, r := range sum.Archives {
 		rel, _ := filepath.Rel(dir, r.Key)
+		if notTables[rel] != nil {
+			why := r.Reason
+			for _, m := range r.MembersNotScanned {
+				why += "; " + m.Reason
+			}
+			if r.Status != scrub.NotScanned || !strings.Contains(why, "no ID column") {
+				t.Errorf("%s: %s %q, want not-scanned for no ID column", rel, r.Status, why)
+			}
+		}
 		b, isBad := bad[rel]
 		if !isBad {
 			continue
@@ -404,44 +419,6 @@ func TestCancel(t *testing.T) {
 	}
 	if len(after) != len(before) {
 		t.Error("staged files left behind")
-	}
-}
-
-func TestListSkips(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("a/x.csv", "Client ID\n")
-	write(".hidden/y.csv", "Client ID\n")
-	write("a/.DS_Store", "junk")
-	write("a/.x.csv.scrub-123.tmp", "Client ID\n")
-	if err := os.Symlink("x.csv", filepath.Join(dir, "a", "link.csv")); err != nil {
-		t.Fatal(err)
-	}
-	var warnings []string
-	var keys []string
-	st := &Store{Root: dir, Warn: func(m string) { warnings = append(warnings, m) }}
-	err := st.List(context.Background(), func(o scrub.Object) error {
-		keys = append(keys, o.Rel)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(keys, []string{"a/x.csv"}) || len(warnings) != 2 {
-		t.Errorf("listed %q, warnings %q", keys, warnings)
-	}
-	// A file given as the root is listed by its name.
-	keys = nil
-	st = &Store{Root: filepath.Join(dir, "a", "x.csv")}
-	st.List(context.Background(), func(o scrub.Object) error { keys = append(keys, o.Rel+"|"+o.Key); return nil })
-	if want := "x.csv|" + filepath.Join(dir, "a", "x.csv"); !slices.Equal(keys, []string{want}) {
-		t.Errorf("listed %q, want %q", keys, want)
 	}
 }
 

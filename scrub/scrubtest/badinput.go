@@ -43,7 +43,8 @@ import (
 //   - random.bin: 4 KiB of random bytes
 //
 // No ID of Listed occurs in any of them; [BadInputWant] holds a part of each
-// one's error message.
+// one's error message. Those in [NotTables] are not exports: they are not
+// refused but reported not-scanned, with that message in the reason.
 func BadInputs(t testing.TB) map[string][]byte {
 	t.Helper()
 	const csv = "Timestamp,Client ID,Custom Values\r\n2017-11-22 10:00:00,Z9,\"(K,V)\"\r\n2017-11-22 10:00:01,Z8,\r\n"
@@ -110,6 +111,11 @@ var BadInputWant = map[string]string{
 	"image.png":             "unsupported format: png",
 	"random.bin":            "line 1, column 1: invalid UTF-8",
 }
+
+// NotTables names the inputs of [BadInputs] that are not a table with an
+// ID column: scrub reports them not-scanned, with the reason, rather than
+// failed.
+var NotTables = map[string]bool{"no-id-column.csv": true, "empty.csv.gz": true, "image.png": true, "random.bin": true}
 
 func gzipOf(t testing.TB, s string) []byte {
 	var b bytes.Buffer

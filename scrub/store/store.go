@@ -56,10 +56,9 @@ type Options struct {
 	// works on ("2-of-3"), so that the shares, run at once, each check an
 	// S3 store's conditional writes on a scratch object of their own.
 	Share string
-	// Warn, if set, is told about local entries that are not processed
-	// (hidden files, symbolic links, staged files of another run), and
-	// about an S3 store found to ignore conditional writes when that
-	// was accepted.
+	// Warn, if set, is told about staged files of another run in a local
+	// tree, and about an S3 store found to ignore conditional writes when
+	// that was accepted.
 	Warn func(msg string)
 	// Client, if set, is the S3 client to use instead of one built from
 	// the standard AWS configuration (tests wrap the real client).
@@ -175,11 +174,11 @@ func (l *Location) Label() string {
 }
 
 // Overlaps reports whether one location holds the other (or they are the
-// same): two local paths, or two prefixes of one bucket, one of which is
-// inside the other. Whatever is kept at one (audit bundles, a blocklist,
-// exports) would be read as archives of the other. S3 prefixes are
-// directories, as s3store lists them: "exports" holds "exports/x" but not
-// "exports2/x".
+// same): two local paths, compared once symbolic links are resolved, or
+// two prefixes of one bucket, one of which is inside the other. Whatever
+// is kept at one (audit bundles, a blocklist, exports) would be read as
+// archives of the other. S3 prefixes are directories, as s3store lists
+// them: "exports" holds "exports/x" but not "exports2/x".
 func (l *Location) Overlaps(m *Location) (bool, error) {
 	switch {
 	case l.Remote() && m.Remote():
@@ -188,15 +187,38 @@ func (l *Location) Overlaps(m *Location) (bool, error) {
 	case l.Remote() || m.Remote():
 		return false, nil
 	}
-	a, err := filepath.Abs(l.path)
+	a, err := resolve(l.path)
 	if err != nil {
 		return false, err
 	}
-	b, err := filepath.Abs(m.path)
+	b, err := resolve(m.path)
 	if err != nil {
 		return false, err
 	}
 	return within(a, b) || within(b, a), nil
+}
+
+// resolve returns the absolute path p names once symbolic links are
+// resolved in its longest existing prefix: a link cannot hide that one
+// location is inside the other, and a location not created yet (an audit
+// directory before its first run) resolves through its parent.
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for dir := abs; ; {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+		dir = parent
+	}
 }
 
 func within(p, dir string) bool {

@@ -1,0 +1,15 @@
+package local
+
+import (
+	"syscall"
+	"time"
+)
+
+// stampOf is the stamp of the file st describes.
+func stampOf(st *syscall.Stat_t) stamp {
+	return stamp{
+		dev: uint64(st.Dev), ino: st.Ino, size: st.Size, nlink: uint64(st.Nlink),
+		mode: st.Mode, uid: st.Uid, gid: st.Gid,
+		mtime: time.Unix(st.Mtim.Unix()), ctime: time.Unix(st.Ctim.Unix()),
+	}
+}

@@ -81,7 +81,8 @@ demo: build
 		ssh-keygen -Y verify -f ../../$(DEMO_KEYS)/signer.allowed_signers -I demo@scrub -n scrub-audit -s $$b.sig < $$b && \
 		sha256sum -c $$b
 	@echo "== was each listed client erased? (only the holder of the ID key can ask)"
-	$(BIN)/scrub audit lookup --id-key $(DEMO_KEYS)/id.key --ids testdata/ids.txt build/demo-audit
+	$(BIN)/scrub audit lookup --id-key $(DEMO_KEYS)/id.key --ids testdata/ids.txt \
+		--allowed-signers $(DEMO_KEYS)/signer.allowed_signers build/demo-audit
 
 ## demo-s3: the same erasure on a versioned bucket of a throw-away MinIO,
 ## with the audit bundle in the same MinIO.

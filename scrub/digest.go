@@ -135,6 +135,21 @@ type canonicaler interface {
 type matched struct {
 	mu  sync.Mutex
 	ids map[string]struct{}
+	// tags are those of the IDs an interrupted attempt's rewrite, found
+	// in place, removed (the IDs themselves are not on record).
+	tags map[string]bool
+}
+
+// addTags records the tags of IDs found by an interrupted attempt.
+func (m *matched) addTags(tags []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tags == nil {
+		m.tags = map[string]bool{}
+	}
+	for _, t := range tags {
+		m.tags[t] = true
+	}
 }
 
 // add records the IDs t saw.

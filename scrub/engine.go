@@ -98,6 +98,10 @@ type Options struct {
 	Done        map[string]bool
 	Midway      map[string]string
 	ResumeSince time.Time
+	// Recorded, if set, returns an archive's key as the record names it
+	// (with listed IDs in its path replaced): the keys of Done, Midway
+	// and Rewritten are in that form.
+	Recorded func(key string) string
 	// Rewritten are the archives of Midway whose rewrite the interrupted
 	// run completed: one found replaced by it (same SHA-256) is recorded
 	// erased with what that rewrite removed, not unchanged.
@@ -150,9 +154,17 @@ func (o *engine) checkShare(rep *archive.Report, key string) error {
 		100*float64(listed)/float64(read), 100*o.MaxShare)
 }
 
+// recorded returns key as the record names it (Recorded).
+func (o *Options) recorded(key string) string {
+	if o.Recorded == nil {
+		return key
+	}
+	return o.Recorded(key)
+}
+
 // selection is the archives the options choose.
 func (o *Options) selection() selection {
-	return selection{include: o.Include, exclude: o.Exclude, selects: o.Select, shard: o.Shard, skip: o.Done}
+	return selection{include: o.Include, exclude: o.Exclude, selects: o.Select, shard: o.Shard, skip: o.Done, recorded: o.recorded}
 }
 
 // load counts the archives of a batch not started yet (pending) and those
@@ -309,7 +321,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		}
 	}
 	sum.total()
-	sum.matched = e.matched.ids
+	sum.matched, sum.matchedTags = e.matched.ids, e.matched.tags
 	return sum, err
 }
 
@@ -336,7 +348,7 @@ func prepare(ctx context.Context, sources []Source, p *plan) error {
 // 0.5, 1 and 2 s.
 func (o *engine) processResumed(ctx context.Context, st Store, obj Object) (Result, error) {
 	res, err := o.process(ctx, st, obj)
-	if _, midway := o.Midway[obj.Key]; !midway {
+	if _, midway := o.Midway[o.recorded(obj.Key)]; !midway {
 		return res, err
 	}
 	for wait := 500 * time.Millisecond; errors.Is(err, ErrConflict) && wait <= 2*time.Second; wait *= 2 {
@@ -399,7 +411,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 				return err
 			}
 			res.SHA256After = res.SHA256Before
-			if rw, ok := o.Rewritten[obj.Key]; ok && rw.SHA256 == res.SHA256After {
+			if rw, ok := o.Rewritten[o.recorded(obj.Key)]; ok && rw.SHA256 == res.SHA256After {
 				o.takeOver(&res, rw)
 			}
 			if versioned {
@@ -466,9 +478,12 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 // erased, with the rows it removed and the tags of their IDs.
 func (o *engine) takeOver(res *Result, rw Rewritten) {
 	res.Status = Erased
+	after := rw.Size
+	res.BytesAfter = &after                                // not &res.BytesBefore, which changes here
 	res.BytesBefore, res.SHA256Before = rw.BytesBefore, "" // the original is gone; the read step has its size
 	res.RowsScanned, res.RowsRemoved, res.RowsExpired = rw.RowsScanned, rw.RowsRemoved, rw.RowsExpired
 	res.resumedTags = rw.IDTags
+	o.matched.addTags(rw.IDTags)
 }
 
 // memberNotes returns the members of rep not read as CSV, with the reason.
@@ -642,7 +657,7 @@ func removeStaged(staged string) error {
 // rollback undoes what an interrupted run left of an archive's unfinished
 // rewrite in its store: its unfinished uploads.
 func (o *engine) rollback(ctx context.Context, st Store, obj Object) error {
-	if _, midway := o.Midway[obj.Key]; !midway {
+	if _, midway := o.Midway[o.recorded(obj.Key)]; !midway {
 		return nil
 	}
 	if r, ok := st.(Recoverer); ok {

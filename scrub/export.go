@@ -476,15 +476,24 @@ func NewStaging(parent, owner string) (*Staging, error) {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
-	dir, err := os.MkdirTemp(parent, StagingPrefix+"*") // mode 0700
+	// Made and locked under another name, then renamed: another run
+	// never finds it unlocked, which would take it for a killed run's.
+	tmp, err := os.MkdirTemp(parent, ".scrub-export-new-*") // mode 0700
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
-	st := &Staging{Dir: dir, Owner: owner}
-	if st.lock, err = lockDir(dir); err != nil {
-		os.Remove(dir)
+	lock, err := lockDir(tmp)
+	if err != nil {
+		os.Remove(tmp)
 		return nil, fmt.Errorf("staging: %w", err)
 	}
+	dir := filepath.Join(parent, StagingPrefix+strings.TrimPrefix(filepath.Base(tmp), ".scrub-export-new-"))
+	if err := os.Rename(tmp, dir); err != nil {
+		lock.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	st := &Staging{Dir: dir, Owner: owner, lock: lock}
 	if err := os.WriteFile(st.Path(ownerFile), []byte(owner), 0o600); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("staging: %w", err)

@@ -29,8 +29,10 @@ type selection struct {
 	selects func(Object) bool
 	// shard, if set, keeps the archives of one share.
 	shard *Shard
-	// skip, if set, drops archives already done (a resumed batch's).
-	skip map[string]bool
+	// skip, if set, drops archives already done (a resumed batch's), by
+	// their key as recorded.
+	skip     map[string]bool
+	recorded func(key string) string
 }
 
 // CheckGlobs returns an error for a malformed pattern.
@@ -92,7 +94,7 @@ func list(ctx context.Context, sources []Source, sel selection) (*plan, error) {
 	for si, src := range sources {
 		err := src.Store.List(ctx, func(obj Object) error {
 			id := cmp.Or(obj.ID, obj.Key)
-			if !sel.selected(obj) || seen[id] || sel.skip[obj.Key] {
+			if !sel.selected(obj) || seen[id] || len(sel.skip) > 0 && sel.skip[sel.recorded(obj.Key)] {
 				return nil
 			}
 			if sel.shard != nil && !sel.shard.Has(obj) {

@@ -114,8 +114,10 @@ type Summary struct {
 	// no row of the archives read (see Matched).
 	IDsUnmatched *int `json:"ids_unmatched,omitempty"`
 
-	// matched is the listed IDs found in some row.
-	matched map[string]struct{}
+	// matched is the listed IDs found in some row; matchedTags the tags
+	// of those an interrupted attempt's rewrite removed.
+	matched     map[string]struct{}
+	matchedTags map[string]bool
 }
 
 // Matched reports whether the listed ID id (as the ID set lists it: a
@@ -125,6 +127,10 @@ func (s *Summary) Matched(id string) bool {
 	_, ok := s.matched[id]
 	return ok
 }
+
+// MatchedTag reports whether the ID of tag (Options.Tag) was found by an
+// interrupted attempt of the batch whose rewrite this run found in place.
+func (s *Summary) MatchedTag(tag string) bool { return s.matchedTags[tag] }
 
 func (s *Summary) total() {
 	var t Totals

@@ -33,6 +33,9 @@ func main() {
 	case errors.Is(err, scrub.ErrPartial):
 		fmt.Fprintf(os.Stderr, "scrub: %v\n", err)
 		os.Exit(3)
+	case errors.Is(err, cli.ErrConsistencyOnly):
+		fmt.Fprintf(os.Stderr, "scrub: %v\n", err)
+		os.Exit(4)
 	default:
 		fmt.Fprintf(os.Stderr, "scrub: %v\n", err)
 		os.Exit(1)

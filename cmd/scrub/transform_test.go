@@ -182,7 +182,7 @@ func TestIDTransformS3(t *testing.T) {
 	if want := "Timestamp,User\n2017-11-20 10:00:02,\"" + hash("carol") + "\"\n"; string(got) != want {
 		t.Errorf("users.csv:\n%q\nwant\n%q", got, want)
 	}
-	r = scrubCmd(t, nil, "audit", "lookup", "--id-key", a.IDKey, "--ids", ids, "--id-transform", "lower,sha256", a.Dir)
+	r = scrubCmd(t, nil, "audit", "lookup", "--id-key", a.IDKey, "--ids", ids, "--id-transform", "lower,sha256", "--pub", a.Pub, a.Dir)
 	if r.code != 0 || strings.Count(r.stdout, ": listed; rows in 1 archives") != 2 {
 		t.Errorf("lookup: exit %d\n%s", r.code, r.stdout)
 	}

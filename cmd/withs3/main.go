@@ -320,7 +320,7 @@ func minioCommand(bin string, s *server, ports []int) (*exec.Cmd, error) {
 // port for any it finds taken unless the port was given, and derives gRPC
 // ports as port+10000 (above 65535 for most free ports): so every port is
 // given. Telemetry (on by default), the admin UI, its legacy port, WebDAV
-// and the Iceberg and Lance catalogs are off.
+// and the Iceberg and Lance catalogs are off; volumes are small.
 func weedCommand(bin string, s *server, ports []int) (*exec.Cmd, error) {
 	p, err := program(bin, "weed")
 	if err != nil {
@@ -352,6 +352,12 @@ func weedCommand(bin string, s *server, ports []int) (*exec.Cmd, error) {
 		"-admin.port.legacy=0", "-admin.ui=false", "-webdav=false",
 		"-s3.port.iceberg=0", "-s3.port.lance=0",
 		"-master.telemetry=false",
+		// Volumes are made per bucket, and their number is bounded by
+		// the free disk space divided by their size: with the default
+		// 128 MB, a test suite's hundreds of small buckets ran out of
+		// volumes (PutObject: 500 InternalError) on a machine with
+		// 67 GB free. The tests' objects are small.
+		"-master.volumeSizeLimitMB=16",
 		"-filer.localSocket="+filepath.Join(s.dir, "filer.sock"),
 		"-s3.localSocket="+filepath.Join(s.dir, "s3.sock"),
 	)

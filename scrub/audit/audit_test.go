@@ -525,13 +525,14 @@ func TestLookup(t *testing.T) {
 	otherKey, _ := audit.ParseIDKey(audit.NewIDKey(), "other")
 	o := writeBatch(t, dir, key, otherKey, 1)
 	victim, listed, absent := idKey.Tag([]byte("9F3A41C07B22E8D1")), idKey.Tag([]byte("C41D07E2A95B3F68")), idKey.Tag([]byte("0D5E7A9C3B1F4826"))
-	hits, other, err := audit.Lookup(context.Background(), local.Dir(dir), idKey, []string{victim, listed, absent})
+	ans, err := audit.Lookup(context.Background(), local.Dir(dir), &audit.Trust{Keys: []ed25519.PublicKey{pub(key)}}, nil, idKey, []string{victim, listed, absent})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(other) != 1 || other[0] != o.Batch {
-		t.Errorf("other-key batches %v, want [%s]", other, o.Batch)
+	if len(ans.Other) != 1 || ans.Other[0] != o.Batch || len(ans.OtherKeys) != 1 || ans.OtherKeys[0] != otherKey.ID() {
+		t.Errorf("other-key batches %v under %v, want [%s] under %s", ans.Other, ans.OtherKeys, o.Batch, otherKey.ID())
 	}
+	hits := ans.Hits
 	if h := hits[victim]; len(h) != 1 || h[0].Batch != s.Batch || !h[0].Requested || len(h[0].Archives) != 2 {
 		t.Errorf("victim: %+v", h)
 	}

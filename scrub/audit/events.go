@@ -140,6 +140,7 @@ func (e Logged) IDTags() ([]string, error) {
 const (
 	EventBlocklistAdd      = "blocklist_add"       // BlocklistChange
 	EventBlocklistRemove   = "blocklist_remove"    // BlocklistChange
+	EventBlocklistAdopt    = "blocklist_adopt"     // an unsigned list brought under signatures (scrub unblock --adopt-unsigned)
 	EventSweep             = "sweep"               // Sweep
 	EventExportArchive     = "export_archive"      // ExportArchive
 	EventExportFile        = "export_file"         // ExportFile

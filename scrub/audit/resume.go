@@ -199,12 +199,15 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 // whole line and continued by the returned Writer, so that the batch stays
 // one chain. Unless the batch had already ended, a resume event records who
 // resumed it, with which tool, and what was found. key signs the bundle.
-func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, st Start) (*Writer, error) {
+func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, st Start, opts ...Option) (*Writer, error) {
 	if key == nil {
 		return nil, errors.New("resuming a batch needs its signing key")
 	}
 	w := &Writer{loc: loc, name: j.Batch, key: key, now: func() time.Time { return time.Now().UTC() },
 		started: j.Started, start: j.Start, log: sha256.New(), outcomes: j.outcomes}
+	for _, o := range opts {
+		o(w)
+	}
 	if err := w.openSpool(spoolDir, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	} else if err != nil {

@@ -24,12 +24,17 @@ const (
 	BadSignature = "signature"     // SHA256SUMS not signed by a trusted key for the namespace
 	HashMismatch = "hash mismatch" // a file differs from its SHA256SUMS line
 	ChainBroken  = "chain broken"  // a log line's seq or prev is wrong
+	// Unsigned: a batch without a signature where a signed batch's link
+	// says a signed one was (an unsigned dry run taking a batch's place).
+	Unsigned = "unsigned"
 )
 
 // Trust is whom signatures must come from. With neither field set, Verify
 // checks each signature against the key it carries and requires all
 // batches to share one key, which shows the bundle is consistent but not
-// who made it.
+// who made it: anyone who can write the location can re-sign all of it
+// with a key of their own (Report.Pinned is then false, and
+// Report.Signers names the key found).
 type Trust struct {
 	Signers []sshsig.AllowedSigner // an allowed_signers file
 	Keys    []ed25519.PublicKey    // public keys given directly
@@ -57,13 +62,18 @@ type BatchStatus struct {
 	Problem string // "" when valid
 	Line    int    // for ChainBroken: the first line whose link fails
 	Detail  string
-	// Unsigned marks a dry run made without a signing key: it is listed
-	// but is not part of the record and not counted.
+	// Unsigned marks a batch that says it is a dry run made without a
+	// signing key. When nothing else is wrong with it (Problem is "") it
+	// is listed but is not part of the record and not counted; a problem
+	// found on it counts like any other.
 	Unsigned bool
 	Manifest *Manifest // nil unless the manifest could be trusted
 	Head     string    // SHA-256 of the batch's SHA256SUMS
 	Signer   string    // key fingerprint
 	Start    *Start    // the batch_start event; nil unless the batch is valid
+	// claimed is an unsigned dry run's manifest: consistent with its
+	// SHA256SUMS, but vouched for by no signature.
+	claimed *Manifest
 }
 
 // Valid reports whether the batch passed every check.
@@ -72,7 +82,7 @@ func (s *BatchStatus) Valid() bool { return s.Problem == "" && !s.Unsigned }
 // Status is the batch's status as scrub verify prints it.
 func (s *BatchStatus) Status() string {
 	switch {
-	case s.Unsigned:
+	case s.Unsigned && s.Problem == "":
 		return "unsigned dry run (not part of the record)"
 	case s.Problem == "":
 		return "valid"
@@ -86,20 +96,25 @@ func (s *BatchStatus) Status() string {
 type Report struct {
 	Batches []*BatchStatus
 	// Valid and Total count the batches of the record (unsigned dry
-	// runs excluded); the location is valid when they are equal.
+	// runs excluded, unless something is wrong with one); the location
+	// is valid when they are equal.
 	Valid, Total int
 	// Head is the head of the newest valid batch.
 	Head string
 	// Signers are the fingerprints of the keys that signed valid batches.
 	Signers []string
-	Pinned  bool // signatures were checked against a trusted key
+	// Pinned says the signatures were checked against a trusted key.
+	// Without one, a valid report shows only that the bundles are
+	// consistent (each signature matches the key it carries, one key for
+	// all): not who signed them.
+	Pinned bool
 	// Split are the requests split into shares (--shard I/N), each
 	// complete only when every share has a valid, complete batch.
 	Split []*SplitRequest
 }
 
 // OK reports whether every batch is valid and every split request
-// complete.
+// complete. It does not say whether the signer was trusted: see Pinned.
 func (r *Report) OK() bool {
 	for _, s := range r.Split {
 		if !s.Complete() {
@@ -152,7 +167,11 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 		rep.Batches = append(rep.Batches, st)
 	}
 	// Links between batches: each valid batch's predecessor must be here,
-	// unchanged.
+	// unchanged and signed. The writer links a batch only to a signed one,
+	// so an unsigned batch where a signed batch's link points took the
+	// place of what was there. An unsigned dry run's own link, which no
+	// signature vouches for, must lead to a batch too, or it is the one
+	// at fault.
 	heads := map[string]*BatchStatus{}
 	byName := map[string]*BatchStatus{}
 	for _, st := range rep.Batches {
@@ -163,18 +182,40 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 	}
 	var extra []*BatchStatus
 	for _, st := range rep.Batches {
-		m := st.Manifest
-		if !st.Valid() || m.PrevSHA256SUMS == "" || heads[m.PrevSHA256SUMS] != nil {
+		m, signed := st.Manifest, st.Valid()
+		if !signed {
+			if !st.Unsigned || st.Problem != "" {
+				continue
+			}
+			m = st.claimed
+		}
+		if m.PrevSHA256SUMS == "" {
 			continue
 		}
-		if p := byName[m.PrevBatch]; p != nil {
-			if p.Problem == "" {
+		link := fmt.Sprintf("%s follows %s (prev_sha256sums %s)", st.Batch, orUnknown(m.PrevBatch), m.PrevSHA256SUMS)
+		p := heads[m.PrevSHA256SUMS]
+		switch {
+		case p != nil && p.Unsigned && signed && p.Problem == "":
+			p.Problem, p.Detail = Unsigned, "no signature, but "+link+", and a batch is only ever linked to a signed one"
+		case p != nil:
+			// The batch it follows, as it was; its own problems, if
+			// any, are reported already.
+		case !signed:
+			st.Problem, st.Detail = Missing, link+": no batch here has that SHA256SUMS"
+		case byName[m.PrevBatch] != nil:
+			p = byName[m.PrevBatch]
+			switch {
+			case p.Unsigned:
+				// Whatever else is wrong with it: it is not the
+				// batch the signed one recorded.
+				p.Problem, p.Detail = Unsigned, "an unsigned batch in the place of a signed one: "+link+", and its SHA256SUMS differs"
+			case p.Problem == "":
 				p.Problem, p.Detail = HashMismatch, "its SHA256SUMS is not the one "+st.Batch+" follows"
 			}
-			continue
+		default:
+			extra = append(extra, &BatchStatus{Batch: orUnknown(m.PrevBatch), Problem: Missing, Detail: "followed by " + st.Batch})
+			heads[m.PrevSHA256SUMS] = extra[len(extra)-1]
 		}
-		extra = append(extra, &BatchStatus{Batch: orUnknown(m.PrevBatch), Problem: Missing, Detail: "followed by " + st.Batch})
-		heads[m.PrevSHA256SUMS] = extra[len(extra)-1]
 	}
 	for _, h := range expectHeads {
 		// A head that is here but invalid is reported as such already.
@@ -186,8 +227,8 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 	rep.Split = splitRequests(rep.Batches)
 	seen := map[string]bool{}
 	for _, st := range rep.Batches {
-		if st.Unsigned {
-			continue
+		if st.Unsigned && st.Problem == "" {
+			continue // a dry run without a key: not part of the record
 		}
 		rep.Total++
 		if st.Valid() {
@@ -249,15 +290,15 @@ func verifyBatch(ctx context.Context, loc Location, name string, have map[string
 	st.Head = sha256Hex(sums)
 	if sig == nil {
 		// Only a dry run without a key may lack a signature, and it
-		// is not part of the record.
+		// is not part of the record; but what is wrong with one is
+		// reported, and counts.
 		var m Manifest
-		if json.Unmarshal(manifest, &m) == nil && m.DryRun && !m.Signed && checkSums(sums, name, logData, manifest) == "" {
-			if line := checkChain(logData, &m, name); line == 0 {
-				st.Unsigned = true
-				return st, nil
-			}
+		if json.Unmarshal(manifest, &m) != nil || !m.DryRun || m.Signed || m.KeyFingerprint != "" {
+			st.Problem, st.Detail = Missing, name+sigSuffix+" not found"
+			return st, nil
 		}
-		st.Problem, st.Detail = Missing, name+sigSuffix+" not found"
+		st.Unsigned = true
+		checkUnsigned(st, name, logData, manifest, sums, &m)
 		return st, nil
 	}
 	pub, err := sshsig.Verify(sig, Namespace, bytes.NewReader(sums))
@@ -299,6 +340,36 @@ func verifyBatch(ctx context.Context, loc Location, name string, have map[string
 	}
 	st.Manifest = &m
 	return st, nil
+}
+
+// checkUnsigned checks an unsigned dry run as far as it can be without a
+// signature: its files agree with one another, and its log says it is a
+// dry run. What is wrong goes into st; a batch with nothing wrong keeps its
+// manifest's claims (its link) for Verify to check.
+func checkUnsigned(st *BatchStatus, name string, logData, manifest, sums []byte, m *Manifest) {
+	const what = "; an unsigned dry run"
+	if m.Batch != name || m.Log != name+logSuffix {
+		st.Problem, st.Detail = HashMismatch, "the manifest names another batch"+what
+		return
+	}
+	if p := checkSums(sums, name, nil, manifest); p != "" {
+		st.Problem, st.Detail = HashMismatch, p+what
+		return
+	}
+	if line := checkChain(logData, m, name); line != 0 {
+		st.Problem, st.Line, st.Detail = ChainBroken, line, what[2:]
+		return
+	}
+	if p := checkSums(sums, name, logData, manifest); p != "" {
+		st.Problem, st.Detail = HashMismatch, p+what
+		return
+	}
+	var first startEvent
+	if line, _, _ := bytes.Cut(logData, []byte("\n")); json.Unmarshal(line, &first) != nil || !first.DryRun {
+		st.Problem, st.Detail = Missing, name+sigSuffix+" not found (the manifest says dry run, the log does not)"
+		return
+	}
+	st.claimed = m
 }
 
 // checkSums checks a SHA256SUMS file: it must list exactly the batch's log

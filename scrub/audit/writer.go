@@ -47,13 +47,28 @@ type Writer struct {
 	outcomes map[string]Archive // what the totals need of the last archive event of each key
 	uploaded time.Time
 	err      error // sticky: a log with a hole must not be sealed
+	// redact, if set, rewrites each line before it is written and
+	// hashed (WithRedact).
+	redact func([]byte) []byte
+}
+
+// Option configures a Writer.
+type Option func(*Writer)
+
+// WithRedact makes the Writer pass every line through f before it is
+// written (and chained, and signed): f replaces what must not reach the
+// permanent record in clear, such as a listed ID in an archive's path or
+// in the ticket. Keys of archives are then known by their redacted form
+// (a resumed batch's Journal has them so).
+func WithRedact(f func([]byte) []byte) Option {
+	return func(w *Writer) { w.redact = f }
 }
 
 // Begin starts a batch: it creates its journal and writes the first event.
 // key signs the bundle; nil makes an unsigned bundle, allowed only for a
 // dry run. spoolDir holds the journal when loc is not a local directory;
 // "" means os.TempDir().
-func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Writer, error) {
+func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start, opts ...Option) (*Writer, error) {
 	if key == nil && !st.DryRun {
 		return nil, errors.New("a batch that changes data needs a signing key")
 	}
@@ -64,6 +79,9 @@ func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start) (*Wr
 	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
 	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash,
 		outcomes: map[string]Archive{}}
+	for _, o := range opts {
+		o(w)
+	}
 	// The journal appears with its first line: it is written under a
 	// hidden name and linked into place, so that no other run (another
 	// shard's, resuming in the same location) ever sees it empty.
@@ -144,6 +162,9 @@ func (w *Writer) write(typ string, ev event) error {
 	h := ev.head()
 	h.Seq, h.Prev, h.Type, h.Time = w.seq+1, w.prev, typ, w.now().Format(timeFormat)
 	line, err := json.Marshal(ev)
+	if err == nil && w.redact != nil {
+		line = w.redact(line)
+	}
 	if err == nil {
 		line = append(line, '\n')
 		_, err = w.spool.Write(line)
@@ -166,6 +187,14 @@ func (w *Writer) write(typ string, ev event) error {
 		}
 	}
 	return nil
+}
+
+// recorded returns key as the log records it.
+func (w *Writer) recorded(key string) string {
+	if w.redact == nil {
+		return key
+	}
+	return string(w.redact([]byte(key)))
 }
 
 // putJournal copies the spooled journal to the location. The caller holds
@@ -227,7 +256,7 @@ func (w *Writer) Archive(a Archive) error {
 	err := w.write("archive", &archiveEvent{Archive: a})
 	if err == nil {
 		w.mu.Lock()
-		w.outcomes[a.Key] = outcome(a)
+		w.outcomes[w.recorded(a.Key)] = outcome(a)
 		w.mu.Unlock()
 	}
 	return err
@@ -301,7 +330,10 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 	if !bytes.Equal(logData, journal) {
 		return nil, fmt.Errorf("audit location %s: %s exists and differs from the batch's journal", w.loc, logName)
 	}
-	prevName, prevSums, err := newestSigned(ctx, w.loc, w.name)
+	prevName, prevSums, err := w.linkTo(ctx)
+	if err == nil && w.key != nil {
+		err = w.setTip(ctx, prevName, prevSums)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit location %s: %w", w.loc, err)
 	}
@@ -322,7 +354,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 	if manifest, err = put(manifestName, append(manifest, '\n')); err != nil {
 		return nil, err
 	}
-	sums := fmt.Sprintf("%s  %s\n%s  %s\n", m.LogSHA256, logName, sha256Hex(manifest), manifestName)
+	sums := sumsText(m.LogSHA256, logName, manifest, manifestName)
 	sumsData, err := put(sumsName, []byte(sums))
 	if err != nil {
 		return nil, err

@@ -44,7 +44,26 @@ type Config struct {
 	NoResume bool
 	// Stderr is told what Begin found: batches resumed, sealed or left.
 	Stderr io.Writer
+	// TakeOverLock takes over a stale lock object (--take-over-lock):
+	// one whose run stopped renewing its lease, on another host.
+	TakeOverLock bool
+	// Redact, if set, rewrites each line of the log before it is
+	// written: it replaces the listed IDs that occur in paths, the
+	// ticket or the ID file's name (see ids.Redactor).
+	Redact func([]byte) []byte
 }
+
+// writerOptions returns the options of the batch's audit writer.
+func (c *Config) writerOptions() []audit.Option {
+	if c.Redact == nil {
+		return nil
+	}
+	return []audit.Option{audit.WithRedact(c.Redact)}
+}
+
+// sealWait is how long Seal waits for another batch's seal to end; a lock
+// object of a run that died while sealing goes stale before.
+const sealWait = 3 * audit.DefaultLease
 
 // IDs lists a request's IDs: fn is called with each ID as the request
 // identity is computed from and its tag under the ID key, in any order. A
@@ -61,6 +80,10 @@ type Batch struct {
 	w   *audit.Writer
 	// resumed is the unfinished batch taken up, if any.
 	resumed *audit.Journal
+	// lock is the request's lock, held from Begin to Seal; cfg.Location
+	// is then seen through it, and loc is the location itself.
+	lock *audit.Lock
+	loc  audit.Location
 }
 
 // operator is who runs the command, for the audit log and blocklist
@@ -86,6 +109,12 @@ func Operator() string { return operator() }
 //   - an unblock resumes it, whatever it was doing.
 //
 // A resumed erase takes its cutoff from the batch it resumes.
+//
+// A batch that has a request identity (any but a dry run) holds the lock
+// of its request and shard in the audit location until Seal: while one
+// run holds it, Begin of the same request and shard fails at once with an
+// *audit.LockedError, having read and written nothing. Seal takes the
+// location's seal lock for as long as sealing lasts.
 func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
@@ -119,25 +148,64 @@ func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, erro
 			st.Request = cfg.IDKey.Request(list, req.identity(req.Command))
 		}
 	}
-	b := &Batch{req: req, cfg: cfg}
+	b := &Batch{req: req, cfg: cfg, loc: cfg.Location}
 	if st.Request != "" {
+		// One run at a time per request and shard: a second one is
+		// refused before it reads or writes anything.
+		lock, err := audit.AcquireLock(ctx, cfg.Location, audit.RequestLock(st.Request, st.Shard), audit.LockOptions{
+			Holder: audit.Holder{Command: req.Command, Shard: st.Shard}, TakeOver: cfg.TakeOverLock, Stderr: cfg.Stderr})
+		if err != nil {
+			return nil, err
+		}
+		b.lock, b.cfg.Location = lock, lock.Guard(cfg.Location)
 		resumed, err := b.takeUp(ctx, st)
-		if resumed || err != nil {
-			return b, err
+		if err != nil {
+			b.release(ctx)
+			return nil, err
+		}
+		if resumed {
+			b.lock.SetBatch(ctx, b.w.Name())
+			return b, nil
 		}
 	}
-	w, err := audit.Begin(cfg.Location, "", cfg.Key, st)
+	w, err := audit.Begin(b.cfg.Location, "", cfg.Key, st, cfg.writerOptions()...)
 	if err != nil {
+		b.release(ctx)
 		return nil, fmt.Errorf("audit location %s: %w", cfg.Location, err)
 	}
 	if req.Command != Unblock {
 		if err := w.IDs(tags); err != nil {
 			w.Abort()
+			b.release(ctx)
 			return nil, err
 		}
 	}
 	b.w = w
+	if b.lock != nil {
+		b.lock.SetBatch(ctx, w.Name())
+	}
 	return b, nil
+}
+
+// release gives up the request's lock.
+func (b *Batch) release(ctx context.Context) error {
+	err := b.lock.Release(context.WithoutCancel(ctx))
+	b.lock = nil
+	return err
+}
+
+// sealing runs seal, which seals batch, under the audit location's seal
+// lock: one batch is sealed at a time, each linked to the one sealed
+// before it (see audit.SealLock).
+func (b *Batch) sealing(ctx context.Context, batch string, seal func() error) error {
+	ctx = context.WithoutCancel(ctx)
+	lock, err := audit.AcquireLock(ctx, b.loc, audit.SealLock, audit.LockOptions{
+		Holder: audit.Holder{Command: b.req.Command, Batch: batch}, Wait: sealWait, TakeOver: b.cfg.TakeOverLock, Stderr: b.cfg.Stderr})
+	if err != nil {
+		return err
+	}
+	err = seal()
+	return errors.Join(err, lock.Release(ctx))
 }
 
 // takeUp finds the unfinished batches in the audit location and deals
@@ -155,11 +223,16 @@ func (b *Batch) takeUp(ctx context.Context, st audit.Start) (bool, error) {
 			if j.Start.Request != st.Request || j.Start.Command != Export {
 				continue
 			}
-			w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
-			if err == nil && !j.Ended {
-				_, err = w.Finish(ctx, audit.ResultFailed, errors.New("interrupted; the export was run again"))
-			} else if err == nil {
-				_, err = w.Seal(ctx)
+			w, err := audit.Resume(loc, "", b.cfg.Key, j, st, b.cfg.writerOptions()...)
+			if err == nil {
+				err = b.sealing(ctx, j.Batch, func() error {
+					if !j.Ended {
+						_, err := w.Finish(ctx, audit.ResultFailed, errors.New("interrupted; the export was run again"))
+						return err
+					}
+					_, err := w.Seal(ctx)
+					return err
+				})
 			}
 			if err != nil {
 				return false, fmt.Errorf("seal the interrupted export %s: %w", j.Batch, err)
@@ -170,13 +243,13 @@ func (b *Batch) takeUp(ctx context.Context, st audit.Start) (bool, error) {
 			if j.Start.Request != st.Request {
 				continue
 			}
-			w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
+			w, err := audit.Resume(loc, "", b.cfg.Key, j, st, b.cfg.writerOptions()...)
 			if err != nil {
 				return false, fmt.Errorf("resume %s: %w", j.Batch, err)
 			}
 			if j.Ended {
 				// Interrupted while sealing: seal it, then start anew.
-				if _, err := w.Seal(ctx); err != nil {
+				if err := b.sealing(ctx, j.Batch, func() error { _, err := w.Seal(ctx); return err }); err != nil {
 					return false, fmt.Errorf("seal the interrupted batch %s: %w", j.Batch, err)
 				}
 				fmt.Fprintf(stderr, "scrub: sealed %s, which an interrupted run had finished\n", j.Batch)
@@ -196,9 +269,9 @@ func (b *Batch) takeUp(ctx context.Context, st audit.Start) (bool, error) {
 			continue
 		case j.Ended:
 			// Interrupted while sealing: seal it, then start anew.
-			w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
+			w, err := audit.Resume(loc, "", b.cfg.Key, j, st, b.cfg.writerOptions()...)
 			if err == nil {
-				_, err = w.Seal(ctx)
+				err = b.sealing(ctx, j.Batch, func() error { _, err := w.Seal(ctx); return err })
 			}
 			if err != nil {
 				return false, fmt.Errorf("seal the interrupted batch %s: %w", j.Batch, err)
@@ -217,7 +290,7 @@ func (b *Batch) takeUp(ctx context.Context, st audit.Start) (bool, error) {
 			}
 			b.req.Cutoff = cutoff
 		}
-		w, err := audit.Resume(loc, "", b.cfg.Key, j, st)
+		w, err := audit.Resume(loc, "", b.cfg.Key, j, st, b.cfg.writerOptions()...)
 		if err != nil {
 			return false, fmt.Errorf("resume %s: %w", j.Batch, err)
 		}
@@ -332,7 +405,17 @@ func (b *Batch) Seal(ctx context.Context, runErr error) (*audit.Sealed, error) {
 			result = audit.ResultFailed
 		}
 	}
-	sealed, err := b.w.Finish(context.WithoutCancel(ctx), result, runErr)
+	var sealed *audit.Sealed
+	err := b.sealing(ctx, b.w.Name(), func() error {
+		var err error
+		sealed, err = b.w.Finish(context.WithoutCancel(ctx), result, runErr)
+		return err
+	})
+	// The request's lock goes with the seal, done or not: the same
+	// command again seals what is left.
+	if rerr := b.release(ctx); rerr != nil {
+		fmt.Fprintf(b.cfg.Stderr, "scrub: warning: %v\n", rerr)
+	}
 	if err != nil {
 		switch b.req.Command {
 		case Export:

@@ -67,6 +67,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := b.Name()
+	batch.Abandon(b) // killed here
 
 	// Another request's run starts a batch of its own and names the
 	// unfinished one.
@@ -137,6 +138,7 @@ func TestExportRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := b.Name()
+	batch.Abandon(b) // killed here
 	b2, err := batch.Begin(ctx, req, listed("A1"), cfg)
 	if err != nil {
 		t.Fatal(err)

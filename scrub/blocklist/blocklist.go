@@ -5,18 +5,35 @@
 //
 // The list lives in an audit.Location (a directory or an S3 prefix) as
 // append-only change files, one per change, each created under a new name
-// and never rewritten:
+// and never rewritten, each with a detached SSH signature (PROTOCOL.sshsig,
+// namespace "scrub-blocklist", as `ssh-keygen -Y sign` makes it) beside it:
 //
 //	change-20260314T021500.123Z-9f86d081.json
+//	change-20260314T021500.123Z-9f86d081.json.sig
 //
-//	{"format":1,"op":"add","id_key":"hmac-sha256:...","tags":["0a1b...",...],
+//	{"format":2,"name":"change-20260314T021500.123Z-9f86d081.json",
+//	 "prev":["5be1..."],"op":"add","id_key":"hmac-sha256:...","tags":["0a1b...",...],
 //	 "batch":"batch-...","time":"2026-03-14T02:15:00.123Z","operator":"dpo","ticket":"DPO-7"}
 //
-// The list is the replay of its changes in name order (UTC time of the
-// change, to the millisecond, then 8 random hex digits): op add puts tags
-// on the list, op remove takes them off. Since nothing is read, changed and
-// written back, two writers at once cannot lose each other's changes; two
-// changes of the same tag at once are ordered by their writers' clocks.
+// A change names itself (so that a copy under another name is refused) and
+// the changes it follows: prev holds the SHA-256 of every change that no
+// other change followed yet when it was written (one, unless writers ran at
+// once; none for the first). The changes form a chain, or a graph where
+// writers ran at once, so a change deleted from the middle, or one from
+// another list, breaks it. The list is the replay of its changes in that
+// order, changes made at once (neither following the other) in name order:
+// the UTC time of the change, to the millisecond, then 8 random hex digits.
+// Since nothing is read, changed and written back, two writers at once
+// cannot lose each other's changes; the next change follows both.
+//
+// Open checks every change against the trusted keys before the list is
+// used, and refuses the list, naming the change, if one is unsigned, badly
+// signed, signed by a key not trusted, or follows a change that is not
+// there. Lists of earlier releases (format 1: unsigned, unchained) are
+// brought under signatures once, by an adopt change that records the name
+// and SHA-256 of each of their changes and the tags they leave on the
+// list (see OpenUnsigned and List.Adopt).
+//
 // Other files in the location (an audit bundle, a writer's hidden
 // temporary file) are not part of the list.
 package blocklist
@@ -24,6 +41,7 @@ package blocklist
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,25 +57,40 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 )
 
-// Format is the version of the change files this package writes and reads.
-const Format = 1
+// Format is the version of the change files this package writes. It reads
+// format 1 (unsigned, of earlier releases) only as adopted by an adopt change.
+const (
+	Format       = 2
+	LegacyFormat = 1
+)
 
 // The operations of a change.
 const (
 	OpAdd    = "add"
 	OpRemove = "remove"
+	// OpAdopt sets the list to its tags, and vouches for the unsigned
+	// changes of an earlier release it lists under legacy.
+	OpAdopt = "adopt"
 )
 
 // Change is one change file.
 type Change struct {
-	Format int    `json:"format"`
-	Op     string `json:"op"`
+	Format int `json:"format"`
+	// Name is the change file's own name (format 2).
+	Name string `json:"name,omitempty"`
+	// Prev holds the hex SHA-256 of the changes this one follows, sorted
+	// (format 2; empty for a first change and an adopt change).
+	Prev []string `json:"prev,omitempty"`
+	Op   string   `json:"op"`
 	// IDKey names the key the tags are under (audit.IDKey.ID).
 	IDKey string `json:"id_key"`
 	// Tags are the HMAC-SHA256 tags of the IDs, hex, sorted, distinct.
 	Tags []string `json:"tags"`
+	// Legacy (adopt) lists the unsigned changes the adopt vouches for.
+	Legacy []LegacyChange `json:"legacy,omitempty"`
 	// Batch is the audit batch that made the change.
 	Batch    string `json:"batch"`
 	Time     string `json:"time"`
@@ -65,7 +98,17 @@ type Change struct {
 	Ticket   string `json:"ticket,omitempty"`
 }
 
+// LegacyChange names an unsigned change file of an earlier release and
+// the SHA-256 of its content.
+type LegacyChange struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
 const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// SigSuffix ends the name of a change's signature file.
+const SigSuffix = ".sig"
 
 var (
 	changeName = regexp.MustCompile(`^change-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9a-f]{8}\.json$`)
@@ -76,20 +119,36 @@ var (
 // the one given: tags under different keys cannot be compared.
 var ErrKeyMismatch = errors.New("the blocklist's tags are under another ID key")
 
+// ErrUnauthenticated reports a list with a change that is not signed by a
+// trusted key or does not follow the others: the list is not used.
+var ErrUnauthenticated = errors.New("the blocklist cannot be trusted")
+
+// ErrNoTrust reports a list with changes opened without a trusted key.
+var ErrNoTrust = errors.New("no trusted key to check the changes' signatures with")
+
+// ErrUnsigned reports a list of an earlier release, whose changes are not
+// signed: it is used only once adopted (List.Adopt).
+var ErrUnsigned = errors.New("the blocklist was written by an earlier scrub and is not signed")
+
 // List is the state of a blocklist as loaded: the tags on it and the
 // changes it was replayed from.
 type List struct {
 	loc     audit.Location
 	keyID   string
+	trust   *Trust
 	tags    map[string]struct{}
-	changes []Loaded
+	changes []Loaded // signed, in replay order
+	heads   []string // SHA-256 of the changes no other follows, sorted
+	legacy  []Loaded // unsigned, of an earlier release, in name order
+	adopted bool     // legacy is vouched for by an adopt change
 }
 
-// Loaded is a change file as read: its name, the SHA-256 of its content
-// and the change.
+// Loaded is a change file as read: its name, the SHA-256 of its content,
+// the signer's key fingerprint ("" for an unsigned one) and the change.
 type Loaded struct {
 	Name   string
 	SHA256 string
+	Signer string
 	Change
 }
 
@@ -97,50 +156,232 @@ type Loaded struct {
 // each with a request).
 const loadJobs = 8
 
-// Open loads the list in loc and checks every change file: a malformed one
-// is an error naming it, and so is one under another ID key than key's. A
+// Open loads the list in loc and checks every change file: a malformed
+// one, one under another ID key than key's (ErrKeyMismatch), one not signed
+// by a key trust allows, or one that does not follow the others
+// (ErrUnauthenticated) is an error naming it. So is an unsigned change of
+// an earlier release that no adopt change vouches for (ErrUnsigned). A
 // location without change files holds an empty list.
-func Open(ctx context.Context, loc audit.Location, key *audit.IDKey) (*List, error) {
+func Open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trust) (*List, error) {
+	return open(ctx, loc, key, trust, false)
+}
+
+// OpenUnsigned is Open for a list of an earlier release, to adopt it: its
+// unsigned changes are replayed in name order, as that release did. It
+// refuses a list that holds a signed change (an unsigned one there is not
+// of an earlier release).
+func OpenUnsigned(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trust) (*List, error) {
+	return open(ctx, loc, key, trust, true)
+}
+
+func open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trust, unsigned bool) (*List, error) {
 	files, err := loc.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("blocklist %s: %w", loc, err)
 	}
 	var names []string
+	sigs := map[string]bool{}
 	for _, f := range files {
 		if changeName.MatchString(f) {
 			names = append(names, f)
+		} else if c, ok := strings.CutSuffix(f, SigSuffix); ok && changeName.MatchString(c) {
+			sigs[c] = true
 		}
 	}
 	slices.Sort(names)
-	l := &List{loc: loc, keyID: key.ID(), tags: map[string]struct{}{}, changes: make([]Loaded, len(names))}
+	if len(names) > 0 && !trust.pinned() {
+		return nil, fmt.Errorf("blocklist %s: %w", loc, ErrNoTrust)
+	}
+	l := &List{loc: loc, keyID: key.ID(), trust: trust, tags: map[string]struct{}{}}
+	all := make([]Loaded, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadJobs)
 	for i, name := range names {
 		g.Go(func() error {
-			data, err := loc.ReadFile(gctx, name)
+			c, err := l.load(gctx, name, sigs[name])
 			if err != nil {
 				return fmt.Errorf("blocklist %s: %s: %w", loc, name, err)
 			}
-			c, err := parse(data)
-			if err != nil {
-				return fmt.Errorf("blocklist %s: %s: %w", loc, name, err)
-			}
-			if c.IDKey != l.keyID {
-				return fmt.Errorf("blocklist %s: %s: %w (%s; this run's ID key is %s): use the --id-key the list was made with",
-					loc, name, ErrKeyMismatch, c.IDKey, l.keyID)
-			}
-			sum := sha256.Sum256(data)
-			l.changes[i] = Loaded{Name: name, SHA256: hex.EncodeToString(sum[:]), Change: *c}
+			all[i] = *c
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	var signed []Loaded
+	for _, c := range all {
+		if c.Signer == "" {
+			l.legacy = append(l.legacy, c)
+		} else {
+			signed = append(signed, c)
+		}
+	}
+	if err := l.checkLegacy(signed, unsigned); err != nil {
+		return nil, fmt.Errorf("blocklist %s: %w", loc, err)
+	}
+	if l.changes, l.heads, err = order(signed); err != nil {
+		return nil, fmt.Errorf("blocklist %s: %w", loc, err)
+	}
+	if !l.adopted {
+		for _, c := range l.legacy { // only with unsigned
+			l.apply(c.Op, c.Tags)
+		}
+	}
 	for _, c := range l.changes {
 		l.apply(c.Op, c.Tags)
 	}
 	return l, nil
+}
+
+// load reads, parses and, for format 2, authenticates one change file.
+func (l *List) load(ctx context.Context, name string, hasSig bool) (*Loaded, error) {
+	data, err := l.loc.ReadFile(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if c.IDKey != l.keyID {
+		return nil, fmt.Errorf("%w (%s; this run's ID key is %s): use the --id-key the list was made with", ErrKeyMismatch, c.IDKey, l.keyID)
+	}
+	sum := sha256.Sum256(data)
+	ld := &Loaded{Name: name, SHA256: hex.EncodeToString(sum[:]), Change: *c}
+	if c.Format == LegacyFormat {
+		return ld, nil
+	}
+	if c.Name != name {
+		return nil, fmt.Errorf("%w: it names itself %s (a change copied or renamed)", ErrUnauthenticated, c.Name)
+	}
+	if !hasSig {
+		return nil, fmt.Errorf("%w: unsigned (no %s)", ErrUnauthenticated, name+SigSuffix)
+	}
+	sig, err := l.loc.ReadFile(ctx, name+SigSuffix)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := sshsig.Verify(sig, Namespace, bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad signature: %v", ErrUnauthenticated, err)
+	}
+	ld.Signer = sshsig.Fingerprint(pub)
+	if !l.trust.allows(pub) {
+		return nil, fmt.Errorf("%w: signed by %s, which is not a trusted blocklist signer (the public half of --key, or --blocklist-signers for namespace %s)",
+			ErrUnauthenticated, ld.Signer, Namespace)
+	}
+	return ld, nil
+}
+
+// checkLegacy checks the unsigned changes against the adopt change, which
+// must be the only one and come first. With unsigned (to adopt), a list of
+// unsigned changes only is accepted as it is.
+func (l *List) checkLegacy(signed []Loaded, unsigned bool) error {
+	var adopt *Loaded
+	for i, c := range signed {
+		if c.Op != OpAdopt {
+			continue
+		}
+		if adopt != nil {
+			return fmt.Errorf("%s: %w: a second adopt change (the first is %s)", c.Name, ErrUnauthenticated, adopt.Name)
+		}
+		adopt = &signed[i]
+	}
+	if adopt == nil {
+		switch {
+		case len(l.legacy) == 0:
+			return nil
+		case len(signed) > 0:
+			return fmt.Errorf("%s: %w: unsigned (no %s), in a list of signed changes: not written by scrub, or copied there",
+				l.legacy[0].Name, ErrUnauthenticated, l.legacy[0].Name+SigSuffix)
+		case unsigned:
+			return nil
+		}
+		return fmt.Errorf("%s: %w (format 1, no signature): check the list, then adopt it with scrub unblock --adopt-unsigned (see README, How the blocklist is stored)",
+			l.legacy[0].Name, ErrUnsigned)
+	}
+	if unsigned {
+		return fmt.Errorf("%s: the list is adopted already", adopt.Name)
+	}
+	vouched := map[string]string{}
+	for _, lc := range adopt.Legacy {
+		vouched[lc.Name] = lc.SHA256
+	}
+	for _, c := range l.legacy {
+		sum, ok := vouched[c.Name]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s: %w: unsigned, and not among the changes the adopt change %s vouches for", c.Name, ErrUnauthenticated, adopt.Name)
+		case sum != c.SHA256:
+			return fmt.Errorf("%s: %w: differs from what the adopt change %s recorded (SHA-256 %s, now %s)", c.Name, ErrUnauthenticated, adopt.Name, sum, c.SHA256)
+		}
+	}
+	l.adopted = true
+	return nil
+}
+
+// order puts the signed changes in replay order: each after the changes it
+// follows, changes made at once in name order. Every change it follows
+// must be there; an adopt change must be the one every other follows.
+func order(changes []Loaded) ([]Loaded, []string, error) {
+	bySum := make(map[string]int, len(changes))
+	for i, c := range changes {
+		bySum[c.SHA256] = i
+	}
+	next := make([][]int, len(changes)) // the changes that follow each
+	waiting := make([]int, len(changes))
+	var roots []int
+	for i, c := range changes {
+		for _, p := range c.Prev {
+			j, ok := bySum[p]
+			if !ok {
+				return nil, nil, fmt.Errorf("%s: %w: chain broken: it follows a change with SHA-256 %s, which is not in the list (deleted, or the change is from another list)",
+					c.Name, ErrUnauthenticated, p)
+			}
+			next[j] = append(next[j], i)
+		}
+		waiting[i] = len(c.Prev)
+		if len(c.Prev) == 0 {
+			roots = append(roots, i)
+		}
+	}
+	for _, i := range roots {
+		if changes[i].Op != OpAdopt {
+			continue
+		}
+		for _, r := range roots {
+			if r != i {
+				return nil, nil, fmt.Errorf("%s: %w: chain broken: it does not follow the adopt change %s, and no change it follows does",
+					changes[r].Name, ErrUnauthenticated, changes[i].Name)
+			}
+		}
+	}
+	// Kahn's algorithm, the ready change of the least name first (names
+	// are in order, so the least index).
+	ready := slices.Clone(roots)
+	out := make([]Loaded, 0, len(changes))
+	var heads []string
+	for len(ready) > 0 {
+		k := slices.Index(ready, slices.Min(ready))
+		i := ready[k]
+		ready = slices.Delete(ready, k, k+1)
+		out = append(out, changes[i])
+		if len(next[i]) == 0 {
+			heads = append(heads, changes[i].SHA256)
+		}
+		for _, j := range next[i] {
+			if waiting[j]--; waiting[j] == 0 {
+				ready = append(ready, j)
+			}
+		}
+	}
+	if len(out) != len(changes) {
+		// Not possible without a SHA-256 collision; refuse all the same.
+		return nil, nil, fmt.Errorf("%w: chain broken: its changes follow one another in a circle", ErrUnauthenticated)
+	}
+	slices.Sort(heads)
+	return out, heads, nil
 }
 
 // parse decodes and checks one change file.
@@ -154,14 +395,23 @@ func parse(data []byte) (*Change, error) {
 	if dec.More() {
 		return nil, errors.New("not a change file: data after its JSON object")
 	}
+	legacy := c.Format == LegacyFormat
 	switch {
-	case c.Format != Format:
-		return nil, fmt.Errorf("format %d, this scrub reads format %d", c.Format, Format)
-	case c.Op != OpAdd && c.Op != OpRemove:
-		return nil, fmt.Errorf("op %q, want add or remove", c.Op)
+	case c.Format != Format && !legacy:
+		return nil, fmt.Errorf("format %d, this scrub reads format %d (and %d, unsigned, of earlier releases)", c.Format, Format, LegacyFormat)
+	case legacy && (c.Name != "" || c.Prev != nil || c.Legacy != nil || c.Op == OpAdopt):
+		return nil, errors.New("format 1 with the fields of format 2")
+	case !legacy && !changeName.MatchString(c.Name):
+		return nil, fmt.Errorf("name %q is not a change file name", c.Name)
+	case c.Op != OpAdd && c.Op != OpRemove && c.Op != OpAdopt:
+		return nil, fmt.Errorf("op %q, want add, remove or adopt", c.Op)
+	case c.Op == OpAdopt && len(c.Prev) > 0:
+		return nil, errors.New("an adopt change follows other changes")
+	case c.Op != OpAdopt && c.Legacy != nil:
+		return nil, fmt.Errorf("legacy changes in an %s change", c.Op)
 	case !strings.HasPrefix(c.IDKey, "hmac-sha256:"):
 		return nil, fmt.Errorf("id_key %q is not an ID key name", c.IDKey)
-	case len(c.Tags) == 0:
+	case len(c.Tags) == 0 && c.Op != OpAdopt:
 		return nil, errors.New("no tags")
 	case c.Batch == "":
 		return nil, errors.New("no batch")
@@ -179,15 +429,28 @@ func parse(data []byte) (*Change, error) {
 			return nil, fmt.Errorf("tag %d is out of order or repeated", i+1)
 		}
 	}
+	for i, p := range c.Prev {
+		if !tagPattern.MatchString(p) || i > 0 && p <= c.Prev[i-1] {
+			return nil, fmt.Errorf("prev %d is not a hex SHA-256 in order", i+1)
+		}
+	}
+	for i, lc := range c.Legacy {
+		if !changeName.MatchString(lc.Name) || !tagPattern.MatchString(lc.SHA256) || i > 0 && lc.Name <= c.Legacy[i-1].Name {
+			return nil, fmt.Errorf("legacy %d is not a change file name and SHA-256, in order", i+1)
+		}
+	}
 	return &c, nil
 }
 
 func (l *List) apply(op string, tags []string) {
+	if op == OpAdopt {
+		clear(l.tags)
+	}
 	for _, t := range tags {
-		if op == OpAdd {
-			l.tags[t] = struct{}{}
-		} else {
+		if op == OpRemove {
 			delete(l.tags, t)
+		} else {
+			l.tags[t] = struct{}{}
 		}
 	}
 }
@@ -227,8 +490,17 @@ func State(sorted []string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Changes returns the change files the list was replayed from, in order.
+// Changes returns the signed change files the list was replayed from, in
+// order.
 func (l *List) Changes() []Loaded { return slices.Clone(l.changes) }
+
+// Unsigned returns the unsigned change files of an earlier release, in
+// name order: adopted ones, or, from OpenUnsigned, those to adopt.
+func (l *List) Unsigned() []Loaded { return slices.Clone(l.legacy) }
+
+// Heads counts the changes no other follows yet: more than one when
+// writers changed the list at once (the next change follows them all).
+func (l *List) Heads() int { return len(l.heads) }
 
 // ByBatch returns the change that batch made, if any: a resumed batch
 // must not make its change twice.
@@ -241,23 +513,29 @@ func (l *List) ByBatch(batch string) (Loaded, bool) {
 	return Loaded{}, false
 }
 
-// Pending is a change prepared but not yet stored: its name and content are
-// fixed, so that an audit log can record both (and the content's SHA-256)
-// before the change takes effect.
+// Pending is a change prepared but not yet stored: its name, content and
+// signature are fixed, so that an audit log can record both (and the
+// content's SHA-256) before the change takes effect.
 type Pending struct {
 	Name   string
 	SHA256 string
 	Change Change
 	data   []byte
+	sig    []byte
+	signer string
 	list   *List
 }
 
 // Prepare makes a change of op (OpAdd or OpRemove) for tags, which it
-// sorts and deduplicates. The caller fills in nothing else: the key, time
-// and name come from the list and the clock.
-func (l *List) Prepare(op, batch, operator, ticket string, tags []string) (*Pending, error) {
+// sorts and deduplicates, following the list's heads and signed by
+// signer, whose public half the list must trust. The caller fills in
+// nothing else: the key, time and name come from the list and the clock.
+func (l *List) Prepare(signer ed25519.PrivateKey, op, batch, operator, ticket string, tags []string) (*Pending, error) {
 	if op != OpAdd && op != OpRemove {
 		return nil, fmt.Errorf("blocklist: op %q", op)
+	}
+	if len(l.legacy) > 0 && !l.adopted {
+		return nil, fmt.Errorf("blocklist %s: %w: adopt it first", l.loc, ErrUnsigned)
 	}
 	tags = slices.Compact(slices.Sorted(slices.Values(tags)))
 	if len(tags) == 0 {
@@ -268,33 +546,85 @@ func (l *List) Prepare(op, batch, operator, ticket string, tags []string) (*Pend
 			return nil, fmt.Errorf("blocklist: tag %d is not a hex HMAC-SHA256", i+1)
 		}
 	}
+	return l.prepare(signer, Change{Prev: slices.Clone(l.heads), Op: op, Tags: tags, Batch: batch, Operator: operator, Ticket: ticket})
+}
+
+// Adopt makes the adopt change of a list of an earlier release opened
+// with OpenUnsigned: it records the name and SHA-256 of each of its
+// unsigned changes, and the tags they leave on the list, signed by signer.
+// From then on Open accepts those changes, and only those, unsigned.
+func (l *List) Adopt(signer ed25519.PrivateKey, batch, operator, ticket string) (*Pending, error) {
+	switch {
+	case len(l.legacy) == 0:
+		return nil, fmt.Errorf("blocklist %s: no unsigned change to adopt", l.loc)
+	case l.adopted || len(l.changes) > 0:
+		return nil, fmt.Errorf("blocklist %s: the list holds signed changes already", l.loc)
+	}
+	c := Change{Op: OpAdopt, Tags: l.Tags(), Batch: batch, Operator: operator, Ticket: ticket}
+	for _, lc := range l.legacy {
+		c.Legacy = append(c.Legacy, LegacyChange{Name: lc.Name, SHA256: lc.SHA256})
+	}
+	p, err := l.prepare(signer, c)
+	if err == nil {
+		p.Change.Tags = slices.Clone(c.Tags)
+	}
+	return p, err
+}
+
+func (l *List) prepare(signer ed25519.PrivateKey, c Change) (*Pending, error) {
+	if len(signer) != ed25519.PrivateKeySize {
+		return nil, errors.New("blocklist: a change needs a signing key")
+	}
+	pub := signer.Public().(ed25519.PublicKey)
+	if !l.trust.allows(pub) {
+		return nil, fmt.Errorf("blocklist %s: the signing key %s is not a trusted blocklist signer: the list would refuse its change", l.loc, sshsig.Fingerprint(pub))
+	}
 	now := time.Now().UTC()
 	var rnd [4]byte
 	rand.Read(rnd[:])
-	c := Change{Format: Format, Op: op, IDKey: l.keyID, Tags: tags, Batch: batch, Time: now.Format(timeFormat),
-		Operator: operator, Ticket: ticket}
+	c.Format, c.IDKey, c.Time = Format, l.keyID, now.Format(timeFormat)
+	c.Name = "change-" + now.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:]) + ".json"
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
 	data, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
 	}
 	data = append(data, '\n')
+	sig, err := sshsig.Sign(signer, Namespace, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(data)
-	name := "change-" + now.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:]) + ".json"
-	return &Pending{Name: name, SHA256: hex.EncodeToString(sum[:]), Change: c, data: data, list: l}, nil
+	return &Pending{Name: c.Name, SHA256: hex.EncodeToString(sum[:]), Change: c, data: data, sig: sig,
+		signer: sshsig.Fingerprint(pub), list: l}, nil
 }
 
-// Store creates the change file, which never replaces another, and applies
-// the change to the list in memory.
+// Store creates the signature file and then the change file, neither of
+// which ever replaces another, and applies the change to the list in
+// memory. A signature without its change (a writer that died between the
+// two) is no part of the list.
 func (p *Pending) Store(ctx context.Context) error {
-	err := p.list.loc.Create(ctx, p.Name, bytes.NewReader(p.data))
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("blocklist %s: %s exists already (a name is never reused; try again): %w", p.list.loc, p.Name, err)
+	l := p.list
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{p.Name + SigSuffix, p.sig}, {p.Name, p.data}} {
+		err := l.loc.Create(ctx, f.name, bytes.NewReader(f.data))
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("blocklist %s: %s exists already (a name is never reused; try again): %w", l.loc, f.name, err)
+		}
+		if err != nil {
+			return fmt.Errorf("blocklist %s: write %s: %w", l.loc, f.name, err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("blocklist %s: write %s: %w", p.list.loc, p.Name, err)
+	l.apply(p.Change.Op, p.Change.Tags)
+	l.changes = append(l.changes, Loaded{Name: p.Name, SHA256: p.SHA256, Signer: p.signer, Change: p.Change})
+	l.heads = []string{p.SHA256}
+	if p.Change.Op == OpAdopt {
+		l.adopted = true
 	}
-	p.list.apply(p.Change.Op, p.Change.Tags)
-	p.list.changes = append(p.list.changes, Loaded{Name: p.Name, SHA256: p.SHA256, Change: p.Change})
 	return nil
 }
 

@@ -2,6 +2,8 @@ package blocklist_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -25,9 +27,28 @@ func newKey(t testing.TB) *audit.IDKey {
 	return k
 }
 
+// signer is the signing key of the tests' changes, which open trusts.
+var signer = newSigner()
+
+func newSigner() ed25519.PrivateKey {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return priv
+}
+
+func trusting(keys ...ed25519.PrivateKey) *blocklist.Trust {
+	t := &blocklist.Trust{}
+	for _, k := range keys {
+		t.Keys = append(t.Keys, k.Public().(ed25519.PublicKey))
+	}
+	return t
+}
+
 func open(t *testing.T, loc audit.Location, key *audit.IDKey) *blocklist.List {
 	t.Helper()
-	l, err := blocklist.Open(context.Background(), loc, key)
+	l, err := blocklist.Open(context.Background(), loc, key, trusting(signer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +57,7 @@ func open(t *testing.T, loc audit.Location, key *audit.IDKey) *blocklist.List {
 
 func change(t *testing.T, l *blocklist.List, op string, tags ...string) *blocklist.Pending {
 	t.Helper()
-	p, err := l.Prepare(op, "batch-test", "tester", "DPO-1", tags)
+	p, err := l.Prepare(signer, op, "batch-test", "tester", "DPO-1", tags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +122,10 @@ func TestReplay(t *testing.T) {
 		t.Errorf("with other files: tags %v, want %v", got, want)
 	}
 	// No change is ever empty.
-	if _, err := l.Prepare(blocklist.OpAdd, "b", "", "", nil); err == nil {
+	if _, err := l.Prepare(signer, blocklist.OpAdd, "b", "", "", nil); err == nil {
 		t.Error("Prepare of no tags succeeded")
 	}
-	if _, err := l.Prepare(blocklist.OpAdd, "b", "", "", []string{"9F3A41C07B22E8D1"}); err == nil || strings.Contains(err.Error(), "9F3A") {
+	if _, err := l.Prepare(signer, blocklist.OpAdd, "b", "", "", []string{"9F3A41C07B22E8D1"}); err == nil || strings.Contains(err.Error(), "9F3A") {
 		t.Errorf("Prepare of a clear ID: %v", err)
 	}
 }
@@ -123,7 +144,7 @@ func TestConcurrentWriters(t *testing.T) {
 		want = append(want, tag)
 		l := open(t, loc, k)
 		wg.Go(func() {
-			p, err := l.Prepare(blocklist.OpAdd, fmt.Sprintf("batch-%d", i), "", "", []string{tag})
+			p, err := l.Prepare(signer, blocklist.OpAdd, fmt.Sprintf("batch-%d", i), "", "", []string{tag})
 			if err == nil {
 				err = p.Store(context.Background())
 			}
@@ -166,7 +187,7 @@ func TestMalformed(t *testing.T) {
 		{"not json", "{", "not a change file", nil},
 		{"trailing data", good("add", k.ID(), tag) + "{}", "data after", nil},
 		{"unknown field", strings.Replace(good("add", k.ID(), tag), `"format"`, `"ids":["9F3A41C07B22E8D1"],"format"`, 1), "unknown field", nil},
-		{"format", strings.Replace(good("add", k.ID(), tag), `"format":1`, `"format":2`, 1), "format 2", nil},
+		{"format", strings.Replace(good("add", k.ID(), tag), `"format":1`, `"format":3`, 1), "format 3", nil},
 		{"op", good("delete", k.ID(), tag), `op "delete"`, nil},
 		{"no key", good("add", "", tag), "id_key", nil},
 		{"no tags", strings.Replace(good("add", k.ID(), tag), `["`+tag+`"]`, `[]`, 1), "no tags", nil},
@@ -184,7 +205,7 @@ func TestMalformed(t *testing.T) {
 			bad := "change-20260102T030405.678Z-0123abcd.json"
 			os.WriteFile(filepath.Join(dir, ok), []byte(good("add", k.ID(), tag2)+"\n"), 0o644)
 			os.WriteFile(filepath.Join(dir, bad), []byte(tt.content), 0o644)
-			_, err := blocklist.Open(context.Background(), local.Dir(dir), k)
+			_, err := blocklist.Open(context.Background(), local.Dir(dir), k, trusting(signer))
 			switch {
 			case err == nil:
 				t.Fatal("Open succeeded")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/blocklist"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/store"
 )
@@ -178,7 +179,8 @@ func runKeygen(args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	line := sshsig.AllowedSignersLine(*principal, audit.Namespace, pub)
+	// Trusted for the audit bundles and for blocklist changes alike.
+	line := sshsig.AllowedSignersLine(*principal, audit.Namespace+","+blocklist.Namespace, pub)
 	for _, f := range []struct {
 		name string
 		data []byte
@@ -219,6 +221,12 @@ func writeNew(name string, data []byte, mode os.FileMode) error {
 // ErrInvalid is returned by verify when a batch is not valid (exit 1).
 var ErrInvalid = errors.New("audit location is not valid")
 
+// ErrConsistencyOnly is returned by verify and audit lookup when every
+// batch is valid but no trusted signer was given (exit 4): the bundles are
+// consistent, which anyone able to write the location can make them, with
+// a key of their own.
+var ErrConsistencyOnly = errors.New("consistency only")
+
 func runVerify(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("scrub verify", flag.ContinueOnError)
 	signers := fs.String("allowed-signers", "", "trust the signers of this ssh-keygen allowed_signers `FILE` (namespace scrub-audit)")
@@ -230,8 +238,16 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	help := printFlags("Usage: scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION\n\n"+
 		"Checks every audit bundle in LOCATION (a directory or s3://bucket/prefix): the\n"+
 		"signature of each SHA256SUMS, the hashes of the log and manifest, every log\n"+
-		"line's seq and prev link, and the links between batches.\n",
-		"\nExit codes: 0 all batches valid, 1 a batch is not valid or none was found, 2 usage error.\n")
+		"line's seq and prev link, and the links between batches (a batch a signed one\n"+
+		"follows must be there, unchanged and signed). Any problem on any batch, an\n"+
+		"unsigned dry run's included, makes the location not valid.\n\n"+
+		"Without --allowed-signers or --pub it checks consistency only: each signature\n"+
+		"against the key it carries, one key for all, and it names that key; anyone who\n"+
+		"can write LOCATION can re-sign it all with a key of their own. A trust file\n"+
+		"inside LOCATION is not trusted, for the same reason.\n",
+		"\nExit codes: 0 all batches valid and signed by a trusted signer, 1 a batch is not\n"+
+			"valid or none was found, 2 usage error, 4 all batches consistent but no trusted\n"+
+			"signer given (consistency only).\n")
 	pos, err := parseArgs(fs, args, env.Stderr, help)
 	if err != nil {
 		return err
@@ -241,6 +257,27 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 		return usagef("give exactly one audit LOCATION")
 	case *signers != "" && *pubFile != "":
 		return usagef("give --allowed-signers or --pub, not both")
+	}
+	// A trust file that the audit location holds is the attacker's to
+	// change along with the bundles: it is not trusted.
+	var untrusted []string
+	for _, f := range []struct {
+		flag string
+		file *string
+	}{{"--allowed-signers", signers}, {"--pub", pubFile}} {
+		if *f.file == "" {
+			continue
+		}
+		l, lerr := store.Parse(pos[0])
+		tf, terr := store.Parse(*f.file)
+		if lerr != nil || terr != nil {
+			continue // an invalid location is reported when opened
+		}
+		if in, err := l.Overlaps(tf); in || err != nil {
+			fmt.Fprintf(env.Stderr, "scrub: warning: %s %s is inside the audit location %s: whoever can change the bundles can change it too, so it is not trusted; checking consistency only\n", f.flag, *f.file, pos[0])
+			untrusted = append(untrusted, f.flag+" "+*f.file)
+			*f.file = ""
+		}
 	}
 	trust := &audit.Trust{}
 	if *signers != "" {
@@ -286,16 +323,23 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	} else {
 		printVerify(env.Stdout, rep)
 	}
-	if !rep.Pinned && rep.Total > 0 {
-		fmt.Fprintf(env.Stderr, "scrub: warning: no --allowed-signers or --pub: signatures were checked against the keys they carry (%s), which shows the bundles are intact, not who made them\n", strings.Join(rep.Signers, ", "))
+	why := "no --allowed-signers or --pub"
+	if len(untrusted) > 0 {
+		why = "no trusted signer (" + strings.Join(untrusted, ", ") + " is inside the audit location)"
 	}
 	switch {
 	case rep.Total == 0:
 		return fmt.Errorf("no audit batches found in %s", loc)
 	case rep.Valid != rep.Total:
+		if !rep.Pinned {
+			fmt.Fprintf(env.Stderr, "scrub: warning: %s: signatures were checked against the keys they carry only\n", why)
+		}
 		return fmt.Errorf("%w: %d of %d batches invalid", ErrInvalid, rep.Total-rep.Valid, rep.Total)
 	case !rep.OK():
 		return fmt.Errorf("%w: a request split into shares is incomplete", ErrInvalid)
+	case !rep.Pinned:
+		return fmt.Errorf("%w: %s: the bundles are consistent and signed by %s, which shows they are intact since that key signed them, not who holds it; pass the operator's key with --allowed-signers or --pub",
+			ErrConsistencyOnly, why, strings.Join(rep.Signers, ", "))
 	}
 	return nil
 }
@@ -333,6 +377,13 @@ func printVerify(w io.Writer, rep *audit.Report) {
 	if rep.Head != "" {
 		fmt.Fprintf(w, "head %s\n", rep.Head)
 	}
+	if !rep.Pinned {
+		signers := "no valid signed batch"
+		if len(rep.Signers) > 0 {
+			signers = "signed by " + strings.Join(rep.Signers, ", ")
+		}
+		fmt.Fprintf(w, "consistency only: no trusted signer given; %s\n", signers)
+	}
 }
 
 func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
@@ -352,14 +403,17 @@ func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
 		Status   string `json:"status"`
 	}
 	out := struct {
-		Batches []batch  `json:"batches"`
-		Valid   int      `json:"valid"`
-		Total   int      `json:"total"`
-		Head    string   `json:"head,omitempty"`
-		Pinned  bool     `json:"signers_pinned"`
-		Signers []string `json:"signers"`
-		Split   []split  `json:"split_requests,omitempty"`
-	}{Valid: rep.Valid, Total: rep.Total, Head: rep.Head, Pinned: rep.Pinned, Signers: rep.Signers, Batches: []batch{}}
+		Batches []batch `json:"batches"`
+		Valid   int     `json:"valid"`
+		Total   int     `json:"total"`
+		Head    string  `json:"head,omitempty"`
+		Pinned  bool    `json:"signers_pinned"`
+		// ConsistencyOnly: no trusted signer was given, so valid
+		// means consistent, signed by Signers, not by whom.
+		ConsistencyOnly bool     `json:"consistency_only"`
+		Signers         []string `json:"signers"`
+		Split           []split  `json:"split_requests,omitempty"`
+	}{Valid: rep.Valid, Total: rep.Total, Head: rep.Head, Pinned: rep.Pinned, ConsistencyOnly: !rep.Pinned, Signers: rep.Signers, Batches: []batch{}}
 	for _, r := range rep.Split {
 		out.Split = append(out.Split, split{r, r.Complete(), r.Missing(), r.Status()})
 	}
@@ -373,20 +427,36 @@ func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
 
 // runAudit runs the audit subcommands.
 func runAudit(ctx context.Context, args []string, env Env) error {
+	const use = "scrub audit lookup --id-key FILE --ids FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--id-transform SPEC] LOCATION"
 	if len(args) == 0 || args[0] != "lookup" {
-		return usagef("usage: scrub audit lookup --id-key FILE --ids FILE [--id-transform SPEC] LOCATION")
+		return usagef("usage: %s", use)
 	}
 	fs := flag.NewFlagSet("scrub audit lookup", flag.ContinueOnError)
 	idKeyFile := fs.String("id-key", "", "the ID key `FILE` the batches were written with (or $"+envIDKey+")")
 	idsFile := fs.String("ids", "", "`FILE` of client IDs to look up, one per line (- for standard input)")
+	signers := fs.String("allowed-signers", "", "trust the signers of this ssh-keygen allowed_signers `FILE` (namespace scrub-audit), as scrub verify does")
+	pubFile := fs.String("pub", "", "trust the public key in `FILE` (NAME.pub from scrub keygen), as scrub verify does")
+	var heads list
+	fs.Var(&heads, "expect-head", "`SHA256` of the newest batch's SHA256SUMS, as scrub erase printed it; as scrub verify (repeatable)")
 	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for an s3:// location")
 	spec := fs.String("id-transform", "", "look up the stored form of the listed IDs: the `SPEC` the erasure ran with (see scrub erase --help)")
-	help := printFlags("Usage: scrub audit lookup --id-key FILE --ids FILE [--id-transform SPEC] LOCATION\n\n"+
+	help := printFlags("Usage: "+use+"\n\n"+
 		"Answers, for each listed client ID, which batches in LOCATION were asked to\n"+
 		"erase it and which archives held its rows. Only the holder of the ID key can\n"+
 		"ask: the log names IDs by HMAC-SHA256 under that key. IDs are read from a file\n"+
 		"so that they do not end up in shell history; the answer names each ID by its\n"+
-		"line in that file, never in clear. Run scrub verify to check the bundles.\n", "")
+		"line in that file, never in clear.\n\n"+
+		"It first checks LOCATION as scrub verify does, with the same trust flags, and\n"+
+		"answers only if every batch is valid. Without --allowed-signers or --pub (or\n"+
+		"with a trust file inside LOCATION) the answer rests on the bundles'\n"+
+		"consistency only, not on who signed them. Each ID's first line says one of:\n"+
+		"erased (by which batches, finished when); rows found, not erased; found in a\n"+
+		"dry run only; listed, no rows found; not in any batch. Batches under another\n"+
+		"ID key are named on standard error: they cannot answer for this key.\n",
+		"\nExit codes: 0 answered, by batches signed by a trusted signer (also when no\n"+
+			"batch mentions an ID), 1 cannot answer (no sealed batch in LOCATION, a batch\n"+
+			"does not verify, or no batch names IDs under this ID key), 2 usage error,\n"+
+			"4 answered on consistency only (no trusted signer given).\n")
 	pos, err := parseArgs(fs, args[1:], env.Stderr, help)
 	if err != nil {
 		return err
@@ -396,10 +466,21 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 		return usagef("give exactly one audit LOCATION")
 	case *idsFile == "":
 		return usagef("--ids FILE is required")
+	case *signers != "" && *pubFile != "":
+		return usagef("give --allowed-signers or --pub, not both")
 	}
 	transform, err := parseTransform(*spec)
 	if err != nil {
 		return err
+	}
+	trust, untrusted, err := lookupTrust(pos[0], *signers, *pubFile, env.Stderr)
+	if err != nil {
+		return err
+	}
+	for i, h := range heads {
+		if heads[i], err = audit.ParseHead(h); err != nil {
+			return usagef("--expect-head: %v", err)
+		}
 	}
 	key, err := loadIDKey(*idKeyFile)
 	if err != nil {
@@ -424,34 +505,71 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 		}
 		tags[i] = key.Tag([]byte(id))
 	}
-	hits, other, err := audit.Lookup(ctx, loc, key, tags)
+	ans, err := audit.Lookup(ctx, loc, trust, heads, key, tags)
 	if err != nil {
 		return err
 	}
 	for i, l := range lines {
 		name := fmt.Sprintf("%s:%d", l.file, l.line)
-		hs := hits[tags[i]]
-		if len(hs) == 0 {
-			fmt.Fprintf(env.Stdout, "%s  not in any batch\n", name)
+		hs := ans.Hits[tags[i]]
+		var batches []string
+		switch outcome := audit.Outcome(hs); outcome {
+		case audit.OutcomeNotMentioned:
+			if len(ans.Other) > 0 {
+				fmt.Fprintf(env.Stdout, "%s  %s: no batch under this ID key mentions this ID (%d batches are under another key)\n", name, outcome, len(ans.Other))
+			} else {
+				fmt.Fprintf(env.Stdout, "%s  %s: no batch mentions this ID\n", name, outcome)
+			}
 			continue
+		case audit.OutcomeErased:
+			for _, h := range hs {
+				if !h.DryRun && slices.ContainsFunc(h.Archives, func(a audit.ArchiveHit) bool { return a.Status == audit.StatusErased }) {
+					batches = append(batches, h.Batch+" (finished "+h.Finished+")")
+				}
+			}
+			fmt.Fprintf(env.Stdout, "%s  %s: %s\n", name, outcome, strings.Join(batches, ", "))
+		default:
+			for _, h := range hs {
+				batches = append(batches, h.Batch)
+			}
+			fmt.Fprintf(env.Stdout, "%s  %s: %s\n", name, outcome, strings.Join(batches, ", "))
 		}
 		for _, h := range hs {
-			kind := ""
+			var kind []string
+			if h.Command != "" && h.Command != "erase" {
+				kind = append(kind, h.Command)
+			}
 			if h.DryRun {
-				kind = " (dry run)"
+				kind = append(kind, "dry run")
+			}
+			k := ""
+			if len(kind) > 0 {
+				k = " (" + strings.Join(kind, ", ") + ")"
 			}
 			req := "not on its list"
 			if h.Requested {
 				req = "listed"
 			}
-			fmt.Fprintf(env.Stdout, "%s  %s%s: %s; rows in %d archives\n", name, h.Batch, kind, req, len(h.Archives))
+			fmt.Fprintf(env.Stdout, "%s  %s%s: %s; rows in %d archives\n", name, h.Batch, k, req, len(h.Archives))
 			for _, a := range h.Archives {
 				fmt.Fprintf(env.Stdout, "%s      %s  %s\n", strings.Repeat(" ", len(name)), a.Status, a.Key)
 			}
 		}
 	}
-	if len(other) > 0 {
-		fmt.Fprintf(env.Stderr, "scrub: %d batches name IDs under another ID key (or none) and cannot answer: %s\n", len(other), strings.Join(other, ", "))
+	if len(ans.Other) > 0 {
+		fmt.Fprintf(env.Stderr, "scrub: %d batches name IDs under another ID key (%s, not %s) and cannot answer: %s\n",
+			len(ans.Other), strings.Join(ans.OtherKeys, ", "), key.ID(), strings.Join(ans.Other, ", "))
+	}
+	if len(ans.Unsigned) > 0 {
+		fmt.Fprintf(env.Stderr, "scrub: %d unsigned dry runs are not part of the record and were not asked: %s\n", len(ans.Unsigned), strings.Join(ans.Unsigned, ", "))
+	}
+	if !ans.Pinned {
+		why := "no --allowed-signers or --pub"
+		if len(untrusted) > 0 {
+			why = "no trusted signer (" + strings.Join(untrusted, ", ") + " is inside the audit location)"
+		}
+		return fmt.Errorf("%w: %s: the answer rests on the bundles' consistency only: they are signed by %s, which shows they are intact since that key signed them, not who holds it; pass the operator's key with --allowed-signers or --pub",
+			ErrConsistencyOnly, why, strings.Join(ans.Signers, ", "))
 	}
 	return nil
 }
@@ -479,4 +597,54 @@ func readIDLines(name string, stdin io.Reader) ([]idLine, error) {
 		return nil, &UsageError{err}
 	}
 	return out, nil
+}
+
+// lookupTrust reads lookup's --allowed-signers or --pub as scrub verify
+// reads them: a trust file inside the audit location loc is the attacker's
+// to change along with the bundles, so it is not trusted (with a warning),
+// and is named in untrusted.
+func lookupTrust(loc, signers, pubFile string, stderr io.Writer) (trust *audit.Trust, untrusted []string, err error) {
+	for _, f := range []struct {
+		flag string
+		file *string
+	}{{"--allowed-signers", &signers}, {"--pub", &pubFile}} {
+		if *f.file == "" {
+			continue
+		}
+		l, lerr := store.Parse(loc)
+		tf, terr := store.Parse(*f.file)
+		if lerr != nil || terr != nil {
+			continue // an invalid location is reported when opened
+		}
+		if in, err := l.Overlaps(tf); in || err != nil {
+			fmt.Fprintf(stderr, "scrub: warning: %s %s is inside the audit location %s: whoever can change the bundles can change it too, so it is not trusted; the answer rests on consistency only\n", f.flag, *f.file, loc)
+			untrusted = append(untrusted, f.flag+" "+*f.file)
+			*f.file = ""
+		}
+	}
+	trust = &audit.Trust{}
+	if signers != "" {
+		data, err := os.ReadFile(signers)
+		if err != nil {
+			return nil, nil, usagef("--allowed-signers: %v", err)
+		}
+		if trust.Signers, err = sshsig.ParseAllowedSigners(strings.NewReader(string(data))); err != nil {
+			return nil, nil, usagef("--allowed-signers %s: %v", signers, err)
+		}
+		if len(trust.Signers) == 0 {
+			return nil, nil, usagef("--allowed-signers %s: no ssh-ed25519 signer in it", signers)
+		}
+	}
+	if pubFile != "" {
+		data, err := os.ReadFile(pubFile)
+		if err != nil {
+			return nil, nil, usagef("--pub: %v", err)
+		}
+		pub, _, err := sshsig.ParseAuthorizedKey(data)
+		if err != nil {
+			return nil, nil, usagef("--pub %s: %v", pubFile, err)
+		}
+		trust.Keys = append(trust.Keys, pub)
+	}
+	return trust, untrusted, nil
 }

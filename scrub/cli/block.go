@@ -7,16 +7,21 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/batch"
 	"github.com/scrubtool/scrub/scrub/blocklist"
+	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/store"
 )
 
@@ -24,12 +29,39 @@ import (
 type blockFlags struct {
 	block     bool
 	blocklist string
+	signers   string
 	full      bool
 	overlap   time.Duration
 }
 
 func (b *blockFlags) blocklistFlag(fs *flag.FlagSet) {
 	fs.StringVar(&b.blocklist, "blocklist", "", "the blocklist: a `DIR` or s3://bucket/prefix, outside the data (it may be the audit location)")
+	fs.StringVar(&b.signers, "blocklist-signers", "", "also trust the signers of this ssh-keygen allowed_signers `FILE` (namespace "+blocklist.Namespace+") for the blocklist's changes; the public half of --key is always trusted")
+}
+
+// trust returns whom the blocklist's changes must be signed by: the public
+// half of key (the run's signing key, nil for a dry run without one) and
+// the --blocklist-signers. A list is never checked against the keys its
+// own signatures carry, so one of the two is needed for a list with
+// changes (openBlocklist says so).
+func (b *blockFlags) trust(key ed25519.PrivateKey) (*blocklist.Trust, error) {
+	t := &blocklist.Trust{}
+	if key != nil {
+		t.Keys = append(t.Keys, key.Public().(ed25519.PublicKey))
+	}
+	if b.signers != "" {
+		data, err := os.ReadFile(b.signers)
+		if err != nil {
+			return nil, usagef("--blocklist-signers: %v", err)
+		}
+		if t.Signers, err = sshsig.ParseAllowedSigners(strings.NewReader(string(data))); err != nil {
+			return nil, usagef("--blocklist-signers %s: %v", b.signers, err)
+		}
+		if len(t.Signers) == 0 {
+			return nil, usagef("--blocklist-signers %s: no ssh-ed25519 signer in it", b.signers)
+		}
+	}
+	return t, nil
 }
 
 func (b *blockFlags) eraseFlags(fs *flag.FlagSet) {
@@ -57,8 +89,10 @@ func (b *blockFlags) checkErase() error {
 }
 
 // openBlocklist opens and loads the blocklist at where, which must not be
-// inside a local source (its files would be taken for archives) or hold one.
-func openBlocklist(ctx context.Context, op *store.Opener, where string, idKey *audit.IDKey, sources []string) (*blocklist.List, error) {
+// inside a local source (its files would be taken for archives) or hold
+// one, and checks every change against trust. With unsigned it opens a
+// list of an earlier release, to adopt it.
+func openBlocklist(ctx context.Context, op *store.Opener, where string, idKey *audit.IDKey, trust *blocklist.Trust, sources []string, unsigned bool) (*blocklist.List, error) {
 	if err := checkApart(where, sources, "the blocklist %s and the source %s overlap; keep the blocklist outside the data"); err != nil {
 		return nil, err
 	}
@@ -66,7 +100,15 @@ func openBlocklist(ctx context.Context, op *store.Opener, where string, idKey *a
 	if err != nil {
 		return nil, err
 	}
-	return blocklist.Open(ctx, loc, idKey)
+	open := blocklist.Open
+	if unsigned {
+		open = blocklist.OpenUnsigned
+	}
+	list, err := open(ctx, loc, idKey, trust)
+	if errors.Is(err, blocklist.ErrNoTrust) {
+		return nil, usagef("%v: give --key (its public half is trusted; or $%s) or --blocklist-signers FILE", err, envSigningKey)
+	}
+	return list, err
 }
 
 // adder returns the started hook of erase --block: it puts the batch's IDs
@@ -80,7 +122,15 @@ func (b *blockFlags) adder(ctx context.Context, o *eraseOptions, env Env, spec b
 	if idKey == nil {
 		return nil, usagef("--block needs the ID key the blocklist is under: --id-key FILE or $%s", envIDKey)
 	}
-	list, err := openBlocklist(ctx, o.opener(env, false), b.blocklist, idKey, o.sources)
+	key, err := loadSigningKey(o.key)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := b.trust(key)
+	if err != nil {
+		return nil, err
+	}
+	list, err := openBlocklist(ctx, o.opener(env, false), b.blocklist, idKey, trust, o.sources, false)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +160,7 @@ func (b *blockFlags) adder(ctx context.Context, o *eraseOptions, env Env, spec b
 			fmt.Fprintf(env.Stderr, "scrub: all %d IDs are on the blocklist %s already\n", len(tags), list)
 			return w.Event(audit.EventBlocklistAdd, ev)
 		}
-		p, err := list.Prepare(blocklist.OpAdd, w.Name(), batch.Operator(), o.ticket, tags)
+		p, err := list.Prepare(key, blocklist.OpAdd, w.Name(), batch.Operator(), o.ticket, tags)
 		if err != nil {
 			return err
 		}
@@ -159,10 +209,23 @@ func runSweep(ctx context.Context, args []string, env Env) error {
 	if idKey == nil {
 		return usagef("a sweep needs the ID key the blocklist is under: --id-key FILE or $%s", envIDKey)
 	}
-	op := o.opener(env, false)
-	list, err := openBlocklist(ctx, op, bf.blocklist, idKey, o.sources)
+	// The list is checked before the batch begins: a change that is not
+	// signed by a trusted key stops the sweep before anything is read.
+	key, err := loadSigningKey(o.key)
 	if err != nil {
 		return err
+	}
+	trust, err := bf.trust(key)
+	if err != nil {
+		return err
+	}
+	op := o.opener(env, false)
+	list, err := openBlocklist(ctx, op, bf.blocklist, idKey, trust, o.sources, false)
+	if err != nil {
+		return err
+	}
+	if n := list.Heads(); n > 1 {
+		fmt.Fprintf(env.Stderr, "scrub: blocklist %s: its last %d changes were made at once (none follows another); they apply in the order of their names (times)\n", list, n)
 	}
 	tags := list.Tags()
 	matcher, err := blocklist.NewMatcher(idKey, tags)
@@ -241,21 +304,28 @@ func runSweep(ctx context.Context, args []string, env Env) error {
 	return err
 }
 
-var printUnblockHelp = printFlags("Usage: scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE [flags]\n\n"+
+var printUnblockHelp = printFlags("Usage: scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE [flags]\n"+
+	"       scrub unblock --adopt-unsigned --blocklist LOC --key FILE --id-key FILE [flags]\n\n"+
 	"Takes the listed IDs off the blocklist: later sweeps keep their rows. No\n"+
 	"archive is touched, and rows erased before stay erased. The change is an\n"+
-	"audit batch of its own (command unblock, event blocklist_remove).\n", "")
+	"audit batch of its own (command unblock, event blocklist_remove).\n\n"+
+	"With --adopt-unsigned, takes a blocklist written by an earlier scrub, whose\n"+
+	"changes are not signed, under signatures: one signed adopt change records\n"+
+	"each of them (name and SHA-256) and the IDs they leave on the list (event\n"+
+	audit.EventBlocklistAdopt+"). Check the list first: what it holds then is trusted.\n", "")
 
 func runUnblock(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("scrub unblock", flag.ContinueOnError)
 	idsFile := fs.String("ids", "", "`FILE` of client IDs to take off the list, one per line (- for standard input); required")
+	adopt := fs.Bool("adopt-unsigned", false, "take the unsigned changes of a blocklist written by an earlier scrub under signatures (no --ids): check the list first")
 	var bf blockFlags
 	bf.blocklistFlag(fs)
-	keyFile := fs.String("key", "", "Ed25519 signing key `FILE` for the audit bundle (default $"+envSigningKey+"); required")
+	keyFile := fs.String("key", "", "Ed25519 signing key `FILE` for the audit bundle and the change (default $"+envSigningKey+"); required")
 	idKeyFile := fs.String("id-key", "", "the ID key `FILE` the blocklist is under (default $"+envIDKey+"); required")
 	where := fs.String("audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
 	ticket := fs.String("ticket", "", "request `REF` (ticket, case number) recorded in the audit log and the change")
 	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for s3:// locations (default: AWS, or $AWS_ENDPOINT_URL)")
+	takeOver := fs.Bool("take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
 	pos, err := parseArgs(fs, args, env.Stderr, printUnblockHelp)
 	if err != nil {
 		return err
@@ -263,7 +333,9 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	switch {
 	case len(pos) > 0:
 		return usagef("unexpected argument %q: unblock touches no archive", pos[0])
-	case *idsFile == "":
+	case *adopt && *idsFile != "":
+		return usagef("--adopt-unsigned takes no --ids: adopt the list, then unblock")
+	case *idsFile == "" && !*adopt:
 		return usagef("--ids FILE is required")
 	case bf.blocklist == "":
 		return usagef("--blocklist DIR or s3://bucket/prefix is required")
@@ -278,17 +350,23 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	}
 	switch {
 	case key == nil:
-		return usagef("unblock needs a key to sign its audit bundle: --key FILE or $%s", envSigningKey)
+		return usagef("unblock needs a key to sign its audit bundle and its change: --key FILE or $%s", envSigningKey)
 	case idKey == nil:
 		return usagef("unblock needs the ID key the blocklist is under: --id-key FILE or $%s", envIDKey)
 	}
-	// Taking a placeholder off the blocklist erases nothing.
-	set, err := loadIDs(*idsFile, env.Stdin, true)
+	trust, err := bf.trust(key)
 	if err != nil {
 		return err
 	}
+	set := ids.New()
+	if !*adopt {
+		// Taking a placeholder off the blocklist erases nothing.
+		if set, err = loadIDs(*idsFile, env.Stdin, true); err != nil {
+			return err
+		}
+	}
 	op := store.New(store.Options{Endpoint: *endpoint})
-	list, err := openBlocklist(ctx, op, bf.blocklist, idKey, nil)
+	list, err := openBlocklist(ctx, op, bf.blocklist, idKey, trust, nil, *adopt)
 	if err != nil {
 		return err
 	}
@@ -306,11 +384,17 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	req := &batch.Request{Command: batch.Unblock, IDsFile: *idsFile, Blocklist: bf.blocklist}
 	b, err := batch.Begin(ctx, req, batch.IDs{N: set.Len(), Each: eachTagged(set)}, batch.Config{
 		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit, Ticket: *ticket, Stderr: env.Stderr,
+		TakeOverLock: *takeOver,
 	})
 	if err != nil {
 		return err
 	}
-	runErr := unblock(ctx, b, list, bf.blocklist, *ticket, listed, set.Len(), env)
+	var runErr error
+	if *adopt {
+		runErr = adoptList(ctx, b, list, key, bf.blocklist, *ticket, env)
+	} else {
+		runErr = unblock(ctx, b, list, key, bf.blocklist, *ticket, listed, set.Len(), env)
+	}
 	sealed, err := b.Seal(ctx, runErr)
 	if err != nil {
 		return errors.Join(runErr, err)
@@ -320,7 +404,7 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 }
 
 // unblock logs and makes the remove change of the listed tags.
-func unblock(ctx context.Context, b *batch.Batch, list *blocklist.List, where, ticket string, listed []string, n int, env Env) error {
+func unblock(ctx context.Context, b *batch.Batch, list *blocklist.List, key ed25519.PrivateKey, where, ticket string, listed []string, n int, env Env) error {
 	if c, ok := list.ByBatch(b.Name()); ok {
 		fmt.Fprintf(env.Stderr, "scrub: blocklist %s: this batch's change %s is in already\n", list, c.Name)
 		return nil
@@ -332,7 +416,7 @@ func unblock(ctx context.Context, b *batch.Batch, list *blocklist.List, where, t
 		ev.Tags = []string{}
 		return b.Event(audit.EventBlocklistRemove, ev)
 	}
-	p, err := list.Prepare(blocklist.OpRemove, b.Name(), batch.Operator(), ticket, listed)
+	p, err := list.Prepare(key, blocklist.OpRemove, b.Name(), batch.Operator(), ticket, listed)
 	if err != nil {
 		return err
 	}
@@ -344,5 +428,28 @@ func unblock(ctx context.Context, b *batch.Batch, list *blocklist.List, where, t
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs taken off the blocklist %s (%s); %d of the listed IDs were not on it\n", len(listed), list, p.Name, notListed)
+	return nil
+}
+
+// adoptList logs and makes the adopt change of a list of an earlier
+// release: the event first, as for the other changes.
+func adoptList(ctx context.Context, b *batch.Batch, list *blocklist.List, key ed25519.PrivateKey, where, ticket string, env Env) error {
+	if c, ok := list.ByBatch(b.Name()); ok {
+		fmt.Fprintf(env.Stderr, "scrub: blocklist %s: this batch's change %s is in already\n", list, c.Name)
+		return nil
+	}
+	p, err := list.Adopt(key, b.Name(), batch.Operator(), ticket)
+	if err != nil {
+		return err
+	}
+	ev := audit.BlocklistChange{Blocklist: where, Change: p.Name, SHA256: p.SHA256, Tags: p.Change.Tags, ListTags: len(p.Change.Tags)}
+	if err := b.Event(audit.EventBlocklistAdopt, ev); err != nil {
+		return err
+	}
+	if err := p.Store(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "scrub: blocklist %s adopted: %d unsigned changes of an earlier scrub, %d IDs on the list, vouched for by %s\n",
+		list, len(p.Change.Legacy), len(p.Change.Tags), p.Name)
 	return nil
 }

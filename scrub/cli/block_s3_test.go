@@ -126,7 +126,7 @@ func TestDeleteAndBlockS3(t *testing.T) {
 	data, _ := os.ReadFile(a.IDKey)
 	k, _ := audit.ParseIDKey(data, a.IDKey)
 	blDir, auditDir := s3store.NewDir(c, bucket, "blocklist"), s3store.NewDir(c, bucket, "audit")
-	list, err := blocklist.Open(ctx, blDir, k)
+	list, err := blocklist.Open(ctx, blDir, k, trust(a))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,18 +71,24 @@ func changeFiles(t *testing.T, dir string) []string {
 	return names
 }
 
-// listTags loads the blocklist in dir under the ID key in keyFile.
-func listTags(t *testing.T, dir, keyFile string) []string {
+// trust trusts a's signing key for blocklist changes.
+func trust(a *scrubtest.Audit) *blocklist.Trust {
+	return &blocklist.Trust{Keys: []ed25519.PublicKey{a.Signer.Public().(ed25519.PublicKey)}}
+}
+
+// listTags loads the blocklist in dir under a's ID key, trusting a's
+// signing key.
+func listTags(t *testing.T, dir string, a *scrubtest.Audit) []string {
 	t.Helper()
-	data, err := os.ReadFile(keyFile)
+	data, err := os.ReadFile(a.IDKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := audit.ParseIDKey(data, keyFile)
+	k, err := audit.ParseIDKey(data, a.IDKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := blocklist.Open(context.Background(), local.Dir(dir), k)
+	l, err := blocklist.Open(context.Background(), local.Dir(dir), k, trust(a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +174,7 @@ func TestDeleteAndBlock(t *testing.T) {
 	if sum := summary(t, out.stdout); sum.Totals.Erased != exported-1 {
 		t.Fatalf("erase --block erased %d archives, want %d", sum.Totals.Erased, exported-1)
 	}
-	if got, want := listTags(t, bl, a.IDKey), tagsOf(t, a.IDKey, scrubtest.Listed...); !slices.Equal(got, want) {
+	if got, want := listTags(t, bl, a), tagsOf(t, a.IDKey, scrubtest.Listed...); !slices.Equal(got, want) {
 		t.Fatalf("blocklist after erase --block: %v, want the tags of the 4 listed IDs %v", got, want)
 	}
 	if n := len(changeFiles(t, bl)); n != 1 {
@@ -227,7 +234,7 @@ func TestDeleteAndBlock(t *testing.T) {
 	if out.err != nil || !strings.Contains(out.stderr, "1 IDs taken off") || !strings.Contains(out.stderr, "1 of the listed IDs were not on it") {
 		t.Fatalf("unblock: %v\n%s", out.err, out.stderr)
 	}
-	if got, want := listTags(t, bl, a.IDKey), tagsOf(t, a.IDKey, slices.DeleteFunc(slices.Clone(scrubtest.Listed), func(s string) bool { return s == unblockV })...); !slices.Equal(got, want) {
+	if got, want := listTags(t, bl, a), tagsOf(t, a.IDKey, slices.DeleteFunc(slices.Clone(scrubtest.Listed), func(s string) bool { return s == unblockV })...); !slices.Equal(got, want) {
 		t.Errorf("blocklist after unblock: %v, want %v", got, want)
 	}
 	kept := addArchive(t, src, laterCSV, "2376158762_cust_2017-11-25.csv")
@@ -435,7 +442,7 @@ func TestConcurrentBlock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := listTags(t, bl, a.IDKey), tagsOf(t, a.IDKey, scrubtest.Victims...); !slices.Equal(got, want) {
+	if got, want := listTags(t, bl, a), tagsOf(t, a.IDKey, scrubtest.Victims...); !slices.Equal(got, want) {
 		t.Errorf("after two concurrent blocks the list holds %d tags, want the 3 of both", len(got))
 	}
 	if n := len(changeFiles(t, bl)); n != 2 {
@@ -531,7 +538,7 @@ func TestBlockResumed(t *testing.T) {
 			if n := len(changeFiles(t, bl)); n != 1 {
 				t.Errorf("%d change files after the resumed batch, want 1", n)
 			}
-			if got, want := listTags(t, bl, a.IDKey), tagsOf(t, a.IDKey, scrubtest.Listed...); !slices.Equal(got, want) {
+			if got, want := listTags(t, bl, a), tagsOf(t, a.IDKey, scrubtest.Listed...); !slices.Equal(got, want) {
 				t.Errorf("list after the resumed batch: %v, want %v", got, want)
 			}
 			log, err = os.ReadFile(filepath.Join(a.Dir, name+".jsonl"))

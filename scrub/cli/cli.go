@@ -55,12 +55,13 @@ const usage = `scrub removes the rows of listed client IDs from exported CSV arc
 Usage:
   scrub erase --ids FILE --key FILE --id-key FILE [--block --blocklist LOC] [flags] SOURCE...
   scrub erase --older-than AGE [--ids FILE] --key FILE --id-key FILE [flags] SOURCE...
-  scrub sweep --blocklist LOC --key FILE --id-key FILE [flags] SOURCE...
-  scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE
-  scrub export --ids FILE --out DIR --key FILE --id-key FILE [flags] SOURCE...
+  scrub sweep --blocklist LOC --key FILE --id-key FILE [--blocklist-signers FILE] [flags] SOURCE...
+  scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE [--blocklist-signers FILE]
+  scrub unblock --adopt-unsigned --blocklist LOC --key FILE --id-key FILE
+  scrub export --ids FILE --out DIR|s3://... [--spool DIR] --key FILE --id-key FILE [flags] SOURCE...
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
-  scrub audit lookup --id-key FILE --ids FILE [--id-transform SPEC] LOCATION
+  scrub audit lookup --id-key FILE --ids FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--id-transform SPEC] LOCATION
   scrub version
 
 SOURCE is a directory (walked recursively), an archive file or an
@@ -71,7 +72,8 @@ that scrub verify, or ssh-keygen and sha256sum, can check.
 Run 'scrub COMMAND --help' for the flags of a command.
 
 Exit codes: 0 done, 1 failure, 2 usage error, 3 partial (some archives failed,
-the rest done).
+the rest done), 4 verify and audit lookup without a trusted signer: the
+bundles are consistent, but who signed them was not checked.
 `
 
 // Run runs the command line args.
@@ -133,6 +135,7 @@ type eraseOptions struct {
 	audit      string
 	ticket     string
 	resume     bool
+	takeOver   bool // --take-over-lock
 	maxMember  int64
 	maxRatio   int
 	allowUTF8  bool
@@ -194,6 +197,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	}
 	fs.Float64Var(&o.maxShare, "max-share", defaultMaxShare, "stop before replacing another archive once the listed IDs' rows are more than this `FRACTION` of the rows read (checked from "+strconv.Itoa(scrub.MassMinRows)+" rows on; 1 turns the check off; rows that go only for their age do not count)")
 	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
+	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
 	if extra != nil {
 		extra(fs)
 	}
@@ -342,7 +346,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		spec.clear = o.transform == nil
+		spec.clear, spec.plain = o.transform == nil, set
 		if o.transform != nil {
 			set = o.transform.Set(set)
 		}
@@ -367,6 +371,9 @@ type batchSpec struct {
 	// listed, not digests of them.
 	listed *ids.Set
 	clear  bool
+	// plain, if set, is the list as given (before --id-transform): those
+	// IDs are not to appear in clear in what the batch records or prints.
+	plain *ids.Set
 	// started, if set, is called once the batch's audit log has begun
 	// (or been resumed), before any archive is read: a command's own
 	// events go there.
@@ -391,7 +398,7 @@ func eachTagged(set *ids.Set) func(*audit.IDKey, func(id, tag string)) {
 // batch read (those of its interrupted attempts included) into
 // sum.IDsUnmatched, logs their tags, and returns what to tell the
 // operator: never the IDs themselves.
-func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batchSpec) ([]string, error) {
+func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batchSpec, shard *scrub.Shard) ([]string, error) {
 	var tags []string
 	n, invisible, notUTF8 := 0, 0, 0
 	spec.listed.Each(func(id string) {
@@ -400,7 +407,7 @@ func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batc
 		}
 		if idKey != nil {
 			tag := idKey.Tag([]byte(id))
-			if b.MatchedBefore(tag) {
+			if b.MatchedBefore(tag) || sum.MatchedTag(tag) {
 				return
 			}
 			tags = append(tags, tag)
@@ -428,7 +435,14 @@ func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batc
 	if spec.ids.N == n {
 		where = "any archive read"
 	}
-	msg := []string{fmt.Sprintf("%d of the %d listed IDs matched no row of %s; check the list for typos, letter case and stray characters", n, spec.ids.N, where)}
+	advice := "check the list for typos, letter case and stray characters"
+	if shard != nil {
+		// The other shares may hold them: only the request's every
+		// share together says which match nothing.
+		where = "the archives of share " + shard.String() + " read"
+		advice = "other shares may hold them"
+	}
+	msg := []string{fmt.Sprintf("%d of the %d listed IDs matched no row of %s; %s", n, spec.ids.N, where, advice)}
 	if idKey != nil {
 		msg[0] += " (the audit log names them by their HMAC tags)"
 	}
@@ -465,10 +479,24 @@ func (o *eraseOptions) request(command string) *batch.Request {
 // run runs one batch: it loads the keys, opens the sources and the audit
 // location, begins (or resumes) the batch, runs the engine, seals the
 // batch, and prints the summary.
-func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
+func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err error) {
 	key, idKey, err := loadKeys(o.key, o.idKey, o.dryRun, "an erasure", "the erased IDs in its audit log")
 	if err != nil {
 		return err
+	}
+	var red *ids.Redactor
+	if spec.plain != nil {
+		// A listed ID in a path, the ticket or the ID file's name is
+		// recorded and printed by a short form of its tag.
+		red = spec.plain.Redactor(tagFunc(idKey))
+		var done func() error
+		env, done = redacted(env, red)
+		defer func() {
+			if ferr := done(); err == nil {
+				err = ferr
+			}
+			err = redactErr(red, err)
+		}()
 	}
 	op := o.opener(env, false)
 	if err := checkApart(o.audit, o.sources, "the audit directory %s and the source %s overlap; keep the audit log outside the data"); err != nil {
@@ -494,7 +522,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	prog := newProgress(env.Stderr, !o.noProgress)
 	b, err := batch.Begin(ctx, o.request(spec.command), spec.ids, batch.Config{
 		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit,
-		Ticket: o.ticket, NoResume: !o.resume, Stderr: env.Stderr,
+		Ticket: o.ticket, NoResume: !o.resume, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes,
 	})
 	if err != nil {
 		return err
@@ -517,6 +545,9 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 		opt.MaxShare = o.maxShare
 	}
 	b.Erase(&opt)
+	if red != nil {
+		opt.Recorded = red.String
+	}
 	if idKey != nil {
 		opt.Tag = tagger(idKey, spec.set)
 	}
@@ -534,7 +565,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) error {
 	var hints []string
 	if spec.listed != nil && sum != nil && runErr == nil {
 		var err error
-		if hints, err = unmatched(sum, b, idKey, spec); err != nil {
+		if hints, err = unmatched(sum, b, idKey, spec, o.shard); err != nil {
 			runErr = err
 		}
 	}

@@ -61,6 +61,7 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	fs.StringVar(&o.idKey, "id-key", "", "secret `FILE` under which client IDs are named (HMAC-SHA256) in the audit log and the archive names (default $"+envIDKey+"); required")
 	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
 	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log and each archive's manifest")
+	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
 	var err error
 	if o.sources, err = parseArgs(fs, args, stderr, printExportHelp); err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ type searchedArchive struct {
 // exportFormat names the layout of an export archive in its manifest.
 const exportFormat = "scrub-export/1"
 
-func runExport(ctx context.Context, args []string, env Env) error {
+func runExport(ctx context.Context, args []string, env Env) (err error) {
 	o, err := parseExport(args, env.Stderr)
 	if err != nil {
 		return err
@@ -167,6 +168,16 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	// A listed ID in a path, the ticket or the ID file's name is recorded
+	// and printed by a short form of its tag.
+	red := set.Redactor(idKey.Tag)
+	env, done := redacted(env, red)
+	defer func() {
+		if ferr := done(); err == nil {
+			err = ferr
+		}
+		err = redactErr(red, err)
+	}()
 	// The sources are only read: objects under object lock can be.
 	op := o.opener(env, true)
 	dest, err := openFiles(ctx, op, "--out", o.out)
@@ -195,7 +206,7 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", dest, err)
 	}
-	partial, err := leftByKilledRun(ctx, dest, existing, stale)
+	partial, err := leftByKilledRun(ctx, dest, existing, stale, subjects)
 	if err != nil {
 		return err
 	}
@@ -218,7 +229,7 @@ func runExport(ctx context.Context, args []string, env Env) error {
 		for _, s := range subjects {
 			fn(s.id, s.tag)
 		}
-	}}, batch.Config{Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit, Ticket: o.ticket, Stderr: env.Stderr})
+	}}, batch.Config{Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit, Ticket: o.ticket, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes})
 	if err != nil {
 		return err
 	}
@@ -234,8 +245,14 @@ func runExport(ctx context.Context, args []string, env Env) error {
 	var stageErr error
 	if staging != nil {
 		// Only now: killed before the seal, the run's archives in --out
-		// are proven its own by what is staged here. What is left holds
-		// the subjects' rows: a failure to remove it fails the run.
+		// are proven its own by what is staged here. The staged
+		// archives go first, so that a run killed from here on leaves
+		// nothing that proves a sealed export's archives partial. What is
+		// left holds the subjects' rows: a failure to remove it fails
+		// the run.
+		for _, s := range subjects {
+			os.Remove(staging.Path(s.file))
+		}
 		if cerr := staging.Close(); cerr != nil {
 			stageErr = fmt.Errorf("remove the staging directory %s, which holds the subjects' rows: %w", staging.Dir, cerr)
 		}
@@ -300,14 +317,21 @@ func (o *exportOptions) staleStaging(parent string, dest store.Files) ([]*scrub.
 // localDir is a store.Files that is a local directory.
 type localDir interface{ LocalPath() string }
 
-// leftByKilledRun returns the names in --out that an export killed before
-// its end left there: those a stale staging directory holds with the same
-// content (locally the very file, which was linked into place from it).
-// Nothing else in --out is ever taken for scrub's.
-func leftByKilledRun(ctx context.Context, dest store.Files, existing []string, stale []*scrub.Staging) ([]string, error) {
+// leftByKilledRun returns the names of this run's subjects' archives in
+// --out that an export killed before its end left there: those a stale
+// staging directory holds with the same content (locally the very file,
+// which was linked into place from it). Nothing else in --out is ever
+// taken for scrub's, and the archives of other subjects are left alone
+// (the killed run may have been killed after it was sealed, while it
+// removed its staging).
+func leftByKilledRun(ctx context.Context, dest store.Files, existing []string, stale []*scrub.Staging, subjects []*exportSubject) ([]string, error) {
+	mine := map[string]bool{}
+	for _, s := range subjects {
+		mine[s.file] = true
+	}
 	var ours []string
 	for _, name := range existing {
-		if !exportFileName(name) {
+		if !exportFileName(name) || !mine[name] {
 			continue
 		}
 		for _, st := range stale {

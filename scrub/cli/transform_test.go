@@ -129,7 +129,7 @@ func TestIDTransformErase(t *testing.T) {
 			}
 			checkNoSecret(t, keyFile, out, a.Dir)
 			// lookup of the clear IDs, with the same transform.
-			lookup := runPlain(t, nil, "audit", "lookup", "--id-key", a.IDKey, "--ids", idsFile, "--id-transform", tt.spec, a.Dir)
+			lookup := runPlain(t, nil, "audit", "lookup", "--id-key", a.IDKey, "--ids", idsFile, "--id-transform", tt.spec, "--pub", a.Pub, a.Dir)
 			if lookup.err != nil {
 				t.Fatalf("lookup: %v\n%s", lookup.err, lookup.stderr)
 			}
@@ -143,7 +143,7 @@ func TestIDTransformErase(t *testing.T) {
 			}
 			checkNoSecret(t, keyFile, lookup, a.Dir)
 			// Without the transform, the clear IDs are in no batch.
-			plain := runPlain(t, nil, "audit", "lookup", "--id-key", a.IDKey, "--ids", idsFile, a.Dir)
+			plain := runPlain(t, nil, "audit", "lookup", "--id-key", a.IDKey, "--ids", idsFile, "--pub", a.Pub, a.Dir)
 			if plain.err != nil || strings.Count(plain.stdout, "not in any batch") != 3 {
 				t.Errorf("lookup without the transform: %v\n%s", plain.err, plain.stdout)
 			}

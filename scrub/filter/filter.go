@@ -435,6 +435,15 @@ func (s *scanner) headerErr(err error, start, end int) error {
 		return err
 	}
 	if end < 0 {
+		// The whole first line, whatever was read of it so far, so that
+		// the verdict does not depend on how the input arrives.
+		for !s.eof && bytes.IndexByte(s.buf[start:s.end], '\n') < 0 && s.end-start <= s.limit {
+			off := start - s.pos
+			if s.fill() != nil {
+				break
+			}
+			start = s.pos + off
+		}
 		line := s.buf[start:s.end]
 		if k := bytes.IndexByte(line, '\n'); k >= 0 {
 			line = line[:k]

@@ -585,3 +585,20 @@ func TestOwnerRefused(t *testing.T) {
 		t.Error("staged file left behind")
 	}
 }
+
+// TestIsTemp: only the names Stage gives are taken for scrub's staged
+// files; a user's file that merely looks alike is an entry like any other.
+func TestIsTemp(t *testing.T) {
+	for name, want := range map[string]bool{
+		".a.csv.scrub-123.tmp":   true,
+		".x.scrub-1.tmp":         true,
+		".notes.scrub-old.tmp":   false,
+		"a.csv.scrub-123.tmp":    false,
+		".a.csv.scrub-123.tmp.1": false,
+		".scrub-123.tmp":         false,
+	} {
+		if got := isTemp(name); got != want {
+			t.Errorf("isTemp(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

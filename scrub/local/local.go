@@ -40,6 +40,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -83,10 +84,14 @@ func (s *Store) CleanStaged(since time.Time, only func(rel string) bool) {
 
 const tmpSuffix = ".tmp"
 
-// isTemp reports whether name is one of our staged files.
-func isTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".scrub-") && strings.HasSuffix(name, tmpSuffix)
-}
+// stagedName matches the names Stage gives (os.CreateTemp puts digits
+// for the '*' of ".NAME.scrub-*.tmp").
+var stagedName = regexp.MustCompile(`^\..+\.scrub-[0-9]+\.tmp$`)
+
+// isTemp reports whether name is one of our staged files: only exactly
+// such a name is, so that a user's file that merely looks alike is
+// processed (and recorded) like any other.
+func isTemp(name string) bool { return stagedName.MatchString(name) }
 
 // cleans reports whether the staged file at p is one CleanOnly lets List
 // remove.

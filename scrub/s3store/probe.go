@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -237,8 +238,8 @@ func (s *Store) probe(ctx context.Context) (*conditions, error) {
 func (s *Store) probeKey() (string, error) {
 	key := s.probeDir() + probeName
 	if s.ProbeTag != "" {
-		if strings.ContainsAny(s.ProbeTag, "/\x00") {
-			return "", fmt.Errorf("probe tag %q: not a name", s.ProbeTag)
+		if !shareTag.MatchString(s.ProbeTag) {
+			return "", fmt.Errorf("probe tag %q: want I-of-N", s.ProbeTag)
 		}
 		key += "-" + s.ProbeTag
 	}
@@ -328,7 +329,20 @@ func (s *Store) staleAfter() time.Duration {
 // another probe's scratch object (or an upload of it) from t old enough
 // to be what a killed run left.
 func (s *Store) removable(name, key string, t *time.Time) bool {
-	return name == key || strings.HasPrefix(name, s.probeDir()+probeName) && s.stale(t)
+	rel, below := strings.CutPrefix(name, s.probeDir())
+	return name == key || below && isProbeName(rel) && s.stale(t)
+}
+
+// shareTag matches the ProbeTag of a share of a sharded request.
+var shareTag = regexp.MustCompile(`^[0-9]+-of-[0-9]+$`)
+
+// isProbeName reports whether rel, a path below the prefix, is a name a
+// probe gives its scratch object: probeName, or probeName and a share's
+// tag. Any other object, whatever its name, is an archive (or not, by
+// its content), never the probe's.
+func isProbeName(rel string) bool {
+	tag, ok := strings.CutPrefix(rel, probeName)
+	return ok && (tag == "" || strings.HasPrefix(tag, "-") && shareTag.MatchString(tag[1:]))
 }
 
 // abortProbeUploads aborts the multipart uploads of name that are key's or

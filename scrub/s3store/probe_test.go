@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -339,7 +340,7 @@ func TestProbeLeftovers(t *testing.T) {
 				}
 			}
 			leave("e/" + probeName)
-			leave("e/" + probeName + "-0123456789abcdef")
+			leave("e/" + probeName + "-1-of-3")
 			// Fresh: another run's probe, going on now.
 			st := newStore(c, bucket, "e")
 			sum := erase(context.Background(), t, st, nil)
@@ -453,4 +454,41 @@ func TestProbeDefaultRetention(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 	probeLeft(t, c, bucket)
+}
+
+// TestProbeNamesOnly: an object whose name only starts like the probe's
+// scratch object (a user's .scrub-probe-notes.csv, deeper down or beside
+// it) is an archive like any other: listed, erased, and never deleted by
+// a probe's clean-up, however old.
+func TestProbeNamesOnly(t *testing.T) {
+	c := testClient(t)
+	bucket := newBucket(t, c, versioned)
+	uploadExport(t, c, bucket, "e")
+	body := []byte("Client ID,v\n9F3A41C07B22E8D1,1\nAA00000000000001,2\n")
+	names := []string{"e/" + probeName + "-backup.csv", "e/sub/" + probePrefix + "notes.csv", "e/sub/" + probeName}
+	for _, key := range names {
+		put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(key)}, body)
+	}
+	st := newStore(c, bucket, "e")
+	st.probeAge = time.Nanosecond
+	sum := erase(context.Background(), t, st, nil)
+	erased := map[string]bool{}
+	for _, r := range sum.Archives {
+		erased[r.Key] = r.Status == scrub.Erased
+	}
+	for _, key := range names {
+		if !erased[st.url(key)] {
+			t.Errorf("%s: not erased (%v)", key, sum.Archives)
+		}
+		out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key)})
+		if err != nil {
+			t.Errorf("%s: %v", key, err)
+			continue
+		}
+		b, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if string(b) != "Client ID,v\nAA00000000000001,2\n" {
+			t.Errorf("%s holds %q", key, b)
+		}
+	}
 }

@@ -193,21 +193,25 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 // relOf returns the path of key below dir (the prefix without its
 // trailing slash), or false for a key not below it and a folder marker.
 func relOf(dir, key string) (string, bool) {
+	var rel string
 	switch {
 	case strings.HasSuffix(key, "/"):
 		return "", false
-	case strings.HasPrefix(path.Base(key), probePrefix):
-		// The scratch object of a conditional-write probe (Prepare),
-		// left only by a run killed while it probed.
-		return "", false
 	case dir == "":
-		return key, true
+		rel = key
 	case key == dir:
 		return path.Base(key), true
 	case strings.HasPrefix(key, dir+"/"):
-		return key[len(dir)+1:], true
+		rel = key[len(dir)+1:]
+	default:
+		return "", false
 	}
-	return "", false
+	if isProbeName(rel) {
+		// The scratch object of a conditional-write probe (Prepare),
+		// left only by a run killed while it probed.
+		return "", false
+	}
+	return rel, true
 }
 
 func (s *Store) key(obj scrub.Object) string {

@@ -475,6 +475,18 @@ func (g *guarded) Create(ctx context.Context, name string, r io.Reader) error {
 	return g.Location.Create(ctx, name, r)
 }
 
+// CreateRetained is the guarded location's, if it has it.
+func (g *guarded) CreateRetained(ctx context.Context, name string, r io.Reader, mode string, until time.Time) error {
+	if err := g.lock.Err(); err != nil {
+		return err
+	}
+	rc, ok := g.Location.(retainedCreator)
+	if !ok {
+		return fmt.Errorf("audit location %s cannot lock objects", g.Location)
+	}
+	return rc.CreateRetained(ctx, name, r, mode, until)
+}
+
 func (g *guarded) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := g.lock.Err(); err != nil {
 		return err

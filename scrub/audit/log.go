@@ -334,6 +334,13 @@ type Manifest struct {
 	// was in the location when this one was sealed; empty for the first.
 	PrevBatch      string `json:"prev_batch,omitempty"`
 	PrevSHA256SUMS string `json:"prev_sha256sums,omitempty"`
+	// Retention is how long the batch's files are locked against
+	// deletion (S3 Object Lock), nil if they are not.
+	Retention *Retention `json:"retention,omitempty"`
+	// Witness is the location the batch's head was added to (scrub
+	// erase --witness), as the operator spelt it: verify --witness
+	// checks it.
+	Witness string `json:"witness,omitempty"`
 }
 
 // Sealed describes a finished bundle.

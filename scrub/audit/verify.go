@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"strings"
+	"time"
 
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 )
@@ -27,6 +28,10 @@ const (
 	// Unsigned: a batch without a signature where a signed batch's link
 	// says a signed one was (an unsigned dry run taking a batch's place).
 	Unsigned = "unsigned"
+	// NotRetained: in a location that locks objects (S3 Object Lock), a
+	// file of the batch has no retention, or a shorter one than its
+	// batch recorded, or one that is past: it can be deleted.
+	NotRetained = "not retained"
 )
 
 // Trust is whom signatures must come from. With neither field set, Verify
@@ -111,6 +116,25 @@ type Report struct {
 	// Split are the requests split into shares (--shard I/N), each
 	// complete only when every share has a valid, complete batch.
 	Split []*SplitRequest
+	// Notes are what verify has to say beyond the batches: that batches
+	// were witnessed and no witness was given, that a batch was sealed
+	// without the witness, that retention could not be checked.
+	Notes []string
+}
+
+// VerifyOption configures Verify.
+type VerifyOption func(*verifyConfig)
+
+type verifyConfig struct {
+	witness Location
+	now     func() time.Time
+}
+
+// WithWitnessCheck makes Verify check the batches against the heads a
+// witness holds (see WithWitness): each batch named there must be present
+// with that head, so that the deletion of the newest batches is found.
+func WithWitnessCheck(witness Location) VerifyOption {
+	return func(c *verifyConfig) { c.witness = witness }
 }
 
 // OK reports whether every batch is valid and every split request
@@ -130,7 +154,16 @@ func (r *Report) OK() bool {
 // SHA256SUMS file, as printed by scrub erase) must belong to a valid batch:
 // that detects the deletion of the newest batches. The error is for a
 // location that cannot be read; problems with batches are in the report.
-func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []string) (*Report, error) {
+//
+// In a location that locks objects (a Retainer with object lock enabled),
+// every sealed file must be retained, as long as its batch recorded, and
+// a batch whose files a delete marker hides is reported missing. With
+// WithWitnessCheck, the batches are checked against the witness's heads.
+func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []string, opts ...VerifyOption) (*Report, error) {
+	cfg := verifyConfig{now: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	files, err := loc.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit location %s: %w", loc, err)
@@ -224,6 +257,17 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 		}
 	}
 	rep.Batches = append(rep.Batches, extra...)
+	add := func(st *BatchStatus) { rep.Batches = append(rep.Batches, st) }
+	if err := checkRetention(ctx, loc, rep, add, cfg.now()); err != nil {
+		return nil, err
+	}
+	if cfg.witness != nil {
+		if err := checkWitness(ctx, cfg.witness, rep, add); err != nil {
+			return nil, err
+		}
+	} else if hint := witnessHint(rep); hint != "" {
+		rep.Notes = append(rep.Notes, hint)
+	}
 	rep.Split = splitRequests(rep.Batches)
 	seen := map[string]bool{}
 	for _, st := range rep.Batches {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -50,6 +51,11 @@ type Writer struct {
 	// redact, if set, rewrites each line before it is written and
 	// hashed (WithRedact).
 	redact func([]byte) []byte
+	// witness, if set, is where the head of each signed batch goes
+	// (WithWitness); retention, how long the sealed files are locked
+	// (WithRetention).
+	witness   Location
+	retention *Retention
 }
 
 // Option configures a Writer.
@@ -307,8 +313,19 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 	defer w.mu.Unlock()
 	logName, manifestName, sumsName := w.name+logSuffix, w.name+manifestSuffix, w.name+sumsSuffix
 	s := &Sealed{Batch: w.name, Location: w.loc.String()}
+	create := w.loc.Create
+	if r := w.retention; r != nil {
+		rc, ok := w.loc.(retainedCreator)
+		if !ok {
+			return nil, fmt.Errorf("audit location %s cannot lock objects", w.loc)
+		}
+		until := w.now().Add(r.period())
+		create = func(ctx context.Context, name string, rd io.Reader) error {
+			return rc.CreateRetained(ctx, name, rd, r.Mode, until)
+		}
+	}
 	put := func(name string, data []byte) ([]byte, error) {
-		err := w.loc.Create(ctx, name, bytes.NewReader(data))
+		err := create(ctx, name, bytes.NewReader(data))
 		if errors.Is(err, fs.ErrExist) {
 			// An earlier seal got this far: keep what it wrote.
 			data, err = w.loc.ReadFile(ctx, name)
@@ -343,6 +360,10 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
 		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
 		Result: w.result(journal), Totals: total(w.outcomes), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
+		Retention: w.retention,
+	}
+	if w.witness != nil && w.key != nil {
+		m.Witness = w.witness.String()
 	}
 	if w.key != nil {
 		m.KeyFingerprint = sshsig.Fingerprint(w.key.Public().(ed25519.PublicKey))
@@ -360,6 +381,13 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		return nil, err
 	}
 	s.Head = sha256Hex(sumsData)
+	if w.key != nil && w.witness != nil {
+		// Before the signature: a batch with its signature is taken
+		// for sealed (Journals), so its head must be witnessed by then.
+		if err := w.witnessHead(ctx, manifest, s.Head); err != nil {
+			return nil, err
+		}
+	}
 	if w.key != nil {
 		sig, err := sshsig.Sign(w.key, Namespace, bytes.NewReader(sumsData))
 		if err != nil {

@@ -51,14 +51,33 @@ type Config struct {
 	// written: it replaces the listed IDs that occur in paths, the
 	// ticket or the ID file's name (see ids.Redactor).
 	Redact func([]byte) []byte
+	// Witness, if set, is a second location, apart from the audit
+	// location, to which each signed batch adds its head when it is
+	// sealed (--witness): see audit.WithWitness.
+	Witness audit.Location
+	// Retain is how long the sealed files are locked against deletion
+	// when the audit location locks objects (--audit-retain,
+	// --audit-retain-mode); zero values take the bucket's default
+	// retention. See audit.PlanRetention.
+	Retain audit.RetentionRequest
+
+	// retention is what Begin planned of Retain.
+	retention *audit.Retention
 }
 
 // writerOptions returns the options of the batch's audit writer.
 func (c *Config) writerOptions() []audit.Option {
-	if c.Redact == nil {
-		return nil
+	var opts []audit.Option
+	if c.Redact != nil {
+		opts = append(opts, audit.WithRedact(c.Redact))
 	}
-	return []audit.Option{audit.WithRedact(c.Redact)}
+	if c.Witness != nil {
+		opts = append(opts, audit.WithWitness(c.Witness))
+	}
+	if c.retention != nil {
+		opts = append(opts, audit.WithRetention(c.retention))
+	}
+	return opts
 }
 
 // sealWait is how long Seal waits for another batch's seal to end; a lock
@@ -148,6 +167,17 @@ func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, erro
 			st.Request = cfg.IDKey.Request(list, req.identity(req.Command))
 		}
 	}
+	if cfg.Witness != nil && cfg.Witness.String() == cfg.Location.String() {
+		return nil, fmt.Errorf("--witness %s is the audit location: a witness must be out of reach of whoever can write the audit location", cfg.Witness)
+	}
+	retention, warning, err := audit.PlanRetention(ctx, cfg.Location, cfg.Retain)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		fmt.Fprintf(cfg.Stderr, "scrub: warning: %s\n", warning)
+	}
+	cfg.retention = retention
 	b := &Batch{req: req, cfg: cfg, loc: cfg.Location}
 	if st.Request != "" {
 		// One run at a time per request and shard: a second one is
@@ -168,7 +198,7 @@ func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, erro
 			return b, nil
 		}
 	}
-	w, err := audit.Begin(b.cfg.Location, "", cfg.Key, st, cfg.writerOptions()...)
+	w, err := audit.Begin(b.cfg.Location, "", cfg.Key, st, b.cfg.writerOptions()...)
 	if err != nil {
 		b.release(ctx)
 		return nil, fmt.Errorf("audit location %s: %w", cfg.Location, err)

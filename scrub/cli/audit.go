@@ -235,7 +235,8 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	fs.Var(&heads, "expect-head", "`SHA256` of the newest batch's SHA256SUMS, as scrub erase printed it; its batch must be present and valid (repeatable)")
 	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for an s3:// location (default: AWS, or $AWS_ENDPOINT_URL)")
 	asJSON := fs.Bool("json", false, "write the report as JSON to standard output")
-	help := printFlags("Usage: scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION\n\n"+
+	witness := fs.String("witness", "", "check the batches against the heads in this witness `LOCATION` (a DIR or s3://bucket/prefix, as given to scrub erase --witness): each batch named there must be present, with that head")
+	help := printFlags("Usage: scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--witness LOCATION] LOCATION\n\n"+
 		"Checks every audit bundle in LOCATION (a directory or s3://bucket/prefix): the\n"+
 		"signature of each SHA256SUMS, the hashes of the log and manifest, every log\n"+
 		"line's seq and prev link, and the links between batches (a batch a signed one\n"+
@@ -244,7 +245,11 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 		"Without --allowed-signers or --pub it checks consistency only: each signature\n"+
 		"against the key it carries, one key for all, and it names that key; anyone who\n"+
 		"can write LOCATION can re-sign it all with a key of their own. A trust file\n"+
-		"inside LOCATION is not trusted, for the same reason.\n",
+		"inside LOCATION is not trusted, for the same reason.\n\n"+
+		"The loss of the newest batches is found with --expect-head, or with --witness:\n"+
+		"every batch whose head the witness holds must be present, with that head. In an\n"+
+		"S3 bucket with Object Lock, every file of every batch must be retained (as long\n"+
+		"as its batch recorded), and a batch hidden by a delete marker is missing.\n",
 		"\nExit codes: 0 all batches valid and signed by a trusted signer, 1 a batch is not\n"+
 			"valid or none was found, 2 usage error, 4 all batches consistent but no trusted\n"+
 			"signer given (consistency only).\n")
@@ -308,13 +313,25 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 			return usagef("--expect-head: %v", err)
 		}
 	}
-	loc, err := openFiles(ctx, store.New(store.Options{Endpoint: *endpoint}), "audit location", pos[0])
+	op := store.New(store.Options{Endpoint: *endpoint})
+	loc, err := openFiles(ctx, op, "audit location", pos[0])
 	if err != nil {
 		return err
 	}
-	rep, err := audit.Verify(ctx, loc, trust, heads)
+	var opts []audit.VerifyOption
+	if *witness != "" {
+		w, err := openFiles(ctx, op, "witness", *witness)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, audit.WithWitnessCheck(w))
+	}
+	rep, err := audit.Verify(ctx, loc, trust, heads, opts...)
 	if err != nil {
 		return err
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(env.Stderr, "scrub: note: %s\n", n)
 	}
 	if *asJSON {
 		if err := writeVerifyJSON(env.Stdout, rep); err != nil {
@@ -413,7 +430,8 @@ func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
 		ConsistencyOnly bool     `json:"consistency_only"`
 		Signers         []string `json:"signers"`
 		Split           []split  `json:"split_requests,omitempty"`
-	}{Valid: rep.Valid, Total: rep.Total, Head: rep.Head, Pinned: rep.Pinned, ConsistencyOnly: !rep.Pinned, Signers: rep.Signers, Batches: []batch{}}
+		Notes           []string `json:"notes,omitempty"`
+	}{Valid: rep.Valid, Total: rep.Total, Head: rep.Head, Pinned: rep.Pinned, ConsistencyOnly: !rep.Pinned, Signers: rep.Signers, Batches: []batch{}, Notes: rep.Notes}
 	for _, r := range rep.Split {
 		out.Split = append(out.Split, split{r, r.Complete(), r.Missing(), r.Status()})
 	}

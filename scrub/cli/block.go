@@ -326,6 +326,8 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	ticket := fs.String("ticket", "", "request `REF` (ticket, case number) recorded in the audit log and the change")
 	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for s3:// locations (default: AWS, or $AWS_ENDPOINT_URL)")
 	takeOver := fs.Bool("take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
+	var anchor anchorFlags
+	anchor.register(fs)
 	pos, err := parseArgs(fs, args, env.Stderr, printUnblockHelp)
 	if err != nil {
 		return err
@@ -382,10 +384,14 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	})
 	slices.Sort(listed)
 	req := &batch.Request{Command: batch.Unblock, IDsFile: *idsFile, Blocklist: bf.blocklist}
-	b, err := batch.Begin(ctx, req, batch.IDs{N: set.Len(), Each: eachTagged(set)}, batch.Config{
+	cfg := batch.Config{
 		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit, Ticket: *ticket, Stderr: env.Stderr,
 		TakeOverLock: *takeOver,
-	})
+	}
+	if err := anchor.apply(ctx, op, *where, &cfg); err != nil {
+		return err
+	}
+	b, err := batch.Begin(ctx, req, batch.IDs{N: set.Len(), Each: eachTagged(set)}, cfg)
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,7 @@ type eraseOptions struct {
 	ticket     string
 	resume     bool
 	takeOver   bool // --take-over-lock
+	anchor     anchorFlags
 	maxMember  int64
 	maxRatio   int
 	allowUTF8  bool
@@ -198,6 +199,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.Float64Var(&o.maxShare, "max-share", defaultMaxShare, "stop before replacing another archive once the listed IDs' rows are more than this `FRACTION` of the rows read (checked from "+strconv.Itoa(scrub.MassMinRows)+" rows on; 1 turns the check off; rows that go only for their age do not count)")
 	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
 	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
+	o.anchor.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -520,10 +522,14 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		return err
 	}
 	prog := newProgress(env.Stderr, !o.noProgress)
-	b, err := batch.Begin(ctx, o.request(spec.command), spec.ids, batch.Config{
+	cfg := batch.Config{
 		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit,
 		Ticket: o.ticket, NoResume: !o.resume, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes,
-	})
+	}
+	if err := o.anchor.apply(ctx, op, o.audit, &cfg); err != nil {
+		return err
+	}
+	b, err := batch.Begin(ctx, o.request(spec.command), spec.ids, cfg)
 	if err != nil {
 		return err
 	}
@@ -653,6 +659,52 @@ func openSources(ctx context.Context, op *store.Opener, names []string) ([]scrub
 		sources = append(sources, src)
 	}
 	return sources, nil
+}
+
+// anchorFlags anchor a batch's head outside the reach of whoever can write
+// the audit location: a witness location, and a retention of the sealed
+// files in an S3 bucket with Object Lock.
+type anchorFlags struct {
+	witness    string // --witness
+	retain     string // --audit-retain
+	retainMode string // --audit-retain-mode
+}
+
+func (a *anchorFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.witness, "witness", "", "a second location (a `DIR` or s3://bucket/prefix, apart from the audit location and out of reach of whoever can write it) to which each batch adds its head when it is sealed; scrub verify --witness checks it")
+	fs.StringVar(&a.retain, "audit-retain", "", "in an s3:// audit location whose bucket has Object Lock: lock each sealed bundle file for `PERIOD` (7y, 90d, 12h) so that it cannot be deleted (default: the bucket's default retention)")
+	fs.StringVar(&a.retainMode, "audit-retain-mode", "", "the Object Lock `MODE` of --audit-retain: governance or compliance (default: the bucket's default retention's, else governance)")
+}
+
+// apply checks the flags and sets cfg's Witness and Retain. A retention
+// the audit location cannot give is refused by batch.Begin.
+func (a *anchorFlags) apply(ctx context.Context, op *store.Opener, auditWhere string, cfg *batch.Config) error {
+	if a.retain != "" {
+		d, err := audit.ParsePeriod(a.retain)
+		if err != nil {
+			return usagef("--audit-retain: %v", err)
+		}
+		cfg.Retain.Period = d
+	}
+	if a.retainMode != "" {
+		m, err := audit.ParseRetainMode(a.retainMode)
+		if err != nil {
+			return usagef("--audit-retain-mode: %v", err)
+		}
+		cfg.Retain.Mode = m
+	}
+	if a.witness == "" {
+		return nil
+	}
+	if err := checkApart(a.witness, []string{auditWhere}, "--witness %s and the audit location %s overlap: a witness must be out of reach of whoever can write the audit location"); err != nil {
+		return err
+	}
+	w, err := openFiles(ctx, op, "witness", a.witness)
+	if err != nil {
+		return err
+	}
+	cfg.Witness = w
+	return nil
 }
 
 // openFiles opens a location of files (what names it, for messages).

@@ -62,6 +62,7 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	fs.StringVar(&o.audit, "audit", "scrub-audit", "where the audit bundle goes: a `DIR` or s3://bucket/prefix")
 	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log and each archive's manifest")
 	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
+	o.anchor.register(fs)
 	var err error
 	if o.sources, err = parseArgs(fs, args, stderr, printExportHelp); err != nil {
 		return nil, err
@@ -225,11 +226,15 @@ func runExport(ctx context.Context, args []string, env Env) (err error) {
 		return err
 	}
 	o.tool = audit.Tool{Name: "scrub", Version: env.Version, Commit: env.Commit, Go: runtime.Version()}
+	cfg := batch.Config{Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit, Ticket: o.ticket, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes}
+	if err := o.anchor.apply(ctx, op, o.audit, &cfg); err != nil {
+		return err
+	}
 	b, err := batch.Begin(ctx, o.request(), batch.IDs{N: len(subjects), Each: func(_ *audit.IDKey, fn func(id, tag string)) {
 		for _, s := range subjects {
 			fn(s.id, s.tag)
 		}
-	}}, batch.Config{Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit, Ticket: o.ticket, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes})
+	}}, cfg)
 	if err != nil {
 		return err
 	}

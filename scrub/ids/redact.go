@@ -2,6 +2,7 @@ package ids
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"slices"
 	"sync"
@@ -19,6 +20,12 @@ type Redactor struct {
 	set  *Set
 	lens []int // the lengths of the listed IDs, in bytes, ascending
 	tag  func(id []byte) string
+	// escaped maps the JSON-escaped spelling of the IDs that JSON
+	// spells otherwise (a backslash, &, <, >) to the ID, so that a JSON
+	// document (an audit log line, the --json summary) is redacted too;
+	// elens are their lengths.
+	escaped map[string]string
+	elens   []int
 }
 
 // Redactor returns a Redactor for the IDs of s. tag names an ID found (its
@@ -38,6 +45,25 @@ func (s *Set) Redactor(tag func(id []byte) string) *Redactor {
 		r.lens = append(r.lens, n)
 	}
 	slices.Sort(r.lens)
+	if s.digest == 0 {
+		eseen := map[int]bool{}
+		for id := range s.m {
+			b, err := json.Marshal(id)
+			if err != nil || string(b[1:len(b)-1]) == id {
+				continue
+			}
+			if r.escaped == nil {
+				r.escaped = map[string]string{}
+			}
+			e := string(b[1 : len(b)-1])
+			r.escaped[e] = id
+			if !eseen[len(e)] {
+				eseen[len(e)] = true
+				r.elens = append(r.elens, len(e))
+			}
+		}
+		slices.Sort(r.elens)
+	}
 	return r
 }
 
@@ -59,25 +85,42 @@ func (r *Redactor) Bytes(b []byte) []byte {
 		if i > 0 && wordByte(b[i-1]) {
 			continue
 		}
-		// The longest ID that starts here and ends at a boundary.
-		for k := len(r.lens) - 1; k >= 0; k-- {
-			j := i + r.lens[k]
-			if j > len(b) || j < len(b) && wordByte(b[j]) || !r.set.Contains(b[i:j]) {
-				continue
-			}
-			if out == nil {
-				out = make([]byte, 0, len(b))
-			}
-			out = append(out, b[last:i]...)
-			out = append(out, r.mark(b[i:j])...)
-			last, i = j, j-1
-			break
+		// The longest ID that starts here and ends at a boundary, as
+		// it is or as JSON spells it.
+		j, id := r.match(b, i)
+		if j < 0 {
+			continue
 		}
+		if out == nil {
+			out = make([]byte, 0, len(b))
+		}
+		out = append(out, b[last:i]...)
+		out = append(out, r.mark(id)...)
+		last, i = j, j-1
 	}
 	if out == nil {
 		return b
 	}
 	return append(out, b[last:]...)
+}
+
+// match returns the end of the longest listed ID (or JSON spelling of
+// one) that starts at b[i] and ends at a boundary, and the ID; -1 if none.
+func (r *Redactor) match(b []byte, i int) (int, []byte) {
+	end := func(j int) bool { return j <= len(b) && (j == len(b) || !wordByte(b[j])) }
+	for k := len(r.lens) - 1; k >= 0; k-- {
+		if j := i + r.lens[k]; end(j) && r.set.Contains(b[i:j]) {
+			return j, b[i:j]
+		}
+	}
+	for k := len(r.elens) - 1; k >= 0; k-- {
+		if j := i + r.elens[k]; end(j) {
+			if id, ok := r.escaped[string(b[i:j])]; ok {
+				return j, []byte(id)
+			}
+		}
+	}
+	return -1, nil
 }
 
 // String is Bytes for a string.

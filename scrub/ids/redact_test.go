@@ -2,6 +2,7 @@ package ids
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,21 @@ func TestRedactingWriter(t *testing.T) {
 	want := "erased a/[listed ID].csv: 3 rows\nprogress [listed ID]\rlast [listed ID]"
 	if out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// TestRedactJSON: an ID that JSON spells otherwise (a backslash, &, <, >)
+// is found in a JSON document too.
+func TestRedactJSON(t *testing.T) {
+	r := New(`CORP\jdoe`, "smith&sons", "a<b>").Redactor(nil)
+	for _, id := range []string{`CORP\jdoe`, "smith&sons", "a<b>"} {
+		line, _ := json.Marshal(map[string]string{"key": "x/" + id + "/y.csv", "ticket": id})
+		got := string(r.Bytes(line))
+		if strings.Contains(got, id) || strings.Count(got, "[listed ID]") != 2 {
+			t.Errorf("%s: %s", id, got)
+		}
+		if raw := r.String("x/" + id); raw != "x/[listed ID]" {
+			t.Errorf("%s raw: %s", id, raw)
+		}
 	}
 }

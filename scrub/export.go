@@ -44,6 +44,11 @@ type ExportOptions struct {
 	// Tag, if set, names the listed IDs found in each archive
 	// (ScannedArchive.Tags).
 	Tag func(id []byte) string
+	// Redact, if set, rewrites the source paths that go into the export
+	// archives (member names, the archive each came from), so that
+	// another listed subject's ID in a path (exports/client=ID/...) does
+	// not reach this subject.
+	Redact func(string) string
 	// Listed, if set, is told the archives before any is read; Scanned
 	// each archive's outcome as soon as it is read, from its worker. An
 	// error from either stops the export.
@@ -235,7 +240,7 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 	for i, j := range p.jobs {
 		rels[i], srcs[i] = j.obj.Rel, j.source
 	}
-	ex.name(sources, srcs, rels)
+	ex.name(sources, srcs, rels, opt.Redact)
 	return ex, nil
 }
 
@@ -309,7 +314,10 @@ const ManifestName = "manifest.json"
 // the path starts with the SOURCE's base name. Names are the same in
 // every subject's archive; a name taken twice gets "~2", "~3"... before
 // its extension.
-func (ex *Extraction) name(sources []Source, srcs []int, rels []string) {
+func (ex *Extraction) name(sources []Source, srcs []int, rels []string, redact func(string) string) {
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
 	labels := sourceLabels(sources)
 	var all []*spooled
 	for _, list := range ex.subjects {
@@ -345,6 +353,7 @@ func (ex *Extraction) name(sources []Source, srcs []int, rels []string) {
 		if len(sources) > 1 {
 			n = labels[srcs[s.archive]] + "/" + n
 		}
+		n = redact(n)
 		base := n
 		for k := 2; used[n]; k++ {
 			ext := path.Ext(base)
@@ -354,7 +363,7 @@ func (ex *Extraction) name(sources []Source, srcs []int, rels []string) {
 		s.Name = n
 	}
 	for _, s := range all {
-		s.Archive = ex.Archives[s.archive].Key
+		s.Archive = redact(ex.Archives[s.archive].Key)
 	}
 }
 

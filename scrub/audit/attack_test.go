@@ -298,3 +298,52 @@ func TestAttackResign(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackChainTip: the chain tip is a hint outside the signatures. An
+// attacker who rewrites it cannot make the next batch start a chain of its
+// own (a tip naming a batch that is not there is not followed), so that
+// batches deleted afterwards show with --expect-head of the newest; nor
+// make it follow an older batch unnoticed: verify reports the fork. (Then
+// deleting the other branch is deleting what was the newest batch when
+// the tip was rewritten: what --witness and retention are for.)
+func TestAttackChainTip(t *testing.T) {
+	key := newKey(t)
+	trust := &audit.Trust{Keys: []ed25519.PublicKey{pub(key)}}
+	for _, tt := range []struct {
+		name string
+		tip  func(a *audit.Sealed) string
+		want string // what verify says of c before anything is deleted
+	}{
+		{"names no batch", func(a *audit.Sealed) string { return `{"batch":"` + a.Batch[:len(a.Batch)-1] + `9"}` }, ""},
+		{"names no batch, following none", func(a *audit.Sealed) string {
+			return `{"batch":"` + a.Batch[:len(a.Batch)-1] + `9","prev_batch":"","prev_sha256sums":""}`
+		}, ""},
+		{"names an older batch", func(a *audit.Sealed) string { return `{"batch":"` + a.Batch + `"}` }, audit.Forked},
+		{"not JSON", func(*audit.Sealed) string { return "x" }, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			a := writeBatch(t, dir, key, nil, 2)
+			b := writeBatch(t, dir, key, nil, 2)
+			if err := os.WriteFile(filepath.Join(dir, ".chain-tip"), []byte(tt.tip(a)+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := writeBatch(t, dir, key, nil, 2)
+			rep := verify(t, dir, trust, c.Head)
+			if got := statuses(rep)[c.Batch]; tt.want == "" && !rep.OK() || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("before deletion: %v", statuses(rep))
+			}
+			if tt.want != "" {
+				return
+			}
+			removeBatch(t, dir, b)
+			if rep := verify(t, dir, trust, c.Head); rep.OK() {
+				t.Errorf("b deleted: verify passes: %v", statuses(rep))
+			}
+			removeBatch(t, dir, a)
+			if rep := verify(t, dir, trust, c.Head); rep.OK() {
+				t.Errorf("a and b deleted: verify passes: %v", statuses(rep))
+			}
+		})
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+	"strings"
 )
 
 // chainTipFile names the signed batch sealed last, and the batch it
@@ -28,20 +30,23 @@ type chainTip struct {
 // linkTo returns the batch that w, sealed now, follows and the SHA-256 of
 // its SHA256SUMS: the batch the chain tip names, once it has its
 // manifest; if it has none yet (its run died as it began sealing), the
-// batch that one was to follow, which it will then follow in turn. A
-// location without a tip (written by an earlier release) is linked as
-// before, to the newest signed batch.
+// batch that one was to follow, which it will then follow in turn, if
+// that is there as the tip says. The tip is not signed: one that names
+// nothing usable (missing, unreadable, a batch gone, a predecessor not as
+// recorded), and a location without a tip (written by an earlier
+// release), link to the newest batch that no other follows. A tip that
+// names an older batch makes a fork, which verify reports.
 func (w *Writer) linkTo(ctx context.Context) (string, string, error) {
 	data, err := w.loc.ReadFile(ctx, chainTipFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return newestSigned(ctx, w.loc, w.name)
+		return newestLeaf(ctx, w.loc, w.name)
 	}
 	if err != nil {
 		return "", "", err
 	}
 	var t chainTip
 	if json.Unmarshal(data, &t) != nil || !batchName.MatchString(t.Batch) {
-		return newestSigned(ctx, w.loc, w.name)
+		return newestLeaf(ctx, w.loc, w.name)
 	}
 	if t.Batch != w.name {
 		sums, ok, err := sumsOf(ctx, w.loc, t.Batch)
@@ -49,7 +54,57 @@ func (w *Writer) linkTo(ctx context.Context) (string, string, error) {
 			return t.Batch, sums, err
 		}
 	}
-	return t.PrevBatch, t.PrevSHA256SUMS, nil
+	if t.PrevBatch != "" && batchName.MatchString(t.PrevBatch) {
+		if sums, ok, err := sumsOf(ctx, w.loc, t.PrevBatch); err != nil || ok && sums == t.PrevSHA256SUMS {
+			return t.PrevBatch, sums, err
+		}
+	}
+	return newestLeaf(ctx, w.loc, w.name)
+}
+
+// newestLeaf returns the newest signed batch (by name) that no other
+// signed batch follows, and the SHA-256 of its SHA256SUMS; "" if there is
+// none. (Among batches of earlier releases, which linked to the newest by
+// name, two may follow one: the newest by name can be followed already.)
+func newestLeaf(ctx context.Context, loc Location, self string) (string, string, error) {
+	files, err := loc.List(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	var signed []string
+	for _, f := range files {
+		if b, ok := strings.CutSuffix(f, sigSuffix); ok && batchName.MatchString(b) && b != self {
+			signed = append(signed, b)
+		}
+	}
+	slices.Sort(signed)
+	followed := map[string]bool{}
+	sums := map[string]string{}
+	for _, b := range signed {
+		data, err := loc.ReadFile(ctx, b+sumsSuffix)
+		if err != nil {
+			return "", "", err
+		}
+		sums[b] = sha256Hex(data)
+		manifest, err := loc.ReadFile(ctx, b+manifestSuffix)
+		if err != nil {
+			return "", "", err
+		}
+		var m Manifest
+		if json.Unmarshal(manifest, &m) == nil && m.PrevSHA256SUMS != "" {
+			followed[m.PrevSHA256SUMS] = true
+		}
+	}
+	for i := len(signed) - 1; i >= 0; i-- {
+		if b := signed[i]; !followed[sums[b]] {
+			return b, sums[b], nil
+		}
+	}
+	if len(signed) > 0 { // every one followed: a cycle no writer makes
+		b := signed[len(signed)-1]
+		return b, sums[b], nil
+	}
+	return "", "", nil
 }
 
 // setTip records w as the chain tip, following prev, before its manifest

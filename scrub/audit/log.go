@@ -25,7 +25,6 @@
 package audit
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -341,6 +340,11 @@ type Manifest struct {
 	// erase --witness), as the operator spelt it: verify --witness
 	// checks it.
 	Witness string `json:"witness,omitempty"`
+	// Chain says how the batch was linked: ChainSealOrder, to the batch
+	// sealed before it (so no two batches so linked follow the same one);
+	// empty for batches of earlier releases, linked to the newest batch
+	// by name.
+	Chain string `json:"chain,omitempty"`
 }
 
 // Sealed describes a finished bundle.
@@ -360,26 +364,9 @@ const (
 	ResultFailed   = "failed"   // the batch could not run or stopped
 )
 
-// newestSigned returns the newest signed batch in the location other than
-// self, and the SHA-256 of its SHA256SUMS.
-func newestSigned(ctx context.Context, loc Location, self string) (name, sums string, err error) {
-	files, err := loc.List(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	for i := len(files) - 1; i >= 0; i-- {
-		b, ok := strings.CutSuffix(files[i], sigSuffix)
-		if !ok || !batchName.MatchString(b) || b == self {
-			continue
-		}
-		data, err := loc.ReadFile(ctx, b+sumsSuffix)
-		if err != nil {
-			return "", "", err
-		}
-		return b, sha256Hex(data), nil
-	}
-	return "", "", nil
-}
+// ChainSealOrder is Manifest.Chain of a batch linked to the batch sealed
+// before it.
+const ChainSealOrder = "seal-order"
 
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)

@@ -32,6 +32,11 @@ const (
 	// file of the batch has no retention, or a shorter one than its
 	// batch recorded, or one that is past: it can be deleted.
 	NotRetained = "not retained"
+	// Forked: a batch linked in the order batches are sealed
+	// (ChainSealOrder) that follows the same batch as another, or none
+	// though a batch was sealed before it began: its link was made
+	// through a tampered chain tip, and batches in between may be gone.
+	Forked = "fork"
 )
 
 // Trust is whom signatures must come from. With neither field set, Verify
@@ -250,6 +255,7 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 			heads[m.PrevSHA256SUMS] = extra[len(extra)-1]
 		}
 	}
+	checkForks(rep.Batches)
 	for _, h := range expectHeads {
 		// A head that is here but invalid is reported as such already.
 		if heads[h] == nil {
@@ -285,6 +291,59 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 		}
 	}
 	return rep, nil
+}
+
+// checkForks reports the batches linked in seal order (ChainSealOrder)
+// whose link a writer does not make: one that follows the same batch as
+// another, and one that follows none though another was sealed before it
+// began. (Batches of earlier releases, linked to the newest by name, may
+// share a predecessor: that alone is not reported.)
+func checkForks(batches []*BatchStatus) {
+	followers := map[string][]*BatchStatus{}
+	var signed []*BatchStatus
+	for _, st := range batches {
+		if !st.Valid() || st.Manifest == nil {
+			continue
+		}
+		signed = append(signed, st)
+		if prev := st.Manifest.PrevSHA256SUMS; prev != "" {
+			followers[prev] = append(followers[prev], st)
+		}
+	}
+	for _, fs := range followers {
+		if len(fs) < 2 {
+			continue
+		}
+		for _, st := range fs {
+			if st.Manifest.Chain != ChainSealOrder {
+				continue
+			}
+			var others []string
+			for _, o := range fs {
+				if o != st {
+					others = append(others, o.Batch)
+				}
+			}
+			st.Problem, st.Detail = Forked, fmt.Sprintf("it follows %s, as %s does: batches are linked in the order they are sealed, so one link was made through a tampered chain tip, and batches in between may be gone",
+				orUnknown(st.Manifest.PrevBatch), strings.Join(others, ", "))
+		}
+	}
+	for _, st := range signed {
+		m := st.Manifest
+		if m.Chain != ChainSealOrder || m.PrevSHA256SUMS != "" || st.Problem != "" {
+			continue
+		}
+		started, err := time.Parse(timeFormat, m.Started)
+		if err != nil {
+			continue
+		}
+		for _, o := range signed {
+			if finished, err := time.Parse(timeFormat, o.Manifest.Finished); o != st && err == nil && finished.Before(started) {
+				st.Problem, st.Detail = Forked, fmt.Sprintf("it follows no batch, though %s was sealed before it began: its link was made through a tampered chain tip, and batches before it may be gone", o.Batch)
+				break
+			}
+		}
+	}
 }
 
 func orUnknown(name string) string {

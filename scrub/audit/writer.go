@@ -360,7 +360,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
 		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
 		Result: w.result(journal), Totals: total(w.outcomes), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
-		Retention: w.retention,
+		Retention: w.retention, Chain: ChainSealOrder,
 	}
 	if w.witness != nil && w.key != nil {
 		m.Witness = w.witness.String()

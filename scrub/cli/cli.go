@@ -487,6 +487,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		return err
 	}
 	var red *ids.Redactor
+	terminal := env.Stderr // the progress bar, which names no archive, draws on it as it is
 	if spec.plain != nil {
 		// A listed ID in a path, the ticket or the ID file's name is
 		// recorded and printed by a short form of its tag.
@@ -521,7 +522,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if err := o.resolveCutoff(time.Now()); err != nil {
 		return err
 	}
-	prog := newProgress(env.Stderr, !o.noProgress)
+	prog := newProgress(terminal, !o.noProgress)
 	cfg := batch.Config{
 		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit,
 		Ticket: o.ticket, NoResume: !o.resume, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes,

@@ -38,6 +38,10 @@ type exportOptions struct {
 	out   string
 	spool string // for an S3 --out: where the staging directory is made
 	tool  audit.Tool
+	// terminal is standard error as given, for the progress bar.
+	terminal io.Writer
+	// redact replaces the listed IDs in paths and the ticket.
+	redact *ids.Redactor
 }
 
 func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
@@ -172,6 +176,8 @@ func runExport(ctx context.Context, args []string, env Env) (err error) {
 	// A listed ID in a path, the ticket or the ID file's name is recorded
 	// and printed by a short form of its tag.
 	red := set.Redactor(idKey.Tag)
+	o.redact = red
+	o.terminal = env.Stderr // the progress bar, which names no archive, draws on it as it is
 	env, done := redacted(env, red)
 	defer func() {
 		if ferr := done(); err == nil {
@@ -452,13 +458,13 @@ func (o *exportOptions) request() *batch.Request {
 func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, idKey *audit.IDKey, dest store.Files, staging *scrub.Staging,
 	sources []scrub.Source, set *ids.Set, subjects []*exportSubject) error {
 	delim, _ := o.delim()
-	prog := newProgress(env.Stderr, !o.noProgress)
+	prog := newProgress(o.terminal, !o.noProgress)
 	opt := scrub.ExportOptions{
 		Filter: &filter.Filter{IDs: set, Columns: o.columns, Delimiter: delim, MaxRecord: o.maxRecord,
 			AllowInvalidUTF8: o.allowUTF8},
 		Archive: archive.Options{MaxMemberSize: o.maxMember, MaxRatio: o.maxRatio},
 		Include: o.include, Exclude: o.exclude, Jobs: o.jobs, Progress: prog, Tag: idKey.Tag,
-		SpoolDir: staging.Dir,
+		SpoolDir: staging.Dir, Redact: o.redact.String,
 	}
 	log.Export(&opt)
 	fmt.Fprintf(env.Stderr, "scrub: exporting the rows of %d IDs (the sources are only read)\n", len(subjects))
@@ -590,10 +596,16 @@ func (o *exportOptions) manifest(log *batch.Batch, idKey *audit.IDKey, ex *scrub
 		perArchive[m.Archive] += m.Rows
 		rows += m.Rows
 	}
+	// Another listed subject's ID in a path or the ticket must not reach
+	// this one: those are redacted as in the audit log.
+	sources := make([]string, len(o.sources))
+	for i, src := range o.sources {
+		sources[i] = o.redact.String(src)
+	}
 	m := exportManifest{
-		Format: exportFormat, Tag: s.tag, IDKey: idKey.ID(), Ticket: o.ticket, Batch: log.Name(),
+		Format: exportFormat, Tag: s.tag, IDKey: idKey.ID(), Ticket: o.redact.String(o.ticket), Batch: log.Name(),
 		Tool: o.tool, Created: now.Format(time.RFC3339),
-		Sources: o.sources, Columns: o.columns, Rows: rows, Members: members, Archives: []searchedArchive{},
+		Sources: sources, Columns: o.columns, Rows: rows, Members: members, Archives: []searchedArchive{},
 	}
 	if m.Columns == nil {
 		m.Columns = filter.DefaultColumns
@@ -604,8 +616,8 @@ func (o *exportOptions) manifest(log *batch.Batch, idKey *audit.IDKey, ex *scrub
 		m.Note = "Each CSV file holds every row of this data subject found in one file of the archives searched, after that file's header, byte for byte as stored."
 	}
 	for _, a := range ex.Archives {
-		m.Archives = append(m.Archives, searchedArchive{Key: a.Key, VersionID: a.VersionID, Format: a.Format, Size: a.Size,
-			SHA256: a.SHA256, Rows: a.Rows, Subject: perArchive[a.Key]})
+		m.Archives = append(m.Archives, searchedArchive{Key: o.redact.String(a.Key), VersionID: a.VersionID, Format: a.Format, Size: a.Size,
+			SHA256: a.SHA256, Rows: a.Rows, Subject: perArchive[o.redact.String(a.Key)]}) // as the members name it
 	}
 	return m
 }

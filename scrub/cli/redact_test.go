@@ -1,6 +1,9 @@
 package cli_test
 
 import (
+	"archive/zip"
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +82,50 @@ func TestIDsInPaths(t *testing.T) {
 	}
 	if sum := summary(t, out.stdout); len(sum.Archives) != 12 {
 		t.Errorf("the resumed run processed %d archives, want the 12 not done before", len(sum.Archives))
+	}
+	scrubtest.CheckNoIDs(t, a.Dir)
+}
+
+// TestExportOtherSubjectInPath: an export answers two subjects from
+// archives below client=ID partitions; neither's archive names the other's
+// ID, in its members' names, its manifest's archive keys or the ticket.
+func TestExportOtherSubjectInPath(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	for _, id := range scrubtest.Victims[:2] {
+		if err := os.CopyFS(filepath.Join(root, "client="+id), os.DirFS(scrubtest.ExportDir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := filepath.Join(t.TempDir(), "ids.txt")
+	if err := os.WriteFile(list, []byte(strings.Join(scrubtest.Victims[:2], "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := scrubtest.NewAudit(t)
+	out := filepath.Join(t.TempDir(), "out")
+	r := runPlain(t, nil, append([]string{"export", "--ids", list, "--out", out, "--no-progress", "--ticket", "both " + scrubtest.Victims[0] + " " + scrubtest.Victims[1]}, append(a.Flags(), root)...)...)
+	if r.err != nil {
+		t.Fatalf("export: %v\n%s", r.err, r.stderr)
+	}
+	k := idKey(t, a)
+	for i, id := range scrubtest.Victims[:2] {
+		other := scrubtest.Victims[1-i]
+		data, err := os.ReadFile(filepath.Join(out, subjectFile(k, id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range zr.File {
+			rc, _ := f.Open()
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if strings.Contains(f.Name, other) || f.Name == "manifest.json" && strings.Contains(string(b), other) {
+				t.Errorf("%s's export names %s in %s", id, other, f.Name)
+			}
+		}
 	}
 	scrubtest.CheckNoIDs(t, a.Dir)
 }

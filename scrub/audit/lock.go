@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,7 +30,11 @@ import (
 // object created only if absent (Conditional), holding its Holder with a
 // lease that the run extends while it lasts; a lock whose lease ran out is
 // stale, and is taken over only when asked (LockOptions.TakeOver), or at
-// once when its holder ran on this host and is no longer running.
+// once when its holder ran on this host and is no longer running (see
+// Lock.deadHere). All writes of a run's lock object are made one at a
+// time, and a write refused because the object is not the version last
+// written (a write whose answer was lost took effect) is taken back only
+// once the object is read and found to be another run's.
 
 // SealLock is the name of the lock held while a batch is sealed.
 const SealLock = ".lock-seal"
@@ -65,9 +70,16 @@ type Conditional interface {
 
 // Holder is what a lock says of the run that holds it.
 type Holder struct {
-	PID     int    `json:"pid"`
-	Host    string `json:"host"`
-	Started string `json:"started"`
+	PID  int    `json:"pid"`
+	Host string `json:"host"`
+	// BootID and PIDNamespace say which boot of Host and which PID
+	// namespace PID is in (Linux's /proc/sys/kernel/random/boot_id and
+	// the link /proc/self/ns/pid, "pid:[inode]"); empty where they
+	// cannot be read, and in a lock object written before they were
+	// recorded.
+	BootID       string `json:"boot_id,omitempty"`
+	PIDNamespace string `json:"pid_ns,omitempty"`
+	Started      string `json:"started"`
 	// LeaseUntil is when a lock object goes stale unless renewed; a
 	// local lock has none.
 	LeaseUntil string `json:"lease_until,omitempty"`
@@ -80,7 +92,7 @@ type Holder struct {
 
 // LockOptions say how a lock is taken.
 type LockOptions struct {
-	Holder Holder // PID, Host, Started and Token are filled in
+	Holder Holder // PID, Host, BootID, PIDNamespace, Started and Token are filled in
 	// Wait is how long to wait for a lock held by a live run; 0 refuses
 	// at once.
 	Wait time.Duration
@@ -96,9 +108,36 @@ type LockOptions struct {
 // DefaultLease is how long a lock object holds unless its run renews it.
 const DefaultLease = time.Minute
 
-// alive reports whether a process of this host runs as pid. A lock object
-// whose holder ran on this host and is gone (killed) is taken over without
-// waiting for its lease: that run is dead for certain.
+// processSpace returns what says where this process's PID means what it
+// means: the boot ID of the kernel and the PID namespace, each empty when
+// it cannot be read (not Linux, or a /proc of another PID namespace).
+func processSpace() (bootID, pidNamespace string) {
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		bootID = strings.TrimSpace(string(b))
+	}
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil && strings.HasPrefix(ns, "pid:[") {
+		pidNamespace = ns
+	}
+	return bootID, pidNamespace
+}
+
+// deadHere reports whether h, the holder of a lock object, is a run of
+// this host, boot and PID namespace that is no longer running (killed):
+// that run is dead for certain, and its lock is taken over without
+// waiting for its lease. A hostname alone does not say so: containers
+// with the host's network share it, each with PIDs of its own. Where the
+// boot or PID namespace is not known, of this run (not Linux) or of the
+// holder (a lock object written before they were recorded), no holder is
+// dead for certain. (A PID namespace's inode may be reused once the
+// namespace is gone, but then every process of it is gone too.)
+func (l *Lock) deadHere(h Holder) bool {
+	me := l.holder
+	return me.BootID != "" && me.PIDNamespace != "" &&
+		h.Host == me.Host && h.BootID == me.BootID && h.PIDNamespace == me.PIDNamespace &&
+		!alive(h.PID)
+}
+
+// alive reports whether a process of this PID namespace runs as pid.
 func alive(pid int) bool {
 	if pid <= 0 {
 		return false
@@ -156,8 +195,12 @@ type Lock struct {
 	file *os.File // a local lock
 
 	cond Conditional // a lock object
-	mu   sync.Mutex
-	tag  string
+	// wmu is held across each write of the lock object (the renewal's,
+	// SetBatch's, Release's): from the tag read to the tag it leaves.
+	// Two writes with one tag would refuse one of them.
+	wmu sync.Mutex
+	tag string // the lock object's version last written; under wmu
+	mu  sync.Mutex
 	// until is when the lease runs out, as last renewed; lost is set
 	// when the lock object was found taken over or gone.
 	until time.Time
@@ -173,6 +216,7 @@ func AcquireLock(ctx context.Context, loc Location, name string, opt LockOptions
 	h := opt.Holder
 	h.PID = os.Getpid()
 	h.Host, _ = os.Hostname()
+	h.BootID, h.PIDNamespace = processSpace()
 	h.Started = time.Now().UTC().Format(timeFormat)
 	tok := make([]byte, 8)
 	rand.Read(tok)
@@ -280,6 +324,13 @@ func (l *Lock) acquireObject(ctx context.Context, opt LockOptions, deadline time
 		}
 		e := &LockedError{Location: l.loc.String(), Lock: l.name}
 		e.Known = json.Unmarshal(old, &e.Holder) == nil && e.Holder.PID != 0
+		if e.Known && e.Holder.Token == l.holder.Token {
+			// This run's: a create or take-over whose answer was
+			// lost took effect (the SDK's retry was refused).
+			until, _ := time.Parse(timeFormat, e.Holder.LeaseUntil)
+			l.held(oldTag, until)
+			return nil
+		}
 		// A lock object without a readable lease (written by no run
 		// of scrub) counts as stale: taken over only when asked.
 		lease, perr := time.Parse(timeFormat, e.Holder.LeaseUntil)
@@ -287,7 +338,7 @@ func (l *Lock) acquireObject(ctx context.Context, opt LockOptions, deadline time
 		if perr != nil {
 			e.Holder.LeaseUntil = "(unreadable)"
 		}
-		dead := e.Known && e.Holder.Host == l.holder.Host && !alive(e.Holder.PID)
+		dead := e.Known && l.deadHere(e.Holder)
 		if !e.Stale && !dead {
 			if time.Now().Before(deadline) {
 				if err := sleep(ctx, time.Second); err != nil {
@@ -368,25 +419,51 @@ func (l *Lock) renew() {
 }
 
 // extend renews the lease now. A failed request is retried at the next
-// tick; a lock object found changed is lost.
+// tick; a lock object found another run's, or gone, is lost.
 func (l *Lock) extend(ctx context.Context) error {
-	data, until := l.record()
-	l.mu.Lock()
-	tag := l.tag
-	l.mu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, l.lease/4)
 	defer cancel()
-	newTag, ok, err := l.cond.ReplaceIf(ctx, l.name, data, tag)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case err != nil:
+	data, until := l.record()
+	for try := 0; ; try++ {
+		newTag, ok, err := l.cond.ReplaceIf(ctx, l.name, data, l.tag)
+		if err != nil {
+			return err
+		}
+		if ok {
+			l.tag = newTag
+			l.mu.Lock()
+			l.until = until
+			l.mu.Unlock()
+			return nil
+		}
+		if err := l.reread(ctx); err != nil {
+			return err
+		}
+		if try == 2 {
+			return fmt.Errorf("audit location %s: the lock %s changes under each renewal", l.loc, l.name)
+		}
+	}
+}
+
+// reread reads the lock object after a conditional write or removal was
+// refused, under wmu: if it is still this run's (a write whose answer was
+// lost took effect), its tag is taken as the version last written; if it
+// is another run's or gone, the lock is lost.
+func (l *Lock) reread(ctx context.Context) error {
+	data, tag, err := l.cond.ReadTagged(ctx, l.name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
-	case !ok:
+	}
+	var h Holder
+	if err != nil || json.Unmarshal(data, &h) != nil || h.Token != l.holder.Token {
+		l.mu.Lock()
+		defer l.mu.Unlock()
 		l.lost = fmt.Errorf("audit location %s: the lock %s was taken over by another run (or removed); this run stops writing the audit location", l.loc, l.name)
 		return l.lost
 	}
-	l.tag, l.until = newTag, until
+	l.tag = tag
 	return nil
 }
 
@@ -443,13 +520,25 @@ func (l *Lock) Release(ctx context.Context) error {
 	close(l.stop)
 	<-l.done
 	l.stop = nil
-	if l.Err() != nil {
-		return nil // not ours any more: nothing to remove
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	for try := 0; ; try++ {
+		if l.Err() != nil {
+			return nil // not ours any more: nothing to remove
+		}
+		ok, err := l.cond.RemoveIf(ctx, l.name, l.tag)
+		if err != nil {
+			return fmt.Errorf("audit location %s: release the lock %s: %w", l.loc, l.name, err)
+		}
+		if ok || try == 2 {
+			return nil
+		}
+		// Not the version last written: if a write whose answer was
+		// lost made it, it is still this run's to remove.
+		if err := l.reread(ctx); err != nil && l.Err() == nil {
+			return fmt.Errorf("audit location %s: release the lock %s: %w", l.loc, l.name, err)
+		}
 	}
-	if _, err := l.cond.RemoveIf(ctx, l.name, l.tag); err != nil {
-		return fmt.Errorf("audit location %s: release the lock %s: %w", l.loc, l.name, err)
-	}
-	return nil
 }
 
 // Guard returns loc, seen through the lock: a lock object that is no

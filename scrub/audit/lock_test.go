@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -229,25 +230,202 @@ func TestLockObject(t *testing.T) {
 	}
 }
 
-// TestLockObjectDeadHere: the lock object of a run of this host that is
-// no longer running is taken over without waiting for its lease.
+// errLostAnswer is a request that took effect but whose answer was lost
+// (a connection reset after the server wrote the object).
+var errLostAnswer = errors.New("connection reset by peer")
+
+// faultyLocation is a condLocation whose conditional writes are slow (so
+// that writes of one lock object overlap) and whose next answers can be
+// lost after the write took effect: answered with an error, or refused
+// as the SDK's retry of it is (a failed precondition, the tag being the
+// one the lost write replaced).
+type faultyLocation struct {
+	*condLocation
+	delay time.Duration
+
+	mu           sync.Mutex
+	loseReplace  []error // the next ReplaceIf answers: errLostAnswer, or nil for a retry refused
+	loseCreate   bool    // the next CreateTagged is answered as its retry is: fs.ErrExist
+	replaceCalls int
+}
+
+func (f *faultyLocation) ReplaceIf(ctx context.Context, name string, data []byte, tag string) (string, bool, error) {
+	time.Sleep(f.delay)
+	f.mu.Lock()
+	f.replaceCalls++
+	var lose, lost error
+	if len(f.loseReplace) > 0 {
+		lose, lost = errLostAnswer, f.loseReplace[0]
+		f.loseReplace = f.loseReplace[1:]
+	}
+	f.mu.Unlock()
+	newTag, ok, err := f.condLocation.ReplaceIf(ctx, name, data, tag)
+	if lose == nil || !ok || err != nil {
+		return newTag, ok, err
+	}
+	return "", false, lost
+}
+
+func (f *faultyLocation) CreateTagged(ctx context.Context, name string, data []byte) (string, error) {
+	f.mu.Lock()
+	lose := f.loseCreate
+	f.loseCreate = false
+	f.mu.Unlock()
+	tag, err := f.condLocation.CreateTagged(ctx, name, data)
+	if lose && err == nil {
+		return "", fmt.Errorf("%s: %w", name, fs.ErrExist)
+	}
+	return tag, err
+}
+
+// TestLockObjectOwnWrites: the writes of a run's own lock object (the
+// lease renewed, the batch recorded) never make it lose the lock when no
+// other run touched it: not when they overlap on a slow store, nor when a
+// write took effect but its answer was lost (its retry, or the next
+// write, names the version it replaced). The lock is released in the end.
+// A lock another run took over is still lost.
+func TestLockObjectOwnWrites(t *testing.T) {
+	const name = ".lock-request-00"
+	tests := []struct {
+		name        string
+		delay       time.Duration
+		loseCreate  bool
+		loseReplace []error
+		takenOver   bool // by another run, halfway
+	}{
+		{name: "slow store", delay: 15 * time.Millisecond},
+		{name: "answer lost", loseReplace: []error{errLostAnswer}},
+		{name: "answer lost, retry refused", loseReplace: []error{nil}},
+		{name: "answers lost in a row", loseReplace: []error{nil, errLostAnswer, nil, errLostAnswer}},
+		{name: "answer lost on a slow store", delay: 15 * time.Millisecond, loseReplace: []error{nil, errLostAnswer}},
+		{name: "create's answer lost", loseCreate: true},
+		{name: "taken over", delay: 15 * time.Millisecond, takenOver: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			loc := &faultyLocation{condLocation: newCondLocation(), delay: tt.delay, loseCreate: tt.loseCreate}
+			a, err := audit.AcquireLock(ctx, loc, name, audit.LockOptions{Lease: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			loc.mu.Lock()
+			loc.loseReplace = tt.loseReplace
+			loc.mu.Unlock()
+			// SetBatch against the renewals: every 50ms, for a second.
+			var lostAt int
+			for i := range 40 {
+				if tt.takenOver && i == 20 {
+					data, tag, _ := loc.ReadTagged(ctx, name)
+					var h audit.Holder
+					json.Unmarshal(data, &h)
+					h.Token, h.PID = "another run's", 4242
+					data, _ = json.Marshal(h)
+					if _, ok, _ := loc.condLocation.ReplaceIf(ctx, name, data, tag); !ok {
+						t.Fatal("could not take the lock over")
+					}
+				}
+				a.SetBatch(ctx, fmt.Sprintf("batch-%d", i)) // an error is retried by the renewal
+				time.Sleep(10 * time.Millisecond)
+				if a.Err() != nil {
+					lostAt = i
+					break
+				}
+			}
+			loc.mu.Lock()
+			calls := loc.replaceCalls
+			loc.mu.Unlock()
+			err = a.Err()
+			switch {
+			case tt.takenOver && err == nil:
+				t.Fatal("a lock another run took over is still held")
+			case tt.takenOver && lostAt < 20:
+				t.Fatalf("lost at SetBatch %d, before it was taken over: %v", lostAt, err)
+			case !tt.takenOver && err != nil:
+				t.Fatalf("lost after %d writes with no other run: %v", calls, err)
+			}
+			if err := a.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			data, err := loc.ReadFile(ctx, name)
+			switch {
+			case tt.takenOver && err != nil:
+				t.Errorf("the other run's lock was removed: %v", err)
+			case !tt.takenOver && err == nil:
+				t.Errorf("released, but the lock object is left: %s", data)
+			}
+		})
+	}
+}
+
+// TestLockObjectDeadHere: the lock object of a run that is no longer
+// running is taken over without waiting for its lease only when that run
+// was on this host, in this boot of it and in this PID namespace (where
+// its PID means what it means here). Containers sharing a hostname each
+// have a PID namespace of their own, and a lock object of before these
+// were recorded says nothing of them: such a lock is live until its lease
+// runs out, then stale.
 func TestLockObjectDeadHere(t *testing.T) {
-	ctx := context.Background()
-	loc := newCondLocation()
-	a, err := audit.AcquireLock(ctx, loc, audit.SealLock, audit.LockOptions{})
-	if err != nil {
-		t.Fatal(err)
+	linux := runtime.GOOS == "linux"
+	tests := []struct {
+		name    string
+		edit    func(h map[string]any)
+		expired bool
+		// dead: taken over at once; else refused, stale if expired.
+		dead bool
+	}{
+		{name: "same host, boot and PID namespace", edit: func(map[string]any) {}, dead: linux},
+		{name: "another PID namespace", edit: func(h map[string]any) { h["pid_ns"] = "pid:[1]" }},
+		{name: "another boot", edit: func(h map[string]any) { h["boot_id"] = "00000000-0000-0000-0000-000000000000" }},
+		{name: "no PID namespace", edit: func(h map[string]any) { delete(h, "pid_ns") }},
+		{name: "no boot", edit: func(h map[string]any) { delete(h, "boot_id") }},
+		{name: "written before either was recorded", edit: func(h map[string]any) { delete(h, "pid_ns"); delete(h, "boot_id") }},
+		{name: "another host", edit: func(h map[string]any) { h["host"] = "elsewhere" }},
+		{name: "another PID namespace, lease ran out", edit: func(h map[string]any) { h["pid_ns"] = "pid:[1]" }, expired: true},
 	}
-	data, _ := loc.ReadFile(ctx, audit.SealLock)
-	var h audit.Holder
-	json.Unmarshal(data, &h)
-	h.PID = 1 << 22 // above pid_max: no such process
-	data, _ = json.Marshal(h)
-	loc.Put(ctx, audit.SealLock, bytes.NewReader(data))
-	b, err := audit.AcquireLock(ctx, loc, audit.SealLock, audit.LockOptions{})
-	if err != nil {
-		t.Fatalf("lock of a dead run of this host: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			loc := newCondLocation()
+			a, err := audit.AcquireLock(ctx, loc, audit.SealLock, audit.LockOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Release(ctx)
+			data, _ := loc.ReadFile(ctx, audit.SealLock)
+			var h map[string]any
+			if err := json.Unmarshal(data, &h); err != nil {
+				t.Fatal(err)
+			}
+			if linux && (h["boot_id"] == nil || h["pid_ns"] == nil) {
+				t.Fatalf("the holder names no boot or PID namespace: %s", data)
+			}
+			h["pid"] = 1 << 22 // above pid_max: no such process
+			if tt.expired {
+				h["lease_until"] = "2026-01-02T03:06:05.000Z"
+			}
+			tt.edit(h)
+			data, _ = json.Marshal(h)
+			loc.Put(ctx, audit.SealLock, bytes.NewReader(data))
+
+			b, err := audit.AcquireLock(ctx, loc, audit.SealLock, audit.LockOptions{})
+			if tt.dead {
+				if err != nil {
+					t.Fatalf("lock of a dead run of this host: %v", err)
+				}
+				b.Release(ctx)
+				return
+			}
+			var le *audit.LockedError
+			if !errors.As(err, &le) {
+				if err == nil {
+					b.Release(ctx)
+				}
+				t.Fatalf("got %v, want a LockedError", err)
+			}
+			if le.Stale != tt.expired {
+				t.Errorf("stale %v, want %v: %v", le.Stale, tt.expired, err)
+			}
+		})
 	}
-	b.Release(ctx)
-	a.Release(ctx)
 }

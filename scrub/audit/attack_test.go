@@ -314,9 +314,9 @@ func TestAttackChainTip(t *testing.T) {
 		tip  func(a *audit.Sealed) string
 		want string // what verify says of c before anything is deleted
 	}{
-		{"names no batch", func(a *audit.Sealed) string { return `{"batch":"` + a.Batch[:len(a.Batch)-1] + `9"}` }, ""},
+		{"names no batch", func(a *audit.Sealed) string { return `{"batch":"` + otherName(a.Batch) + `"}` }, ""},
 		{"names no batch, following none", func(a *audit.Sealed) string {
-			return `{"batch":"` + a.Batch[:len(a.Batch)-1] + `9","prev_batch":"","prev_sha256sums":""}`
+			return `{"batch":"` + otherName(a.Batch) + `","prev_batch":"","prev_sha256sums":""}`
 		}, ""},
 		{"names an older batch", func(a *audit.Sealed) string { return `{"batch":"` + a.Batch + `"}` }, audit.Forked},
 		{"not JSON", func(*audit.Sealed) string { return "x" }, ""},
@@ -346,4 +346,14 @@ func TestAttackChainTip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otherName returns a batch name that is not name (its last hex digit
+// changed).
+func otherName(name string) string {
+	last := "9"
+	if strings.HasSuffix(name, last) {
+		last = "8"
+	}
+	return name[:len(name)-1] + last
 }

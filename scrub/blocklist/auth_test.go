@@ -118,21 +118,38 @@ func TestAuthentication(t *testing.T) {
 			return forged
 		}, nil, "names itself", blocklist.ErrUnauthenticated},
 		{"change of another list", func(t *testing.T, dir string, cs []*blocklist.Pending) string {
-			// A signed remove of another list by the same key follows
-			// changes this list does not have.
+			// A signed remove of another list by the same key (it also
+			// follows changes this list does not have).
 			odir, ocs := honest(t, k)
 			for _, suf := range []string{"", blocklist.SigSuffix} {
 				writeFile(t, filepath.Join(dir, ocs[1].Name+suf), readFile(t, filepath.Join(odir, ocs[1].Name+suf)))
 			}
 			return ocs[1].Name
-		}, nil, "chain broken", blocklist.ErrUnauthenticated},
+		}, nil, "from another list", blocklist.ErrUnauthenticated},
+		{"identity replaced", func(t *testing.T, dir string, cs []*blocklist.Pending) string {
+			writeFile(t, filepath.Join(dir, blocklist.ListFile), []byte(`{"format":3,"list":"00000000000000000000000000000000"}`+"\n"))
+			return blocklist.ListFile
+		}, nil, "replaced?", blocklist.ErrUnauthenticated},
+		{"identity of another list", func(t *testing.T, dir string, cs []*blocklist.Pending) string {
+			odir, _ := honest(t, k)
+			writeFile(t, filepath.Join(dir, blocklist.ListFile), readFile(t, filepath.Join(odir, blocklist.ListFile)))
+			return blocklist.ListFile
+		}, nil, "replaced?", blocklist.ErrUnauthenticated},
+		{"identity deleted", func(t *testing.T, dir string, cs []*blocklist.Pending) string {
+			os.Remove(filepath.Join(dir, blocklist.ListFile))
+			return blocklist.ListFile
+		}, nil, "is missing", blocklist.ErrUnauthenticated},
+		{"identity malformed", func(t *testing.T, dir string, cs []*blocklist.Pending) string {
+			writeFile(t, filepath.Join(dir, blocklist.ListFile), []byte(`{"format":3,"list":"x"}`))
+			return blocklist.ListFile
+		}, nil, "not the list's identity", blocklist.ErrUnauthenticated},
 		{"forged change of an earlier release", func(t *testing.T, dir string, cs []*blocklist.Pending) string {
 			c := fmt.Sprintf(`{"format":1,"op":"remove","id_key":%q,"tags":[%q],"batch":"batch-x","time":"2099-12-31T00:00:00.000Z"}`, k.ID(), tags(k, "B")[0])
 			writeFile(t, filepath.Join(dir, forged), []byte(c))
 			return forged
 		}, nil, "unsigned (no " + forged + blocklist.SigSuffix + "), in a list of signed changes", blocklist.ErrUnauthenticated},
 		{"forged adopt", func(t *testing.T, dir string, cs []*blocklist.Pending) string {
-			c := fmt.Sprintf(`{"format":2,"name":%q,"op":"adopt","id_key":%q,"tags":[],"batch":"batch-x","time":"2099-12-31T00:00:00.000Z"}`, forged, k.ID())
+			c := fmt.Sprintf(`{"format":3,"name":%q,"list":"00000000000000000000000000000000","op":"adopt","id_key":%q,"tags":[],"batch":"batch-x","time":"2099-12-31T00:00:00.000Z"}`, forged, k.ID())
 			writeFile(t, filepath.Join(dir, forged), []byte(c))
 			return forged
 		}, nil, "unsigned", blocklist.ErrUnauthenticated},
@@ -200,11 +217,11 @@ func TestChain(t *testing.T) {
 	// Two writers at once, from the same view: one adds C, the other
 	// (another key) removes A.
 	w1, w2 := opened(), opened()
-	p1, err := w1.Prepare(signer, blocklist.OpAdd, "batch-1", "", "", tags(k, "C"))
+	p1, err := w1.Prepare(context.Background(), signer, blocklist.OpAdd, "batch-1", "", "", tags(k, "C"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := w2.Prepare(other, blocklist.OpRemove, "batch-2", "", "", tags(k, "A"))
+	p2, err := w2.Prepare(context.Background(), other, blocklist.OpRemove, "batch-2", "", "", tags(k, "A"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +259,7 @@ func TestChain(t *testing.T) {
 		t.Errorf("Open trusting one of two signers: %v, want a refusal naming %s", err, p2.Name)
 	}
 	// A writer whose key the list does not trust writes nothing.
-	if _, err := l.Prepare(newSigner(), blocklist.OpAdd, "b", "", "", tags(k, "D")); err == nil || !strings.Contains(err.Error(), "not a trusted blocklist signer") {
+	if _, err := l.Prepare(context.Background(), newSigner(), blocklist.OpAdd, "b", "", "", tags(k, "D")); err == nil || !strings.Contains(err.Error(), "not a trusted blocklist signer") {
 		t.Errorf("Prepare with an untrusted key: %v", err)
 	}
 	// A signature without its change (a writer that died between the
@@ -273,15 +290,18 @@ func TestAdopt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Prepare(signer, blocklist.OpAdd, "b", "", "", tags(k, "C")); !errors.Is(err, blocklist.ErrUnsigned) {
+	if _, err := l.Prepare(context.Background(), signer, blocklist.OpAdd, "b", "", "", tags(k, "C")); !errors.Is(err, blocklist.ErrUnsigned) {
 		t.Errorf("Prepare on an unadopted list: %v", err)
 	}
-	p, err := l.Adopt(signer, "batch-adopt", "dpo", "DPO-1")
+	p, err := l.Adopt(context.Background(), signer, "batch-adopt", "dpo", "DPO-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Change.Legacy) != 2 || !slices.Equal(p.Change.Tags, tags(k, "B")) {
 		t.Errorf("adopt change: %+v", p.Change)
+	}
+	if id := readFile(t, filepath.Join(dir, blocklist.ListFile)); p.Change.List == "" || !strings.Contains(string(id), p.Change.List) {
+		t.Errorf("adopt change of list %q, identity file %s", p.Change.List, id)
 	}
 	if err := p.Store(ctx); err != nil {
 		t.Fatal(err)
@@ -332,7 +352,7 @@ func FuzzChange(f *testing.F) {
 	}
 	var last *blocklist.Pending
 	for _, op := range []string{blocklist.OpAdd, blocklist.OpRemove} {
-		if last, err = l.Prepare(signer, op, "batch-fuzz", "", "", tags(k, "A")); err == nil {
+		if last, err = l.Prepare(context.Background(), signer, op, "batch-fuzz", "", "", tags(k, "A")); err == nil {
 			err = last.Store(context.Background())
 		}
 		if err != nil {
@@ -363,4 +383,34 @@ func FuzzChange(f *testing.F) {
 			t.Errorf("error %v does not name %s", err, last.Name)
 		}
 	})
+}
+
+// TestAnotherList copies signed changes from another list made with the
+// same signing key and ID key (staging, an older list): an "add X" and
+// "remove X" pair with their signatures, names kept. The list refuses
+// them, naming the first and saying they are from another list, however
+// they are copied, and an honest writer changes nothing on such a list.
+func TestAnotherList(t *testing.T) {
+	k := newKey(t)
+	ctx := context.Background()
+	prodDir, _ := honest(t, k) // B and C on the list
+	stagingDir := t.TempDir()
+	staging := open(t, local.Dir(stagingDir), k)
+	add := change(t, staging, blocklist.OpAdd, tags(k, "B")...)
+	remove := change(t, staging, blocklist.OpRemove, tags(k, "B")...)
+	for _, p := range []*blocklist.Pending{add, remove} {
+		for _, f := range []string{p.Name, p.Name + blocklist.SigSuffix} {
+			writeFile(t, filepath.Join(prodDir, f), readFile(t, filepath.Join(stagingDir, f)))
+		}
+	}
+	l, err := blocklist.Open(ctx, local.Dir(prodDir), k, trusting(signer))
+	if !errors.Is(err, blocklist.ErrUnauthenticated) || !strings.Contains(err.Error(), add.Name) || !strings.Contains(err.Error(), "from another list") {
+		t.Fatalf("Open with changes copied from another list: %v (list %v), want a refusal naming %s, from another list", err, l.Tags(), add.Name)
+	}
+	// With the other list's identity file copied too, the list's own
+	// changes are the ones of another list: refused all the same.
+	writeFile(t, filepath.Join(prodDir, blocklist.ListFile), readFile(t, filepath.Join(stagingDir, blocklist.ListFile)))
+	if _, err := blocklist.Open(ctx, local.Dir(prodDir), k, trusting(signer)); !errors.Is(err, blocklist.ErrUnauthenticated) || !strings.Contains(err.Error(), "from another list") {
+		t.Errorf("Open with the other list's changes and identity: %v, want a refusal, from another list", err)
+	}
 }

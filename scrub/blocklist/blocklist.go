@@ -6,31 +6,45 @@
 // The list lives in an audit.Location (a directory or an S3 prefix) as
 // append-only change files, one per change, each created under a new name
 // and never rewritten, each with a detached SSH signature (PROTOCOL.sshsig,
-// namespace "scrub-blocklist", as `ssh-keygen -Y sign` makes it) beside it:
+// namespace "scrub-blocklist", as `ssh-keygen -Y sign` makes it) beside it,
+// and the list's identity, fixed by its first writer:
 //
+//	blocklist.json
 //	change-20260314T021500.123Z-9f86d081.json
 //	change-20260314T021500.123Z-9f86d081.json.sig
 //
-//	{"format":2,"name":"change-20260314T021500.123Z-9f86d081.json",
+//	{"format":3,"list":"3f0c9a6e51d24b7f8e0a1c2d3b4f5a69"}
+//
+//	{"format":3,"name":"change-20260314T021500.123Z-9f86d081.json",
+//	 "list":"3f0c9a6e51d24b7f8e0a1c2d3b4f5a69",
 //	 "prev":["5be1..."],"op":"add","id_key":"hmac-sha256:...","tags":["0a1b...",...],
 //	 "batch":"batch-...","time":"2026-03-14T02:15:00.123Z","operator":"dpo","ticket":"DPO-7"}
 //
-// A change names itself (so that a copy under another name is refused) and
+// A change names itself (so that a copy under another name is refused),
+// the list it belongs to (so that a change copied from another list made
+// with the same keys is refused, even one that follows no other) and
 // the changes it follows: prev holds the SHA-256 of every change that no
 // other change followed yet when it was written (one, unless writers ran at
 // once; none for the first). The changes form a chain, or a graph where
-// writers ran at once, so a change deleted from the middle, or one from
-// another list, breaks it. The list is the replay of its changes in that
+// writers ran at once, so a change deleted from the middle breaks it. The list is the replay of its changes in that
 // order, changes made at once (neither following the other) in name order:
 // the UTC time of the change, to the millisecond, then 8 random hex digits.
 // Since nothing is read, changed and written back, two writers at once
 // cannot lose each other's changes; the next change follows both.
 //
+// The identity file (ListFile) holds a random name that the list's first
+// change (or its adopt change) creates, never replacing one: writers that
+// start an empty list at once all use the one created first. It is not
+// signed; the changes, which carry it, are. Rewriting it only makes the
+// list refused: a list with signed changes and no identity file, or with
+// one that none of its changes names, is refused, and so is a change that
+// names another.
+//
 // Open checks every change against the trusted keys before the list is
 // used, and refuses the list, naming the change, if one is unsigned, badly
-// signed, signed by a key not trusted, or follows a change that is not
-// there. Lists of earlier releases (format 1: unsigned, unchained) are
-// brought under signatures once, by an adopt change that records the name
+// signed, signed by a key not trusted, of another list, or follows a
+// change that is not there. Lists of earlier releases (format 1: unsigned,
+// unchained) are brought under signatures once, by an adopt change that records the name
 // and SHA-256 of each of their changes and the tags they leave on the
 // list (see OpenUnsigned and List.Adopt).
 //
@@ -61,11 +75,22 @@ import (
 )
 
 // Format is the version of the change files this package writes. It reads
-// format 1 (unsigned, of earlier releases) only as adopted by an adopt change.
+// format 1 (unsigned, of earlier releases) only as adopted by an adopt
+// change. Format 2 (signed, without the list's identity) was written by
+// no release and is refused.
 const (
-	Format       = 2
+	Format       = 3
 	LegacyFormat = 1
 )
+
+// ListFile is the name of the list's identity file.
+const ListFile = "blocklist.json"
+
+// identity is the content of ListFile.
+type identity struct {
+	Format int    `json:"format"`
+	List   string `json:"list"`
+}
 
 // The operations of a change.
 const (
@@ -79,10 +104,13 @@ const (
 // Change is one change file.
 type Change struct {
 	Format int `json:"format"`
-	// Name is the change file's own name (format 2).
+	// Name is the change file's own name (format 3).
 	Name string `json:"name,omitempty"`
+	// List is the identity of the list the change belongs to (format 3):
+	// the one in its ListFile.
+	List string `json:"list,omitempty"`
 	// Prev holds the hex SHA-256 of the changes this one follows, sorted
-	// (format 2; empty for a first change and an adopt change).
+	// (format 3; empty for a first change and an adopt change).
 	Prev []string `json:"prev,omitempty"`
 	Op   string   `json:"op"`
 	// IDKey names the key the tags are under (audit.IDKey.ID).
@@ -113,6 +141,7 @@ const SigSuffix = ".sig"
 var (
 	changeName = regexp.MustCompile(`^change-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9a-f]{8}\.json$`)
 	tagPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	listID     = regexp.MustCompile(`^[0-9a-f]{32}$`)
 )
 
 // ErrKeyMismatch reports a list whose tags are under another ID key than
@@ -130,10 +159,15 @@ var ErrNoTrust = errors.New("no trusted key to check the changes' signatures wit
 // signed: it is used only once adopted (List.Adopt).
 var ErrUnsigned = errors.New("the blocklist was written by an earlier scrub and is not signed")
 
+// ErrAdopted reports, from OpenUnsigned, a list that an adopt change has
+// taken under signatures already.
+var ErrAdopted = errors.New("the list is adopted already")
+
 // List is the state of a blocklist as loaded: the tags on it and the
 // changes it was replayed from.
 type List struct {
 	loc     audit.Location
+	id      string // the list's identity; "" until its first change
 	keyID   string
 	trust   *Trust
 	tags    map[string]struct{}
@@ -181,8 +215,11 @@ func open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trus
 	}
 	var names []string
 	sigs := map[string]bool{}
+	hasID := false
 	for _, f := range files {
-		if changeName.MatchString(f) {
+		if f == ListFile {
+			hasID = true
+		} else if changeName.MatchString(f) {
 			names = append(names, f)
 		} else if c, ok := strings.CutSuffix(f, SigSuffix); ok && changeName.MatchString(c) {
 			sigs[c] = true
@@ -193,6 +230,11 @@ func open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trus
 		return nil, fmt.Errorf("blocklist %s: %w", loc, ErrNoTrust)
 	}
 	l := &List{loc: loc, keyID: key.ID(), trust: trust, tags: map[string]struct{}{}}
+	if hasID {
+		if l.id, err = l.readID(ctx); err != nil {
+			return nil, err
+		}
+	}
 	all := make([]Loaded, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadJobs)
@@ -217,6 +259,9 @@ func open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trus
 			signed = append(signed, c)
 		}
 	}
+	if err := l.checkList(signed); err != nil {
+		return nil, fmt.Errorf("blocklist %s: %w", loc, err)
+	}
 	if err := l.checkLegacy(signed, unsigned); err != nil {
 		return nil, fmt.Errorf("blocklist %s: %w", loc, err)
 	}
@@ -234,7 +279,46 @@ func open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trus
 	return l, nil
 }
 
-// load reads, parses and, for format 2, authenticates one change file.
+// readID reads the list's identity file.
+func (l *List) readID(ctx context.Context) (string, error) {
+	data, err := l.loc.ReadFile(ctx, ListFile)
+	if err != nil {
+		return "", fmt.Errorf("blocklist %s: %w", l.loc, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var id identity
+	if err := dec.Decode(&id); err != nil || dec.More() || id.Format != Format || !listID.MatchString(id.List) {
+		return "", fmt.Errorf("blocklist %s: %s: %w: not the list's identity (want {\"format\":%d,\"list\":\"<32 hex digits>\"})",
+			l.loc, ListFile, ErrUnauthenticated, Format)
+	}
+	return id.List, nil
+}
+
+// checkList checks that every signed change is of this list: of the
+// identity in its ListFile.
+func (l *List) checkList(signed []Loaded) error {
+	if len(signed) == 0 {
+		return nil
+	}
+	if l.id == "" {
+		return fmt.Errorf("%w: %s is missing (deleted?), and the list holds signed changes, which name their list (%s names %s): restore it",
+			ErrUnauthenticated, ListFile, signed[0].Name, signed[0].List)
+	}
+	if !slices.ContainsFunc(signed, func(c Loaded) bool { return c.List == l.id }) {
+		return fmt.Errorf("%s: %w: it names the list %s, none of the list's changes (%s, for one, names %s): %s replaced?",
+			ListFile, ErrUnauthenticated, l.id, signed[0].Name, signed[0].List, ListFile)
+	}
+	for _, c := range signed {
+		if c.List != l.id {
+			return fmt.Errorf("%s: %w: from another list: it names the list %s, this list is %s (%s); a change copied from another list signed by the same key",
+				c.Name, ErrUnauthenticated, c.List, l.id, ListFile)
+		}
+	}
+	return nil
+}
+
+// load reads, parses and, for format 3, authenticates one change file.
 func (l *List) load(ctx context.Context, name string, hasSig bool) (*Loaded, error) {
 	data, err := l.loc.ReadFile(ctx, name)
 	if err != nil {
@@ -302,7 +386,7 @@ func (l *List) checkLegacy(signed []Loaded, unsigned bool) error {
 			l.legacy[0].Name, ErrUnsigned)
 	}
 	if unsigned {
-		return fmt.Errorf("%s: the list is adopted already", adopt.Name)
+		return fmt.Errorf("%s: %w", adopt.Name, ErrAdopted)
 	}
 	vouched := map[string]string{}
 	for _, lc := range adopt.Legacy {
@@ -399,10 +483,12 @@ func parse(data []byte) (*Change, error) {
 	switch {
 	case c.Format != Format && !legacy:
 		return nil, fmt.Errorf("format %d, this scrub reads format %d (and %d, unsigned, of earlier releases)", c.Format, Format, LegacyFormat)
-	case legacy && (c.Name != "" || c.Prev != nil || c.Legacy != nil || c.Op == OpAdopt):
-		return nil, errors.New("format 1 with the fields of format 2")
+	case legacy && (c.Name != "" || c.List != "" || c.Prev != nil || c.Legacy != nil || c.Op == OpAdopt):
+		return nil, fmt.Errorf("format 1 with the fields of format %d", Format)
 	case !legacy && !changeName.MatchString(c.Name):
 		return nil, fmt.Errorf("name %q is not a change file name", c.Name)
+	case !legacy && !listID.MatchString(c.List):
+		return nil, fmt.Errorf("list %q is not a list identity (32 hex digits)", c.List)
 	case c.Op != OpAdd && c.Op != OpRemove && c.Op != OpAdopt:
 		return nil, fmt.Errorf("op %q, want add, remove or adopt", c.Op)
 	case c.Op == OpAdopt && len(c.Prev) > 0:
@@ -502,6 +588,16 @@ func (l *List) Unsigned() []Loaded { return slices.Clone(l.legacy) }
 // writers changed the list at once (the next change follows them all).
 func (l *List) Heads() int { return len(l.heads) }
 
+// Adoption returns the list's adopt change, if it has one.
+func (l *List) Adoption() (Loaded, bool) {
+	for _, c := range l.changes {
+		if c.Op == OpAdopt {
+			return c, true
+		}
+	}
+	return Loaded{}, false
+}
+
 // ByBatch returns the change that batch made, if any: a resumed batch
 // must not make its change twice.
 func (l *List) ByBatch(batch string) (Loaded, bool) {
@@ -529,8 +625,10 @@ type Pending struct {
 // Prepare makes a change of op (OpAdd or OpRemove) for tags, which it
 // sorts and deduplicates, following the list's heads and signed by
 // signer, whose public half the list must trust. The caller fills in
-// nothing else: the key, time and name come from the list and the clock.
-func (l *List) Prepare(signer ed25519.PrivateKey, op, batch, operator, ticket string, tags []string) (*Pending, error) {
+// nothing else: the key, time and name come from the list and the clock,
+// the list's identity from its ListFile. For a list's first change,
+// Prepare creates that file: its only write (Store writes the change).
+func (l *List) Prepare(ctx context.Context, signer ed25519.PrivateKey, op, batch, operator, ticket string, tags []string) (*Pending, error) {
 	if op != OpAdd && op != OpRemove {
 		return nil, fmt.Errorf("blocklist: op %q", op)
 	}
@@ -546,14 +644,15 @@ func (l *List) Prepare(signer ed25519.PrivateKey, op, batch, operator, ticket st
 			return nil, fmt.Errorf("blocklist: tag %d is not a hex HMAC-SHA256", i+1)
 		}
 	}
-	return l.prepare(signer, Change{Prev: slices.Clone(l.heads), Op: op, Tags: tags, Batch: batch, Operator: operator, Ticket: ticket})
+	return l.prepare(ctx, signer, Change{Prev: slices.Clone(l.heads), Op: op, Tags: tags, Batch: batch, Operator: operator, Ticket: ticket})
 }
 
 // Adopt makes the adopt change of a list of an earlier release opened
 // with OpenUnsigned: it records the name and SHA-256 of each of its
 // unsigned changes, and the tags they leave on the list, signed by signer.
-// From then on Open accepts those changes, and only those, unsigned.
-func (l *List) Adopt(signer ed25519.PrivateKey, batch, operator, ticket string) (*Pending, error) {
+// From then on Open accepts those changes, and only those, unsigned. The
+// adopt change fixes the list's identity (ListFile), as a first change does.
+func (l *List) Adopt(ctx context.Context, signer ed25519.PrivateKey, batch, operator, ticket string) (*Pending, error) {
 	switch {
 	case len(l.legacy) == 0:
 		return nil, fmt.Errorf("blocklist %s: no unsigned change to adopt", l.loc)
@@ -564,14 +663,14 @@ func (l *List) Adopt(signer ed25519.PrivateKey, batch, operator, ticket string) 
 	for _, lc := range l.legacy {
 		c.Legacy = append(c.Legacy, LegacyChange{Name: lc.Name, SHA256: lc.SHA256})
 	}
-	p, err := l.prepare(signer, c)
+	p, err := l.prepare(ctx, signer, c)
 	if err == nil {
 		p.Change.Tags = slices.Clone(c.Tags)
 	}
 	return p, err
 }
 
-func (l *List) prepare(signer ed25519.PrivateKey, c Change) (*Pending, error) {
+func (l *List) prepare(ctx context.Context, signer ed25519.PrivateKey, c Change) (*Pending, error) {
 	if len(signer) != ed25519.PrivateKeySize {
 		return nil, errors.New("blocklist: a change needs a signing key")
 	}
@@ -579,6 +678,10 @@ func (l *List) prepare(signer ed25519.PrivateKey, c Change) (*Pending, error) {
 	if !l.trust.allows(pub) {
 		return nil, fmt.Errorf("blocklist %s: the signing key %s is not a trusted blocklist signer: the list would refuse its change", l.loc, sshsig.Fingerprint(pub))
 	}
+	if err := l.fixID(ctx); err != nil {
+		return nil, err
+	}
+	c.List = l.id
 	now := time.Now().UTC()
 	var rnd [4]byte
 	rand.Read(rnd[:])
@@ -599,6 +702,35 @@ func (l *List) prepare(signer ed25519.PrivateKey, c Change) (*Pending, error) {
 	sum := sha256.Sum256(data)
 	return &Pending{Name: c.Name, SHA256: hex.EncodeToString(sum[:]), Change: c, data: data, sig: sig,
 		signer: sshsig.Fingerprint(pub), list: l}, nil
+}
+
+// fixID gives a list without an identity (no change yet) one: it creates
+// ListFile, never replacing one, and if another writer created it first,
+// takes the identity from there.
+func (l *List) fixID(ctx context.Context) error {
+	if l.id != "" {
+		return nil
+	}
+	var rnd [16]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	data, err := json.Marshal(identity{Format: Format, List: id})
+	if err != nil {
+		return err
+	}
+	err = l.loc.Create(ctx, ListFile, bytes.NewReader(append(data, '\n')))
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		// Another writer started the list at the same time.
+		id, err = l.readID(ctx)
+		if err != nil {
+			return err
+		}
+	case err != nil:
+		return fmt.Errorf("blocklist %s: write %s: %w", l.loc, ListFile, err)
+	}
+	l.id = id
+	return nil
 }
 
 // Store creates the signature file and then the change file, neither of

@@ -57,7 +57,7 @@ func open(t *testing.T, loc audit.Location, key *audit.IDKey) *blocklist.List {
 
 func change(t *testing.T, l *blocklist.List, op string, tags ...string) *blocklist.Pending {
 	t.Helper()
-	p, err := l.Prepare(signer, op, "batch-test", "tester", "DPO-1", tags)
+	p, err := l.Prepare(context.Background(), signer, op, "batch-test", "tester", "DPO-1", tags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,10 +122,10 @@ func TestReplay(t *testing.T) {
 		t.Errorf("with other files: tags %v, want %v", got, want)
 	}
 	// No change is ever empty.
-	if _, err := l.Prepare(signer, blocklist.OpAdd, "b", "", "", nil); err == nil {
+	if _, err := l.Prepare(context.Background(), signer, blocklist.OpAdd, "b", "", "", nil); err == nil {
 		t.Error("Prepare of no tags succeeded")
 	}
-	if _, err := l.Prepare(signer, blocklist.OpAdd, "b", "", "", []string{"9F3A41C07B22E8D1"}); err == nil || strings.Contains(err.Error(), "9F3A") {
+	if _, err := l.Prepare(context.Background(), signer, blocklist.OpAdd, "b", "", "", []string{"9F3A41C07B22E8D1"}); err == nil || strings.Contains(err.Error(), "9F3A") {
 		t.Errorf("Prepare of a clear ID: %v", err)
 	}
 }
@@ -144,7 +144,7 @@ func TestConcurrentWriters(t *testing.T) {
 		want = append(want, tag)
 		l := open(t, loc, k)
 		wg.Go(func() {
-			p, err := l.Prepare(signer, blocklist.OpAdd, fmt.Sprintf("batch-%d", i), "", "", []string{tag})
+			p, err := l.Prepare(context.Background(), signer, blocklist.OpAdd, fmt.Sprintf("batch-%d", i), "", "", []string{tag})
 			if err == nil {
 				err = p.Store(context.Background())
 			}
@@ -164,6 +164,14 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	if n := len(l.Changes()); n != writers {
 		t.Errorf("%d change files, want %d", n, writers)
+	}
+	// They started the list at once: all took the identity of the one
+	// that created it first.
+	id := readFile(t, filepath.Join(string(loc), blocklist.ListFile))
+	for _, c := range l.Changes() {
+		if !strings.Contains(string(id), `"list":"`+c.List+`"`) {
+			t.Errorf("%s is of list %s, the list's identity is %s", c.Name, c.List, id)
+		}
 	}
 }
 
@@ -187,7 +195,12 @@ func TestMalformed(t *testing.T) {
 		{"not json", "{", "not a change file", nil},
 		{"trailing data", good("add", k.ID(), tag) + "{}", "data after", nil},
 		{"unknown field", strings.Replace(good("add", k.ID(), tag), `"format"`, `"ids":["9F3A41C07B22E8D1"],"format"`, 1), "unknown field", nil},
-		{"format", strings.Replace(good("add", k.ID(), tag), `"format":1`, `"format":3`, 1), "format 3", nil},
+		{"format", strings.Replace(good("add", k.ID(), tag), `"format":1`, `"format":4`, 1), "format 4", nil},
+		// Format 2 was signed but named no list: a change of it could be
+		// copied from another list.
+		{"format 2", strings.Replace(good("add", k.ID(), tag), `"format":1`, `"format":2,"name":"change-20260102T030405.678Z-0123abcd.json"`, 1), "format 2, this scrub reads format 3", nil},
+		{"format 1 naming a list", strings.Replace(good("add", k.ID(), tag), `"format":1`, `"format":1,"list":"00000000000000000000000000000000"`, 1), "format 1 with the fields of format 3", nil},
+		{"no list", strings.Replace(good("add", k.ID(), tag), `"format":1`, `"format":3,"name":"change-20260102T030405.678Z-0123abcd.json"`, 1), `list "" is not a list identity`, nil},
 		{"op", good("delete", k.ID(), tag), `op "delete"`, nil},
 		{"no key", good("add", "", tag), "id_key", nil},
 		{"no tags", strings.Replace(good("add", k.ID(), tag), `["`+tag+`"]`, `[]`, 1), "no tags", nil},

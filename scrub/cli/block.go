@@ -160,7 +160,7 @@ func (b *blockFlags) adder(ctx context.Context, o *eraseOptions, env Env, spec b
 			fmt.Fprintf(env.Stderr, "scrub: all %d IDs are on the blocklist %s already\n", len(tags), list)
 			return w.Event(audit.EventBlocklistAdd, ev)
 		}
-		p, err := list.Prepare(key, blocklist.OpAdd, w.Name(), batch.Operator(), o.ticket, tags)
+		p, err := list.Prepare(ctx, key, blocklist.OpAdd, w.Name(), batch.Operator(), o.ticket, tags)
 		if err != nil {
 			return err
 		}
@@ -369,12 +369,21 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	}
 	op := store.New(store.Options{Endpoint: *endpoint})
 	list, err := openBlocklist(ctx, op, bf.blocklist, idKey, trust, nil, *adopt)
+	var adopted error // the refusal of a list adopted already
+	if *adopt && errors.Is(err, blocklist.ErrAdopted) {
+		adopted, err = err, nil
+	}
 	if err != nil {
 		return err
 	}
 	loc, err := openFiles(ctx, op, "audit location", *where)
 	if err != nil {
 		return err
+	}
+	if adopted != nil {
+		if list, err = interruptedAdoption(ctx, op, bf.blocklist, idKey, trust, loc, adopted); err != nil {
+			return err
+		}
 	}
 	var listed []string
 	set.Each(func(id string) {
@@ -422,7 +431,7 @@ func unblock(ctx context.Context, b *batch.Batch, list *blocklist.List, key ed25
 		ev.Tags = []string{}
 		return b.Event(audit.EventBlocklistRemove, ev)
 	}
-	p, err := list.Prepare(key, blocklist.OpRemove, b.Name(), batch.Operator(), ticket, listed)
+	p, err := list.Prepare(ctx, key, blocklist.OpRemove, b.Name(), batch.Operator(), ticket, listed)
 	if err != nil {
 		return err
 	}
@@ -437,6 +446,32 @@ func unblock(ctx context.Context, b *batch.Batch, list *blocklist.List, key ed25
 	return nil
 }
 
+// interruptedAdoption opens an adopted list for --adopt-unsigned when the
+// batch that adopted it is unfinished in the audit location loc: a run
+// interrupted after it stored the adopt change, before it sealed the
+// batch, which this run resumes and seals. Otherwise the list's adoption
+// is over, and refused is the error.
+func interruptedAdoption(ctx context.Context, op *store.Opener, where string, idKey *audit.IDKey, trust *blocklist.Trust, loc audit.Location, refused error) (*blocklist.List, error) {
+	list, err := openBlocklist(ctx, op, where, idKey, trust, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := list.Adoption()
+	if !ok {
+		return nil, refused
+	}
+	journals, err := audit.Journals(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range journals {
+		if j.Batch == c.Batch && j.Start.Command == batch.Unblock {
+			return list, nil
+		}
+	}
+	return nil, refused
+}
+
 // adoptList logs and makes the adopt change of a list of an earlier
 // release: the event first, as for the other changes.
 func adoptList(ctx context.Context, b *batch.Batch, list *blocklist.List, key ed25519.PrivateKey, where, ticket string, env Env) error {
@@ -444,7 +479,12 @@ func adoptList(ctx context.Context, b *batch.Batch, list *blocklist.List, key ed
 		fmt.Fprintf(env.Stderr, "scrub: blocklist %s: this batch's change %s is in already\n", list, c.Name)
 		return nil
 	}
-	p, err := list.Adopt(key, b.Name(), batch.Operator(), ticket)
+	if c, ok := list.Adoption(); ok {
+		// Its batch was sealed by Begin (interrupted while sealing), or is
+		// not this request's.
+		return fmt.Errorf("blocklist %s: %s (batch %s): %w", list, c.Name, c.Batch, blocklist.ErrAdopted)
+	}
+	p, err := list.Adopt(ctx, key, b.Name(), batch.Operator(), ticket)
 	if err != nil {
 		return err
 	}

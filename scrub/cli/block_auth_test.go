@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
@@ -106,8 +108,10 @@ func TestBlocklistForged(t *testing.T) {
 		{"forged remove, unsigned", func(t *testing.T, a *scrubtest.Audit, bl string, changes []string) string {
 			first, _ := os.ReadFile(changes[0])
 			keyID := strings.SplitN(strings.SplitN(string(first), `"id_key":"`, 2)[1], `"`, 2)[0]
-			c := fmt.Sprintf(`{"format":2,"name":%q,"prev":[%q],"op":"remove","id_key":%q,"tags":["%s"],"batch":"batch-x","time":"2099-12-31T00:00:00.000Z"}`+"\n",
-				forgedName, changeSum(t, changes[2]), keyID, strings.Join(tagsOf(t, a.IDKey, scrubtest.Listed...), `","`))
+			id, _ := os.ReadFile(filepath.Join(bl, "blocklist.json"))
+			list := strings.SplitN(strings.SplitN(string(id), `"list":"`, 2)[1], `"`, 2)[0]
+			c := fmt.Sprintf(`{"format":3,"name":%q,"list":%q,"prev":[%q],"op":"remove","id_key":%q,"tags":["%s"],"batch":"batch-x","time":"2099-12-31T00:00:00.000Z"}`+"\n",
+				forgedName, list, changeSum(t, changes[2]), keyID, strings.Join(tagsOf(t, a.IDKey, scrubtest.Listed...), `","`))
 			os.WriteFile(filepath.Join(bl, forgedName), []byte(c), 0o644)
 			return forgedName
 		}, "unsigned"},
@@ -125,6 +129,17 @@ func TestBlocklistForged(t *testing.T) {
 			os.Remove(changes[1] + ".sig")
 			return filepath.Base(changes[2])
 		}, "chain broken"},
+		{"block and unblock copied from another list", func(t *testing.T, a *scrubtest.Audit, bl string, changes []string) string {
+			// Another list by the same keys (staging, an older list):
+			// its erase --block and unblock, signatures and names kept.
+			_, _, ochanges := blockedList(t, a)
+			for _, c := range ochanges[:2] {
+				for _, suf := range []string{"", ".sig"} {
+					copyFile(t, c+suf, filepath.Join(bl, filepath.Base(c)+suf))
+				}
+			}
+			return filepath.Base(ochanges[0])
+		}, "from another list"},
 		{"remove replayed after the re-block", func(t *testing.T, a *scrubtest.Audit, bl string, changes []string) string {
 			copyFile(t, changes[1], filepath.Join(bl, forgedName))
 			if _, err := os.Stat(changes[1] + ".sig"); err == nil {
@@ -286,5 +301,78 @@ func TestBlocklistAdoptUnsigned(t *testing.T) {
 	}
 	if out = runPlain(t, nil, sweep...); out.err != nil || !strings.Contains(out.stderr, "sweep of 2 blocked IDs") {
 		t.Errorf("sweep after restoring: %v\n%s", out.err, out.stderr)
+	}
+}
+
+// TestBlocklistAdoptResumed: an adoption interrupted after its adopt
+// change was stored, before its batch was sealed, is sealed by running the
+// same command again; the change is not made twice.
+func TestBlocklistAdoptResumed(t *testing.T) {
+	t.Parallel()
+	a := scrubtest.NewAudit(t)
+	bl := t.TempDir()
+	data, err := os.ReadFile(a.IDKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := audit.ParseIDKey(data, a.IDKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := "change-20171201T101502.311Z-9c41e2a7.json"
+	if err := os.WriteFile(filepath.Join(bl, legacy), []byte(legacyChange("add", k.ID(), tagsOf(t, a.IDKey, scrubtest.Listed...), "2017-12-01T10:15:02.311Z")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	adopt := slices.Concat([]string{"unblock", "--adopt-unsigned", "--blocklist", bl, "--ticket", "DPO-1"}, a.Flags())
+	if out := runPlain(t, nil, adopt...); out.err != nil {
+		t.Fatalf("adopt: %v\n%s", out.err, out.stderr)
+	}
+	// Interrupted after the adopt change was stored: the batch is left
+	// as its journal, up to the blocklist_adopt event.
+	batches := scrubtest.Batches(t, a.Dir)
+	if len(batches) != 1 {
+		t.Fatalf("%d batches", len(batches))
+	}
+	name := batches[0]
+	log, err := os.ReadFile(filepath.Join(a.Dir, name+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(log, []byte("\n"))
+	n := slices.IndexFunc(lines, func(l []byte) bool { return bytes.Contains(l, []byte(`"type":"blocklist_adopt"`)) })
+	if n < 0 {
+		t.Fatal("no blocklist_adopt event in the log")
+	}
+	for _, suf := range []string{".jsonl", "-manifest.json", "-SHA256SUMS", "-SHA256SUMS.sig"} {
+		if err := os.Remove(filepath.Join(a.Dir, name+suf)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(a.Dir, name+".journal"), bytes.Join(lines[:n+1], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changes := changeFiles(t, bl)
+
+	out := runPlain(t, nil, adopt...)
+	if out.err != nil || !strings.Contains(out.stderr, "resuming "+name) || !strings.Contains(out.stderr, "is in already") {
+		t.Fatalf("adopt again after the interruption: %v\n%s", out.err, out.stderr)
+	}
+	if got := changeFiles(t, bl); !slices.Equal(got, changes) {
+		t.Errorf("change files after the resumed adoption: %v, want %v", got, changes)
+	}
+	if got := scrubtest.Batches(t, a.Dir); !slices.Equal(got, []string{name}) {
+		t.Errorf("batches after the resumed adoption: %v, want %s", got, name)
+	}
+	out = runPlain(t, nil, "verify", "--allowed-signers", a.AllowedSigners, a.Dir)
+	if out.err != nil || !strings.Contains(out.stdout, "1/1 batches valid") {
+		t.Errorf("verify: %v\n%s", out.err, out.stdout)
+	}
+	// Once sealed, the adoption is done: running it again is refused
+	// before any batch begins.
+	if out = runPlain(t, nil, adopt...); out.err == nil || !strings.Contains(out.err.Error(), "adopted already") {
+		t.Errorf("third adopt: %v", out.err)
+	}
+	if got := scrubtest.Batches(t, a.Dir); len(got) != 1 {
+		t.Errorf("batches after a refused adoption: %v", got)
 	}
 }

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,32 +38,13 @@ const (
 	Forked = "fork"
 )
 
-// Trust is whom signatures must come from. With neither field set, Verify
+// Trust is whom signatures must come from. With no key in it, Verify
 // checks each signature against the key it carries and requires all
 // batches to share one key, which shows the bundle is consistent but not
 // who made it: anyone who can write the location can re-sign all of it
 // with a key of their own (Report.Pinned is then false, and
 // Report.Signers names the key found).
-type Trust struct {
-	Signers []sshsig.AllowedSigner // an allowed_signers file
-	Keys    []ed25519.PublicKey    // public keys given directly
-}
-
-func (t *Trust) pinned() bool { return t != nil && (len(t.Signers) > 0 || len(t.Keys) > 0) }
-
-func (t *Trust) allows(pub ed25519.PublicKey) bool {
-	for _, k := range t.Keys {
-		if k.Equal(pub) {
-			return true
-		}
-	}
-	for _, s := range t.Signers {
-		if s.Key.Equal(pub) && s.Allows(Namespace) {
-			return true
-		}
-	}
-	return false
-}
+type Trust = sshsig.Trust
 
 // BatchStatus is what Verify found for one batch.
 type BatchStatus struct {
@@ -187,7 +167,7 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 			}
 		}
 	}
-	rep := &Report{Pinned: trust.pinned()}
+	rep := &Report{Pinned: trust.Pinned()}
 	var first string // fingerprint of the first signer, when not pinned
 	slices.Sort(names)
 	for _, name := range names {
@@ -410,7 +390,7 @@ func verifyBatch(ctx context.Context, loc Location, name string, have map[string
 		return st, nil
 	}
 	st.Signer = sshsig.Fingerprint(pub)
-	if trust.pinned() && !trust.allows(pub) {
+	if trust.Pinned() && !trust.Allows(pub, Namespace) {
 		st.Problem, st.Detail = BadSignature, "signed by "+st.Signer+", which is not a trusted signer for namespace "+Namespace
 		return st, nil
 	}

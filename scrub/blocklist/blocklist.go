@@ -226,7 +226,7 @@ func open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trus
 		}
 	}
 	slices.Sort(names)
-	if len(names) > 0 && !trust.pinned() {
+	if len(names) > 0 && !trust.Pinned() {
 		return nil, fmt.Errorf("blocklist %s: %w", loc, ErrNoTrust)
 	}
 	l := &List{loc: loc, keyID: key.ID(), trust: trust, tags: map[string]struct{}{}}
@@ -351,7 +351,7 @@ func (l *List) load(ctx context.Context, name string, hasSig bool) (*Loaded, err
 		return nil, fmt.Errorf("%w: bad signature: %v", ErrUnauthenticated, err)
 	}
 	ld.Signer = sshsig.Fingerprint(pub)
-	if !l.trust.allows(pub) {
+	if !l.trust.Allows(pub, Namespace) {
 		return nil, fmt.Errorf("%w: signed by %s, which is not a trusted blocklist signer (the public half of --key, or --blocklist-signers for namespace %s)",
 			ErrUnauthenticated, ld.Signer, Namespace)
 	}
@@ -675,7 +675,7 @@ func (l *List) prepare(ctx context.Context, signer ed25519.PrivateKey, c Change)
 		return nil, errors.New("blocklist: a change needs a signing key")
 	}
 	pub := signer.Public().(ed25519.PublicKey)
-	if !l.trust.allows(pub) {
+	if !l.trust.Allows(pub, Namespace) {
 		return nil, fmt.Errorf("blocklist %s: the signing key %s is not a trusted blocklist signer: the list would refuse its change", l.loc, sshsig.Fingerprint(pub))
 	}
 	if err := l.fixID(ctx); err != nil {

@@ -297,16 +297,21 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		e.load.running.Add(1)
 		res, err := e.processResumed(ctx, j.store, j.obj)
 		e.load.running.Add(-1)
-		sum.Archives[i] = res
 		if opt.Progress != nil {
 			opt.Progress.Done(j.obj)
 		}
 		if opt.Record != nil {
 			recorded[i] = true
-			if rerr := opt.Record(res); rerr != nil {
+			rerr := opt.Record(res)
+			// On record, the tags need not stay in memory until the
+			// end: with thousands of archives they would be most of it.
+			res.IDTags, res.resumedTags = nil, nil
+			if rerr != nil {
+				sum.Archives[i] = res
 				return fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
 			}
 		}
+		sum.Archives[i] = res
 		if err != nil && fatal(err) {
 			return fmt.Errorf("%s: %w", j.obj.Key, err)
 		}

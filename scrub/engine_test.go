@@ -51,6 +51,10 @@ func TestSummaryErr(t *testing.T) {
 		{[]Status{Unchanged, Conflict}, ErrPartial},
 		{[]Status{Erased, Skipped}, ErrPartial},
 		{[]Status{Failed, Conflict}, ErrFailed},
+		{[]Status{Erased, NotScanned}, nil},
+		{[]Status{NotScanned, Failed}, ErrFailed},
+		{[]Status{NotScanned, NotScanned}, ErrFailed},
+		{[]Status{NotScanned, Unchanged, Held}, ErrPartial},
 	}
 	for _, tt := range tests {
 		s := &Summary{}

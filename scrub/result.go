@@ -63,7 +63,8 @@ type Result struct {
 	// DeletedVersions are the IDs of those versions.
 	DeletedVersions []string `json:"deleted_versions,omitempty"`
 	// IDTags are the tags (Options.Tag) of the listed IDs whose rows
-	// were removed, or in a dry run would be; for the audit log only.
+	// were removed, or in a dry run would be; for the audit log only:
+	// Options.Record gets them, the Summary does not keep them.
 	IDTags []string `json:"-"`
 	// resumedTags are the IDTags of an interrupted attempt's rewrite
 	// found in place.

@@ -133,6 +133,10 @@ func (s *Summary) Matched(id string) bool {
 // interrupted attempt of the batch whose rewrite this run found in place.
 func (s *Summary) MatchedTag(tag string) bool { return s.matchedTags[tag] }
 
+// TakenOver reports whether the batch found the rewrites of an interrupted
+// attempt in place (see MatchedTag).
+func (s *Summary) TakenOver() bool { return len(s.matchedTags) > 0 }
+
 func (s *Summary) total() {
 	var t Totals
 	for _, r := range s.Archives {

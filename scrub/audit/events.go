@@ -150,10 +150,14 @@ const (
 
 // IDsUnmatched is the data of ids_unmatched: the listed IDs of an erasure
 // that matched no row of the archives it read (in a sharded request, of
-// its share), by their tags.
+// its share), by their tags, sorted, up to 1000 per event; Count is how
+// many in all.
 type IDsUnmatched struct {
-	Count int      `json:"count"`
-	Tags  []string `json:"id_hmacs"`
+	Count int `json:"count"`
+	// All says that no listed ID matched: the batch's ids events name
+	// them, and Tags is empty.
+	All  bool     `json:"all,omitempty"`
+	Tags []string `json:"id_hmacs,omitempty"`
 }
 
 // BlocklistChange is the data of blocklist_add and blocklist_remove.

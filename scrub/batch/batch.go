@@ -411,10 +411,26 @@ func (b *Batch) MatchedBefore(tag string) bool {
 	return b.resumed != nil && b.resumed.Matched[tag]
 }
 
-// Unmatched logs the listed IDs that matched no row of the archives read
-// (an ids_unmatched event): how many, and their tags.
-func (b *Batch) Unmatched(tags []string) error {
-	return b.w.Event(audit.EventIDsUnmatched, audit.IDsUnmatched{Count: len(tags), Tags: tags})
+// Resumed reports whether the batch takes up an interrupted one.
+func (b *Batch) Resumed() bool { return b.resumed != nil }
+
+// Unmatched logs the n listed IDs that matched no row of the archives read
+// (ids_unmatched events): their tags, sorted, up to 1000 per event, as
+// the ids events list them; nil tags means every listed ID (one event,
+// all: the ids events name them).
+func (b *Batch) Unmatched(n int, tags []string) error {
+	if tags == nil {
+		return b.w.Event(audit.EventIDsUnmatched, audit.IDsUnmatched{Count: n, All: true})
+	}
+	// A list of a million IDs matching nothing is not one line of 64 MB.
+	const per = 1000
+	for i := 0; i < len(tags); i += per {
+		ev := audit.IDsUnmatched{Count: n, Tags: tags[i:min(i+per, len(tags))]}
+		if err := b.w.Event(audit.EventIDsUnmatched, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Totals sums the outcomes of the batch's archives, those of earlier

@@ -401,18 +401,24 @@ func eachTagged(set *ids.Set) func(*audit.IDKey, func(id, tag string)) {
 // sum.IDsUnmatched, logs their tags, and returns what to tell the
 // operator: never the IDs themselves.
 func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batchSpec, shard *scrub.Shard) ([]string, error) {
-	var tags []string
+	// Tags are worked out only where they are needed: to tell the IDs an
+	// interrupted attempt matched, and to name those that match nothing
+	// (unless that is all of them: the ids events name those).
+	byTag := idKey != nil && (b.Resumed() || sum.TakenOver())
+	isUnmatched := func(id string) bool {
+		if sum.Matched(id) {
+			return false
+		}
+		if byTag {
+			tag := idKey.Tag([]byte(id))
+			return !b.MatchedBefore(tag) && !sum.MatchedTag(tag)
+		}
+		return true
+	}
 	n, invisible, notUTF8 := 0, 0, 0
 	spec.listed.Each(func(id string) {
-		if sum.Matched(id) {
+		if !isUnmatched(id) {
 			return
-		}
-		if idKey != nil {
-			tag := idKey.Tag([]byte(id))
-			if b.MatchedBefore(tag) || sum.MatchedTag(tag) {
-				return
-			}
-			tags = append(tags, tag)
 		}
 		n++
 		switch {
@@ -427,9 +433,17 @@ func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batc
 	if n == 0 {
 		return nil, nil
 	}
-	slices.Sort(tags)
 	if idKey != nil {
-		if err := b.Unmatched(tags); err != nil {
+		var tags []string
+		if n < spec.listed.Len() {
+			spec.listed.Each(func(id string) {
+				if isUnmatched(id) {
+					tags = append(tags, idKey.Tag([]byte(id)))
+				}
+			})
+			slices.Sort(tags)
+		}
+		if err := b.Unmatched(n, tags); err != nil {
 			return nil, err
 		}
 	}

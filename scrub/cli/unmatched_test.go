@@ -71,6 +71,20 @@ func TestUnmatchedIDs(t *testing.T) {
 		}
 	}
 
+	// None matches: one event says so, without repeating the ids
+	// events' tags.
+	none := filepath.Join(t.TempDir(), "none.txt")
+	if err := os.WriteFile(none, []byte("AA00000000000001\nAA00000000000002\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	an := scrubtest.NewAudit(t)
+	if out := runPlain(t, nil, an.WithAudit([]string{"erase", "--ids", none, "--no-progress", "--dry-run", scrubtest.CopyExport(t)})...); out.err != nil || !strings.Contains(out.stderr, "2 of the 2 listed IDs matched no row of any archive read") {
+		t.Errorf("none matches: %v\n%s", out.err, out.stderr)
+	}
+	if got := unmatchedEvents(t, an.Dir); len(got) != 1 || got[0].Count != 2 || !got[0].All || len(got[0].Tags) != 0 {
+		t.Errorf("none matches: ids_unmatched events %+v, want one, all, no tags", got)
+	}
+
 	all := filepath.Join(t.TempDir(), "victims.txt")
 	if err := os.WriteFile(all, []byte(strings.Join(scrubtest.Victims, "\n")), 0o600); err != nil {
 		t.Fatal(err)
@@ -90,6 +104,7 @@ func TestUnmatchedIDs(t *testing.T) {
 
 type unmatchedData struct {
 	Count int      `json:"count"`
+	All   bool     `json:"all"`
 	Tags  []string `json:"id_hmacs"`
 }
 

@@ -48,6 +48,9 @@ func (s *Set) Redactor(tag func(id []byte) string) *Redactor {
 	if s.digest == 0 {
 		eseen := map[int]bool{}
 		for id := range s.m {
+			if !jsonSpelt(id) {
+				continue
+			}
 			b, err := json.Marshal(id)
 			if err != nil || string(b[1:len(b)-1]) == id {
 				continue
@@ -65,6 +68,19 @@ func (s *Set) Redactor(tag func(id []byte) string) *Redactor {
 		slices.Sort(r.elens)
 	}
 	return r
+}
+
+// jsonSpelt reports whether JSON may spell id otherwise than its bytes:
+// it holds a backslash, a quote, &, <, >, a control character or a byte
+// that is not ASCII (U+2028, U+2029 and invalid UTF-8 are escaped).
+func jsonSpelt(id string) bool {
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c < 0x20, c >= utf8.RuneSelf, c == '\\', c == '"', c == '&', c == '<', c == '>':
+			return true
+		}
+	}
+	return false
 }
 
 // wordByte reports whether b may be part of an ID's neighbour word: an

@@ -53,10 +53,43 @@ const minPartSize = 5 << 20
 // chunkSize is the size of one ranged GET.
 const chunkSize = 8 << 20
 
-// chunkPool holds chunk buffers (of chunkSize bytes) between archives: a
-// fresh 8 MiB buffer per archive, zeroed and then collected, cost a batch
-// of small daily archives 0.7 s of CPU per GB of CSV.
-var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+// chunkPools hold chunk buffers between archives, by size class: a fresh
+// 8 MiB buffer per archive, zeroed and then collected, cost a batch of
+// small daily archives 0.7 s of CPU per GB of CSV; and a buffer is sized
+// to what it holds, so that 128 jobs on small archives do not hold 8 MiB
+// each (issue 18). Class k holds buffers of minChunk<<k bytes, up to
+// chunkSize.
+var chunkPools [chunkClasses]sync.Pool
+
+// minChunk is the smallest chunk buffer.
+const minChunk = 64 << 10
+
+// chunkClasses is the number of buffer size classes, minChunk to chunkSize
+// by powers of two.
+const chunkClasses = 8 // 64 KiB << 7 = 8 MiB
+
+// chunkClass returns the size class of a buffer for n bytes.
+func chunkClass(n int64) int {
+	k := 0
+	for int64(minChunk)<<k < n {
+		k++
+	}
+	return k
+}
+
+// getChunk returns a buffer of at least n bytes (n <= chunkSize).
+func getChunk(n int64) []byte {
+	k := chunkClass(n)
+	if b, ok := chunkPools[k].Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, minChunk<<k)
+}
+
+// putChunk gives a buffer from getChunk back.
+func putChunk(b []byte) {
+	chunkPools[chunkClass(int64(cap(b)))].Put(&b)
+}
 
 // Store is the archives below a prefix of a bucket. A prefix that names an
 // object names just that object; otherwise it is a directory: "exports"
@@ -304,8 +337,8 @@ type content struct {
 
 type chunk struct {
 	off  int64
-	data []byte           // the bytes of the object from off, in buf
-	buf  *[chunkSize]byte // from chunkPool
+	data []byte // the bytes of the object from off, in buf
+	buf  []byte // from getChunk
 }
 
 func (c *content) Size() int64       { return c.size }
@@ -317,7 +350,7 @@ func (c *content) release() {
 	defer c.mu.Unlock()
 	for i := range c.chunks {
 		if c.chunks[i].buf != nil {
-			chunkPool.Put(c.chunks[i].buf)
+			putChunk(c.chunks[i].buf)
 		}
 	}
 	c.chunks = [2]chunk{}
@@ -352,8 +385,12 @@ func (c *content) chunk(off int64) (*chunk, error) {
 	ch := &c.chunks[c.next]
 	c.next = (c.next + 1) % len(c.chunks)
 	n := min(chunkSize, c.Size()-off)
+	if ch.buf != nil && int64(cap(ch.buf)) < n {
+		putChunk(ch.buf)
+		ch.buf = nil
+	}
 	if ch.buf == nil {
-		ch.buf = chunkPool.Get().(*[chunkSize]byte)
+		ch.buf = getChunk(n)
 	}
 	ch.data = nil
 	if err := c.fetch(ch.buf[:n], off); err != nil {

@@ -364,6 +364,7 @@ func (ex *Extraction) name(sources []Source, srcs []int, rels []string, redact f
 	}
 	for _, s := range all {
 		s.Archive = redact(ex.Archives[s.archive].Key)
+		s.Stream = redact(s.Stream) // a zip member's or gzip header's name: after the names above
 	}
 }
 

@@ -273,11 +273,16 @@ func Verify(ctx context.Context, loc Location, trust *Trust, expectHeads []strin
 	return rep, nil
 }
 
+// clockSkew is how far the clocks of the hosts that write one audit
+// location may disagree, for checkForks.
+const clockSkew = 15 * time.Minute
+
 // checkForks reports the batches linked in seal order (ChainSealOrder)
 // whose link a writer does not make: one that follows the same batch as
 // another, and one that follows none though another was sealed before it
-// began. (Batches of earlier releases, linked to the newest by name, may
-// share a predecessor: that alone is not reported.)
+// began (by more than clockSkew). (Batches of earlier releases, linked to
+// the newest by name, may share a predecessor, with each other or with one
+// batch linked in seal order: that alone is not reported.)
 func checkForks(batches []*BatchStatus) {
 	followers := map[string][]*BatchStatus{}
 	var signed []*BatchStatus
@@ -291,7 +296,16 @@ func checkForks(batches []*BatchStatus) {
 		}
 	}
 	for _, fs := range followers {
-		if len(fs) < 2 {
+		// Two batches linked in seal order never follow one batch. One
+		// of them and a batch of an earlier release may: that release
+		// linked to the newest batch by name, and did not move the tip.
+		sealOrder := 0
+		for _, st := range fs {
+			if st.Manifest.Chain == ChainSealOrder {
+				sealOrder++
+			}
+		}
+		if sealOrder < 2 {
 			continue
 		}
 		for _, st := range fs {
@@ -318,7 +332,9 @@ func checkForks(batches []*BatchStatus) {
 			continue
 		}
 		for _, o := range signed {
-			if finished, err := time.Parse(timeFormat, o.Manifest.Finished); o != st && err == nil && finished.Before(started) {
+			// The times come from the clocks of the hosts that ran the
+			// batches: a margin for clocks that disagree.
+			if finished, err := time.Parse(timeFormat, o.Manifest.Finished); o != st && err == nil && finished.Add(clockSkew).Before(started) {
 				st.Problem, st.Detail = Forked, fmt.Sprintf("it follows no batch, though %s was sealed before it began: its link was made through a tampered chain tip, and batches before it may be gone", o.Batch)
 				break
 			}

@@ -51,6 +51,9 @@ type Writer struct {
 	// redact, if set, rewrites each line before it is written and
 	// hashed (WithRedact).
 	redact func([]byte) []byte
+	// oldChain, set by tests, seals the batch as an earlier release did
+	// (no Manifest.Chain).
+	oldChain bool
 	// witness, if set, is where the head of each signed batch goes
 	// (WithWitness); retention, how long the sealed files are locked
 	// (WithRetention).
@@ -193,6 +196,15 @@ func (w *Writer) write(typ string, ev event) error {
 		}
 	}
 	return nil
+}
+
+// chain returns Manifest.Chain of the batch: how it links. (Tests make
+// batches as an earlier release linked them, oldChain.)
+func (w *Writer) chain() string {
+	if w.oldChain {
+		return ""
+	}
+	return ChainSealOrder
 }
 
 // recorded returns key as the log records it.
@@ -360,7 +372,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
 		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
 		Result: w.result(journal), Totals: total(w.outcomes), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
-		Retention: w.retention, Chain: ChainSealOrder,
+		Retention: w.retention, Chain: w.chain(),
 	}
 	if w.witness != nil && w.key != nil {
 		m.Witness = w.witness.String()

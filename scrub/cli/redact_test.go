@@ -3,6 +3,7 @@ package cli_test
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -87,8 +88,9 @@ func TestIDsInPaths(t *testing.T) {
 }
 
 // TestExportOtherSubjectInPath: an export answers two subjects from
-// archives below client=ID partitions; neither's archive names the other's
-// ID, in its members' names, its manifest's archive keys or the ticket.
+// archives below client=ID partitions and from a zip member named after
+// one of them; neither's archive names the other's ID, in its members'
+// names, its manifest's archive keys and streams or the ticket.
 func TestExportOtherSubjectInPath(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -96,6 +98,20 @@ func TestExportOtherSubjectInPath(t *testing.T) {
 		if err := os.CopyFS(filepath.Join(root, "client="+id), os.DirFS(scrubtest.ExportDir)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A zip member named after one subject holds rows of both.
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	w, err := zw.Create("rows_" + scrubtest.Victims[1] + ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "Client ID,v\n%s,1\n%s,2\n", scrubtest.Victims[0], scrubtest.Victims[1])
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "data.zip"), zb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	list := filepath.Join(t.TempDir(), "ids.txt")
 	if err := os.WriteFile(list, []byte(strings.Join(scrubtest.Victims[:2], "\n")+"\n"), 0o600); err != nil {

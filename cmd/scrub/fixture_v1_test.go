@@ -328,31 +328,7 @@ func withoutNewBatch(s string) string {
 // with -update writes it there.
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join(fixtureV1, name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want := string(mustReadFile(t, path))
-	if got == want {
-		return
-	}
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := range max(len(w), len(g)) {
-		wl, gl := "(end)", "(end)"
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			t.Errorf("%s differs at line %d (go test -run FixtureV1 -update rewrites it):\nwant %s\n got %s\nwhole output:\n%s", path, i+1, wl, gl, got)
-			return
-		}
-	}
+	checkGoldenIn(t, fixtureV1, "FixtureV1", name, got)
 }
 
 // glob returns the names of the files in dir that match pattern, sorted.

@@ -263,50 +263,9 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	case *signers != "" && *pubFile != "":
 		return usagef("give --allowed-signers or --pub, not both")
 	}
-	// A trust file that the audit location holds is the attacker's to
-	// change along with the bundles: it is not trusted.
-	var untrusted []string
-	for _, f := range []struct {
-		flag string
-		file *string
-	}{{"--allowed-signers", signers}, {"--pub", pubFile}} {
-		if *f.file == "" {
-			continue
-		}
-		l, lerr := store.Parse(pos[0])
-		tf, terr := store.Parse(*f.file)
-		if lerr != nil || terr != nil {
-			continue // an invalid location is reported when opened
-		}
-		if in, err := l.Overlaps(tf); in || err != nil {
-			fmt.Fprintf(env.Stderr, "scrub: warning: %s %s is inside the audit location %s: whoever can change the bundles can change it too, so it is not trusted; checking consistency only\n", f.flag, *f.file, pos[0])
-			untrusted = append(untrusted, f.flag+" "+*f.file)
-			*f.file = ""
-		}
-	}
-	trust := &audit.Trust{}
-	if *signers != "" {
-		data, err := os.ReadFile(*signers)
-		if err != nil {
-			return usagef("--allowed-signers: %v", err)
-		}
-		if trust.Signers, err = sshsig.ParseAllowedSigners(strings.NewReader(string(data))); err != nil {
-			return usagef("--allowed-signers %s: %v", *signers, err)
-		}
-		if len(trust.Signers) == 0 {
-			return usagef("--allowed-signers %s: no ssh-ed25519 signer in it", *signers)
-		}
-	}
-	if *pubFile != "" {
-		data, err := os.ReadFile(*pubFile)
-		if err != nil {
-			return usagef("--pub: %v", err)
-		}
-		pub, _, err := sshsig.ParseAuthorizedKey(data)
-		if err != nil {
-			return usagef("--pub %s: %v", *pubFile, err)
-		}
-		trust.Keys = append(trust.Keys, pub)
+	trust, untrusted, err := loadTrust(pos[0], *signers, *pubFile, env.Stderr, "checking consistency only")
+	if err != nil {
+		return err
 	}
 	for i, h := range heads {
 		if heads[i], err = audit.ParseHead(h); err != nil {
@@ -491,7 +450,7 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	trust, untrusted, err := lookupTrust(pos[0], *signers, *pubFile, env.Stderr)
+	trust, untrusted, err := loadTrust(pos[0], *signers, *pubFile, env.Stderr, "the answer rests on consistency only")
 	if err != nil {
 		return err
 	}
@@ -617,11 +576,11 @@ func readIDLines(name string, stdin io.Reader) ([]idLine, error) {
 	return out, nil
 }
 
-// lookupTrust reads lookup's --allowed-signers or --pub as scrub verify
-// reads them: a trust file inside the audit location loc is the attacker's
-// to change along with the bundles, so it is not trusted (with a warning),
-// and is named in untrusted.
-func lookupTrust(loc, signers, pubFile string, stderr io.Writer) (trust *audit.Trust, untrusted []string, err error) {
+// loadTrust reads the --allowed-signers or --pub of verify and audit
+// lookup: a trust file inside the audit location loc is the attacker's to
+// change along with the bundles, so it is not trusted (with a warning that
+// ends with then, what follows from that), and is named in untrusted.
+func loadTrust(loc, signers, pubFile string, stderr io.Writer, then string) (trust *audit.Trust, untrusted []string, err error) {
 	for _, f := range []struct {
 		flag string
 		file *string
@@ -635,7 +594,7 @@ func lookupTrust(loc, signers, pubFile string, stderr io.Writer) (trust *audit.T
 			continue // an invalid location is reported when opened
 		}
 		if in, err := l.Overlaps(tf); in || err != nil {
-			fmt.Fprintf(stderr, "scrub: warning: %s %s is inside the audit location %s: whoever can change the bundles can change it too, so it is not trusted; the answer rests on consistency only\n", f.flag, *f.file, loc)
+			fmt.Fprintf(stderr, "scrub: warning: %s %s is inside the audit location %s: whoever can change the bundles can change it too, so it is not trusted; %s\n", f.flag, *f.file, loc, then)
 			untrusted = append(untrusted, f.flag+" "+*f.file)
 			*f.file = ""
 		}

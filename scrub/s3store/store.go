@@ -120,6 +120,9 @@ type Store struct {
 	// conditional writes and the race was accepted, and about a scratch
 	// object it could not delete.
 	Warn func(msg string)
+	// GoneWait bounds how long the store waits for a listing to drop a
+	// version that can no longer be read (see gone); 0 means 10 seconds.
+	GoneWait time.Duration
 
 	once       sync.Once
 	versioning types.BucketVersioningStatus // "" if never enabled

@@ -107,7 +107,9 @@ func (s *Store) checkPurged(ctx context.Context, key, ours, read string, before 
 		switch {
 		case v.id == ours:
 		case slices.ContainsFunc(before, func(b version) bool { return b.id == v.id }):
-			errs = append(errs, fmt.Errorf("version %s is still there after its deletion", v.id))
+			if !s.gone(ctx, key, v.id) {
+				errs = append(errs, fmt.Errorf("version %s is still there after its deletion", v.id))
+			}
 		case !v.marker && read != "" && v.etag == read:
 			errs = append(errs, fmt.Errorf("version %s, written during the replacement, holds the archive as it was read", v.id))
 		}
@@ -158,6 +160,9 @@ func (s *Store) purgeMatching(ctx context.Context, key, read string, match func(
 		oc := &content{s: s, ctx: ctx, key: key, size: v.size, etag: v.etag, version: v.id}
 		m, err := match(oc, v.size)
 		oc.release()
+		if err != nil && errors.Is(err, scrub.ErrConflict) && s.gone(ctx, key, v.id) {
+			continue // gone, it holds nothing
+		}
 		if err != nil {
 			return deleted, fmt.Errorf("version %s: %w", v.id, err)
 		}
@@ -170,6 +175,34 @@ func (s *Store) purgeMatching(ctx context.Context, key, read string, match func(
 		deleted = append(deleted, v.id)
 	}
 	return deleted, nil
+}
+
+// gone reports whether version id of key, which could not be read (a
+// conflict: versions do not change, so it is being deleted, by another
+// client or by a killed attempt of this batch), has left the listing. A
+// store may list a version it no longer serves for a while: MinIO with
+// erasure-coded drives does for seconds after a DELETE whose client went
+// away, holding the object's lock meanwhile. gone lists again with
+// backoff, up to GoneWait; a version still listed then is not gone.
+func (s *Store) gone(ctx context.Context, key, id string) bool {
+	deadline := time.Now().Add(cmp.Or(s.GoneWait, 10*time.Second))
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		vs, err := s.allVersions(ctx, key)
+		if err != nil {
+			return false
+		}
+		if !slices.ContainsFunc(vs, func(v version) bool { return v.id == id }) {
+			return true
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
 }
 
 // checkVersionsHeld refuses an object when any of its versions is retained
@@ -197,6 +230,9 @@ func (s *Store) checkHeld(ctx context.Context, key string, vs []version, head *s
 			h = head
 		}
 		reason, err := s.lockOf(ctx, key, v.id, h, now)
+		if err != nil && !v.latest && errors.Is(err, scrub.ErrConflict) && s.gone(ctx, key, v.id) {
+			continue // an older version deleted meanwhile holds no lock
+		}
 		if err != nil {
 			return fmt.Errorf("object lock of version %s: %w", v.id, err)
 		}

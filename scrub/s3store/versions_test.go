@@ -53,6 +53,23 @@ type playStore struct {
 	fakeDelete map[string]bool
 	// pageSize, if set, is the MaxKeys of every ListObjectVersions.
 	pageSize int32
+	// goneBeforeRead deletes these versions just before their first GET
+	// (another client's deletion, or a killed attempt's that the store
+	// carries out after the listing).
+	goneBeforeRead map[string]bool
+	// stillListed lists these versions of key after they are gone (MinIO
+	// for seconds after a DELETE whose client went away).
+	stillListed map[string]string
+}
+
+func (p *playStore) GetObject(ctx context.Context, in *s3.GetObjectInput, opt ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if v := aws.ToString(in.VersionId); p.goneBeforeRead[v] {
+		delete(p.goneBeforeRead, v)
+		if _, err := p.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: in.Bucket, Key: in.Key, VersionId: in.VersionId}); err != nil {
+			return nil, err
+		}
+	}
+	return p.api.GetObject(ctx, in, opt...)
 }
 
 func (p *playStore) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, opt ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
@@ -65,6 +82,11 @@ func (p *playStore) ListObjectVersions(ctx context.Context, in *s3.ListObjectVer
 		in = &cp
 	}
 	out, err := p.api.ListObjectVersions(ctx, in, opt...)
+	for id, key := range p.stillListed {
+		if err == nil && !slices.ContainsFunc(out.Versions, func(v types.ObjectVersion) bool { return aws.ToString(v.VersionId) == id }) {
+			out.Versions = append(out.Versions, types.ObjectVersion{Key: aws.String(key), VersionId: aws.String(id), IsLatest: aws.Bool(false), Size: aws.Int64(64)})
+		}
+	}
 	if err == nil && p.oldestFirst {
 		slices.Reverse(out.Versions)
 		slices.Reverse(out.DeleteMarkers)
@@ -190,6 +212,7 @@ func TestPurgeChecksWhatIsLeft(t *testing.T) {
 	put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, data)
 	st := newStore(c, bucket, "p")
 	st.client = &playStore{api: c, fakeDelete: map[string]bool{kept: true}}
+	st.GoneWait = time.Second
 	sum := erase(context.Background(), t, st, nil)
 	r := sum.Archives[0]
 	if r.Status != scrub.ReplacedIncomplete || !strings.Contains(r.Error, kept) {
@@ -227,6 +250,73 @@ func TestPurgeOlderByVersionID(t *testing.T) {
 	if !slices.Equal(left, want) {
 		t.Errorf("versions left %q, want the clean ones %q", left, want)
 	}
+}
+
+// TestPurgeOlderVersionGone: an older version is listed, then deleted by
+// someone else before it is read (MinIO carries out a killed attempt's
+// DELETE after the next attempt has listed the versions, and lists it for
+// seconds after). Once the listing drops it, it holds nothing: the archive
+// is not a conflict, the other dirty version is deleted, and the record
+// does not claim the gone one. Listed for longer than the store waits,
+// the archive is a conflict and nothing is claimed.
+func TestPurgeOlderVersionGone(t *testing.T) {
+	c := testClient(t)
+	for _, tc := range []struct {
+		name   string
+		listed int // ListObjectVersions that still list the gone version
+	}{
+		{"dropped at once", 0},
+		{"dropped after a while", 3},
+		{"listed for good", 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bucket := newBucket(t, c, versioned)
+			key := "o/2376158762_cust_2017-11-24.csv"
+			dirty := []byte("Timestamp,Client ID\n2017-11-24," + scrubtest.Victims[0] + "\n2017-11-24,KEEP1\n")
+			clean := []byte("Timestamp,Client ID\n2017-11-24,KEEP1\n")
+			gone := aws.ToString(put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, dirty).VersionId)
+			victim := aws.ToString(put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, dirty).VersionId)
+			current := aws.ToString(put(t, c, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, clean).VersionId)
+
+			st := newStore(c, bucket, "o")
+			st.GoneWait = time.Second
+			ps := &playStore{api: c, goneBeforeRead: map[string]bool{gone: true}}
+			st.client = &countdownList{playStore: ps, n: tc.listed, id: gone, key: key}
+			sum := erase(context.Background(), t, st, nil)
+			r := sum.Archives[0]
+			if tc.listed > 100 {
+				if r.Status != scrub.Conflict || !strings.Contains(r.Error, gone) {
+					t.Errorf("result %s %q, want a conflict naming %s", r.Status, r.Error, gone)
+				}
+				return
+			}
+			if r.Status != scrub.Erased || !slices.Equal(r.DeletedVersions, []string{victim}) || sum.Err() != nil {
+				t.Errorf("result %s, deleted %q (%v); want erased, deleted [%s]", r.Status, r.DeletedVersions, r.Error, victim)
+			}
+			checkNoVictims(t, c, bucket)
+			if vs := keyVersions(t, c, bucket, key); len(vs) != 1 || vs[0].id != current {
+				t.Errorf("versions left %+v, want only %s", vs, current)
+			}
+		})
+	}
+}
+
+// countdownList lists version id of key, once it is gone, in the next n
+// listings after its deletion.
+type countdownList struct {
+	*playStore
+	n       int
+	id, key string
+}
+
+func (c *countdownList) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, opt ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
+	if !c.goneBeforeRead[c.id] && c.n > 0 { // deleted
+		c.n--
+		c.stillListed = map[string]string{c.id: c.key}
+	} else {
+		c.stillListed = nil
+	}
+	return c.playStore.ListObjectVersions(ctx, in, opt...)
 }
 
 // TestPurgeOlderAfterChange: the archive changed between Open and

@@ -672,3 +672,65 @@ func TestEventAndReadLogs(t *testing.T) {
 		t.Errorf("data %s: %v %+v", b.Events[1].Data, err, data)
 	}
 }
+
+// TestGroupCommit: an archive's outcome and the lists are not synced on
+// their own, a step is, and with it every line before; steps logged at
+// once share syncs. Every line is there and chained whatever the order.
+func TestGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	key := newKey(t)
+	w, err := audit.Begin(local.Dir(dir), dir, key, audit.Start{Command: "erase", Sources: []string{"exports"}, IDs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := audit.Syncs(w)
+	if err := w.IDs(make([]string, 2500)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := w.Archive(audit.Archive{Key: fmt.Sprintf("a/%03d.csv", i), Status: audit.StatusUnchanged}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := audit.Syncs(w) - base; n != 0 {
+		t.Errorf("%d syncs for 3 ids events and 100 outcomes, want none", n)
+	}
+	if err := w.Step(audit.Step{Key: "a/000.csv", State: audit.StepRead, Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := audit.Syncs(w) - base; n != 1 {
+		t.Errorf("%d syncs after a step, want 1", n)
+	}
+	const writers, steps = 8, 50
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range steps {
+				key := fmt.Sprintf("b/%d-%d.csv", g, i)
+				if err := w.Step(audit.Step{Key: key, State: audit.StepRead, Size: 1}); err != nil {
+					t.Error(err)
+				}
+				if err := w.Archive(audit.Archive{Key: key, Status: audit.StatusUnchanged}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := audit.Syncs(w) - base - 1; n < 1 || n > writers*steps {
+		t.Errorf("%d syncs for %d steps", n, writers*steps)
+	} else {
+		t.Logf("%d syncs for %d steps from %d writers", n, writers*steps, writers)
+	}
+	s, err := w.Finish(context.Background(), audit.ResultComplete, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := verify(t, dir, &audit.Trust{Keys: []ed25519.PublicKey{pub(key)}})
+	if st := statuses(rep)[s.Batch]; st != "valid" {
+		t.Errorf("batch %s: %s", s.Batch, st)
+	}
+	if got, want := len(lines(t, logPath(dir, s))), 1+3+100+1+writers*steps*2+1; got != want {
+		t.Errorf("%d lines in the log, want %d", got, want)
+	}
+}

@@ -27,8 +27,13 @@ const uploadEvery = 10 * time.Second
 
 // Writer writes one batch's bundle. While the batch runs, its log is the
 // batch's journal, NAME.journal: in a local audit directory it is the file
-// itself, synced after every event; elsewhere it is spooled to a local file
-// and copied to the location every few seconds. Finish turns it into the
+// itself; elsewhere it is spooled to a local file and copied to the
+// location every few seconds. Every event but an archive's outcome and the
+// lists of IDs and archives is synced before the call that logs it returns,
+// and with it every line before it: the steps that protect a destructive
+// action are durable before it happens. Writers that log at once share one
+// sync (group commit). An outcome lost to a crash only makes the resumed
+// batch look at its archive again. Finish turns it into the
 // sealed bundle. Its methods are safe for concurrent use.
 type Writer struct {
 	loc     Location
@@ -48,6 +53,13 @@ type Writer struct {
 	outcomes map[string]Archive // what the totals need of the last archive event of each key
 	uploaded time.Time
 	err      error // sticky: a log with a hole must not be sealed
+
+	// syncMu serializes syncs of the spool; synced is the number of
+	// lines known durable. Both only grow under syncMu; synced is read
+	// under it.
+	syncMu sync.Mutex
+	synced int
+	syncs  int // how many syncs: for tests
 	// redact, if set, rewrites each line before it is written and
 	// hashed (WithRedact).
 	redact func([]byte) []byte
@@ -160,13 +172,23 @@ type event interface{ head() *header }
 
 func (h *header) head() *header { return h }
 
-// write appends one event: it fills in the header, writes the line and
-// syncs the journal, so that what was logged survives a crash.
+// write appends one event and syncs the journal: what was logged
+// survives a crash once write returns.
 func (w *Writer) write(typ string, ev event) error {
+	seq, err := w.append(typ, ev)
+	if err != nil {
+		return err
+	}
+	return w.syncTo(seq)
+}
+
+// append appends one event, not synced: it fills in the header and writes
+// the line. It returns the line's sequence number.
+func (w *Writer) append(typ string, ev event) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return w.err
+		return 0, w.err
 	}
 	h := ev.head()
 	h.Seq, h.Prev, h.Type, h.Time = w.seq+1, w.prev, typ, w.now().Format(timeFormat)
@@ -178,12 +200,9 @@ func (w *Writer) write(typ string, ev event) error {
 		line = append(line, '\n')
 		_, err = w.spool.Write(line)
 	}
-	if err == nil {
-		err = w.spool.Sync()
-	}
 	if err != nil {
 		w.err = fmt.Errorf("audit journal %s: %w", w.path, err)
-		return w.err
+		return 0, w.err
 	}
 	w.seq++
 	w.log.Write(line)
@@ -195,6 +214,36 @@ func (w *Writer) write(typ string, ev event) error {
 			w.uploaded = w.now()
 		}
 	}
+	return w.seq, nil
+}
+
+// syncTo returns once line seq of the journal, and every line before it,
+// is durable. One sync covers the lines of every writer that appended
+// before it began: a writer whose line a sync in progress did not cover
+// waits for it and syncs once more, for all who waited meanwhile.
+func (w *Writer) syncTo(seq int) error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.synced >= seq {
+		return nil
+	}
+	w.mu.Lock()
+	if w.err != nil {
+		w.mu.Unlock()
+		return w.err
+	}
+	upTo := w.seq
+	w.mu.Unlock()
+	if err := w.spool.Sync(); err != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.err == nil {
+			w.err = fmt.Errorf("audit journal %s: %w", w.path, err)
+		}
+		return w.err
+	}
+	w.synced = upTo
+	w.syncs++
 	return nil
 }
 
@@ -231,7 +280,7 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 func (w *Writer) IDs(tags []string) error {
 	for len(tags) > 0 {
 		n := min(len(tags), idsPerLine)
-		if err := w.write("ids", &idsEvent{Tags: tags[:n]}); err != nil {
+		if _, err := w.append("ids", &idsEvent{Tags: tags[:n]}); err != nil {
 			return err
 		}
 		tags = tags[n:]
@@ -243,7 +292,7 @@ func (w *Writer) IDs(tags []string) error {
 func (w *Writer) Listed(keys []string) error {
 	for len(keys) > 0 {
 		n := min(len(keys), idsPerLine)
-		if err := w.write("listed", &listedEvent{Keys: keys[:n]}); err != nil {
+		if _, err := w.append("listed", &listedEvent{Keys: keys[:n]}); err != nil {
 			return err
 		}
 		keys = keys[n:]
@@ -269,9 +318,9 @@ func (w *Writer) Step(s Step) error {
 	return w.write(s.State, ev)
 }
 
-// Archive logs one archive's outcome.
+// Archive logs one archive's outcome. It is not synced (see Writer).
 func (w *Writer) Archive(a Archive) error {
-	err := w.write("archive", &archiveEvent{Archive: a})
+	_, err := w.append("archive", &archiveEvent{Archive: a})
 	if err == nil {
 		w.mu.Lock()
 		w.outcomes[w.recorded(a.Key)] = outcome(a)

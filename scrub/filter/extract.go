@@ -21,6 +21,7 @@ import (
 func (f *Filter) Extract(src io.Reader, fn func(id, header, record []byte) error) (Stats, error) {
 	sn := &sniffer{r: src}
 	s := f.newScanner(nil, sn, false)
+	defer s.release()
 	s.x = &extraction{fn: fn, sniff: sn}
 	err := s.run()
 	return s.stats, err

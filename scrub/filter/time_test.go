@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +315,28 @@ func TestFilterCutoffAllocs(t *testing.T) {
 	full := testing.AllocsPerRun(5, func() { f.Filter(io.Discard, bytes.NewReader(in)) })
 	if full > base {
 		t.Errorf("filtering 2000 rows allocates %v times, 2 rows %v: allocations per row", full, base)
+	}
+}
+
+// TestSmallStreamBytes: a small stream does not cost a fresh read buffer
+// (256 KiB, cleared) each time: scanners reuse them.
+func TestSmallStreamBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	in, clients := genCSV(rng, 20, false)
+	f := &filter.Filter{IDs: ids.New(clients[:2]...)}
+	const runs = 200
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		if _, err := f.Filter(io.Discard, bytes.NewReader(in)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.Match(bytes.NewReader(in)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / (2 * runs); per > 32<<10 {
+		t.Errorf("%d bytes allocated per pass over %d bytes of CSV, want at most 32 KiB", per, len(in))
 	}
 }

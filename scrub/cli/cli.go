@@ -137,6 +137,7 @@ type eraseOptions struct {
 	resume     bool
 	takeOver   bool // --take-over-lock
 	anchor     anchorFlags
+	memory     memoryFlag
 	maxMember  int64
 	maxRatio   int
 	allowUTF8  bool
@@ -200,6 +201,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.BoolVar(&o.resume, "resume", true, "take up the unfinished batch of the same request (IDs, sources, selection) that an interrupted run left in the audit location; --resume=false starts a new batch")
 	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
 	o.anchor.register(fs)
+	o.memory.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -224,6 +226,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	if err := o.checkReading(); err != nil {
 		return nil, err
 	}
+	o.memory.apply() // before the ID list is read
 	if *shard != "" {
 		sh, err := scrub.ParseShard(*shard, os.Getenv)
 		if err != nil {

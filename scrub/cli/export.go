@@ -67,6 +67,7 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	fs.StringVar(&o.ticket, "ticket", "", "request `REF` (ticket, case number) recorded in the audit log and each archive's manifest")
 	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
 	o.anchor.register(fs)
+	o.memory.register(fs)
 	var err error
 	if o.sources, err = parseArgs(fs, args, stderr, printExportHelp); err != nil {
 		return nil, err
@@ -94,6 +95,7 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	if err := o.checkReading(); err != nil {
 		return nil, err
 	}
+	o.memory.apply() // before the ID list is read
 	return o, nil
 }
 

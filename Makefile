@@ -137,10 +137,14 @@ bin/versitygw: $(BIN)/versitygw
 endif
 
 ## bench: Go benchmarks of the filter, the formats and whole batches (local
-## disk and a single-drive MinIO, the server as usually run locally).
-bench: $(BIN)/minio
+## disk and a single-drive MinIO, the server as usually run locally), then
+## the scale rows (bench scale: many small archives, memory against their
+## number, a million IDs, S3 behind 20 ms of latency, zip against gzip),
+## rewritten into cmd/bench/RESULTS.md. BENCH_SCALE_ARGS=-ids10m adds 10M IDs.
+bench: build $(BIN)/minio
 	$(GO) run ./cmd/withminio -bin $(BIN)/minio -drives 1 -- $(GO) test -run '^$$' -bench . -benchmem ./scrub/filter ./archive ./scrub/ids ./scrub/s3store
 	cd cmd/scrub && $(GO) test -run '^$$' -bench BenchmarkMemory -benchtime 1x .
+	$(GO) run ./cmd/bench scale -scrub $(BIN)/scrub -minio $(BIN)/minio $(BENCH_SCALE_ARGS)
 
 ## bench-peers: scrub against grep, awk, Miller, DuckDB and the gunzip floor on
 ## the same generated archives, with a correctness check of every output; a

@@ -10,9 +10,15 @@
 // or `make bench-peers BENCH_SIZE=1GB`, which also builds scrub and
 // installs the peers. See cmd/bench/README.md.
 //
+// bench scale (make bench) measures the scale rows: many small archives,
+// memory against the number of archives, a million IDs, S3 behind 20 ms
+// of latency, a big zip against the same as gzip; it rewrites their
+// section of RESULTS.md.
+//
 // The other commands are the runner's helpers: floor (the Go decompression
-// floor), s3child (runs under cmd/withminio and times scrub against MinIO)
-// and scrubprof (scrub with a CPU profile).
+// floor), s3child (runs under cmd/withminio and times scrub against MinIO),
+// s3latency (the same behind a latency proxy) and scrubprof (scrub with a
+// CPU profile).
 package main
 
 import (
@@ -45,6 +51,10 @@ func main() {
 		err = s3childMain(args)
 	case "scrubprof":
 		err = scrubprofMain(args)
+	case "scale":
+		err = scaleMain(args)
+	case "s3latency":
+		err = s3latencyMain(args)
 	default:
 		err = fmt.Errorf("unknown command %q (want gen or run)", cmd)
 	}

@@ -223,7 +223,9 @@ func (e *scaleEnv) scrubRun(audit string, args ...string) (measurement, error) {
 	return m, err
 }
 
-func perSec(n int, d time.Duration) string { return fmt.Sprintf("%.0f archives/s", float64(n)/d.Seconds()) }
+func perSec(n int, d time.Duration) string {
+	return fmt.Sprintf("%.0f archives/s", float64(n)/d.Seconds())
+}
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 

@@ -55,7 +55,9 @@ func parseArgs(fs *flag.FlagSet, args []string, w io.Writer, help func(io.Writer
 }
 
 // printFlags writes a command's usage text and its flags.
-func printFlags(head, foot string) func(io.Writer, *flag.FlagSet) {
+// printFlags returns a command's help: head, the flags, foot, then an
+// example command line.
+func printFlags(head, foot, example string) func(io.Writer, *flag.FlagSet) {
 	return func(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprint(w, head+"\nFlags:\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -67,6 +69,7 @@ func printFlags(head, foot string) func(io.Writer, *flag.FlagSet) {
 			fmt.Fprintln(w)
 		})
 		fmt.Fprint(w, foot)
+		fmt.Fprintf(w, "\nExample:\n  %s\n", example)
 	}
 }
 
@@ -141,7 +144,8 @@ func runKeygen(args []string, env Env) error {
 	help := printFlags("Usage: scrub keygen [--out NAME] [--id-key FILE]\n\n"+
 		"Makes the keys scrub erase needs: a signing key for the audit bundles, whose\n"+
 		"public half auditors trust, and a secret ID key that names client IDs in the\n"+
-		"audit log by HMAC. Keep both private keys apart from the audit location.\n", "")
+		"audit log by HMAC. Keep both private keys apart from the audit location.\n", "",
+		"scrub keygen --out keys/signer --id-key keys/id.key --principal dpo@example.com")
 	pos, err := parseArgs(fs, args, env.Stderr, help)
 	if err != nil {
 		return err
@@ -252,7 +256,8 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 		"as its batch recorded), and a batch hidden by a delete marker is missing.\n",
 		"\nExit codes: 0 all batches valid and signed by a trusted signer, 1 a batch is not\n"+
 			"valid or none was found, 2 usage error, 4 all batches consistent but no trusted\n"+
-			"signer given (consistency only).\n")
+			"signer given (consistency only).\n",
+		"scrub verify --allowed-signers keys/signer.allowed_signers scrub-audit")
 	pos, err := parseArgs(fs, args, env.Stderr, help)
 	if err != nil {
 		return err
@@ -433,7 +438,8 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 		"\nExit codes: 0 answered, by batches signed by a trusted signer (also when no\n"+
 			"batch mentions an ID), 1 cannot answer (no sealed batch in LOCATION, a batch\n"+
 			"does not verify, or no batch names IDs under this ID key), 2 usage error,\n"+
-			"4 answered on consistency only (no trusted signer given).\n")
+			"4 answered on consistency only (no trusted signer given).\n",
+		"scrub audit lookup --id-key keys/id.key --ids ids.txt --allowed-signers keys/signer.allowed_signers scrub-audit")
 	pos, err := parseArgs(fs, args[1:], env.Stderr, help)
 	if err != nil {
 		return err

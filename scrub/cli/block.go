@@ -188,7 +188,8 @@ var printSweepHelp = printFlags("Usage: scrub sweep --blocklist LOC --key FILE -
 	"nothing new to read succeeds with 0 archives and is audited all the same.\n",
 	"\nArchive times are the store's (S3 LastModified, file mtime): a copy that keeps\n"+
 		"old times (rsync -a, cp -p) hides an archive from incremental sweeps, so run a\n"+
-		"--full sweep now and then. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
+		"--full sweep now and then. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n",
+	"scrub sweep --blocklist s3://compliance/blocklist --key keys/signer --id-key keys/id.key --audit s3://compliance/audit s3://exports/telemetry")
 
 func runSweep(ctx context.Context, args []string, env Env) error {
 	var bf blockFlags
@@ -312,7 +313,8 @@ var printUnblockHelp = printFlags("Usage: scrub unblock --ids FILE --blocklist L
 	"With --adopt-unsigned, takes a blocklist written by an earlier scrub, whose\n"+
 	"changes are not signed, under signatures: one signed adopt change records\n"+
 	"each of them (name and SHA-256) and the IDs they leave on the list (event\n"+
-	audit.EventBlocklistAdopt+"). Check the list first: what it holds then is trusted.\n", "")
+	audit.EventBlocklistAdopt+"). Check the list first: what it holds then is trusted.\n", "",
+	"scrub unblock --ids ids.txt --blocklist s3://compliance/blocklist --key keys/signer --id-key keys/id.key --audit s3://compliance/audit --ticket GDPR-1234")
 
 func runUnblock(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("scrub unblock", flag.ContinueOnError)

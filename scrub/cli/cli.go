@@ -171,18 +171,18 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
-	fs.IntVar(&o.jobs, "jobs", 0, "archives processed at once (default: the number of CPUs, twice that with an s3:// source)")
+	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives processed at once (default: the number of CPUs, twice that with an s3:// source)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read everything and report what would be removed; write and delete nothing")
 	fs.BoolVar(&o.json, "json", false, "write a JSON summary to standard output")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")
 	fs.IntVar(&o.level, "level", archive.DefaultLevel, "compression `LEVEL` (1-9) of rewritten gzip files and zip members")
-	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
+	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter `CHAR`: , ; or tab (default: detected from the header)")
 	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
 	fs.Int64Var(&o.maxMember, "max-member-size", archive.DefaultMaxMemberSize, "largest uncompressed CSV stream (zip member or gzip file) in `BYTES`; a larger one fails its archive (a guard against zip bombs)")
 	fs.IntVar(&o.maxRatio, "max-ratio", archive.DefaultMaxRatio, "largest expansion `RATIO` of a compressed CSV stream (honest deflate cannot exceed about 1030); a larger one fails its archive")
 	fs.BoolVar(&o.allowUTF8, "allow-invalid-utf8", false, "pass bytes that are not UTF-8 through (for exports in another encoding); by default they fail their archive")
 	fs.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint `URL` for S3-compatible stores such as MinIO (default: AWS, or $AWS_ENDPOINT_URL)")
-	fs.StringVar(&o.verify, "verify", "size", "after replacing an archive: `size` (size and checksum of what the store received) or full (also read it back and count its rows)")
+	fs.StringVar(&o.verify, "verify", "size", "check `MODE` after replacing an archive: size (size and checksum of what the store received) or full (also read it back and count its rows)")
 	fs.Int64Var(&o.partSize, "part-size", store.DefaultPartSize, "S3 multipart part size in `BYTES` (at least 5 MiB); smaller archives go up in one request")
 	fs.BoolVar(&o.accept, "accept-unconditional-writes", false, "replace archives in an S3 store that ignores conditional writes (If-Match), found by a check before the first write: another writer's object put there meanwhile could be overwritten (by default scrub refuses such a store)")
 	fs.StringVar(&o.key, "key", "", "Ed25519 signing key `FILE` for the audit bundle (from scrub keygen or ssh-keygen -t ed25519; default $"+envSigningKey+", which holds the key itself); required unless --dry-run")
@@ -282,7 +282,8 @@ var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-k
 	"bundle of the batch. With --block the IDs also go on the blocklist (as HMAC\n"+
 	"tags), and scrub sweep erases them from later exports.\n",
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
-		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n")
+		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n",
+	"scrub erase --ids ids.txt --key keys/signer --id-key keys/id.key --audit scrub-audit --ticket GDPR-1234 exports/")
 
 func (o *eraseOptions) delim() (byte, error) {
 	switch o.delimiter {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -778,4 +779,39 @@ func TestCanceled(t *testing.T) {
 		t.Errorf("Run = %v, want context.Canceled", err)
 	}
 	scrubtest.SameFiles(t, before, scrubtest.Snapshot(t, dir), nil)
+}
+
+// TestHelpOfEveryCommand: every command's help names what goes in each
+// flag (not string, int), and ends with an example that uses only its
+// flags.
+func TestHelpOfEveryCommand(t *testing.T) {
+	t.Parallel()
+	flagLine := regexp.MustCompile(`(?m)^  --([a-z0-9-]+) ?(.*)$`)
+	for _, cmd := range [][]string{{"erase"}, {"sweep"}, {"unblock"}, {"export"}, {"keygen"}, {"verify"}, {"audit", "lookup"}} {
+		name := strings.Join(cmd, " ")
+		t.Run(name, func(t *testing.T) {
+			out := runPlain(t, nil, append(slices.Clone(cmd), "--help")...)
+			help := out.stdout + out.stderr
+			flags := map[string]bool{}
+			for _, m := range flagLine.FindAllStringSubmatch(help, -1) {
+				flags[m[1]] = true
+				switch m[2] {
+				case "string", "int", "int64", "uint", "float", "float64", "duration", "value":
+					t.Errorf("--%s takes a %q: say what goes there", m[1], m[2])
+				}
+			}
+			if len(flags) == 0 {
+				t.Fatalf("no flags in the help:\n%s", help)
+			}
+			_, example, ok := strings.Cut(help, "\nExample:\n  ")
+			if !ok || !strings.HasPrefix(example, "scrub "+name+" ") || strings.Count(strings.TrimSpace(example), "\n") != 0 {
+				t.Fatalf("the help does not end with one example of scrub %s:\n%s", name, help)
+			}
+			for _, f := range regexp.MustCompile(`--([a-z0-9-]+)`).FindAllStringSubmatch(example, -1) {
+				if !flags[f[1]] {
+					t.Errorf("the example uses --%s, which scrub %s does not have", f[1], name)
+				}
+			}
+		})
+	}
 }

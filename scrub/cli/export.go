@@ -53,9 +53,9 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "read only archives matching `GLOB` (repeatable)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
-	fs.IntVar(&o.jobs, "jobs", 0, "archives read at once (default: the number of CPUs, twice that with an s3:// source)")
+	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives read at once (default: the number of CPUs, twice that with an s3:// source)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")
-	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter: , ; or tab (default: detected from the header)")
+	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter `CHAR`: , ; or tab (default: detected from the header)")
 	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")
 	fs.Int64Var(&o.maxMember, "max-member-size", archive.DefaultMaxMemberSize, "largest uncompressed CSV stream (zip member or gzip file) in `BYTES`; a larger one fails the export (a guard against zip bombs)")
 	fs.IntVar(&o.maxRatio, "max-ratio", archive.DefaultMaxRatio, "largest expansion `RATIO` of a compressed CSV stream; a larger one fails the export")
@@ -110,7 +110,8 @@ var printExportHelp = printFlags("Usage: scrub export --ids FILE --out DIR|s3://
 		"an earlier run of an export that was killed left it: that one is replaced.\n"+
 		"Rows wait in a hidden 0700 directory inside --out (with an s3:// --out,\n"+
 		"inside --spool DIR), removed at the end, and by the next run if killed.\n"+
-		"Exit codes: 0 done, 1 failure, 2 usage error.\n")
+		"Exit codes: 0 done, 1 failure, 2 usage error.\n",
+	"scrub export --ids subject.txt --out answers --key keys/signer --id-key keys/id.key --audit scrub-audit --ticket DSAR-77 exports/")
 
 // exportSubject is one data subject of an export: a distinct listed ID.
 type exportSubject struct {

@@ -599,6 +599,8 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		return err
 	}
 	switch {
+	case runErr != nil && ctx.Err() != nil && auditErr == nil:
+		return interrupted(sum, sealed)
 	case runErr != nil:
 		return errors.Join(runErr, auditErr)
 	case auditErr != nil:
@@ -607,6 +609,21 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	// A resumed batch is done when all its archives are, those of its
 	// earlier attempts included.
 	return b.Totals().Err()
+}
+
+// interrupted says what an interrupt (Ctrl-C, SIGTERM) left, and what to
+// do, rather than "context canceled".
+func interrupted(sum *scrub.Summary, sealed *audit.Sealed) error {
+	batch := ""
+	if sealed != nil {
+		batch = fmt.Sprintf(" (batch %s, sealed with what is left recorded skipped)", sealed.Batch)
+	}
+	const todo = "run the same command to finish: archives already erased are found clean, the rest are erased"
+	if sum == nil || sum.Totals.Archives == 0 {
+		return fmt.Errorf("interrupted while listing the archives, before any was processed%s; %s", batch, todo)
+	}
+	t := sum.Totals
+	return fmt.Errorf("interrupted after %d of %d archives%s; %s", t.Archives-t.Skipped, t.Archives, batch, todo)
 }
 
 // report writes what a batch did: the summary and where its bundle went

@@ -42,6 +42,7 @@ func main() {
 	}
 }
 
+
 // vcsCommit returns the commit the binary was built from: as set at build
 // time, or as the go command recorded it.
 func vcsCommit() string {

@@ -600,7 +600,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	}
 	switch {
 	case runErr != nil && ctx.Err() != nil && auditErr == nil:
-		return interrupted(sum, sealed)
+		return interrupted(sum, sealed, runErr)
 	case runErr != nil:
 		return errors.Join(runErr, auditErr)
 	case auditErr != nil:
@@ -612,19 +612,29 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 }
 
 // interrupted says what an interrupt (Ctrl-C, SIGTERM) left, and what to
-// do, rather than "context canceled".
-func interrupted(sum *scrub.Summary, sealed *audit.Sealed) error {
+// do, rather than "context canceled". It wraps runErr.
+func interrupted(sum *scrub.Summary, sealed *audit.Sealed, runErr error) error {
 	batch := ""
 	if sealed != nil {
 		batch = fmt.Sprintf(" (batch %s, sealed with what is left recorded skipped)", sealed.Batch)
 	}
 	const todo = "run the same command to finish: archives already erased are found clean, the rest are erased"
 	if sum == nil || sum.Totals.Archives == 0 {
-		return fmt.Errorf("interrupted while listing the archives, before any was processed%s; %s", batch, todo)
+		return &interruptError{fmt.Sprintf("interrupted while listing the archives, before any was processed%s; %s", batch, todo), runErr}
 	}
 	t := sum.Totals
-	return fmt.Errorf("interrupted after %d of %d archives%s; %s", t.Archives-t.Skipped, t.Archives, batch, todo)
+	return &interruptError{fmt.Sprintf("interrupted after %d of %d archives%s; %s", t.Archives-t.Skipped, t.Archives, batch, todo), runErr}
 }
+
+// interruptError says what an interrupt left; it wraps what the run
+// returned (context.Canceled).
+type interruptError struct {
+	msg string
+	err error
+}
+
+func (e *interruptError) Error() string { return e.msg }
+func (e *interruptError) Unwrap() error { return e.err }
 
 // report writes what a batch did: the summary and where its bundle went
 // on stderr, and with --json the summary on stdout.
@@ -800,29 +810,50 @@ func quoteName(name string) string {
 	return name
 }
 
+// oneLine escapes what in a message is not printable (a newline or an
+// escape sequence in a file name it quotes), as strconv.Quote would, so
+// that it stays one line and cannot garble the terminal.
+func oneLine(msg string) string {
+	if q := quoteName(msg); q != msg && msg != "" {
+		return q[1 : len(q)-1]
+	}
+	return msg
+}
+
+// maxSkippedLines bounds the lines naming archives a stopped batch did not
+// reach; the rest are counted.
+const maxSkippedLines = 10
+
 func printSummary(w io.Writer, sum *scrub.Summary) {
+	skipped := 0
 	for _, r := range sum.Archives {
+		key := quoteName(r.Key)
 		switch r.Status {
 		case scrub.Unchanged:
 		case scrub.Erased:
-			fmt.Fprintf(w, "%-11s %s: %d of %d rows removed, %d -> %d bytes\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned, r.BytesBefore, *r.BytesAfter)
+			fmt.Fprintf(w, "%-11s %s: %d of %d rows removed, %d -> %d bytes\n", r.Status, key, r.RowsRemoved, r.RowsScanned, r.BytesBefore, *r.BytesAfter)
 		case scrub.WouldErase:
-			fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, r.Key, r.RowsRemoved, r.RowsScanned)
+			fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, key, r.RowsRemoved, r.RowsScanned)
 		case scrub.Skipped:
-			fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", r.Key)
+			if skipped++; skipped <= maxSkippedLines {
+				fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", key)
+			}
 		case scrub.NotScanned:
-			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, r.Key, strings.TrimPrefix(r.Reason, "not scanned: "))
+			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, key, oneLine(strings.TrimPrefix(r.Reason, "not scanned: ")))
 		default:
-			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), r.Key, r.Error)
+			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), key, oneLine(r.Error))
 		}
 		if r.VersionsDeleted > 0 {
-			fmt.Fprintf(w, "%-11s %s: %d older versions deleted\n", "note", r.Key, r.VersionsDeleted)
+			fmt.Fprintf(w, "%-11s %s: %d older versions deleted\n", "note", key, r.VersionsDeleted)
 		}
 		if r.Status != scrub.NotScanned {
 			for _, m := range r.MembersNotScanned {
-				fmt.Fprintf(w, "%-11s %s: member %s %s\n", "not-scanned", r.Key, quoteName(m.Name), m.Reason)
+				fmt.Fprintf(w, "%-11s %s: member %s %s\n", "not-scanned", key, quoteName(m.Name), oneLine(m.Reason))
 			}
 		}
+	}
+	if skipped > maxSkippedLines {
+		fmt.Fprintf(w, "%-11s and %d more archives not processed (--json names them all)\n", "SKIPPED", skipped-maxSkippedLines)
 	}
 	t := sum.Totals
 	verb := "removed"

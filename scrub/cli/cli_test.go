@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -813,5 +814,33 @@ func TestHelpOfEveryCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNamesQuoted: a file name holding a newline or an escape sequence is
+// printed quoted: it can neither garble the terminal nor forge a line of
+// the summary.
+func TestNamesQuoted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	forged := "x\x1b[2J\nerased      y.csv"
+	body := "Timestamp,Client ID\n2017-11-24," + scrubtest.Victims[0] + "\n2017-11-24,KEEP\n"
+	if err := os.WriteFile(filepath.Join(dir, forged), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad\x07.csv"), []byte("Timestamp,Client ID\n\"open,"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, nil, "erase", "--ids", scrubtest.IDsFile, "--no-progress", dir)
+	if strings.ContainsAny(out.stderr, "\x1b\x07") {
+		t.Errorf("control characters reach the terminal:\n%q", out.stderr)
+	}
+	for line := range strings.Lines(out.stderr) {
+		if strings.HasPrefix(line, "erased      y.csv") {
+			t.Errorf("a file name forged a line of the summary:\n%s", out.stderr)
+		}
+	}
+	if want := strconv.Quote(filepath.Join(dir, forged)); !strings.Contains(out.stderr, "erased      "+want+": 1 of 2 rows removed") {
+		t.Errorf("no line names %s quoted:\n%s", want, out.stderr)
 	}
 }

@@ -480,11 +480,11 @@ func (o *exportOptions) export(ctx context.Context, env Env, log *batch.Batch, i
 	var rows, scanned int64
 	for _, a := range ex.Archives {
 		for _, m := range a.MembersNotScanned {
-			what := a.Key
+			what := quoteName(a.Key)
 			if m.Name != "" || a.Format == "zip" {
 				what += ": member " + quoteName(m.Name)
 			}
-			fmt.Fprintf(env.Stderr, "%-11s %s %s (nothing of it is exported)\n", "not-scanned", what, m.Reason)
+			fmt.Fprintf(env.Stderr, "%-11s %s %s (nothing of it is exported)\n", "not-scanned", what, oneLine(m.Reason))
 		}
 		rows += a.Exported
 		scanned += a.Rows

@@ -42,7 +42,6 @@ func main() {
 	}
 }
 
-
 // vcsCommit returns the commit the binary was built from: as set at build
 // time, or as the go command recorded it.
 func vcsCommit() string {

@@ -48,9 +48,10 @@ type Progress interface {
 type Options struct {
 	Filter  *filter.Filter
 	Archive archive.Options
-	// Include and Exclude are glob patterns (path.Match syntax). A pattern
-	// with a '/' matches the path below the source root, one without
-	// matches the base name. An archive is processed when it matches some
+	// Include and Exclude are glob patterns (path.Match syntax, plus **
+	// for any number of directories and {a,b} for either: doublestar's).
+	// A pattern with a '/' matches the path below the source root, one
+	// without matches the base name. An archive is processed when it matches some
 	// Include pattern (or there are none) and no Exclude pattern.
 	Include, Exclude []string
 	// Select, if set, is asked about every archive Include and Exclude

@@ -19,6 +19,15 @@ func TestSelected(t *testing.T) {
 		{[]string{"*_exc_*"}, []string{"monthly/*"}, "monthly/1_exc_2.zip", false},
 		{[]string{"*_exc_*"}, []string{"monthly/*"}, "1_exc_2.zip", true},
 		{nil, []string{"*"}, "b.zip", false},
+		// ** crosses directories, * does not.
+		{[]string{"exports/**/*.csv.gz"}, nil, "exports/2017/11/a.csv.gz", true},
+		{[]string{"exports/**/*.csv.gz"}, nil, "exports/a.csv.gz", true},
+		{[]string{"exports/*/*.csv.gz"}, nil, "exports/2017/11/a.csv.gz", false},
+		{[]string{"exports/*.csv.gz"}, nil, "exports/2017/a.csv.gz", false},
+		{nil, []string{"**/monthly/**"}, "c01/monthly/x.zip", false},
+		{nil, []string{"**/monthly/**"}, "c01/daily/x.zip", true},
+		{[]string{"*.{zip,gz}"}, nil, "a/b.gz", true},
+		{[]string{"*.{zip,gz}"}, nil, "a/b.csv", false},
 	}
 	for _, tt := range tests {
 		o := Options{Include: tt.include, Exclude: tt.exclude}

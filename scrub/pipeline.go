@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -18,7 +19,8 @@ import (
 
 // selection chooses the archives of a pass.
 type selection struct {
-	// Include and Exclude are glob patterns (path.Match syntax). A
+	// Include and Exclude are glob patterns (doublestar syntax: path.Match's,
+	// plus ** for any number of directories and {a,b} for either). A
 	// pattern with a '/' matches the path below the source root, one
 	// without matches the base name. An archive is processed when it
 	// matches some Include pattern (or there are none) and no Exclude
@@ -38,8 +40,8 @@ type selection struct {
 // CheckGlobs returns an error for a malformed pattern.
 func CheckGlobs(patterns []string) error {
 	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("pattern %q: %w", p, err)
+		if !doublestar.ValidatePattern(p) {
+			return fmt.Errorf("pattern %q: %w", p, doublestar.ErrBadPattern)
 		}
 	}
 	return nil
@@ -51,7 +53,7 @@ func matchAny(patterns []string, rel string) bool {
 		if !strings.Contains(p, "/") {
 			name = path.Base(rel)
 		}
-		if ok, _ := path.Match(p, name); ok {
+		if ok, _ := doublestar.Match(p, name); ok {
 			return true
 		}
 	}

@@ -169,7 +169,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given")
 	}
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
-	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable)")
+	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable; * stays within a directory, ** crosses any number)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
 	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives processed at once (default: the number of CPUs, twice that with an s3:// source)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read everything and report what would be removed; write and delete nothing")
@@ -282,7 +282,9 @@ var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-k
 	"bundle of the batch. With --block the IDs also go on the blocklist (as HMAC\n"+
 	"tags), and scrub sweep erases them from later exports.\n",
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
-		"the file name. Exit codes: 0 done, 1 failure, 2 usage error, 3 partial.\n",
+		"the file name. * and ? stay within a directory, ** crosses any number of them\n"+
+		"(exports/**/*.csv.gz), {zip,gz} is either. Exit codes: 0 done, 1 failure,\n"+
+		"2 usage error, 3 partial.\n",
 	"scrub erase --ids ids.txt --key keys/signer --id-key keys/id.key --audit scrub-audit --ticket GDPR-1234 exports/")
 
 func (o *eraseOptions) delim() (byte, error) {

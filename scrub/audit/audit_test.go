@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -733,4 +734,34 @@ func TestGroupCommit(t *testing.T) {
 	if got, want := len(lines(t, logPath(dir, s))), 1+3+100+1+writers*steps*2+1; got != want {
 		t.Errorf("%d lines in the log, want %d", got, want)
 	}
+}
+
+// TestOutcomesSmall: what the writer keeps of an archive's outcome for the
+// totals is a few dozen bytes, not the event, whatever the key's length.
+func TestOutcomesSmall(t *testing.T) {
+	dir := t.TempDir()
+	w, err := audit.Begin(local.Dir(dir), dir, newKey(t), audit.Start{Command: "erase", Sources: []string{"exports"}, IDs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	long := strings.Repeat("exports/telemetry/2017/11/", 8)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		if err := w.Archive(audit.Archive{Key: fmt.Sprintf("%s%05d.csv.gz", long, i), Status: audit.StatusUnchanged, RowsScanned: 10,
+			SHA256Before: strings.Repeat("ab", 32), Format: "gzip", SizeBefore: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n; per > 160 {
+		t.Errorf("%d bytes kept per archive outcome, want at most 160", per)
+	}
+	if tot := w.Totals(); tot.Archives != n || tot.Unchanged != n || tot.RowsScanned != 10*n || tot.BytesBefore != 100*n {
+		t.Errorf("totals %+v", tot)
+	}
+	runtime.KeepAlive(w)
 }

@@ -38,7 +38,7 @@ type Journal struct {
 	Dropped int
 
 	lines    [][]byte
-	outcomes map[string]Archive
+	outcomes outcomes
 }
 
 // Written is a rewrite an interrupted batch completed, as its written
@@ -126,7 +126,7 @@ func batchTime(name string) (time.Time, bool) {
 
 // parseJournal reads a journal up to its last whole, chained line.
 func parseJournal(name string, data []byte) (*Journal, error) {
-	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, Written: map[string]Written{}, Matched: map[string]bool{}, outcomes: map[string]Archive{}}
+	j := &Journal{Batch: name, Done: map[string]bool{}, Midway: map[string]string{}, Written: map[string]Written{}, Matched: map[string]bool{}, outcomes: outcomes{}}
 	read := map[string]stepEvent{}
 	prev := zeroHash
 	rest := data
@@ -177,7 +177,7 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			// Only a finished archive is done; one that failed, conflicted
 			// or was skipped is tried again.
 			j.Done[a.Key] = a.Status == StatusErased || a.Status == StatusUnchanged || a.Status == StatusNotScanned
-			j.outcomes[a.Key] = outcome(a.Archive)
+			j.outcomes.set(a.Key, a.Archive)
 		case "batch_end":
 			j.Ended = true
 		}

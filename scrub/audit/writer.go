@@ -50,7 +50,7 @@ type Writer struct {
 	log      hash.Hash
 	seq      int
 	prev     string
-	outcomes map[string]Archive // what the totals need of the last archive event of each key
+	outcomes outcomes // what the totals need of the last archive event of each key
 	uploaded time.Time
 	err      error // sticky: a log with a hole must not be sealed
 
@@ -99,7 +99,7 @@ func Begin(loc Location, spoolDir string, key ed25519.PrivateKey, st Start, opts
 	rand.Read(id)
 	name := "batch-" + started.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(id)
 	w := &Writer{loc: loc, name: name, key: key, now: now, started: started, start: st, log: sha256.New(), prev: zeroHash,
-		outcomes: map[string]Archive{}}
+		outcomes: outcomes{}}
 	for _, o := range opts {
 		o(w)
 	}
@@ -323,23 +323,43 @@ func (w *Writer) Archive(a Archive) error {
 	_, err := w.append("archive", &archiveEvent{Archive: a})
 	if err == nil {
 		w.mu.Lock()
-		w.outcomes[w.recorded(a.Key)] = outcome(a)
+		w.outcomes.set(w.recorded(a.Key), a)
 		w.mu.Unlock()
 	}
 	return err
 }
 
+// outcomes holds, for each archive key, what the totals need of its last
+// archive event: a few dozen bytes an archive, whatever the key's length
+// (a batch may have hundreds of thousands).
+type outcomes map[[16]byte]outcome
+
 // outcome is what the totals need of an archive event.
-func outcome(a Archive) Archive {
-	return Archive{Status: a.Status, RowsScanned: a.RowsScanned, RowsRemoved: a.RowsRemoved,
-		RowsExpired: a.RowsExpired, SizeBefore: a.SizeBefore, SizeAfter: a.SizeAfter}
+type outcome struct {
+	status                                string
+	rowsScanned, rowsRemoved, rowsExpired int64
+	sizeBefore, sizeAfter                 int64
+	hasAfter                              bool
+}
+
+func (o outcomes) set(key string, a Archive) {
+	sum := sha256.Sum256([]byte(key))
+	oc := outcome{status: a.Status, rowsScanned: a.RowsScanned, rowsRemoved: a.RowsRemoved, rowsExpired: a.RowsExpired, sizeBefore: a.SizeBefore}
+	if a.SizeAfter != nil {
+		oc.sizeAfter, oc.hasAfter = *a.SizeAfter, true
+	}
+	o[[16]byte(sum[:16])] = oc
 }
 
 // total sums the outcomes: one per archive, its last.
-func total(outcomes map[string]Archive) Totals {
+func (o outcomes) total() Totals {
 	var t Totals
-	for _, o := range outcomes {
-		t.add(o)
+	for _, oc := range o {
+		a := Archive{Status: oc.status, RowsScanned: oc.rowsScanned, RowsRemoved: oc.rowsRemoved, RowsExpired: oc.rowsExpired, SizeBefore: oc.sizeBefore}
+		if oc.hasAfter {
+			a.SizeAfter = &oc.sizeAfter
+		}
+		t.add(a)
 	}
 	return t
 }
@@ -350,7 +370,7 @@ func total(outcomes map[string]Archive) Totals {
 func (w *Writer) Totals() Totals {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return total(w.outcomes)
+	return w.outcomes.total()
 }
 
 // Finish logs the batch's end (result, the error that stopped it if any,
@@ -420,7 +440,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		LogSHA256: hex.EncodeToString(w.log.Sum(nil)), Lines: w.seq, ChainHead: w.prev,
 		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
 		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
-		Result: w.result(journal), Totals: total(w.outcomes), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
+		Result: w.result(journal), Totals: w.outcomes.total(), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
 		Retention: w.retention, Chain: w.chain(),
 	}
 	if w.witness != nil && w.key != nil {

@@ -382,7 +382,7 @@ type Options struct {
 }
 
 // DefaultLevel is the compression level used for rewritten data: level 1
-// compresses about twice as fast as level 6 (see README, Performance), and a
+// compresses about twice as fast as level 6 (see docs/performance.md), and a
 // rewrite is a one-time cost in a batch that may touch years of exports.
 const DefaultLevel = 1
 

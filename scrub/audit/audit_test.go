@@ -433,7 +433,7 @@ func removeBatch(t *testing.T, dir string, s *audit.Sealed) {
 
 // TestStockTools checks a bundle with what an auditor has: ssh-keygen -Y
 // verify for the signature and sha256sum -c for the files, the exact
-// commands of the README.
+// commands of docs/auditors-guide.md.
 func TestStockTools(t *testing.T) {
 	sshKeygen, sha256sum := lookTool(t, "ssh-keygen"), lookTool(t, "sha256sum")
 	dir := t.TempDir()

@@ -382,7 +382,7 @@ func (l *List) checkLegacy(signed []Loaded, unsigned bool) error {
 		case unsigned:
 			return nil
 		}
-		return fmt.Errorf("%s: %w (format 1, no signature): check the list, then adopt it with scrub unblock --adopt-unsigned (see README, How the blocklist is stored)",
+		return fmt.Errorf("%s: %w (format 1, no signature): check the list, then adopt it with scrub unblock --adopt-unsigned (see docs/operators-guide.md, How the blocklist is stored)",
 			l.legacy[0].Name, ErrUnsigned)
 	}
 	if unsigned {

@@ -76,11 +76,17 @@ func printFlags(head, foot, example string) func(io.Writer, *flag.FlagSet) {
 // secret reads a key from a file, or from an environment variable that
 // holds the key itself. It returns the data and a name for messages, or
 // nil if neither is set.
-func secret(file, env, flagName string) ([]byte, string, error) {
+func secret(warn io.Writer, file, env, flagName string) ([]byte, string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return nil, "", usagef("%s: %v", flagName, err)
+		}
+		if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			// As ssh warns of an unprotected private key; scrub goes on,
+			// since the key may be a mounted secret it cannot change.
+			fmt.Fprintf(warn, "scrub: warning: %s %s is readable by others (mode %04o): anyone who can read it can %s; make it 0600 or 0400 (chmod go-rwx; a Kubernetes secret: defaultMode: 0400)\n",
+				flagName, file, fi.Mode().Perm(), map[string]string{"--key": "sign audit bundles as you", "--id-key": "tell which client IDs the audit logs name"}[flagName])
 		}
 		return data, file, nil
 	}
@@ -90,8 +96,8 @@ func secret(file, env, flagName string) ([]byte, string, error) {
 	return nil, "", nil
 }
 
-func loadSigningKey(file string) (ed25519.PrivateKey, error) {
-	data, name, err := secret(file, envSigningKey, "--key")
+func loadSigningKey(warn io.Writer, file string) (ed25519.PrivateKey, error) {
+	data, name, err := secret(warn, file, envSigningKey, "--key")
 	if data == nil || err != nil {
 		return nil, err
 	}
@@ -102,8 +108,8 @@ func loadSigningKey(file string) (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
-func loadIDKey(file string) (*audit.IDKey, error) {
-	data, name, err := secret(file, envIDKey, "--id-key")
+func loadIDKey(warn io.Writer, file string) (*audit.IDKey, error) {
+	data, name, err := secret(warn, file, envIDKey, "--id-key")
 	if data == nil || err != nil {
 		return nil, err
 	}
@@ -117,12 +123,12 @@ func loadIDKey(file string) (*audit.IDKey, error) {
 // loadKeys loads --key and --id-key. Unless optional (a dry run), both are
 // required: what says who needs them ("an erasure") and idUse what the ID
 // key names, for the messages.
-func loadKeys(keyFile, idKeyFile string, optional bool, what, idUse string) (ed25519.PrivateKey, *audit.IDKey, error) {
-	key, err := loadSigningKey(keyFile)
+func loadKeys(warn io.Writer, keyFile, idKeyFile string, optional bool, what, idUse string) (ed25519.PrivateKey, *audit.IDKey, error) {
+	key, err := loadSigningKey(warn, keyFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	idKey, err := loadIDKey(idKeyFile)
+	idKey, err := loadIDKey(warn, idKeyFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -141,7 +147,7 @@ func runKeygen(args []string, env Env) error {
 	out := fs.String("out", "", "write the Ed25519 signing key to `NAME` (mode 0600), its public key to NAME.pub and an allowed_signers line to NAME.allowed_signers")
 	principal := fs.String("principal", "scrub-audit", "signer `NAME` in the allowed_signers line (what auditors pass to ssh-keygen -Y verify -I)")
 	idKey := fs.String("id-key", "", "write a random 32-byte ID key (hex) to `FILE` (mode 0600), for --id-key")
-	help := printFlags("Usage: scrub keygen [--out NAME] [--id-key FILE]\n\n"+
+	help := printFlags("Usage: scrub keygen [--out NAME] [--id-key FILE] [--principal NAME]\n\n"+
 		"Makes the keys scrub erase needs: a signing key for the audit bundles, whose\n"+
 		"public half auditors trust, and a secret ID key that names client IDs in the\n"+
 		"audit log by HMAC. Keep both private keys apart from the audit location.\n", "",
@@ -465,7 +471,7 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 			return usagef("--expect-head: %v", err)
 		}
 	}
-	key, err := loadIDKey(*idKeyFile)
+	key, err := loadIDKey(env.Stderr, *idKeyFile)
 	if err != nil {
 		return err
 	}

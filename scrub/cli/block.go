@@ -115,14 +115,14 @@ func openBlocklist(ctx context.Context, op *store.Opener, where string, idKey *a
 // on the blocklist before any archive is read. The list is loaded (and a
 // bad one refused) before the batch begins.
 func (b *blockFlags) adder(ctx context.Context, o *eraseOptions, env Env, spec batchSpec) (func(*batch.Batch) error, error) {
-	idKey, err := loadIDKey(o.idKey)
+	idKey, err := loadIDKey(env.Stderr, o.idKey)
 	if err != nil {
 		return nil, err
 	}
 	if idKey == nil {
 		return nil, usagef("--block needs the ID key the blocklist is under: --id-key FILE or $%s", envIDKey)
 	}
-	key, err := loadSigningKey(o.key)
+	key, err := loadSigningKey(env.Stderr, o.key)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func runSweep(ctx context.Context, args []string, env Env) error {
 	case bf.overlap < 0:
 		return usagef("--overlap must not be negative")
 	}
-	idKey, err := loadIDKey(o.idKey)
+	idKey, err := loadIDKey(env.Stderr, o.idKey)
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func runSweep(ctx context.Context, args []string, env Env) error {
 	}
 	// The list is checked before the batch begins: a change that is not
 	// signed by a trusted key stops the sweep before anything is read.
-	key, err := loadSigningKey(o.key)
+	key, err := loadSigningKey(env.Stderr, o.key)
 	if err != nil {
 		return err
 	}
@@ -344,11 +344,11 @@ func runUnblock(ctx context.Context, args []string, env Env) error {
 	case bf.blocklist == "":
 		return usagef("--blocklist DIR or s3://bucket/prefix is required")
 	}
-	key, err := loadSigningKey(*keyFile)
+	key, err := loadSigningKey(env.Stderr, *keyFile)
 	if err != nil {
 		return err
 	}
-	idKey, err := loadIDKey(*idKeyFile)
+	idKey, err := loadIDKey(env.Stderr, *idKeyFile)
 	if err != nil {
 		return err
 	}

@@ -502,7 +502,7 @@ func (o *eraseOptions) request(command string) *batch.Request {
 // location, begins (or resumes) the batch, runs the engine, seals the
 // batch, and prints the summary.
 func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err error) {
-	key, idKey, err := loadKeys(o.key, o.idKey, o.dryRun, "an erasure", "the erased IDs in its audit log")
+	key, idKey, err := loadKeys(env.Stderr, o.key, o.idKey, o.dryRun, "an erasure", "the erased IDs in its audit log")
 	if err != nil {
 		return err
 	}

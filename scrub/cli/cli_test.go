@@ -844,3 +844,51 @@ func TestNamesQuoted(t *testing.T) {
 		t.Errorf("no line names %s quoted:\n%s", want, out.stderr)
 	}
 }
+
+// TestKeyModeWarned: a signing key or ID key that others can read is
+// used, with a warning that says what to do (as ssh warns).
+func TestKeyModeWarned(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		key, idKey os.FileMode
+		want       []string
+	}{
+		{"private", 0o600, 0o400, nil},
+		{"key readable", 0o644, 0o600, []string{"--key"}},
+		{"both readable", 0o640, 0o604, []string{"--key", "--id-key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := scrubtest.CopyExport(t)
+			a := scrubtest.NewAudit(t)
+			if err := os.Chmod(a.Key, tc.key); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(a.IDKey, tc.idKey); err != nil {
+				t.Fatal(err)
+			}
+			out := runPlain(t, nil, a.WithAudit([]string{"erase", "--ids", scrubtest.IDsFile, "--no-progress", "--dry-run", dir})...)
+			if out.err != nil {
+				t.Fatalf("erase: %v\n%s", out.err, out.stderr)
+			}
+			warned := 0
+			for line := range strings.Lines(out.stderr) {
+				if strings.HasPrefix(line, "scrub: warning: ") && strings.Contains(line, "readable by others") {
+					warned++
+					if !strings.Contains(line, "0600 or 0400") {
+						t.Errorf("the warning does not say what to do: %s", line)
+					}
+				}
+			}
+			if warned != len(tc.want) {
+				t.Errorf("%d warnings, want %d (%q):\n%s", warned, len(tc.want), tc.want, out.stderr)
+			}
+			for _, f := range tc.want {
+				if !strings.Contains(out.stderr, "warning: "+f+" ") {
+					t.Errorf("no warning names %s:\n%s", f, out.stderr)
+				}
+			}
+		})
+	}
+}

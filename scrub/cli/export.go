@@ -165,7 +165,7 @@ func runExport(ctx context.Context, args []string, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	key, idKey, err := loadKeys(o.key, o.idKey, false, "an export", "the data subjects in its audit log and archives")
+	key, idKey, err := loadKeys(env.Stderr, o.key, o.idKey, false, "an export", "the data subjects in its audit log and archives")
 	if err != nil {
 		return err
 	}

@@ -54,11 +54,14 @@ func parseArgs(fs *flag.FlagSet, args []string, w io.Writer, help func(io.Writer
 	return append(pos, rest...), nil
 }
 
-// printFlags writes a command's usage text and its flags.
 // printFlags returns a command's help: head, the flags, foot, then an
 // example command line.
 func printFlags(head, foot, example string) func(io.Writer, *flag.FlagSet) {
 	return func(w io.Writer, fs *flag.FlagSet) {
+		if c, ok := w.(*helpCapture); ok { // completion and the man page
+			c.fs, c.head, c.foot, c.example = fs, head, foot, example
+			return
+		}
 		fmt.Fprint(w, head+"\nFlags:\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			arg, text := flag.UnquoteUsage(f)

@@ -62,6 +62,8 @@ Usage:
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub audit lookup --id-key FILE --ids FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--id-transform SPEC] LOCATION
+  scrub completion bash|zsh|fish
+  scrub man
   scrub version
 
 SOURCE is a directory (walked recursively), an archive file or an
@@ -97,6 +99,10 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runVerify(ctx, args[1:], env)
 	case "audit":
 		return runAudit(ctx, args[1:], env)
+	case "completion":
+		return runCompletion(args[1:], env)
+	case "man":
+		return runMan(args[1:], env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "scrub %s\n", env.Version)
 		return nil

@@ -22,6 +22,8 @@ type prefixHash struct {
 	mu sync.Mutex
 	h  hash.Hash
 	n  int64 // bytes hashed: the prefix [0, n)
+	// meter, if set, is told of the prefix's growth (Progress).
+	meter *meter
 }
 
 func newPrefixHash(r io.ReaderAt) *prefixHash { return &prefixHash{r: r, h: sha256.New()} }
@@ -31,6 +33,7 @@ func (p *prefixHash) ReadAt(b []byte, off int64) (int, error) {
 	p.mu.Lock()
 	if off <= p.n && off+int64(n) > p.n {
 		p.h.Write(b[p.n-off : n])
+		p.meter.add(off + int64(n) - p.n)
 		p.n = off + int64(n)
 	}
 	p.mu.Unlock()

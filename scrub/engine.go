@@ -40,8 +40,53 @@ type Source struct {
 // Progress is told about the batch as it goes. Implementations must be safe
 // for concurrent use.
 type Progress interface {
+	// Listing tells how many archives the listing has found so far.
+	Listing(found int)
+	// Start tells the archives to process and their total size.
 	Start(archives int, bytes int64)
+	// Read tells that n more bytes of the archives were read. Over an
+	// archive, the calls add up to its size by the time it is Done.
+	Read(n int64)
 	Done(obj Object)
+}
+
+// meter counts what is read of one archive for Progress.
+type meter struct {
+	p Progress
+	n atomic.Int64
+}
+
+type meterKey struct{}
+
+// withMeter returns ctx carrying a meter of one archive's reads.
+func withMeter(ctx context.Context, p Progress) (context.Context, *meter) {
+	if p == nil {
+		return ctx, nil
+	}
+	m := &meter{p: p}
+	return context.WithValue(ctx, meterKey{}, m), m
+}
+
+// meterOf returns ctx's meter, or nil.
+func meterOf(ctx context.Context) *meter {
+	m, _ := ctx.Value(meterKey{}).(*meter)
+	return m
+}
+
+// add tells of n bytes read.
+func (m *meter) add(n int64) {
+	if m != nil && n > 0 {
+		m.n.Add(n)
+		m.p.Read(n)
+	}
+}
+
+// done tells of what was not read of the archive's size bytes, so that
+// the reads add up to it.
+func (m *meter) done(size int64) {
+	if m != nil {
+		m.add(size - m.n.Load())
+	}
 }
 
 // Options configure a batch.
@@ -266,7 +311,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			c.CleanStaged(opt.ResumeSince, only)
 		}
 	}
-	p, err := list(ctx, sources, opt.selection())
+	p, err := list(ctx, sources, opt.selection(), opt.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -296,9 +341,11 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
 		e.load.pending.Add(-1)
 		e.load.running.Add(1)
-		res, err := e.processResumed(ctx, j.store, j.obj)
+		mctx, m := withMeter(ctx, opt.Progress)
+		res, err := e.processResumed(mctx, j.store, j.obj)
 		e.load.running.Add(-1)
 		if opt.Progress != nil {
+			m.done(j.obj.Size)
 			opt.Progress.Done(j.obj)
 		}
 		if opt.Record != nil {
@@ -395,6 +442,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 			return o.purgeOlder(ctx, vc, tags.filter, &res)
 		}
 		src := newPrefixHash(c)
+		src.meter = meterOf(ctx)
 		// Outside a dry run, the first matching row is enough to decide.
 		rep, err := archive.ScanWith(src, c.Size(), tags.filter, !o.DryRun, o.Archive)
 		if rep != nil {

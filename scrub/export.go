@@ -192,7 +192,7 @@ func (w *streamSpool) flush() error {
 // the export with an error that names it: an answer to an access request
 // must cover everything. Nothing in the sources is changed.
 func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extraction, error) {
-	p, err := list(ctx, sources, selection{include: opt.Include, exclude: opt.Exclude, selects: opt.Select})
+	p, err := list(ctx, sources, selection{include: opt.Include, exclude: opt.Exclude, selects: opt.Select}, opt.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -217,10 +217,12 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 		opt.Progress.Start(len(p.jobs), p.bytes)
 	}
 	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
-		res, err := (&exporter{opt}).scan(ctx, sp, i, j.store, j.obj)
+		mctx, m := withMeter(ctx, opt.Progress)
+		res, err := (&exporter{opt}).scan(mctx, sp, i, j.store, j.obj)
 		res.Source = sources[j.source].Name
 		ex.Archives[i] = res
 		if opt.Progress != nil {
+			m.done(j.obj.Size)
 			opt.Progress.Done(j.obj)
 		}
 		if opt.Scanned != nil {
@@ -257,6 +259,7 @@ func (o *exporter) scan(ctx context.Context, sp *spool, i int, st Store, obj Obj
 			res.VersionID = v.VersionID()
 		}
 		src := newPrefixHash(c)
+		src.meter = meterOf(ctx)
 		stream := 0
 		rep, err := archive.ScanFunc(src, c.Size(), o.Archive, func(name string, r io.Reader) (filter.Stats, bool, error) {
 			w := &streamSpool{sp: sp, archive: i, stream: stream, name: name, pending: map[string]*pendingRows{}, found: found}

@@ -89,8 +89,9 @@ type plan struct {
 
 // list lists the sources and returns the archives sel chooses, each once
 // (an archive reached through two sources, or two spellings of one, by
-// Object.ID), sorted by key.
-func list(ctx context.Context, sources []Source, sel selection) (*plan, error) {
+// Object.ID), sorted by key. prog, if not nil, is told how many it found
+// as it goes.
+func list(ctx context.Context, sources []Source, sel selection, prog Progress) (*plan, error) {
 	p := &plan{}
 	seen := map[string]bool{}
 	for si, src := range sources {
@@ -106,6 +107,9 @@ func list(ctx context.Context, sources []Source, sel selection) (*plan, error) {
 			seen[id] = true
 			p.jobs = append(p.jobs, job{si, src.Store, obj})
 			p.bytes += obj.Size
+			if prog != nil && len(p.jobs)%256 == 0 {
+				prog.Listing(len(p.jobs))
+			}
 			return nil
 		})
 		if err != nil {
@@ -113,6 +117,9 @@ func list(ctx context.Context, sources []Source, sel selection) (*plan, error) {
 		}
 	}
 	slices.SortFunc(p.jobs, func(a, b job) int { return strings.Compare(a.obj.Key, b.obj.Key) })
+	if prog != nil {
+		prog.Listing(len(p.jobs))
+	}
 	return p, nil
 }
 

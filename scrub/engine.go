@@ -360,6 +360,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			}
 		}
 		sum.Archives[i] = res
+		p.jobs[i] = job{} // done: only its result stays until the end
 		if err != nil && fatal(err) {
 			return fmt.Errorf("%s: %w", j.obj.Key, err)
 		}
@@ -438,7 +439,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		if d, ok := c.(Deleted); ok && d.Deleted() && versioned {
 			// Deleted, but older versions remain: nothing current to
 			// read; those of them that hold listed rows go.
-			res.Status, res.BytesAfter = Unchanged, &res.BytesBefore
+			res.Status, res.BytesAfter = Unchanged, sizeOf(res.BytesBefore)
 			return o.purgeOlder(ctx, vc, tags.filter, &res)
 		}
 		src := newPrefixHash(c)
@@ -460,7 +461,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 				// Nothing in it was read as CSV: not an export.
 				res.Status, res.Reason = NotScanned, notScannedReason(rep)
 			}
-			res.BytesAfter = &res.BytesBefore
+			res.BytesAfter = sizeOf(res.BytesBefore)
 			if res.SHA256Before, err = src.sum(c.Size()); err != nil {
 				return err
 			}
@@ -539,6 +540,12 @@ func (o *engine) takeOver(res *Result, rw Rewritten) {
 	res.resumedTags = rw.IDTags
 	o.matched.addTags(rw.IDTags)
 }
+
+// sizeOf returns a pointer to a copy of n: a result's BytesAfter must not
+// point into the result, which would keep the closure's copy of it alive
+// in the summary beside the summary's own (the summary keeps every
+// archive's result until the end).
+func sizeOf(n int64) *int64 { return &n }
 
 // memberNotes returns the members of rep not read as CSV, with the reason.
 func memberNotes(rep *archive.Report) []MemberNote {

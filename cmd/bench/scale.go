@@ -240,7 +240,7 @@ func (e *scaleEnv) smallRate(n int) ([]scaleRow, error) {
 	}
 	data := filepath.Join(dir, "data")
 	floor, err := measure(e.rusage, exec.Command("sh", "-c",
-		fmt.Sprintf("find %s -name '*.gz' -print0 | xargs -0 -P %d -n 100 zcat > /dev/null", data, e.jobs)))
+		fmt.Sprintf("find %s -name '*.gz' -print0 | xargs -0 -P %d -n 1000 zcat > /dev/null", data, e.jobs)))
 	if err != nil {
 		return nil, err
 	}

@@ -220,13 +220,6 @@ func fishQuote(s string) string {
 func writeFish(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("# fish completion for scrub (scrub completion fish)\ncomplete -c scrub -f\n")
-	var top []string
-	for _, c := range commands {
-		if !strings.Contains(c.name, " ") {
-			top = append(top, c.name)
-		}
-	}
-	top = append(top, "audit")
 	for _, c := range commands {
 		if !strings.Contains(c.name, " ") {
 			fmt.Fprintf(&b, "complete -c scrub -n '__fish_use_subcommand' -a %s -d %s\n", c.name, fishQuote(c.summary))

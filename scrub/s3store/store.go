@@ -4,8 +4,9 @@
 // An archive is read with ranged GETs pinned to the ETag (and version) that
 // was listed, so a concurrent change shows as a conflict rather than as a
 // mix of two objects. A small archive is read whole with one GET and no
-// HEAD (see Open): a HEAD is spent only on those about to be replaced. Its replacement is uploaded to the same key with
-// If-Match on that ETag: a writer that got there first is never clobbered.
+// HEAD (see Open): a HEAD is spent only on those about to be replaced. Its
+// replacement is uploaded to the same key with If-Match on that ETag: a
+// writer that got there first is never clobbered.
 // Everything about the object that is not its data is carried over:
 // content type, encoding, disposition, language, cache control, expiry,
 // user metadata, tags, storage class and server-side encryption (SSE-S3 and

@@ -12,6 +12,7 @@ package scrub
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -112,7 +113,9 @@ type Options struct {
 	// only for their age (a retention purge) do not count.
 	MaxShare float64
 	// Jobs is the number of archives processed at once; 0 means the
-	// number of CPUs, twice that with a Remote source.
+	// number of CPUs, DefaultRemoteJobs with a Remote source. Of them,
+	// at most the number of CPUs (twice that with a Remote source) are
+	// scanned or rewritten at once; the others wait on the store.
 	Jobs   int
 	DryRun bool // read and report only
 	// VerifyFull re-reads each replaced archive from the store and checks
@@ -167,6 +170,8 @@ type Rewritten struct {
 type engine struct {
 	Options
 	load load
+	// work bounds the archives scanned or rewritten at once.
+	work slots
 	// read and listed count the rows read so far and those of them that
 	// hold a listed ID (for MaxShare).
 	read, listed atomic.Int64
@@ -213,10 +218,10 @@ func (o *Options) selection() selection {
 	return selection{include: o.Include, exclude: o.Exclude, selects: o.Select, shard: o.Shard, skip: o.Done, recorded: o.recorded}
 }
 
-// load counts the archives of a batch not started yet (pending) and those
-// being processed (running): when none is pending and cores are idle, a
+// load counts the archives of a batch not started yet (pending): when none
+// is pending and cores are idle (no other archive holds a work slot), a
 // large gzip rewrite compresses on several.
-type load struct{ pending, running atomic.Int64 }
+type load struct{ pending atomic.Int64 }
 
 // parallelMin is the size from which a gzip archive is worth compressing
 // on several cores.
@@ -229,8 +234,8 @@ func (o *engine) archiveOptions(size int64) archive.Options {
 	if size < parallelMin || o.load.pending.Load() > 0 {
 		return ao
 	}
-	if idle := int64(runtime.NumCPU()) - o.load.running.Load(); idle > 0 {
-		ao.Threads = int(idle + 1)
+	if idle := runtime.NumCPU() - o.work.busy(); idle > 0 {
+		ao.Threads = idle + 1 // its own slot is busy
 	}
 	return ao
 }
@@ -335,15 +340,14 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	for i, j := range p.jobs {
 		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size}
 	}
-	e := &engine{Options: opt}
+	jobs := cmp.Or(opt.Jobs, defaultJobs(sources))
+	e := &engine{Options: opt, work: make(slots, workSlots(sources, jobs))}
 	e.load.pending.Store(int64(len(p.jobs)))
 	recorded := make([]bool, len(p.jobs))
-	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
+	err = p.run(ctx, jobs, sources, func(ctx context.Context, i int, j job) error {
 		e.load.pending.Add(-1)
-		e.load.running.Add(1)
 		mctx, m := withMeter(ctx, opt.Progress)
 		res, err := e.processResumed(mctx, j.store, j.obj)
-		e.load.running.Add(-1)
 		if opt.Progress != nil {
 			m.done(j.obj.Size)
 			opt.Progress.Done(j.obj)
@@ -431,6 +435,13 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		return res, err
 	}
 	err := st.Open(ctx, obj, func(c Content) error {
+		// The scan, and the rewrite, take a work slot; the store's
+		// writes and the purge of old versions give it back.
+		release, err := o.work.take(ctx)
+		defer release()
+		if err != nil {
+			return err
+		}
 		res.BytesBefore = c.Size()
 		vc, versioned := c.(Versioned)
 		if versioned {
@@ -440,6 +451,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 			// Deleted, but older versions remain: nothing current to
 			// read; those of them that hold listed rows go.
 			res.Status, res.BytesAfter = Unchanged, sizeOf(res.BytesBefore)
+			release()
 			return o.purgeOlder(ctx, vc, tags.filter, &res)
 		}
 		src := newPrefixHash(c)
@@ -470,6 +482,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 				o.takeOver(&res, rw)
 			}
 			if versioned {
+				release()
 				return o.purgeOlder(ctx, vc, tags.filter, &res)
 			}
 			return nil
@@ -486,7 +499,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, size, after, err := o.replace(ctx, c, src, tags, obj.Key, res.VersionID)
+		rep, size, after, err := o.replace(ctx, c, src, tags, obj.Key, res.VersionID, release)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
 			res.RowsExpired, res.MembersNotScanned = rep.Expired(), memberNotes(rep)
@@ -576,6 +589,11 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 	ctx = context.WithoutCancel(ctx)
 	if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
 		err := rb.ReadBack(ctx, func(r io.ReaderAt, size int64) error {
+			release, err := o.work.take(ctx)
+			defer release()
+			if err != nil {
+				return err
+			}
 			stored, err := archive.ScanWith(r, size, o.Filter, false, o.Archive.WithoutLimits())
 			if err != nil {
 				return err
@@ -614,6 +632,11 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 func (o *engine) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter, res *Result) error {
 	found := 0
 	deleted, err := vc.PurgeOlder(ctx, func(r io.ReaderAt, size int64) (bool, error) {
+		release, err := o.work.take(ctx)
+		defer release()
+		if err != nil {
+			return false, err
+		}
 		rep, err := archive.ScanWith(r, size, f, true, o.Archive)
 		if err != nil {
 			return false, fmt.Errorf("older version: %w", err)
@@ -641,8 +664,9 @@ func (o *engine) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter,
 // replace is the gate every destructive step goes through: rewrite src (the
 // content of c) into a staged file, verify it by reading it back, then let
 // the store replace the original. It returns the rewrite's report, and the
-// new archive's size and SHA-256.
-func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *tagSet, key, version string) (*archive.Report, int64, string, error) {
+// new archive's size and SHA-256. release gives back the archive's work
+// slot, which the replacement, waiting on the store, does not need.
+func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *tagSet, key, version string, release func()) (*archive.Report, int64, string, error) {
 	f := tags.filter
 	staged, err := c.Stage()
 	if err != nil {
@@ -696,6 +720,7 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 		return rep, 0, "", err
 	}
 	handed = true
+	release() // the rest waits on the store
 	if err := c.Replace(ctx, staged); err != nil {
 		return rep, size, sum, err
 	}

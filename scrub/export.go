@@ -216,9 +216,11 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 	if opt.Progress != nil {
 		opt.Progress.Start(len(p.jobs), p.bytes)
 	}
-	err = p.run(ctx, opt.Jobs, sources, func(ctx context.Context, i int, j job) error {
+	jobs := cmp.Or(opt.Jobs, defaultJobs(sources))
+	exp := &exporter{opt, make(slots, workSlots(sources, jobs))}
+	err = p.run(ctx, jobs, sources, func(ctx context.Context, i int, j job) error {
 		mctx, m := withMeter(ctx, opt.Progress)
-		res, err := (&exporter{opt}).scan(mctx, sp, i, j.store, j.obj)
+		res, err := exp.scan(mctx, sp, i, j.store, j.obj)
 		res.Source = sources[j.source].Name
 		ex.Archives[i] = res
 		if opt.Progress != nil {
@@ -247,13 +249,21 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 }
 
 // exporter is one run of an export.
-type exporter struct{ ExportOptions }
+type exporter struct {
+	ExportOptions
+	work slots // bounds the archives scanned at once
+}
 
 // scan reads one archive into the spool. Its error names the archive.
 func (o *exporter) scan(ctx context.Context, sp *spool, i int, st Store, obj Object) (ScannedArchive, error) {
 	res := ScannedArchive{Key: obj.Key, Size: obj.Size}
 	found := map[string]bool{}
 	err := st.Open(ctx, obj, func(c Content) error {
+		release, err := o.work.take(ctx)
+		defer release()
+		if err != nil {
+			return err
+		}
 		res.Size = c.Size()
 		if v, ok := c.(Versioned); ok {
 			res.VersionID = v.VersionID()

@@ -155,15 +155,69 @@ func (p *plan) run(ctx context.Context, n int, sources []Source, fn func(ctx con
 	return err
 }
 
-// defaultJobs is the number of archives processed at once by default: the
-// number of CPUs, twice that when a source is Remote, since an archive
-// there spends part of its time waiting on requests, when another can use
-// the CPU.
-func defaultJobs(sources []Source) int {
+// DefaultRemoteJobs is the default number of archives processed at once
+// when a source is Remote: with requests of 20-50 ms, that many in flight
+// keep the CPUs busy on small archives. Their CPU work is bounded apart
+// (workSlots), and so is the memory of their reads (a small archive is
+// read into a buffer of its size, a large one a chunk at a time).
+const DefaultRemoteJobs = 64
+
+// remote reports whether a source is Remote.
+func remote(sources []Source) bool {
 	for _, s := range sources {
 		if r, ok := s.Store.(Remote); ok && r.Remote() {
-			return 2 * runtime.NumCPU()
+			return true
 		}
+	}
+	return false
+}
+
+// defaultJobs is the number of archives processed at once by default: the
+// number of CPUs, DefaultRemoteJobs when a source is Remote.
+func defaultJobs(sources []Source) int {
+	if remote(sources) {
+		return DefaultRemoteJobs
 	}
 	return runtime.NumCPU()
 }
+
+// workSlots is the number of archives scanned or rewritten at once, of the
+// jobs in flight: the number of CPUs, twice that when a source is Remote,
+// since a large archive's scan there waits on its reads part of the time
+// (a small one is read whole before its scan begins); never more than
+// jobs.
+func workSlots(sources []Source, jobs int) int {
+	n := runtime.NumCPU()
+	if remote(sources) {
+		n *= 2
+	}
+	if jobs > 0 {
+		n = min(n, jobs)
+	}
+	return n
+}
+
+// slots bounds the archives scanned or rewritten at once (workSlots), of
+// the jobs in flight: a job takes a slot for its CPU work and gives it
+// back before it waits on the store's writes.
+type slots chan struct{}
+
+// take waits for a slot, and returns the function that gives it back,
+// which does nothing after its first call.
+func (s slots) take(ctx context.Context) (release func(), err error) {
+	select {
+	case s <- struct{}{}:
+	case <-ctx.Done():
+		return func() {}, ctx.Err()
+	}
+	held := true
+	return func() {
+		if held {
+			held = false
+			<-s
+		}
+	}, nil
+}
+
+// busy is the number of slots taken.
+func (s slots) busy() int { return len(s) }

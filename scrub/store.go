@@ -20,6 +20,12 @@ type Object struct {
 	// twice (two spellings of a directory, nested sources) is processed
 	// once. Empty means Key.
 	ID string
+	// ETag and StorageClass are what an object store's listing said of
+	// the archive (empty elsewhere, and when not listed): Open reads the
+	// content with that ETag, a change since the listing being a
+	// conflict, and holds an archive in an archive storage class without
+	// reading it.
+	ETag, StorageClass string
 	// NotScanned, if set, is why the store does not offer this entry to
 	// be read (a symbolic link, a device, a named pipe): the batch records
 	// it, unread and untouched, as not-scanned with this reason.
@@ -107,10 +113,11 @@ type StagedCleaner interface {
 	CleanStaged(since time.Time, only func(rel string) bool)
 }
 
-// Remote is implemented by stores whose archives spend part of their time
+// Remote is implemented by stores whose archives spend most of their time
 // waiting on requests (an object store): the default number of jobs is
-// then twice the number of CPUs, so that another archive can use the CPU
-// meanwhile.
+// then DefaultRemoteJobs, enough archives in flight to hide the requests'
+// latency, and twice the number of CPUs are scanned or rewritten at once
+// (a large archive's scan waits on its reads part of the time).
 type Remote interface {
 	Remote() bool
 }

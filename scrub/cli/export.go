@@ -53,7 +53,7 @@ func parseExport(args []string, stderr io.Writer) (*exportOptions, error) {
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "read only archives matching `GLOB` (repeatable)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
-	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives read at once (default: the number of CPUs, twice that with an s3:// source)")
+	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives read at once (default: the number of CPUs; 64 with an s3:// source, of which at most twice the number of CPUs are scanned at once, the others waiting on S3)")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")
 	fs.StringVar(&o.delimiter, "delimiter", "", "CSV field delimiter `CHAR`: , ; or tab (default: detected from the header)")
 	fs.IntVar(&o.maxRecord, "max-record", filter.DefaultMaxRecord, "largest CSV record in `BYTES`; a longer one is an error")

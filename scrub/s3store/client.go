@@ -64,7 +64,16 @@ type ClientOptions struct {
 	// and is retried like any broken connection. 0 means
 	// DefaultStallTimeout.
 	StallTimeout time.Duration
+	// Connections is how many requests the client is expected to have
+	// in flight at once (a batch's jobs): its pool keeps that many idle
+	// connections per host, so that none is closed only to be opened
+	// again by the next request. 0 means DefaultConnections.
+	Connections int
 }
+
+// DefaultConnections is the default ClientOptions.Connections: a batch's
+// default jobs with an S3 source.
+const DefaultConnections = scrub.DefaultRemoteJobs
 
 // DefaultStallTimeout is the default ClientOptions.StallTimeout. S3 sends
 // whitespace to keep a long CompleteMultipartUpload alive, so two minutes
@@ -88,6 +97,10 @@ func NewClient(ctx context.Context, opt ClientOptions) (*s3.Client, error) {
 	stall := opt.StallTimeout
 	if stall <= 0 {
 		stall = DefaultStallTimeout
+	}
+	conns := opt.Connections
+	if conns <= 0 {
+		conns = DefaultConnections
 	}
 	cfg, err := config.LoadDefaultConfig(ctx,
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -122,15 +135,17 @@ func NewClient(ctx context.Context, opt ClientOptions) (*s3.Client, error) {
 		if o.BaseEndpoint != nil {
 			o.UsePathStyle = true
 		}
-		o.HTTPClient = stallTimeout(o.HTTPClient, stall)
+		o.HTTPClient = transport(o.HTTPClient, stall, conns)
 	}), nil
 }
 
-// stallTimeout returns the SDK's HTTP client, as configured (a custom CA
-// bundle, the defaults mode), with connections that fail once stalled. It
-// is applied last and frozen, since a new dialer would drop ours. A client
-// that is not the SDK's own is returned as it is.
-func stallTimeout(c aws.HTTPClient, stall time.Duration) aws.HTTPClient {
+// transport returns the SDK's HTTP client, as configured (a custom CA
+// bundle, the defaults mode), with connections that fail once stalled and
+// a pool that keeps conns idle connections per host (the SDK keeps 10: a
+// batch with more requests in flight would close and reopen connections
+// all along). It is applied last and frozen, since a new dialer would
+// drop ours. A client that is not the SDK's own is returned as it is.
+func transport(c aws.HTTPClient, stall time.Duration, conns int) aws.HTTPClient {
 	b, ok := c.(*awshttp.BuildableClient)
 	if !ok {
 		return c
@@ -147,6 +162,12 @@ func stallTimeout(c aws.HTTPClient, stall time.Duration) aws.HTTPClient {
 		// A pooled connection waits for its next request with a read
 		// pending, whose deadline runs: drop it well before that fires.
 		tr.IdleConnTimeout = min(tr.IdleConnTimeout, stall/2)
+		// A little more than the requests in flight: the batch's own
+		// requests besides its jobs' (a listing, a probe).
+		tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, conns+conns/8)
+		if tr.MaxIdleConns > 0 {
+			tr.MaxIdleConns = max(tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
+		}
 	}).Freeze()
 }
 

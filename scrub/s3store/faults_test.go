@@ -407,7 +407,9 @@ func TestPersistentFaults(t *testing.T) {
 		rule  func(*fp.Request) fp.Action
 		error []string // in the archive's error
 	}{
-		e("cust_2017-11-22.zip"): {on(fp.Action{Status: 500}), []string{"HeadObject", "StatusCode: 500"}},
+		// Its first request is the GET that reads it as listed.
+		e("cust_2017-11-22.zip"): {on(fp.Action{Status: 500}), []string{"GetObject", "StatusCode: 500"}},
+		// Its HEAD is the lock check before its rewrite.
 		e("cust_2017-11-24.csv.gz"): {on(fp.Action{Status: 503, Code: "SlowDown"}, "HeadObject"),
 			[]string{"HeadObject", "StatusCode: 503"}},
 		e("cust_2017-11-23.zip"): {on(fp.Action{Body: fp.Reset, After: 100}, "GetObject"),

@@ -3,8 +3,10 @@
 //
 // An archive is read with ranged GETs pinned to the ETag (and version) that
 // was listed, so a concurrent change shows as a conflict rather than as a
-// mix of two objects. Its replacement is uploaded to the same key with
-// If-Match on that ETag: a writer that got there first is never clobbered.
+// mix of two objects. A small archive is read whole with one GET and no
+// HEAD (see Open): a HEAD is spent only on those about to be replaced. Its
+// replacement is uploaded to the same key with If-Match on that ETag: a
+// writer that got there first is never clobbered.
 // Everything about the object that is not its data is carried over:
 // content type, encoding, disposition, language, cache control, expiry,
 // user metadata, tags, storage class and server-side encryption (SSE-S3 and
@@ -214,7 +216,8 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 			if !ok {
 				continue
 			}
-			obj := scrub.Object{Key: s.url(key), Rel: rel, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
+			obj := scrub.Object{Key: s.url(key), Rel: rel, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified),
+				ETag: aws.ToString(o.ETag), StorageClass: string(o.StorageClass)}
 			if err := fn(obj); err != nil {
 				return err
 			}
@@ -254,9 +257,25 @@ func (s *Store) key(obj scrub.Object) string {
 	return strings.TrimPrefix(obj.Key, "s3://"+s.Bucket+"/")
 }
 
-// Open reads the object's metadata, refuses held objects and lends fn a
-// reader pinned to the ETag and version it found. A key List found behind
-// a delete marker is lent as deleted (openHidden) while it still is.
+// readWhole is the largest archive Open reads whole with one GET, without
+// a HEAD first: the jobs in flight then hold at most that much each.
+const readWhole = 1 << 20
+
+// Open lends fn the object's content, pinned to the ETag and version it is
+// read at; a held object is refused. A key List found behind a delete
+// marker is lent as deleted (openHidden) while it still is.
+//
+// An archive listed with an ETag, of at most readWhole bytes, is read
+// whole at once with one GET pinned to that ETag (a change since the
+// listing is a conflict), which gives its version too; its object lock is
+// asked only before it is replaced (Stage), since only a bucket with
+// object lock can hold it, and there Open goes the long way. The long way
+// is a HEAD, which refuses held objects (and, in a bucket with object
+// lock, objects any version of which is held) before anything is read;
+// the reads are pinned to the ETag and version it gave. It is taken for a
+// large archive, one listed in an archive storage class (held unless
+// restored, which only HEAD says), one Recover pinned to a version, and
+// one not listed by this store.
 func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Content) error) error {
 	if err := s.bucketInfo(ctx); err != nil {
 		return err
@@ -267,30 +286,126 @@ func (s *Store) Open(ctx context.Context, obj scrub.Object, fn func(scrub.Conten
 			return err
 		}
 	}
+	var c *content
+	var err error
+	if s.listedRead(obj, key) {
+		c, err = s.openListed(ctx, obj, key)
+	} else {
+		c, err = s.openHead(ctx, key)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.release()
+	return fn(c)
+}
+
+// listedRead reports whether Open reads obj as listed, without a HEAD.
+func (s *Store) listedRead(obj scrub.Object, key string) bool {
+	_, pinned := s.pins.Load(key)
+	class := types.StorageClass(obj.StorageClass)
+	return obj.ETag != "" && obj.Size <= readWhole && !pinned && !(s.locking && !s.ReadOnly) &&
+		class != types.StorageClassGlacier && class != types.StorageClassDeepArchive
+}
+
+// openListed reads obj whole, pinned to its listed ETag: the content's
+// version is the one that GET read.
+func (s *Store) openListed(ctx context.Context, obj scrub.Object, key string) (*content, error) {
+	c := &content{s: s, ctx: ctx, key: key, size: obj.Size, etag: quoted(obj.ETag), unpinned: true}
+	var err error
+	if c.size == 0 {
+		err = c.fetch(nil, 0)
+	} else {
+		_, err = c.chunk(0)
+	}
+	if err == nil && c.got == nil {
+		err = fmt.Errorf("read %s: no response", key)
+	}
+	if err == nil {
+		err = c.s.refuse(c.got)
+	}
+	if err != nil {
+		c.release()
+		if ec, _ := code(err); ec == "InvalidObjectState" {
+			// An archive storage class the listing did not name.
+			return nil, &scrub.HeldError{Reason: "in an archive storage class; restore it first"}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// openHead reads the object's metadata with a HEAD, refuses held objects,
+// and returns the content pinned to the ETag and version it found.
+func (s *Store) openHead(ctx context.Context, key string) (*content, error) {
 	in := &s3.HeadObjectInput{Bucket: &s.Bucket, Key: &key}
 	if v, ok := s.pins.Load(key); ok {
 		in.VersionId = aws.String(v.(string))
 	}
 	head, err := s.client.HeadObject(ctx, in)
 	if err != nil {
-		return classify(err)
+		return nil, classify(err)
 	}
-	if reason := held(head, time.Now()); reason != "" && !(s.ReadOnly && underLock(head)) {
-		return &scrub.HeldError{Reason: reason}
-	}
-	if head.SSECustomerAlgorithm != nil {
-		return errors.New("encrypted with a customer-provided key (SSE-C), which scrub cannot read")
+	if err := s.refuse(head); err != nil {
+		return nil, err
 	}
 	if s.locking && !s.ReadOnly {
 		if err := s.checkVersionsHeld(ctx, key, head); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	c := &content{s: s, ctx: ctx, key: key, head: head, size: aws.ToInt64(head.ContentLength),
-		etag: aws.ToString(head.ETag), version: aws.ToString(head.VersionId)}
-	defer c.release()
-	return fn(c)
+	return &content{s: s, ctx: ctx, key: key, head: head, size: aws.ToInt64(head.ContentLength),
+		etag: aws.ToString(head.ETag), version: aws.ToString(head.VersionId)}, nil
 }
+
+// refuse returns why an object, by its headers, is not to be read: held
+// (except under a lock, for a pass that only reads), or encrypted with a
+// key of the customer's.
+func (s *Store) refuse(h *s3.HeadObjectOutput) error {
+	if reason := held(h, time.Now()); reason != "" && !(s.ReadOnly && underLock(h)) {
+		return &scrub.HeldError{Reason: reason}
+	}
+	if h.SSECustomerAlgorithm != nil {
+		return errors.New("encrypted with a customer-provided key (SSE-C), which scrub cannot read")
+	}
+	return nil
+}
+
+// headOf returns the headers of a GET's response as a HEAD's.
+func headOf(g *s3.GetObjectOutput) *s3.HeadObjectOutput {
+	return &s3.HeadObjectOutput{
+		ETag: g.ETag, VersionId: g.VersionId, LastModified: g.LastModified,
+		ContentType: g.ContentType, ContentEncoding: g.ContentEncoding, ContentDisposition: g.ContentDisposition,
+		ContentLanguage: g.ContentLanguage, CacheControl: g.CacheControl, ExpiresString: g.ExpiresString,
+		Metadata: g.Metadata, TagCount: g.TagCount, StorageClass: g.StorageClass, Restore: g.Restore,
+		ServerSideEncryption: g.ServerSideEncryption, SSEKMSKeyId: g.SSEKMSKeyId, BucketKeyEnabled: g.BucketKeyEnabled,
+		SSECustomerAlgorithm: g.SSECustomerAlgorithm, ObjectLockMode: g.ObjectLockMode,
+		ObjectLockRetainUntilDate: g.ObjectLockRetainUntilDate, ObjectLockLegalHoldStatus: g.ObjectLockLegalHoldStatus,
+	}
+}
+
+// checkHead is, for content read as listed, the HEAD that Open did not do,
+// pinned to the version and ETag that were read: it refuses a held object
+// before anything is written. Its headers are what Replace carries over.
+func (c *content) checkHead(ctx context.Context) error {
+	if c.head != nil {
+		return nil // Open's HEAD
+	}
+	h, err := c.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &c.s.Bucket, Key: &c.key,
+		VersionId: nonEmpty(c.version), IfMatch: &c.etag})
+	if err != nil {
+		return fmt.Errorf("head: %w", classify(err))
+	}
+	if err := c.s.refuse(h); err != nil {
+		return err
+	}
+	c.head = h
+	return nil
+}
+
+// CheckReplace implements scrub.ReplaceChecker: a dry run reports a held
+// object as held.
+func (c *content) CheckReplace() error { return c.checkHead(c.ctx) }
 
 // held returns why an object must not be touched, or "".
 func held(h *s3.HeadObjectOutput, now time.Time) string {
@@ -317,12 +432,16 @@ func underLock(h *s3.HeadObjectOutput) bool {
 // content is an object as it was read: ranged GETs pinned to its ETag and
 // version, through a cache of two chunks.
 type content struct {
-	s       *Store
-	key     string
-	head    *s3.HeadObjectOutput
-	size    int64
-	etag    string
-	version string
+	s    *Store
+	key  string
+	head *s3.HeadObjectOutput // nil until checkHead, for content read as listed
+	size int64
+	etag string
+	// version is the version read; with unpinned, the first GET (not
+	// pinned to a version) learns it, and got is that GET's headers.
+	version  string
+	unpinned bool
+	got      *s3.HeadObjectOutput
 
 	ctx    context.Context // of Open, for the reads
 	mu     sync.Mutex
@@ -454,11 +573,14 @@ func (e *bodyError) Error() string {
 
 func (e *bodyError) Unwrap() error { return e.err }
 
-// get reads the object's bytes from off into buf with one ranged GET.
+// get reads the object's bytes from off into buf with one ranged GET (a
+// GET of the whole object for an empty buf, which must be all of it).
 func (c *content) get(buf []byte, off int64) error {
 	end := off + int64(len(buf)) - 1
-	in := &s3.GetObjectInput{Bucket: &c.s.Bucket, Key: &c.key, IfMatch: &c.etag,
-		Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, end))}
+	in := &s3.GetObjectInput{Bucket: &c.s.Bucket, Key: &c.key, IfMatch: &c.etag}
+	if len(buf) > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, end))
+	}
 	if c.version != "" {
 		in.VersionId = &c.version
 	}
@@ -467,6 +589,11 @@ func (c *content) get(buf []byte, off int64) error {
 		return fmt.Errorf("read %s bytes %d-%d: %w", c.key, off, end, classify(err))
 	}
 	defer out.Body.Close()
+	if c.unpinned {
+		// The reads that follow, a retry of this one included, are
+		// pinned to the version this one read.
+		c.version, c.got, c.unpinned = aws.ToString(out.VersionId), headOf(out), false
+	}
 	if n := out.ContentLength; n != nil && *n != int64(len(buf)) {
 		return fmt.Errorf("read %s bytes %d-%d: the store sent %d bytes", c.key, off, end, *n)
 	}
@@ -476,7 +603,12 @@ func (c *content) get(buf []byte, off int64) error {
 	return nil
 }
 
+// Stage checks, for content read as listed, that the object is not held
+// (checkHead), then creates the staged file.
 func (c *content) Stage() (*os.File, error) {
+	if err := c.checkHead(c.ctx); err != nil {
+		return nil, err
+	}
 	return os.CreateTemp(c.s.TempDir, "scrub-s3-*.tmp")
 }
 
@@ -549,6 +681,9 @@ func (c *content) Replace(ctx context.Context, staged *os.File) error {
 
 // metadata returns the fields an object keeps across a rewrite.
 func (c *content) metadata(ctx context.Context) (*s3.PutObjectInput, error) {
+	if err := c.checkHead(ctx); err != nil {
+		return nil, err
+	}
 	h := c.head
 	in := &s3.PutObjectInput{
 		ContentType:        h.ContentType,

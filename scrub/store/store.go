@@ -60,6 +60,10 @@ type Options struct {
 	// tree, and about an S3 store found to ignore conditional writes when
 	// that was accepted.
 	Warn func(msg string)
+	// Jobs is the number of archives a batch on these locations
+	// processes at once (its --jobs), for which the S3 client's
+	// connection pool is sized; 0 means the default.
+	Jobs int
 	// Client, if set, is the S3 client to use instead of one built from
 	// the standard AWS configuration (tests wrap the real client).
 	Client *s3.Client
@@ -144,7 +148,7 @@ func (o *Opener) s3Client(ctx context.Context) (*s3.Client, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.client == nil {
-		c, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: o.opt.Endpoint})
+		c, err := s3store.NewClient(ctx, s3store.ClientOptions{Endpoint: o.opt.Endpoint, Connections: o.opt.Jobs})
 		if err != nil {
 			return nil, err
 		}

@@ -296,6 +296,7 @@ type Proxy struct {
 
 	seq      atomic.Int64
 	injected atomic.Int64
+	conns    atomic.Int64
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -337,6 +338,11 @@ func Start(t testing.TB, target string, rule func(*Request) Action) *Proxy {
 		Handler:           http.HandlerFunc(p.serve),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				p.conns.Add(1)
+			}
+		},
 	}
 	go p.srv.Serve(ln)
 	t.Cleanup(p.Close)
@@ -348,6 +354,10 @@ func (p *Proxy) URL() string { return p.url }
 
 // Requests counts the requests seen so far.
 func (p *Proxy) Requests() int { return int(p.seq.Load()) }
+
+// Conns counts the client connections accepted so far: with Requests, it
+// tells how well a client reuses its connections.
+func (p *Proxy) Conns() int { return int(p.conns.Load()) }
 
 // Injected counts the requests that got a fault (an Action other than the
 // zero one).

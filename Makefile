@@ -28,7 +28,7 @@ S3_PROGRAMS       := $(BIN)/minio $(BIN)/weed $(BIN)/versitygw $(S3RVER)
 STATICCHECK_VERSION := v0.8.2
 GOFILES   = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
 
-.PHONY: all build test lint vet fmt-check race fuzz demo demo-s3 bench clean s3-servers s3-probe
+.PHONY: all build test lint vet fmt-check race fuzz demo demo-s3 bench clean s3-servers s3-probe chromium report-screenshot
 
 all: build
 
@@ -36,7 +36,25 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/scrub ./cmd/scrub
 
 ## test: everything CI runs: vet and staticcheck, gofmt, the race-enabled test suite, a short fuzz run.
-test: lint fmt-check race fuzz
+## Chromium is installed first when missing: the audit report's browser test
+## (cmd/scrub TestReportInBrowser) needs it, and fails without it under CI=true.
+test: chromium lint fmt-check race fuzz
+
+## chromium: headless Chromium for the report's browser test, from apt when
+## missing (as root, or through sudo -n); a failure only warns here: the test
+## then skips, or under CI=true fails, saying so.
+chromium:
+	-@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \
+		  sudo -n sh -c 'apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }'; } >/dev/null 2>&1 || \
+		echo "make: could not install chromium; the report's browser test skips without it (and fails under CI=true)"
+
+## report-screenshot: regenerate testdata/report/report.png and
+## report-tampered.png, the first screens of scrub audit report for a good
+## and a tampered bundle, as headless Chromium shows them.
+report-screenshot: chromium
+	mkdir -p testdata/report
+	cd cmd/scrub && CI=true $(GO) test -count=1 -run '^TestReportInBrowser$$' . -args -report-screenshots=$(CURDIR)/testdata/report
 
 ## lint: go vet and staticcheck over every package.
 lint: vet

@@ -286,7 +286,7 @@ func helpFlags(t *testing.T) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	lineRE := regexp.MustCompile(`(?m)^\s+--([a-z][a-z0-9-]*)`)
-	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup"} {
+	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup", "audit report"} {
 		args := append(strings.Fields(cmd), "--help")
 		b, err := exec.Command(bin, args...).CombinedOutput()
 		if err != nil {

@@ -313,17 +313,31 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	} else {
 		printVerify(env.Stdout, rep)
 	}
-	why := "no --allowed-signers or --pub"
-	if len(untrusted) > 0 {
-		why = "no trusted signer (" + strings.Join(untrusted, ", ") + " is inside the audit location)"
+	if rep.Valid != rep.Total && !rep.Pinned {
+		fmt.Fprintf(env.Stderr, "scrub: warning: %s: signatures were checked against the keys they carry only\n", untrustedWhy(untrusted))
 	}
+	return verdict(rep, loc, untrusted)
+}
+
+// untrustedWhy says why no signer was trusted: none given, or the trust
+// files given (untrusted) are inside the audit location.
+func untrustedWhy(untrusted []string) string {
+	if len(untrusted) > 0 {
+		return "no trusted signer (" + strings.Join(untrusted, ", ") + " is inside the audit location)"
+	}
+	return "no --allowed-signers or --pub"
+}
+
+// verdict is what verify's report of loc means, as the error verify and
+// audit report return: nil (exit 0) when every batch is valid and signed
+// by a trusted signer, ErrInvalid (or no batch found; exit 1), or
+// ErrConsistencyOnly (exit 4).
+func verdict(rep *audit.Report, loc audit.Location, untrusted []string) error {
+	why := untrustedWhy(untrusted)
 	switch {
 	case rep.Total == 0:
 		return fmt.Errorf("no audit batches found in %s", loc)
 	case rep.Valid != rep.Total:
-		if !rep.Pinned {
-			fmt.Fprintf(env.Stderr, "scrub: warning: %s: signatures were checked against the keys they carry only\n", why)
-		}
 		return fmt.Errorf("%w: %d of %d batches invalid", ErrInvalid, rep.Total-rep.Valid, rep.Total)
 	case !rep.OK():
 		return fmt.Errorf("%w: a request split into shares is incomplete", ErrInvalid)
@@ -419,8 +433,11 @@ func writeVerifyJSON(w io.Writer, rep *audit.Report) error {
 // runAudit runs the audit subcommands.
 func runAudit(ctx context.Context, args []string, env Env) error {
 	const use = "scrub audit lookup --id-key FILE --ids FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--id-transform SPEC] LOCATION"
-	if len(args) == 0 || args[0] != "lookup" {
-		return usagef("usage: %s", use)
+	switch {
+	case len(args) > 0 && args[0] == "report":
+		return runAuditReport(ctx, args[1:], env)
+	case len(args) == 0 || args[0] != "lookup":
+		return usagef("usage:\n  %s\n  %s", use, reportUse)
 	}
 	fs := flag.NewFlagSet("scrub audit lookup", flag.ContinueOnError)
 	idKeyFile := fs.String("id-key", "", "the ID key `FILE` the batches were written with (or $"+envIDKey+")")

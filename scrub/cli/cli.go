@@ -62,6 +62,7 @@ Usage:
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub audit lookup --id-key FILE --ids FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--id-transform SPEC] LOCATION
+  scrub audit report --out FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub completion bash|zsh|fish
   scrub man
   scrub version
@@ -74,8 +75,8 @@ that scrub verify, or ssh-keygen and sha256sum, can check.
 Run 'scrub COMMAND --help' for the flags of a command.
 
 Exit codes: 0 done, 1 failure, 2 usage error, 3 partial (some archives failed,
-the rest done), 4 verify and audit lookup without a trusted signer: the
-bundles are consistent, but who signed them was not checked.
+the rest done), 4 verify, audit lookup and audit report without a trusted
+signer: the bundles are consistent, but who signed them was not checked.
 `
 
 // Run runs the command line args.

@@ -30,6 +30,7 @@ var commands = []command{
 	{"keygen", "make a signing key and an ID key"},
 	{"verify", "check the audit bundles of a location"},
 	{"audit lookup", "answer, for listed IDs, which batches erased them"},
+	{"audit report", "verify a location and write an auditor's report (one HTML file)"},
 	{"completion", "print a shell completion script (bash, zsh or fish)"},
 	{"man", "print the man page, scrub(1), in roff"},
 	{"version", "print the version"},
@@ -139,7 +140,7 @@ func writeBash(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n        COMPREPLY=($(compgen -W %q -- \"$cur\"))\n        return\n    fi\n", strings.Join(top, " "))
 	b.WriteString("    case \"$cmd\" in\n")
-	b.WriteString("        audit|\"audit \") COMPREPLY=($(compgen -W \"lookup\" -- \"$cur\")); return ;;\n")
+	b.WriteString("        audit|\"audit \") COMPREPLY=($(compgen -W \"lookup report\" -- \"$cur\")); return ;;\n")
 	b.WriteString("        completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\")); return ;;\n")
 	for _, c := range commands {
 		fl := flagsOf(commandHelp(c.name))
@@ -183,9 +184,9 @@ func writeZsh(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "        '%s:%s'\n", c.name, zshQuote(c.summary))
 	}
-	b.WriteString("        'audit:audit subcommands (lookup)'\n    )\n")
+	b.WriteString("        'audit:audit subcommands (lookup, report)'\n    )\n")
 	b.WriteString("    if (( CURRENT == 2 )); then\n        _describe -t commands 'scrub command' cmds\n        return\n    fi\n")
-	b.WriteString("    local cmd=$words[2]\n    if [[ $cmd == audit ]]; then\n        if (( CURRENT == 3 )); then\n            _values 'audit command' lookup\n            return\n        fi\n        cmd=\"audit $words[3]\"\n        shift 2 words; (( CURRENT -= 2 ))\n    else\n        shift words; (( CURRENT-- ))\n    fi\n")
+	b.WriteString("    local cmd=$words[2]\n    if [[ $cmd == audit ]]; then\n        if (( CURRENT == 3 )); then\n            _values 'audit command' lookup report\n            return\n        fi\n        cmd=\"audit $words[3]\"\n        shift 2 words; (( CURRENT -= 2 ))\n    else\n        shift words; (( CURRENT-- ))\n    fi\n")
 	b.WriteString("    case $cmd in\n")
 	b.WriteString("        completion) _values 'shell' bash zsh fish ;;\n")
 	for _, c := range commands {
@@ -225,9 +226,11 @@ func writeFish(w io.Writer) error {
 			fmt.Fprintf(&b, "complete -c scrub -n '__fish_use_subcommand' -a %s -d %s\n", c.name, fishQuote(c.summary))
 		}
 	}
-	b.WriteString("complete -c scrub -n '__fish_use_subcommand' -a audit -d 'audit subcommands (lookup)'\n")
-	b.WriteString("complete -c scrub -n '__fish_seen_subcommand_from audit; and not __fish_seen_subcommand_from lookup' -a lookup -d " +
-		fishQuote(commands[slices.IndexFunc(commands, func(c command) bool { return c.name == "audit lookup" })].summary) + "\n")
+	b.WriteString("complete -c scrub -n '__fish_use_subcommand' -a audit -d 'audit subcommands (lookup, report)'\n")
+	for _, sub := range []string{"lookup", "report"} {
+		b.WriteString("complete -c scrub -n '__fish_seen_subcommand_from audit; and not __fish_seen_subcommand_from lookup report' -a " + sub + " -d " +
+			fishQuote(commands[slices.IndexFunc(commands, func(c command) bool { return c.name == "audit "+sub })].summary) + "\n")
+	}
 	b.WriteString("complete -c scrub -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n")
 	for _, c := range commands {
 		fl := flagsOf(commandHelp(c.name))

@@ -29,7 +29,7 @@ func generate(t *testing.T, args ...string) string {
 func commandFlags(t *testing.T) map[string][]string {
 	flagLine := regexp.MustCompile(`(?m)^  --([a-z0-9-]+)`)
 	out := map[string][]string{}
-	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup"} {
+	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup", "audit report"} {
 		var stderr bytes.Buffer
 		cli.Run(context.Background(), append(strings.Fields(cmd), "--help"), cli.Env{Stdout: &stderr, Stderr: &stderr})
 		for _, m := range flagLine.FindAllStringSubmatch(stderr.String(), -1) {

@@ -68,6 +68,12 @@ var rules = []rule{
 		forbid: []string{mod + "/scrub/batch/...", mod + "/scrub/cli/...", mod + "/scrub/audit/..."},
 	},
 	{
+		name:   "the audit report renders what audit verified, and knows no store or engine",
+		pkgs:   []string{mod + "/scrub/audit/report"},
+		deps:   true,
+		forbid: []string{mod + "/scrub", mod + "/scrub/store/...", mod + "/scrub/cli/...", "github.com/aws/..."},
+	},
+	{
 		name:   "cli opens stores through the store seam",
 		pkgs:   []string{mod + "/scrub/cli"},
 		forbid: []string{"github.com/aws/...", mod + "/scrub/s3store/...", mod + "/scrub/local/..."},

@@ -32,6 +32,7 @@ func TestFixtureV2(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS(fixtureV2)); err != nil {
 		t.Fatal(err)
 	}
+	privateKeys(t, dir)
 	audit := filepath.Join(dir, "audit")
 	verify := []string{"verify", "--allowed-signers", "keys/signer.allowed_signers", "audit"}
 	lookup := []string{"audit", "lookup", "--id-key", "keys/id.key", "--ids", "ids.txt", "--allowed-signers", "keys/signer.allowed_signers", "audit"}

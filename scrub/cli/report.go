@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/report"
 	"github.com/scrubtool/scrub/scrub/store"
 )
@@ -21,12 +20,8 @@ const reportUse = "scrub audit report --out FILE [--allowed-signers FILE | --pub
 func runAuditReport(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("scrub audit report", flag.ContinueOnError)
 	out := fs.String("out", "", "write the report to `FILE` (- for standard output)")
-	signers := fs.String("allowed-signers", "", "trust the signers of this ssh-keygen allowed_signers `FILE` (namespace scrub-audit), as scrub verify does")
-	pubFile := fs.String("pub", "", "trust the public key in `FILE` (NAME.pub from scrub keygen), as scrub verify does")
-	var heads list
-	fs.Var(&heads, "expect-head", "`SHA256` of the newest batch's SHA256SUMS, as scrub erase printed it; as scrub verify (repeatable)")
-	endpoint := fs.String("endpoint", "", "S3 endpoint `URL` for an s3:// location (default: AWS, or $AWS_ENDPOINT_URL)")
-	witness := fs.String("witness", "", "check the batches against the heads in this witness `LOCATION`, as scrub verify does")
+	var vf verifyFlags
+	vf.register(fs, ", as scrub verify does")
 	help := printFlags("Usage: "+reportUse+"\n\n"+
 		"Checks LOCATION exactly as scrub verify does, with the same flags, and writes\n"+
 		"what it found to one self-contained HTML file for auditors (no script, no\n"+
@@ -46,50 +41,24 @@ func runAuditReport(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) != 1:
-		return usagef("give exactly one audit LOCATION")
-	case *out == "":
+	if err := vf.check(pos); err != nil {
+		return err
+	}
+	if *out == "" {
 		return usagef("--out FILE is required")
-	case *signers != "" && *pubFile != "":
-		return usagef("give --allowed-signers or --pub, not both")
 	}
-	trust, untrusted, err := loadTrust(pos[0], *signers, *pubFile, env.Stderr, "checking consistency only")
+	v, err := vf.verify(ctx, pos[0], env)
 	if err != nil {
 		return err
 	}
-	for i, h := range heads {
-		if heads[i], err = audit.ParseHead(h); err != nil {
-			return usagef("--expect-head: %v", err)
-		}
-	}
-	op := store.New(store.Options{Endpoint: *endpoint})
-	loc, err := openFiles(ctx, op, "audit location", pos[0])
-	if err != nil {
-		return err
-	}
-	var vopts []audit.VerifyOption
-	if *witness != "" {
-		w, err := openFiles(ctx, op, "witness", *witness)
-		if err != nil {
-			return err
-		}
-		vopts = append(vopts, audit.WithWitnessCheck(w))
-	}
-	rep, err := audit.Verify(ctx, loc, trust, heads, vopts...)
-	if err != nil {
-		return err
-	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(env.Stderr, "scrub: note: %s\n", n)
-	}
-	o := report.Options{Location: absLocal(pos[0]), Remote: isRemote(pos[0]), Endpoint: *endpoint, Trust: trust, Untrusted: untrusted,
-		ExpectHeads: heads, Witness: *witness, Generated: time.Now(), Version: env.Version}
+	rep, loc, trust, untrusted, heads := v.rep, v.loc, v.trust, v.untrusted, v.heads
+	o := report.Options{Location: absLocal(pos[0]), Remote: isRemote(pos[0]), Endpoint: vf.endpoint, Trust: trust, Untrusted: untrusted,
+		ExpectHeads: heads, Witness: vf.witness, Generated: time.Now(), Version: env.Version}
 	switch {
-	case *signers != "":
-		o.TrustFlag, o.TrustFile = "--allowed-signers", absLocal(*signers)
-	case *pubFile != "":
-		o.TrustFlag, o.TrustFile = "--pub", absLocal(*pubFile)
+	case vf.signers != "":
+		o.TrustFlag, o.TrustFile = "--allowed-signers", absLocal(vf.signers)
+	case vf.pubFile != "":
+		o.TrustFlag, o.TrustFile = "--pub", absLocal(vf.pubFile)
 	}
 	page, err := report.New(ctx, loc, rep, o)
 	if err != nil {

@@ -67,14 +67,7 @@ func s3childMain(args []string) error {
 	if len(command) == 0 {
 		return fmt.Errorf("s3child: no command")
 	}
-	// MinIO is withminio's other child.
-	var servers []int
-	for pid, p := range readProcs() {
-		if p.ppid == os.Getppid() && pid != os.Getpid() {
-			servers = append(servers, pid)
-		}
-	}
-	m, err := measure(*wrapper, exec.Command(command[0], command[1:]...), servers...)
+	m, err := measure(*wrapper, exec.Command(command[0], command[1:]...), siblings()...)
 	if err != nil {
 		return err
 	}
@@ -134,4 +127,16 @@ func downloadObject(ctx context.Context, cli *s3.Client, key, dst string) error 
 		return fmt.Errorf("get %s: %w", key, err)
 	}
 	return f.Close()
+}
+
+// siblings returns the process IDs of this process's siblings: under
+// cmd/withminio, the MinIO server, withminio's other child.
+func siblings() []int {
+	var pids []int
+	for pid, p := range readProcs() {
+		if p.ppid == os.Getppid() && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -539,13 +539,7 @@ func s3latencyMain(args []string) error {
 			command[i] = "http://" + ln.Addr().String()
 		}
 	}
-	var servers []int
-	for pid, p := range readProcs() {
-		if p.ppid == os.Getppid() && pid != os.Getpid() {
-			servers = append(servers, pid)
-		}
-	}
-	m, err := measure(*wrapper, exec.Command(command[0], command[1:]...), servers...)
+	m, err := measure(*wrapper, exec.Command(command[0], command[1:]...), siblings()...)
 	if err != nil {
 		return err
 	}

@@ -374,10 +374,11 @@ type Options struct {
 	// limit.
 	MaxRatio int
 
-	// Threads, above 1, compresses a rewritten gzip file with that many
-	// goroutines, in blocks of 1 MiB (klauspost/pgzip): for a large
-	// archive while cores are idle. The output is one gzip member, as
-	// always, a few bytes per MiB larger.
+	// Threads, above 1, compresses a rewritten gzip file or zip member
+	// with that many goroutines, in blocks of 1 MiB (klauspost/pgzip's
+	// scheme): for a large archive while cores are idle. The output is one
+	// gzip member, or one deflate stream, as always, a few bytes per MiB
+	// larger.
 	Threads int
 }
 
@@ -654,7 +655,8 @@ func checkName(name string) error {
 }
 
 // withMember opens a member of a zip, runs fn on its content and closes
-// it, under the limits of m, and returns how many bytes fn read. The
+// it, under the limits of m, and returns how many bytes of it were read
+// (fn reads them through a read-ahead, which decompresses beside it). The
 // member's CRC is checked when fn reads it to the end. counted is how many
 // of the member's bytes an earlier pass of this archive has read, or -1 for
 // the first pass, which checks the member's header against the limits.
@@ -672,7 +674,9 @@ func withMember[T any](m *meter, zf *zip.File, counted int64, fn func(io.Reader)
 		return zero, 0, &MemberError{zf.Name, headerErr(err)}
 	}
 	lr := m.stream(memberReader{rc}, in0, max(counted, 0))
-	v, err := fn(lr)
+	r := newAhead(lr)
+	v, err := fn(r)
+	r.Close() // before lr and m are used here again
 	if cerr := rc.Close(); err == nil && cerr != nil {
 		err = formatErr("", cerr)
 	}
@@ -700,9 +704,18 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 	}
 	zw := zip.NewWriter(dst)
 	level := opt.level()
-	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
-		return flate.NewWriter(w, level)
-	})
+	if opt.Threads > 1 {
+		pd, err := newParallelDeflate(level, opt.Threads)
+		if err != nil {
+			return err
+		}
+		defer pd.abort() // the goroutines of a member left open by an error
+		zw.RegisterCompressor(zip.Deflate, pd.compressor)
+	} else {
+		zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+			return flate.NewWriter(w, level)
+		})
+	}
 	if err := zw.SetComment(zr.Comment); err != nil {
 		return err
 	}

@@ -135,6 +135,8 @@ func FuzzRewrite(f *testing.F) {
 	f.Add("", []byte(sums), uint8(0), "")
 	f.Add("p", []byte(parCSV), uint8(2), "")
 	f.Add("u", utf16LE, uint8(1), "")
+	f.Add("a.csv", []byte(csvIn), uint8(6), "")   // zip, compressed by blocks
+	f.Add("b.csv", []byte(csvIn), uint8(5), "gz") // gzip, by pgzip
 	f.Fuzz(func(t *testing.T, name string, body []byte, kind uint8, comment string) {
 		var in []byte
 		switch kind % 4 {
@@ -161,7 +163,11 @@ func FuzzRewrite(f *testing.F) {
 		var want bytes.Buffer
 		wst, werr := fuzzFilter.Filter(&want, bytes.NewReader(body))
 		var out bytes.Buffer
-		rep, err := archive.Rewrite(&out, bytes.NewReader(in), int64(len(in)), fuzzFilter, fuzzOpt)
+		opt := fuzzOpt
+		if kind&4 != 0 {
+			opt.Threads = 2
+		}
+		rep, err := archive.Rewrite(&out, bytes.NewReader(in), int64(len(in)), fuzzFilter, opt)
 		if err != nil {
 			checkErr(t, err)
 			return

@@ -712,43 +712,12 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 		return err
 	}
 	zw := zip.NewWriter(dst)
-	level := opt.level()
-	comp := func(w io.Writer) (io.WriteCloser, error) { return flate.NewWriter(w, level) }
-	var pd *parallelDeflate
-	if opt.Threads > 1 {
-		if pd, err = newParallelDeflate(level, opt.Threads); err != nil {
-			return err
-		}
-		comp = pd.compressor
+	comps, err := newCompressors(opt, len(zr.File))
+	if err != nil {
+		return err
 	}
-	// A member to be read back as it is written is given its read-back
-	// before zw makes its compressor; what it finds is known when zw
-	// closes that compressor.
-	var reading, last *readback
-	readIdx := 0
-	reads := make([]*readResult, len(zr.File))
-	defer func() {
-		// The goroutines of a member left open by an error, the compressor's
-		// first: they write to the read-back.
-		if pd != nil {
-			pd.abort()
-		}
-		if last != nil {
-			last.abort()
-		}
-	}()
-	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
-		rb, i := reading, readIdx
-		reading = nil
-		if rb == nil {
-			return comp(w)
-		}
-		c, err := comp(io.MultiWriter(w, rb))
-		if err != nil {
-			return nil, err
-		}
-		return &readbackCloser{c, func() { reads[i] = rb.finish() }}, nil
-	})
+	defer comps.abort()
+	zw.RegisterCompressor(zip.Deflate, comps.compressor)
 	if err := zw.SetComment(zr.Comment); err != nil {
 		return err
 	}
@@ -777,8 +746,7 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 			}
 			if reason == "" && matched {
 				if opt.Reread != nil && zf.Method == zip.Deflate {
-					reading, readIdx = newReadback(opt.Reread), len(rep.Members)
-					last = reading
+					comps.readBack(len(rep.Members), opt.Reread)
 				}
 				st, err := filterMember(zw, m, zf, f, n)
 				if err != nil {
@@ -797,7 +765,7 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	for i, r := range reads {
+	for i, r := range comps.reads {
 		rep.Members[i].read = r
 	}
 	return nil

@@ -24,6 +24,65 @@ import (
 // read-back counted rather than inflate and scan it a second time. Anything
 // else is read as [ScanWith] reads it.
 
+// compressors makes the compressors of one rewrite's zip members: with
+// Threads, parallel; for a member to be read back, writing to its
+// read-back too.
+type compressors struct {
+	comp    func(io.Writer) (io.WriteCloser, error)
+	pd      *parallelDeflate // with Threads
+	reading *readback        // for the next compressor made
+	idx     int              // of the member it is for
+	last    *readback        // the most recent, to abort on error
+	reads   []*readResult    // what was read back, by member
+}
+
+func newCompressors(opt Options, members int) (*compressors, error) {
+	level := opt.level()
+	c := &compressors{reads: make([]*readResult, members)}
+	c.comp = func(w io.Writer) (io.WriteCloser, error) { return flate.NewWriter(w, level) }
+	if opt.Threads > 1 {
+		pd, err := newParallelDeflate(level, opt.Threads)
+		if err != nil {
+			return nil, err
+		}
+		c.pd, c.comp = pd, pd.compressor
+	}
+	return c, nil
+}
+
+// readBack has the next compressor made, that of member i, read back what
+// it writes through f. What it finds is in c.reads[i] once the compressor
+// is closed.
+func (c *compressors) readBack(i int, f Filter) {
+	c.reading, c.idx = newReadback(f), i
+	c.last = c.reading
+}
+
+// compressor is the zip.Compressor.
+func (c *compressors) compressor(w io.Writer) (io.WriteCloser, error) {
+	rb, i := c.reading, c.idx
+	c.reading = nil
+	if rb == nil {
+		return c.comp(w)
+	}
+	wc, err := c.comp(io.MultiWriter(w, rb))
+	if err != nil {
+		return nil, err
+	}
+	return &readbackCloser{wc, func() { c.reads[i] = rb.finish() }}, nil
+}
+
+// abort ends the goroutines of a member that an error left open: the
+// compressor's first, as they write to the read-back.
+func (c *compressors) abort() {
+	if c.pd != nil {
+		c.pd.abort()
+	}
+	if c.last != nil {
+		c.last.abort()
+	}
+}
+
 // readbackCloser finishes a member's read-back when its compressor is
 // closed, which is when all its compressed bytes are written.
 type readbackCloser struct {

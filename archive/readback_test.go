@@ -2,6 +2,7 @@ package archive_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -151,5 +152,37 @@ func TestRereadWithout(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// shortDisk fails the writes after its first n bytes.
+type shortDisk struct{ n int }
+
+var errShortDisk = errors.New("no space left")
+
+func (d *shortDisk) Write(p []byte) (int, error) {
+	if len(p) > d.n {
+		k := d.n
+		d.n = 0
+		return k, errShortDisk
+	}
+	d.n -= len(p)
+	return len(p), nil
+}
+
+// TestRewriteZipWriteFails: a destination that fails, early or in the
+// middle of a member compressed in blocks and read back, fails the
+// rewrite with its error, and the rewrite returns (its goroutines end).
+func TestRewriteZipWriteFails(t *testing.T) {
+	src := rereadSource(t)
+	for _, opt := range []archive.Options{{}, {Threads: 4}, {Reread: flt}, {Threads: 4, Reread: flt}} {
+		for _, n := range []int{0, 100, 200 << 10} {
+			t.Run(fmt.Sprintf("threads %d reread %v after %d", opt.Threads, opt.Reread != nil, n), func(t *testing.T) {
+				_, err := archive.Rewrite(&shortDisk{n: n}, bytes.NewReader(src), int64(len(src)), flt, opt)
+				if !errors.Is(err, errShortDisk) {
+					t.Errorf("got %v, want %v", err, errShortDisk)
+				}
+			})
+		}
 	}
 }

@@ -171,10 +171,10 @@ func (o *Options) selection() selection {
 
 // load counts the archives of a batch not started yet (pending) and those
 // being processed (running): when none is pending and cores are idle, a
-// large gzip rewrite compresses on several.
+// large gzip or zip rewrite compresses on several.
 type load struct{ pending, running atomic.Int64 }
 
-// parallelMin is the size from which a gzip archive is worth compressing
+// parallelMin is the size from which a gzip or zip archive is worth compressing
 // on several cores.
 const parallelMin = 8 << 20
 

@@ -118,6 +118,7 @@ type Member struct {
 
 	crc32 uint32 // of a carried-over zip member
 	size  uint64
+	read  *readResult // of a zip member read back as it was rewritten
 }
 
 // Report describes what a pass over an archive saw.
@@ -374,11 +375,20 @@ type Options struct {
 	// limit.
 	MaxRatio int
 
-	// Threads, above 1, compresses a rewritten gzip file with that many
-	// goroutines, in blocks of 1 MiB (klauspost/pgzip): for a large
-	// archive while cores are idle. The output is one gzip member, as
-	// always, a few bytes per MiB larger.
+	// Threads, above 1, compresses a rewritten gzip file or zip member
+	// with that many goroutines, in blocks of 1 MiB (klauspost/pgzip's
+	// scheme): for a large archive while cores are idle. The output is one
+	// gzip member, or one deflate stream, as always, a few bytes per MiB
+	// larger.
 	Threads int
+
+	// Reread, if set, has Rewrite read back each zip member it deflates
+	// as it writes it, through this filter's counting pass, in a goroutine
+	// of its own: on a core that would otherwise be idle, rather than in a
+	// second pass once the rewrite is done. [Reread] of the written archive
+	// with the same filter then confirms such a member by its compressed
+	// bytes instead of inflating it again.
+	Reread Filter
 }
 
 // DefaultLevel is the compression level used for rewritten data: level 1
@@ -654,7 +664,8 @@ func checkName(name string) error {
 }
 
 // withMember opens a member of a zip, runs fn on its content and closes
-// it, under the limits of m, and returns how many bytes fn read. The
+// it, under the limits of m, and returns how many bytes of it were read
+// (fn reads them through a read-ahead, which decompresses beside it). The
 // member's CRC is checked when fn reads it to the end. counted is how many
 // of the member's bytes an earlier pass of this archive has read, or -1 for
 // the first pass, which checks the member's header against the limits.
@@ -672,7 +683,9 @@ func withMember[T any](m *meter, zf *zip.File, counted int64, fn func(io.Reader)
 		return zero, 0, &MemberError{zf.Name, headerErr(err)}
 	}
 	lr := m.stream(memberReader{rc}, in0, max(counted, 0))
-	v, err := fn(lr)
+	r := newAhead(lr)
+	v, err := fn(r)
+	r.Close() // before lr and m are used here again
 	if cerr := rc.Close(); err == nil && cerr != nil {
 		err = formatErr("", cerr)
 	}
@@ -699,10 +712,12 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 		return err
 	}
 	zw := zip.NewWriter(dst)
-	level := opt.level()
-	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
-		return flate.NewWriter(w, level)
-	})
+	comps, err := newCompressors(opt, len(zr.File))
+	if err != nil {
+		return err
+	}
+	defer comps.abort()
+	zw.RegisterCompressor(zip.Deflate, comps.compressor)
 	if err := zw.SetComment(zr.Comment); err != nil {
 		return err
 	}
@@ -730,6 +745,9 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 				mem.CSV, mem.Rows, mem.Expired = true, st.Rows, st.Expired
 			}
 			if reason == "" && matched {
+				if opt.Reread != nil && zf.Method == zip.Deflate {
+					comps.readBack(len(rep.Members), opt.Reread)
+				}
 				st, err := filterMember(zw, m, zf, f, n)
 				if err != nil {
 					return err
@@ -744,7 +762,13 @@ func rewriteZip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) err
 		}
 		rep.Members = append(rep.Members, mem)
 	}
-	return zw.Close()
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	for i, r := range comps.reads {
+		rep.Members[i].read = r
+	}
+	return nil
 }
 
 // filterMember writes a filtered copy of zf to zw under the same header,

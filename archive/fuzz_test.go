@@ -135,6 +135,10 @@ func FuzzRewrite(f *testing.F) {
 	f.Add("", []byte(sums), uint8(0), "")
 	f.Add("p", []byte(parCSV), uint8(2), "")
 	f.Add("u", utf16LE, uint8(1), "")
+	f.Add("a.csv", []byte(csvIn), uint8(6), "")   // zip, compressed by blocks
+	f.Add("b.csv", []byte(csvIn), uint8(5), "gz") // gzip, by pgzip
+	f.Add("c.csv", []byte(csvIn), uint8(10), "")  // zip, read back as written
+	f.Add("d.csv", []byte(csvIn), uint8(14), "")  // both
 	f.Fuzz(func(t *testing.T, name string, body []byte, kind uint8, comment string) {
 		var in []byte
 		switch kind % 4 {
@@ -161,7 +165,14 @@ func FuzzRewrite(f *testing.F) {
 		var want bytes.Buffer
 		wst, werr := fuzzFilter.Filter(&want, bytes.NewReader(body))
 		var out bytes.Buffer
-		rep, err := archive.Rewrite(&out, bytes.NewReader(in), int64(len(in)), fuzzFilter, fuzzOpt)
+		opt := fuzzOpt
+		if kind&4 != 0 {
+			opt.Threads = 2
+		}
+		if kind&8 != 0 {
+			opt.Reread = fuzzFilter
+		}
+		rep, err := archive.Rewrite(&out, bytes.NewReader(in), int64(len(in)), fuzzFilter, opt)
 		if err != nil {
 			checkErr(t, err)
 			return
@@ -172,6 +183,10 @@ func FuzzRewrite(f *testing.F) {
 		}
 		if err := archive.Verify(rep, after); err != nil {
 			t.Fatal(err)
+		}
+		reread, err := archive.Reread(bytes.NewReader(out.Bytes()), int64(out.Len()), rep, fuzzFilter, noLimits)
+		if err != nil || summary(reread) != summary(after) {
+			t.Fatalf("Reread: %v, %s; ScanWith: %s", err, summary(reread), summary(after))
 		}
 		streams := scrubtest.Streams(t, out.Bytes())
 		if kind%4 == 0 {

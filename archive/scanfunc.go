@@ -23,6 +23,26 @@ import "io"
 // an archive (a scan, an erasure, an export) accepts and refuses the same
 // archives, and reports the same streams not read.
 func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r io.Reader) (st Stats, stop bool, err error)) (*Report, error) {
+	return scanFunc(src, size, opt, nil, fn)
+}
+
+// Reread is [ScanWith] of the archive that [Rewrite] wrote, with rep its
+// report and f the filter of [Options.Reread]: a zip member that the
+// rewrite read back as it wrote it is confirmed by its compressed bytes,
+// read from src and hashed (SHA-256), and by its header's CRC-32 and sizes,
+// and reported as the read-back found it, rather than inflated and scanned
+// again. A member that does not match what was read back, and every other
+// stream, is read as ScanWith reads it. The limits of opt apply to the
+// streams read.
+func Reread(src io.ReaderAt, size int64, rep *Report, f Filter, opt Options) (*Report, error) {
+	return scanFunc(src, size, opt, rep, func(_ string, r io.Reader) (Stats, bool, error) {
+		st, err := f.Filter(nil, r)
+		return st, false, err
+	})
+}
+
+// scanFunc is ScanFunc, and Reread with prior the rewrite's report.
+func scanFunc(src io.ReaderAt, size int64, opt Options, prior *Report, fn func(name string, r io.Reader) (st Stats, stop bool, err error)) (*Report, error) {
 	format, what, err := detect(src, size)
 	if err != nil {
 		return nil, err
@@ -73,11 +93,23 @@ func ScanFunc(src io.ReaderAt, size int64, opt Options, fn func(name string, r i
 	if err != nil {
 		return nil, err
 	}
-	for _, zf := range zr.File {
+	for i, zf := range zr.File {
 		mem := Member{Name: zf.Name, crc32: zf.CRC32, size: zf.UncompressedSize64}
 		if zf.FileInfo().IsDir() {
 			rep.Members = append(rep.Members, mem)
 			continue
+		}
+		if prior != nil && i < len(prior.Members) && prior.Members[i].read != nil && prior.Members[i].Name == zf.Name {
+			read := prior.Members[i].read
+			ok, err := confirm(zf, read)
+			if err != nil {
+				return rep, err
+			}
+			if ok {
+				mem.CSV, mem.Rows, mem.Removed, mem.Expired = true, read.st.Rows, read.st.Removed, read.st.Expired
+				rep.Members = append(rep.Members, mem)
+				continue
+			}
 		}
 		stop, _, err := withMember(m, zf, -1, func(r io.Reader) (bool, error) { return scan(mem, r, false) })
 		if err != nil {

@@ -5,7 +5,9 @@
 //
 // Every rewrite goes through one gate, in this order: rewrite to a staged
 // file, verify the staged file by reading it back (rows kept = rows read -
-// rows removed, no listed ID left, other members unchanged), then replace the
+// rows removed, no listed ID left, other members unchanged; a zip member
+// read back as it was written is confirmed by its bytes in the staged file
+// instead of being inflated again, see archive.Reread), then replace the
 // original atomically, only if it did not change meanwhile. A dry run stops
 // before the gate. An archive without any listed ID is never rewritten.
 package scrub
@@ -220,10 +222,10 @@ func (o *Options) selection() selection {
 
 // load counts the archives of a batch not started yet (pending): when none
 // is pending and cores are idle (no other archive holds a work slot), a
-// large gzip rewrite compresses on several.
+// large gzip or zip rewrite compresses on several.
 type load struct{ pending atomic.Int64 }
 
-// parallelMin is the size from which a gzip archive is worth compressing
+// parallelMin is the size from which a gzip or zip archive is worth compressing
 // on several cores.
 const parallelMin = 8 << 20
 
@@ -689,7 +691,12 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 	}()
 	h := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(staged, h), 256<<10)
-	rep, err := archive.Rewrite(w, src, c.Size(), f, o.archiveOptions(c.Size()))
+	// Zip members are read back as they are written, beside the rewrite;
+	// Reread then reads their bytes from the staged file and confirms
+	// them against what was read back, and reads the rest.
+	ao := o.archiveOptions(c.Size())
+	ao.Reread = o.Filter
+	rep, err := archive.Rewrite(w, src, c.Size(), f, ao)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -700,7 +707,7 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 	if err != nil {
 		return rep, 0, "", err
 	}
-	after, err := archive.ScanWith(staged, size, o.Filter, false, o.Archive.WithoutLimits())
+	after, err := archive.Reread(staged, size, rep, o.Filter, o.Archive.WithoutLimits())
 	if err != nil {
 		return rep, 0, "", fmt.Errorf("verify rewritten archive: %w", err)
 	}

@@ -10,11 +10,12 @@ package ids
 
 import (
 	"bufio"
-	"encoding/hex"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrEmpty is returned for a list without any ID.
@@ -30,54 +31,13 @@ type LineError struct {
 func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.Name, e.Line, e.Err) }
 func (e *LineError) Unwrap() error { return e.Err }
 
-// Set is a set of IDs. The zero value is empty. A Set is safe for concurrent
-// reads.
-type Set struct {
-	m map[string]struct{}
-	// digest, if not 0, is the size of the digests m holds (a
-	// [Transform]'s set): IDs are their hex.
-	digest int
-}
-
-// New returns a set holding ids, which must already be valid.
-func New(ids ...string) *Set {
-	s := &Set{m: make(map[string]struct{}, len(ids))}
-	for _, id := range ids {
-		s.m[id] = struct{}{}
-	}
-	return s
-}
-
-// Contains reports whether id is in the set. It does not allocate.
-func (s *Set) Contains(id []byte) bool {
-	if s.digest != 0 {
-		return s.containsHex(id)
-	}
-	_, ok := s.m[string(id)]
-	return ok
-}
-
-// Len returns the number of distinct IDs.
-func (s *Set) Len() int { return len(s.m) }
-
-// Each calls fn for every ID, in no particular order; a digest as its
-// lower-case hex.
-func (s *Set) Each(fn func(id string)) {
-	for id := range s.m {
-		if s.digest != 0 {
-			id = hex.EncodeToString([]byte(id))
-		}
-		fn(id)
-	}
-}
-
 // maxLine bounds one line of the list; no real ID comes near it.
 const maxLine = 64 << 10
 
 // Read parses an ID list from r. name is used in error messages.
 func Read(r io.Reader, name string) (*Set, error) {
-	s := &Set{m: make(map[string]struct{})}
-	err := ReadFunc(r, name, func(id string, _ int) { s.m[id] = struct{}{} })
+	s := &Set{}
+	err := ReadBytesFunc(r, name, func(id []byte, _ int) error { return s.Add(id) })
 	if err != nil {
 		return nil, err
 	}
@@ -87,28 +47,40 @@ func Read(r io.Reader, name string) (*Set, error) {
 // ReadFunc parses an ID list from r like Read, calling fn with each ID and
 // its line number, in order; an ID listed twice is passed twice.
 func ReadFunc(r io.Reader, name string, fn func(id string, line int)) error {
+	return ReadBytesFunc(r, name, func(id []byte, line int) error {
+		fn(string(id), line)
+		return nil
+	})
+}
+
+// ReadBytesFunc is ReadFunc without a string per ID: id is valid only
+// during the call. An error fn returns ends the read, wrapped with the
+// list's name and the line.
+func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine+2) // the limit excludes CR LF
 	line, n := 0, 0
 	for sc.Scan() {
 		line++
-		text := sc.Text()
+		text := sc.Bytes()
 		if line == 1 {
 			// A byte order mark, as Windows editors write, is not part of
 			// the first ID.
-			text = strings.TrimPrefix(text, "\uFEFF")
+			text = bytes.TrimPrefix(text, bom)
 		}
-		id := strings.TrimSpace(text)
+		id := bytes.TrimSpace(text)
 		if len(id) > maxLine {
 			return &LineError{Name: name, Line: line, Err: fmt.Errorf("line longer than %d bytes", maxLine)}
 		}
-		if id == "" || strings.HasPrefix(id, "#") {
+		if len(id) == 0 || id[0] == '#' {
 			continue
 		}
 		if err := check(id); err != nil {
 			return &LineError{Name: name, Line: line, Err: err}
 		}
-		fn(id, line)
+		if err := fn(id, line); err != nil {
+			return &LineError{Name: name, Line: line, Err: err}
+		}
 		n++
 	}
 	if err := sc.Err(); err != nil {
@@ -123,12 +95,66 @@ func ReadFunc(r io.Reader, name string, fn func(id string, line int)) error {
 	return nil
 }
 
+// Measure reads a list to its end and returns its lines (at least its
+// IDs) and bytes (at least theirs), for [Set.Grow]: a list read twice
+// costs less than a set that grows as it is read, which copies and
+// leaves behind what it outgrows.
+func Measure(r io.Reader) (lines, size int, err error) {
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := r.Read(buf)
+		lines += bytes.Count(buf[:n], []byte{'\n'})
+		size += n
+		if err == io.EOF {
+			return lines + 1, size, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+// bom is a byte order mark (U+FEFF) in UTF-8.
+var bom = []byte("\uFEFF")
+
 // Placeholder reports whether id looks like what an export holds where a
 // client has no ID (unknown, none, null, n/a, -, 0, an all-zero or nil
 // UUID) rather than an ID: listed by mistake, it matches the rows of every
 // such client. Case and surrounding space do not matter.
 func Placeholder(id string) bool {
-	s := strings.ToLower(strings.TrimSpace(id))
+	return placeholder(strings.ToLower(strings.TrimSpace(id)))
+}
+
+// PlaceholderBytes is Placeholder for an ID in bytes. It does not
+// allocate for an ASCII ID.
+func PlaceholderBytes(id []byte) bool {
+	id = bytes.TrimSpace(id)
+	var buf [16]byte
+	if len(id) > len(buf) {
+		// Only the all-zero forms are this long.
+		for _, c := range id {
+			if c != '0' && c != '-' {
+				return false
+			}
+		}
+		return true
+	}
+	low := buf[:len(id)]
+	for i, c := range id {
+		switch {
+		case c >= utf8.RuneSelf:
+			// Unicode case mapping (the Kelvin sign lowers to k).
+			return Placeholder(string(id))
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		low[i] = c
+	}
+	return placeholder(string(low)) // no copy: the conversion does not escape
+}
+
+// placeholder is Placeholder for a trimmed, lower-case ID.
+func placeholder(s string) bool {
 	switch s {
 	case "unknown", "none", "null", "nil", "undefined", "n/a", "na", "?", "empty", "anonymous":
 		return true
@@ -137,7 +163,7 @@ func Placeholder(id string) bool {
 }
 
 // check rejects IDs that cannot be a CSV field value on their own.
-func check(id string) error {
+func check(id []byte) error {
 	for i := 0; i < len(id); i++ {
 		switch c := id[i]; {
 		case c == ',':
@@ -148,7 +174,7 @@ func check(id string) error {
 			return fmt.Errorf("ID contains control character 0x%02x", c)
 		}
 	}
-	if strings.ContainsRune(id, '\uFEFF') {
+	if bytes.Contains(id, bom) {
 		return errors.New("ID contains a byte order mark (U+FEFF)")
 	}
 	return nil

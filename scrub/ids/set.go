@@ -1,0 +1,213 @@
+package ids
+
+import (
+	"encoding/hex"
+	"errors"
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"slices"
+	"unsafe"
+)
+
+// Set is a set of IDs. The zero value is empty. A Set is safe for
+// concurrent reads; Add and Grow must not run concurrently with anything
+// else.
+//
+// It is built for lists of millions: the IDs lie one after another in one
+// byte slice, and an open-addressing table (linear probing, at most 3/4
+// full) of 32-bit indexes finds them, so that an ID costs its bytes and
+// about 9 more, and neither adding nor looking up allocates per ID.
+type Set struct {
+	data []byte   // the IDs, one after another
+	ends []uint32 // ID i is data[start(i):ends[i]]
+	// index holds i+1 for ID i at the slot its hash picks (or the next
+	// free one after it), 0 in a free slot; its length is a power of 2.
+	index []uint32
+	seed  maphash.Seed
+	// nonASCII says some ID has a byte outside ASCII.
+	nonASCII bool
+	// digest, if not 0, is the size of the digests the set holds (a
+	// [Transform]'s set): IDs are their hex.
+	digest int
+}
+
+// ErrTooLarge is returned for a list whose IDs together take more than
+// 4 GiB.
+var ErrTooLarge = errors.New("ID list larger than 4 GiB")
+
+// New returns a set holding ids, which must already be valid. It panics
+// if they take more than 4 GiB together.
+func New(ids ...string) *Set {
+	s := &Set{}
+	size := 0
+	for _, id := range ids {
+		size += len(id)
+	}
+	s.Grow(len(ids), size)
+	for _, id := range ids {
+		if err := s.Add([]byte(id)); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// Grow makes room for n more IDs of size bytes in all, so that a set of a
+// known size is built without copying. It is only a hint.
+func (s *Set) Grow(n, size int) {
+	if n < 0 || size < 0 {
+		return
+	}
+	s.data = slices.Grow(s.data, min(size, math.MaxUint32-len(s.data)))
+	s.ends = slices.Grow(s.ends, n)
+	if want := slots(len(s.ends) + n); want > len(s.index) {
+		s.rehash(want)
+	}
+}
+
+// slots returns the table size for n IDs: a power of 2, at least 4n/3.
+func slots(n int) int {
+	k := 8
+	for k*3 < n*4 {
+		k *= 2
+	}
+	return k
+}
+
+// An index entry holds i+1 for ID i in its low bits (as many as the
+// table's size has: the table is at most 3/4 full, so i+1 fits), and in
+// the bits above them (as many as are left of 32) bits of the ID's hash,
+// so that most slots another ID takes are passed over without reading
+// that ID.
+
+// entry returns the entry of ID i with hash h in a table of 1<<bits slots.
+func entry(i int, h uint64, bits uint) uint32 {
+	return uint32(i+1) | uint32(h>>32)<<bits
+}
+
+// bits returns log2 of the table's size.
+func (s *Set) bits() uint { return uint(bits.TrailingZeros(uint(len(s.index)))) }
+
+// find returns the slot that holds id as stored, or the free slot where
+// it would go.
+func (s *Set) find(id []byte, h uint64, bits uint) (slot uint64, found bool) {
+	mask := uint64(len(s.index) - 1)
+	low := uint32(1)<<bits - 1
+	if bits >= 32 {
+		low = ^uint32(0)
+	}
+	fp := entry(-1, h, bits) // the hash bits alone
+	for p := h & mask; ; p = (p + 1) & mask {
+		e := s.index[p]
+		if e == 0 {
+			return p, false
+		}
+		if e&^low == fp && string(s.at(int(e&low)-1)) == string(id) {
+			return p, true
+		}
+	}
+}
+
+// Add adds a copy of id to the set (nothing if it holds id already). It
+// fails only when the IDs would take more than 4 GiB.
+func (s *Set) Add(id []byte) error {
+	if len(s.index) == 0 {
+		s.rehash(slots(1))
+	}
+	h := maphash.Bytes(s.seed, id)
+	bits := s.bits()
+	p, found := s.find(id, h, bits)
+	if found {
+		return nil
+	}
+	if uint64(len(s.data))+uint64(len(id)) > math.MaxUint32 || len(s.ends) >= math.MaxUint32-1 {
+		return ErrTooLarge
+	}
+	s.data = append(s.data, id...)
+	s.ends = append(s.ends, uint32(len(s.data)))
+	s.index[p] = entry(len(s.ends)-1, h, bits)
+	for _, c := range id {
+		if c >= 0x80 {
+			s.nonASCII = true
+			break
+		}
+	}
+	if len(s.ends)*4 > len(s.index)*3 {
+		s.rehash(2 * len(s.index))
+	}
+	return nil
+}
+
+// rehash rebuilds the index with n slots, a power of 2.
+func (s *Set) rehash(n int) {
+	if len(s.index) == 0 {
+		s.seed = maphash.MakeSeed()
+	}
+	s.index = make([]uint32, n)
+	mask, bits := uint64(n-1), s.bits()
+	for i := range s.ends {
+		h := maphash.Bytes(s.seed, s.at(i))
+		p := h & mask
+		for s.index[p] != 0 {
+			p = (p + 1) & mask
+		}
+		s.index[p] = entry(i, h, bits)
+	}
+}
+
+// at returns ID i as stored (a digest set's digest itself).
+func (s *Set) at(i int) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = s.ends[i-1]
+	}
+	return s.data[start:s.ends[i]:s.ends[i]]
+}
+
+// contains reports whether the set holds id as stored.
+func (s *Set) contains(id []byte) bool {
+	if len(s.index) == 0 {
+		return false
+	}
+	_, found := s.find(id, maphash.Bytes(s.seed, id), s.bits())
+	return found
+}
+
+// Contains reports whether id is in the set. It does not allocate.
+func (s *Set) Contains(id []byte) bool {
+	if s.digest != 0 {
+		return s.containsHex(id)
+	}
+	return s.contains(id)
+}
+
+// Len returns the number of distinct IDs.
+func (s *Set) Len() int { return len(s.ends) }
+
+// ASCII reports whether every ID is ASCII.
+func (s *Set) ASCII() bool { return !s.nonASCII }
+
+// Each calls fn for every ID, in the order they were first added; a
+// digest as its lower-case hex. The strings share the set's memory
+// (which is never written again), so Each does not allocate, but for the
+// hex of a digest.
+func (s *Set) Each(fn func(id string)) {
+	for i := range s.ends {
+		id := s.at(i)
+		if s.digest != 0 {
+			fn(hex.EncodeToString(id))
+			continue
+		}
+		fn(unsafe.String(unsafe.SliceData(id), len(id)))
+	}
+}
+
+// appendID appends ID i in its listed form (a digest's lower-case hex) to
+// dst.
+func (s *Set) appendID(dst []byte, i int) []byte {
+	if s.digest != 0 {
+		return hex.AppendEncode(dst, s.at(i))
+	}
+	return append(dst, s.at(i)...)
+}

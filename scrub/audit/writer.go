@@ -462,7 +462,17 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		return nil, err
 	}
 	size := fi.Size()
-	err = create(ctx, logName, io.NewSectionReader(journal, 0, size))
+	if d, ok := w.loc.(LocalDir); ok && w.local && w.retention == nil {
+		// The journal is in the directory already, synced: the log is
+		// a second name of it, as the journal's own is of its first
+		// file (Begin), rather than a copy. Its own name goes below.
+		err = os.Link(w.path, filepath.Join(d.LocalPath(), logName))
+		if err == nil {
+			err = syncDir(d.LocalPath())
+		}
+	} else {
+		err = create(ctx, logName, io.NewSectionReader(journal, 0, size))
+	}
 	if errors.Is(err, fs.ErrExist) {
 		// An earlier seal got this far: keep what it wrote, which
 		// must be the journal.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"os/user"
 	"runtime"
@@ -163,10 +164,13 @@ func Begin(ctx context.Context, req *Request, list IDs, cfg Config) (*Batch, err
 	switch {
 	case cfg.IDKey != nil && list.Set != nil:
 		st.IDKey = cfg.IDKey.ID()
+		var request func(iter.Seq[[]byte])
 		if !req.DryRun {
-			st.Request = cfg.IDKey.RequestSeq(list.Set.Sorted(runtime.GOMAXPROCS(0)), req.identity(req.Command))
+			request = func(sorted iter.Seq[[]byte]) {
+				st.Request = cfg.IDKey.RequestSeq(sorted, req.identity(req.Command))
+			}
 		}
-		sums = list.Set.Sums(runtime.GOMAXPROCS(0), cfg.IDKey.Summer)
+		sums = list.Set.SortedSums(runtime.GOMAXPROCS(0), request, cfg.IDKey.Summer)
 	case cfg.IDKey != nil:
 		st.IDKey = cfg.IDKey.ID()
 		var listed []string

@@ -100,7 +100,7 @@ func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error)
 // costs less than a set that grows as it is read, which copies and
 // leaves behind what it outgrows.
 func Measure(r io.Reader) (lines, size int, err error) {
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 64<<10)
 	for {
 		n, err := r.Read(buf)
 		lines += bytes.Count(buf[:n], []byte{'\n'})

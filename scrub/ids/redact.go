@@ -34,18 +34,23 @@ type Redactor struct {
 func (s *Set) Redactor(tag func(id []byte) string) *Redactor {
 	r := &Redactor{set: s, tag: tag}
 	seen := map[int]bool{}
-	if s.digest != 0 {
+	switch {
+	case s.digest != 0:
 		seen[2*s.digest] = true
-	} else {
+	case s.lens[(maxLine+1)/64]&(1<<((maxLine+1)%64)) != 0:
+		// An ID longer than a list's line (New takes any): their
+		// lengths one by one.
 		for i := range s.ends {
 			seen[len(s.at(i))] = true
 		}
+	default:
+		s.eachLen(func(n int) { seen[n] = true })
 	}
 	for n := range seen {
 		r.lens = append(r.lens, n)
 	}
 	slices.Sort(r.lens)
-	if s.digest == 0 {
+	if s.digest == 0 && s.class&jsonEscaped != 0 {
 		eseen := map[int]bool{}
 		s.Each(func(id string) {
 			if !jsonSpelt(id) {

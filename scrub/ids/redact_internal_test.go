@@ -3,6 +3,7 @@ package ids
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -49,5 +50,21 @@ func TestRedactorBytesMatchesReference(t *testing.T) {
 		if got := r.Bytes(bytes.Clone(b)); !bytes.Equal(got, want) {
 			t.Fatalf("Bytes(%q) = %q, want %q", b, got, want)
 		}
+	}
+}
+
+// TestRedactorLengths checks that the Redactor finds IDs of every length
+// the set holds, from the set's record of them, and one longer than a
+// list's line (which only New makes).
+func TestRedactorLengths(t *testing.T) {
+	long := bytes.Repeat([]byte("L"), maxLine+3)
+	s := New("a", "bb", "c-c-c", string(bytes.Repeat([]byte("x"), 63)), string(bytes.Repeat([]byte("y"), 64)), string(long))
+	r := s.Redactor(nil)
+	if want := []int{1, 2, 5, 63, 64, maxLine + 3}; !slices.Equal(r.lens, want) {
+		t.Errorf("lens = %v, want %v", r.lens, want)
+	}
+	in := "a " + string(long) + " c-c-c"
+	if got, want := r.String(in), "[listed ID] [listed ID] [listed ID]"; got != want {
+		t.Errorf("String = %.80q, want %q", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -25,8 +26,11 @@ type Set struct {
 	// free one after it), 0 in a free slot; its length is a power of 2.
 	index []uint32
 	seed  maphash.Seed
-	// nonASCII says some ID has a byte outside ASCII.
-	nonASCII bool
+	// class is the union of the byteClass of every byte of every ID.
+	class uint8
+	// lens has bit n set if some ID is n bytes long (up to maxLine; a
+	// longer one sets bit maxLine+1).
+	lens [(maxLine + 2 + 63) / 64]uint64
 	// digest, if not 0, is the size of the digests the set holds (a
 	// [Transform]'s set): IDs are their hex.
 	digest int
@@ -59,7 +63,7 @@ func (s *Set) Grow(n, size int) {
 	if n < 0 || size < 0 {
 		return
 	}
-	s.data = slices.Grow(s.data, min(size, math.MaxUint32-len(s.data)))
+	s.data = slices.Grow(s.data, int(min(uint64(size), math.MaxUint32-uint64(len(s.data)))))
 	s.ends = slices.Grow(s.ends, n)
 	if want := slots(len(s.ends) + n); want > len(s.index) {
 		s.rehash(want)
@@ -121,18 +125,17 @@ func (s *Set) Add(id []byte) error {
 	if found {
 		return nil
 	}
-	if uint64(len(s.data))+uint64(len(id)) > math.MaxUint32 || len(s.ends) >= math.MaxUint32-1 {
+	if uint64(len(s.data))+uint64(len(id)) > math.MaxUint32 || uint64(len(s.ends)) >= math.MaxUint32-1 {
 		return ErrTooLarge
 	}
 	s.data = append(s.data, id...)
 	s.ends = append(s.ends, uint32(len(s.data)))
 	s.index[p] = entry(len(s.ends)-1, h, bits)
 	for _, c := range id {
-		if c >= 0x80 {
-			s.nonASCII = true
-			break
-		}
+		s.class |= byteClass[c]
 	}
+	n := min(len(id), maxLine+1)
+	s.lens[n/64] |= 1 << (n % 64)
 	if len(s.ends)*4 > len(s.index)*3 {
 		s.rehash(2 * len(s.index))
 	}
@@ -186,7 +189,39 @@ func (s *Set) Contains(id []byte) bool {
 func (s *Set) Len() int { return len(s.ends) }
 
 // ASCII reports whether every ID is ASCII.
-func (s *Set) ASCII() bool { return !s.nonASCII }
+func (s *Set) ASCII() bool { return s.class&nonASCII == 0 }
+
+// Byte classes an ID may hold, for byteClass.
+const (
+	nonASCII = 1 << iota
+	jsonEscaped
+)
+
+// byteClass classifies bytes: nonASCII, and jsonEscaped for those JSON
+// may spell otherwise (see jsonSpelt).
+var byteClass = func() (t [256]uint8) {
+	for c := range 256 {
+		if c >= utf8.RuneSelf {
+			t[c] |= nonASCII
+		}
+		if jsonSpelt(string(rune(c))) || c >= utf8.RuneSelf {
+			t[c] |= jsonEscaped
+		}
+	}
+	return t
+}()
+
+// eachLen calls fn with every length of ID in the set (maxLine+1 for all
+// longer ones, which a list never has).
+func (s *Set) eachLen(fn func(n int)) {
+	for w, bits := range s.lens {
+		for b := 0; bits != 0; b, bits = b+1, bits>>1 {
+			if bits&1 != 0 {
+				fn(64*w + b)
+			}
+		}
+	}
+}
 
 // Each calls fn for every ID, in the order they were first added; a
 // digest as its lower-case hex. The strings share the set's memory

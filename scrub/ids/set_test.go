@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -320,4 +321,54 @@ func uuidSet(n int) *ids.Set {
 		s.Add([]byte(id))
 	}
 	return s
+}
+
+// TestSortedSums checks that SortedSums passes what Sorted yields and
+// returns what Sums does, though the sort's indexes and the sums share
+// memory; also when the sort is left early, or skipped.
+func TestSortedSums(t *testing.T) {
+	newSum := func() func([]byte, *ids.Sum) {
+		m := hmac.New(sha256.New, []byte("k"))
+		return func(id []byte, sum *ids.Sum) {
+			m.Reset()
+			m.Write(id)
+			m.Sum(sum[:0])
+		}
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	for name, s := range map[string]*ids.Set{
+		"empty":  ids.New(),
+		"one":    ids.New("x"),
+		"random": ids.New(randomIDs(r, 40000, 12)...),
+		"prefix": ids.New(prefixed(20000)...),
+	} {
+		var want []string
+		for id := range s.Sorted(2) {
+			want = append(want, string(id))
+		}
+		wantSums := s.Sums(2, newSum)
+		for _, stop := range []int{-1, 0, 3000} {
+			t.Run(fmt.Sprintf("%s/stop %d", name, stop), func(t *testing.T) {
+				var got []string
+				sorted := func(seq iter.Seq[[]byte]) {
+					for id := range seq {
+						if len(got) == stop {
+							break
+						}
+						got = append(got, string(id))
+					}
+				}
+				sums := s.SortedSums(2, sorted, newSum)
+				if n := min(uint(stop), uint(len(want))); !slices.Equal(got, want[:n]) {
+					t.Errorf("sorted got %d IDs, not the first %d of Sorted", len(got), n)
+				}
+				if !slices.Equal(sums, wantSums) {
+					t.Errorf("sums differ from Sums")
+				}
+			})
+		}
+		if sums := s.SortedSums(2, nil, newSum); !slices.Equal(sums, wantSums) {
+			t.Errorf("%s: without a sort, sums differ from Sums", name)
+		}
+	}
 }

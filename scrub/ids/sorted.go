@@ -7,24 +7,46 @@ import (
 	"iter"
 	"slices"
 	"sync"
+	"unsafe"
 )
 
 // Sorted returns the IDs in their listed form (a digest as its lower-case
 // hex), in byte order. A yielded slice is valid until the next one.
 //
-// It does not sort the IDs themselves: a counting pass puts their indexes
-// in runs by their first two bytes (4 bytes per ID), then each run is
-// sorted by 16-byte keys (the next 8 bytes and the index), over workers
-// goroutines. A list whose IDs mostly share their first two bytes makes
-// one long run, and the keys of that run are what it allocates.
+// It does not sort the IDs themselves but 16-byte keys (the 8 bytes after
+// the first two, and the index), which a counting pass puts in runs by the
+// first two bytes; the runs are sorted over workers goroutines.
 func (s *Set) Sorted(workers int) iter.Seq[[]byte] {
+	return s.sorted(make([]sortKey, s.Len()), workers)
+}
+
+// SortedSums is Sorted and Sums in one buffer: it calls sorted with the
+// IDs in byte order (which sorted must not keep), then returns their sums,
+// sorted. The indexes of the sort are kept in the memory that then holds
+// the sums, so that the two never take memory at once. A nil sorted
+// skips the sort.
+func (s *Set) SortedSums(workers int, sorted func(iter.Seq[[]byte]), newSum func() func(id []byte, sum *Sum)) []Sum {
+	out := make([]Sum, s.Len())
+	if sorted != nil && len(out) > 0 {
+		// A Sum holds two sort keys; out's memory holds no pointer, and
+		// it is aligned for them (the allocator aligns any object of 16
+		// bytes or more to 16).
+		keys := unsafe.Slice((*sortKey)(unsafe.Pointer(&out[0])), len(out))
+		sorted(s.sorted(keys, workers))
+	}
+	s.sums(out, workers, newSum)
+	return out
+}
+
+// sorted is Sorted with keys, Len of them, as its memory.
+func (s *Set) sorted(keys []sortKey, workers int) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		workers := max(1, workers)
-		perm := s.sortedIndexes(workers)
+		s.sortKeys(keys, workers)
 		// In sorted order the IDs lie all over the set's memory, and
 		// fetching them is most of the work: workers copy them, chunk
 		// by chunk, into buffers that are handed over in order.
-		const per = 4096 // IDs per chunk
+		const per = 1024 // IDs per chunk
 		type chunk struct {
 			data []byte
 			ends []int
@@ -36,10 +58,9 @@ func (s *Set) Sorted(workers int) iter.Seq[[]byte] {
 		}
 		queue := make(chan *chunk, cap(free))
 		stop := make(chan struct{})
-		defer close(stop)
 		go func() {
 			defer close(queue)
-			for lo := 0; lo < len(perm); lo += per {
+			for lo := 0; lo < len(keys); lo += per {
 				var c *chunk
 				select {
 				case c = <-free:
@@ -47,11 +68,11 @@ func (s *Set) Sorted(workers int) iter.Seq[[]byte] {
 					return
 				}
 				queue <- c
-				idx := perm[lo:min(lo+per, len(perm))]
+				part := keys[lo:min(lo+per, len(keys))]
 				go func() {
 					c.data, c.ends = c.data[:0], c.ends[:0]
-					for _, i := range idx {
-						c.data = s.appendID(c.data, int(i))
+					for _, k := range part {
+						c.data = s.appendID(c.data, int(k.i))
 						c.ends = append(c.ends, len(c.data))
 					}
 					c.done <- struct{}{}
@@ -63,23 +84,32 @@ func (s *Set) Sorted(workers int) iter.Seq[[]byte] {
 			start := 0
 			for _, end := range c.ends {
 				if !yield(c.data[start:end:end]) {
-					go func() { // let the gatherers finish
-						for c := range queue {
-							<-c.done
-						}
-					}()
+					// The gatherers read keys, which are the caller's
+					// again once this returns: they finish first.
+					close(stop)
+					for c := range queue {
+						<-c.done
+					}
 					return
 				}
 				start = end
 			}
 			free <- c
 		}
+		close(stop)
 	}
 }
 
-// sortedIndexes returns the indexes of the IDs in the byte order of their
+// sortKey is an ID's place in the sort: the 8 bytes after its first two,
+// big-endian, padded with 0, and its index.
+type sortKey struct {
+	prefix uint64
+	i      uint32
+}
+
+// sortKeys sets keys to those of the IDs in the byte order of their
 // stored form (which for digests is that of their hex).
-func (s *Set) sortedIndexes(workers int) []uint32 {
+func (s *Set) sortKeys(keys []sortKey, workers int) {
 	// Run r > 0 holds the IDs whose first two bytes, padded with 0
 	// (an ID of one byte sorts before the longer ones it begins), are
 	// r-1, big-endian; run 0 the empty ID.
@@ -100,36 +130,23 @@ func (s *Set) sortedIndexes(workers int) []uint32 {
 	for r := 1; r <= nruns; r++ {
 		bounds[r] += bounds[r-1]
 	}
-	perm := make([]uint32, len(s.ends))
+	// The keys are made in one pass over the IDs in their order, which
+	// reads them front to back.
 	next := slices.Clone(bounds[:nruns])
 	for i := range s.ends {
-		r := run(s.at(i))
-		perm[next[r]] = uint32(i)
+		id := s.at(i)
+		r := run(id)
+		keys[next[r]] = sortKey{prefix(id[min(2, len(id)):]), uint32(i)}
 		next[r]++
-	}
-	type key struct {
-		prefix uint64 // bytes 2 to 10, big-endian, padded with 0
-		i      uint32
 	}
 	// Within a run, the prefix orders as the bytes do (a shorter ID,
 	// padded with 0, before a longer one it begins); equal ones are told
 	// apart by the whole IDs.
-	sortRun := func(idx []uint32, keys []key) []key {
-		keys = keys[:0]
-		for _, i := range idx {
-			id := s.at(int(i))
-			keys = append(keys, key{prefix(id[min(2, len(id)):]), i})
+	compare := func(a, b sortKey) int {
+		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+			return c
 		}
-		slices.SortFunc(keys, func(a, b key) int {
-			if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
-				return c
-			}
-			return bytes.Compare(s.at(int(a.i)), s.at(int(b.i)))
-		})
-		for j, k := range keys {
-			idx[j] = k.i
-		}
-		return keys
+		return bytes.Compare(s.at(int(a.i)), s.at(int(b.i)))
 	}
 	work := make(chan int, nruns)
 	for r := range nruns {
@@ -141,14 +158,12 @@ func (s *Set) sortedIndexes(workers int) []uint32 {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			var keys []key
 			for r := range work {
-				keys = sortRun(perm[bounds[r]:bounds[r+1]], keys)
+				slices.SortFunc(keys[bounds[r]:bounds[r+1]], compare)
 			}
 		})
 	}
 	wg.Wait()
-	return perm
 }
 
 // prefix returns the first 8 bytes of b as a big-endian number, padded
@@ -172,6 +187,12 @@ type Sum = [32]byte
 // result and a buffer per goroutine.
 func (s *Set) Sums(workers int, newSum func() func(id []byte, sum *Sum)) []Sum {
 	out := make([]Sum, s.Len())
+	s.sums(out, workers, newSum)
+	return out
+}
+
+// sums is Sums into out.
+func (s *Set) sums(out []Sum, workers int, newSum func() func(id []byte, sum *Sum)) {
 	workers = max(1, min(workers, len(out)/4096+1))
 	var wg sync.WaitGroup
 	per := (len(out) + workers - 1) / workers
@@ -188,7 +209,6 @@ func (s *Set) Sums(workers int, newSum func() func(id []byte, sum *Sum)) []Sum {
 	}
 	wg.Wait()
 	sortSums(out, workers)
-	return out
 }
 
 // sortSums sorts sums in place: into 256 runs by their first byte, then

@@ -174,14 +174,14 @@ const tagSentinel = "\x00"
 var tagSentinelJSON = []byte(`["\u0000"]`)
 
 // emit appends one event, as write does, and syncs the journal only if
-// sync (a run of events is synced once, after its last line: a crash
+// durable (a run of events is synced once, after its last line: a crash
 // before then leaves some of its lines, which a resume keeps, and a line
 // torn, which it drops, as it would between two synced events). With
 // tags, ev holds the one tag tagSentinel, and tags appends the JSON
 // array's elements instead (without the brackets), so that a long list
 // is not marshalled through strings; the line is built in a buffer that
 // is reused.
-func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte, sync bool) error {
+func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte, durable bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -207,7 +207,7 @@ func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte, sync b
 		line = append(line, '\n')
 		_, err = w.spool.Write(line)
 	}
-	if err == nil && sync {
+	if err == nil && durable {
 		err = w.spool.Sync()
 	}
 	if err != nil {
@@ -215,8 +215,17 @@ func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte, sync b
 		return w.err
 	}
 	w.seq++
-	w.log.Write(line)
-	w.prev = sha256Hex(line)
+	if len(line) >= 16<<10 {
+		// A long line (of tags) is hashed twice at once: into the
+		// log's hash and for the next line's prev.
+		var wg sync.WaitGroup
+		wg.Go(func() { w.log.Write(line) })
+		w.prev = sha256Hex(line)
+		wg.Wait()
+	} else {
+		w.log.Write(line)
+		w.prev = sha256Hex(line)
+	}
 	if !w.local && w.now().Sub(w.uploaded) >= uploadEvery {
 		// A failed copy is retried with the next event; the local
 		// journal is complete either way.

@@ -56,7 +56,71 @@ func ReadFunc(r io.Reader, name string, fn func(id string, line int)) error {
 // ReadBytesFunc is ReadFunc without a string per ID: id is valid only
 // during the call. An error fn returns ends the read, wrapped with the
 // list's name and the line.
+//
+// The list is split and checked in a goroutine of its own, a batch of IDs
+// ahead of fn, which is called in the caller's goroutine; nothing reads r
+// once ReadBytesFunc has returned.
 func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error) error {
+	type batch struct {
+		data  []byte
+		ends  []int
+		lines []int
+		err   error // after the batch's IDs: how the list ended (nil: well)
+	}
+	const perBatch = 1024
+	free := make(chan *batch, 4)
+	for range cap(free) {
+		free <- &batch{}
+	}
+	full := make(chan *batch, cap(free))
+	stop := make(chan struct{})
+	go func() {
+		defer close(full)
+		b := <-free
+		b.data, b.ends, b.lines = b.data[:0], b.ends[:0], b.lines[:0]
+		err := scan(r, name, func(id []byte, line int) bool {
+			b.data = append(b.data, id...)
+			b.ends, b.lines = append(b.ends, len(b.data)), append(b.lines, line)
+			if len(b.ends) < perBatch {
+				return true
+			}
+			full <- b
+			select {
+			case <-stop: // fn failed: no more IDs are wanted
+				b = nil
+				return false
+			default:
+			}
+			b = <-free
+			b.data, b.ends, b.lines = b.data[:0], b.ends[:0], b.lines[:0]
+			return true
+		})
+		if b != nil { // else scan stopped, and err is nil
+			b.err = err
+			full <- b
+		}
+	}()
+	var err error
+	for b := range full {
+		start := 0
+		for i := 0; i < len(b.ends) && err == nil; i++ {
+			if ferr := fn(b.data[start:b.ends[i]], b.lines[i]); ferr != nil {
+				err = &LineError{Name: name, Line: b.lines[i], Err: ferr}
+				close(stop)
+			}
+			start = b.ends[i]
+		}
+		if err == nil {
+			err = b.err
+		}
+		free <- b
+	}
+	return err
+}
+
+// scan splits and checks a list, calling fn with each ID and its line
+// until it returns false.
+func scan(r io.Reader, name string, fn func(id []byte, line int) bool) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine+2) // the limit excludes CR LF
 	line, n := 0, 0
@@ -78,10 +142,10 @@ func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error)
 		if err := check(id); err != nil {
 			return &LineError{Name: name, Line: line, Err: err}
 		}
-		if err := fn(id, line); err != nil {
-			return &LineError{Name: name, Line: line, Err: err}
-		}
 		n++
+		if !fn(id, line) {
+			return nil
+		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {

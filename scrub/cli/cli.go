@@ -327,12 +327,15 @@ func loadIDs(name string, stdin io.Reader, allowPlaceholders bool) (*ids.Set, er
 		}
 	}
 	var placeholders []string
-	err := ids.ReadBytesFunc(r, label, func(id []byte, line int) error {
-		if !allowPlaceholders && ids.PlaceholderBytes(id) {
-			placeholders = append(placeholders, fmt.Sprintf("%s:%d", label, line))
+	var check func(id []byte, line int)
+	if !allowPlaceholders {
+		check = func(id []byte, line int) {
+			if ids.PlaceholderBytes(id) {
+				placeholders = append(placeholders, fmt.Sprintf("%s:%d", label, line))
+			}
 		}
-		return set.Add(id)
-	})
+	}
+	err := ids.ReadSet(r, label, set, check)
 	if err != nil {
 		return nil, &UsageError{err}
 	}

@@ -37,8 +37,7 @@ const maxLine = 64 << 10
 // Read parses an ID list from r. name is used in error messages.
 func Read(r io.Reader, name string) (*Set, error) {
 	s := &Set{}
-	err := ReadBytesFunc(r, name, func(id []byte, _ int) error { return s.Add(id) })
-	if err != nil {
+	if err := ReadSet(r, name, s, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -61,12 +60,52 @@ func ReadFunc(r io.Reader, name string, fn func(id string, line int)) error {
 // ahead of fn, which is called in the caller's goroutine; nothing reads r
 // once ReadBytesFunc has returned.
 func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error) error {
-	type batch struct {
-		data  []byte
-		ends  []int
-		lines []int
-		err   error // after the batch's IDs: how the list ended (nil: well)
-	}
+	return readBatches(r, name, func(b *batch) error {
+		start := 0
+		for i, end := range b.ends {
+			if err := fn(b.data[start:end], b.lines[i]); err != nil {
+				return &LineError{Name: name, Line: b.lines[i], Err: err}
+			}
+			start = end
+		}
+		return nil
+	})
+}
+
+// ReadSet reads a list into s, as Read does, calling fn first (if not nil)
+// with each ID and its line, in order, as ReadFunc does. The IDs go into
+// the set a batch at a time (see addAll).
+func ReadSet(r io.Reader, name string, s *Set, fn func(id []byte, line int)) error {
+	return readBatches(r, name, func(b *batch) error {
+		if fn != nil {
+			start := 0
+			for i, end := range b.ends {
+				fn(b.data[start:end], b.lines[i])
+				start = end
+			}
+		}
+		if i, err := s.addAll(b.data, b.ends); err != nil {
+			return &LineError{Name: name, Line: b.lines[i], Err: err}
+		}
+		return nil
+	})
+}
+
+// batch is a run of a list's IDs: ID i is data[ends[i-1]:ends[i]] (from
+// 0), on line lines[i].
+type batch struct {
+	data  []byte
+	ends  []int
+	lines []int
+	err   error // after the batch's IDs: how the list ended (nil: well)
+}
+
+func (b *batch) reset() { b.data, b.ends, b.lines, b.err = b.data[:0], b.ends[:0], b.lines[:0], nil }
+
+// readBatches splits and checks a list in a goroutine of its own, and
+// calls fn with its IDs a batch at a time in the caller's goroutine, until
+// fn fails; nothing reads r once it has returned.
+func readBatches(r io.Reader, name string, fn func(b *batch) error) error {
 	const perBatch = 1024
 	free := make(chan *batch, 4)
 	for range cap(free) {
@@ -77,7 +116,7 @@ func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error)
 	go func() {
 		defer close(full)
 		b := <-free
-		b.data, b.ends, b.lines = b.data[:0], b.ends[:0], b.lines[:0]
+		b.reset()
 		err := scan(r, name, func(id []byte, line int) bool {
 			b.data = append(b.data, id...)
 			b.ends, b.lines = append(b.ends, len(b.data)), append(b.lines, line)
@@ -92,7 +131,7 @@ func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error)
 			default:
 			}
 			b = <-free
-			b.data, b.ends, b.lines = b.data[:0], b.ends[:0], b.lines[:0]
+			b.reset()
 			return true
 		})
 		if b != nil { // else scan stopped, and err is nil
@@ -102,13 +141,10 @@ func ReadBytesFunc(r io.Reader, name string, fn func(id []byte, line int) error)
 	}()
 	var err error
 	for b := range full {
-		start := 0
-		for i := 0; i < len(b.ends) && err == nil; i++ {
-			if ferr := fn(b.data[start:b.ends[i]], b.lines[i]); ferr != nil {
-				err = &LineError{Name: name, Line: b.lines[i], Err: ferr}
+		if err == nil && len(b.ends) > 0 {
+			if err = fn(b); err != nil {
 				close(stop)
 			}
-			start = b.ends[i]
 		}
 		if err == nil {
 			err = b.err

@@ -197,7 +197,7 @@ func Begin(ctx context.Context, req *Request, list IDs, cfg Config) (*Batch, err
 		fmt.Fprintf(cfg.Stderr, "scrub: warning: %s\n", warning)
 	}
 	cfg.retention = retention
-	b := &Batch{req: req, cfg: cfg, loc: cfg.Location}
+	b := &Batch{req: req, cfg: cfg, loc: cfg.Location, sums: sums}
 	if st.Request != "" {
 		// One run at a time per request and shard: a second one is
 		// refused before it reads or writes anything.
@@ -222,7 +222,6 @@ func Begin(ctx context.Context, req *Request, list IDs, cfg Config) (*Batch, err
 		b.release(ctx)
 		return nil, fmt.Errorf("audit location %s: %w", cfg.Location, err)
 	}
-	b.sums = sums
 	if req.Command != Unblock {
 		var err error
 		if sums != nil {

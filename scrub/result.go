@@ -129,6 +129,14 @@ func (s *Summary) Matched(id string) bool {
 	return ok
 }
 
+// EachMatched calls fn for every listed ID found in some row (in the form
+// Matched takes), in no particular order.
+func (s *Summary) EachMatched(fn func(id string)) {
+	for id := range s.matched {
+		fn(id)
+	}
+}
+
 // MatchedTag reports whether the ID of tag (Options.Tag) was found by an
 // interrupted attempt of the batch whose rewrite this run found in place.
 func (s *Summary) MatchedTag(tag string) bool { return s.matchedTags[tag] }

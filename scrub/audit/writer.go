@@ -29,12 +29,12 @@ const uploadEvery = 10 * time.Second
 // batch's journal, NAME.journal: in a local audit directory it is the file
 // itself; elsewhere it is spooled to a local file and copied to the
 // location every few seconds. Every event but an archive's outcome and the
-// lists of IDs and archives is synced before the call that logs it returns,
-// and with it every line before it: the steps that protect a destructive
-// action are durable before it happens. Writers that log at once share one
-// sync (group commit). An outcome lost to a crash only makes the resumed
-// batch look at its archive again. Finish turns it into the
-// sealed bundle. Its methods are safe for concurrent use.
+// list of archives is synced before the call that logs it returns (a run of
+// ids events once, after its last line), and with it every line before it:
+// the steps that protect a destructive action are durable before it
+// happens. Writers that log at once share one sync (group commit). An
+// outcome lost to a crash only makes the resumed batch look at its archive
+// again. Finish turns the journal into the sealed bundle. Its methods are safe for concurrent use.
 type Writer struct {
 	loc     Location
 	name    string
@@ -53,6 +53,8 @@ type Writer struct {
 	outcomes outcomes // what the totals need of the last archive event of each key
 	uploaded time.Time
 	err      error // sticky: a log with a hole must not be sealed
+	// buf is the line emit builds, reused.
+	buf []byte
 
 	// syncMu serializes syncs of the spool; synced is the number of
 	// lines known durable. Both only grow under syncMu; synced is read
@@ -175,16 +177,29 @@ func (h *header) head() *header { return h }
 // write appends one event and syncs the journal: what was logged
 // survives a crash once write returns.
 func (w *Writer) write(typ string, ev event) error {
-	seq, err := w.append(typ, ev)
+	seq, err := w.emit(typ, ev, nil)
 	if err != nil {
 		return err
 	}
 	return w.syncTo(seq)
 }
 
-// append appends one event, not synced: it fills in the header and writes
-// the line. It returns the line's sequence number.
-func (w *Writer) append(typ string, ev event) (int, error) {
+// append appends one event, not synced (see Writer).
+func (w *Writer) append(typ string, ev event) (int, error) { return w.emit(typ, ev, nil) }
+
+// tagSentinel stands for the tags of an event that emit writes itself:
+// it is the one tag of the event as marshalled, and no other field of a
+// tags event can hold it (JSON escapes the NUL).
+const tagSentinel = "\x00"
+
+var tagSentinelJSON = []byte(`["\u0000"]`)
+
+// emit appends one event, not synced: it fills in the header and writes
+// the line, and returns its sequence number. With tags, ev holds the one
+// tag tagSentinel, and tags appends the JSON array's elements instead
+// (without the brackets), so that a long list is not marshalled through
+// strings; the line is built in a buffer that is reused.
+func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -193,6 +208,16 @@ func (w *Writer) append(typ string, ev event) (int, error) {
 	h := ev.head()
 	h.Seq, h.Prev, h.Type, h.Time = w.seq+1, w.prev, typ, w.now().Format(timeFormat)
 	line, err := json.Marshal(ev)
+	if err == nil && tags != nil {
+		i := bytes.Index(line, tagSentinelJSON)
+		if i < 0 {
+			return 0, fmt.Errorf("audit: %s event without its tags", typ)
+		}
+		buf := append(w.buf[:0], line[:i+1]...)
+		buf = tags(buf)
+		buf = append(buf, line[i+len(tagSentinelJSON)-1:]...)
+		w.buf, line = buf, buf
+	}
 	if err == nil && w.redact != nil {
 		line = w.redact(line)
 	}
@@ -205,8 +230,17 @@ func (w *Writer) append(typ string, ev event) (int, error) {
 		return 0, w.err
 	}
 	w.seq++
-	w.log.Write(line)
-	w.prev = sha256Hex(line)
+	if len(line) >= 16<<10 {
+		// A long line (of tags) is hashed twice at once: into the
+		// log's hash and for the next line's prev.
+		var wg sync.WaitGroup
+		wg.Go(func() { w.log.Write(line) })
+		w.prev = sha256Hex(line)
+		wg.Wait()
+	} else {
+		w.log.Write(line)
+		w.prev = sha256Hex(line)
+	}
 	if !w.local && w.now().Sub(w.uploaded) >= uploadEvery {
 		// A failed copy is retried with the next event; the local
 		// journal is complete either way.
@@ -247,6 +281,28 @@ func (w *Writer) syncTo(seq int) error {
 	return nil
 }
 
+// sync syncs the journal up to its last line, after a run of events that
+// were appended without.
+func (w *Writer) sync() error {
+	w.mu.Lock()
+	seq := w.seq
+	w.mu.Unlock()
+	return w.syncTo(seq)
+}
+
+// appendSums appends the quoted lower-case hex of sums, comma-separated.
+func appendSums(dst []byte, sums [][sha256.Size]byte) []byte {
+	for i := range sums {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = hex.AppendEncode(dst, sums[i][:])
+		dst = append(dst, '"')
+	}
+	return dst
+}
+
 // chain returns Manifest.Chain of the batch: how it links. (Tests make
 // batches as an earlier release linked them, oldChain.)
 func (w *Writer) chain() string {
@@ -276,7 +332,8 @@ func (w *Writer) putJournal(ctx context.Context) error {
 
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
-// IDs logs the tags of the listed IDs, sorted, in events of up to 1000.
+// IDs logs the tags of the listed IDs, sorted, in events of up to 1000,
+// synced once, after the last.
 func (w *Writer) IDs(tags []string) error {
 	for len(tags) > 0 {
 		n := min(len(tags), idsPerLine)
@@ -285,7 +342,53 @@ func (w *Writer) IDs(tags []string) error {
 		}
 		tags = tags[n:]
 	}
-	return nil
+	return w.sync()
+}
+
+// IDSums is IDs for tags as HMAC-SHA256 sums, sorted: it writes their
+// hex itself.
+func (w *Writer) IDSums(sums [][sha256.Size]byte) error {
+	for len(sums) > 0 {
+		chunk := sums[:min(len(sums), idsPerLine)]
+		add := func(dst []byte) []byte { return appendSums(dst, chunk) }
+		if _, err := w.emit("ids", &idsEvent{Tags: []string{tagSentinel}}, add); err != nil {
+			return err
+		}
+		sums = sums[len(chunk):]
+	}
+	return w.sync()
+}
+
+// UnmatchedSums logs the n listed IDs that matched no row as
+// ids_unmatched events (see IDsUnmatched): the tags of those sums for
+// which unmatched is true, in their order (sorted), up to 1000 per event,
+// synced once, after the last.
+func (w *Writer) UnmatchedSums(n int, sums [][sha256.Size]byte, unmatched func(sum *[sha256.Size]byte) bool) error {
+	chunk := make([][sha256.Size]byte, 0, idsPerLine)
+	flush := func() error {
+		add := func(dst []byte) []byte { return appendSums(dst, chunk) }
+		ev := &noteEvent{Data: IDsUnmatched{Count: n, Tags: []string{tagSentinel}}}
+		_, err := w.emit(EventIDsUnmatched, ev, add)
+		chunk = chunk[:0]
+		return err
+	}
+	for i := range sums {
+		if !unmatched(&sums[i]) {
+			continue
+		}
+		chunk = append(chunk, sums[i])
+		if len(chunk) == idsPerLine {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(chunk) > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return w.sync()
 }
 
 // Listed logs the keys of the archives about to be processed.
@@ -417,16 +520,47 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		s.Files = append(s.Files, name)
 		return data, nil
 	}
-	journal, err := os.ReadFile(w.path)
+	// The journal goes to the log as a stream: a list of millions of
+	// IDs makes it hundreds of MB.
+	journal, err := os.Open(w.path)
 	if err != nil {
 		return nil, err
 	}
-	logData, err := put(logName, journal)
+	defer journal.Close()
+	fi, err := journal.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(logData, journal) {
-		return nil, fmt.Errorf("audit location %s: %s exists and differs from the batch's journal", w.loc, logName)
+	size := fi.Size()
+	if d, ok := w.loc.(LocalDir); ok && w.local && w.retention == nil {
+		// The journal is in the directory already, synced: the log is
+		// a second name of it, as the journal's own is of its first
+		// file (Begin), rather than a copy. Its own name goes below.
+		err = os.Link(w.path, filepath.Join(d.LocalPath(), logName))
+		if err == nil {
+			err = syncDir(d.LocalPath())
+		}
+	} else {
+		err = create(ctx, logName, io.NewSectionReader(journal, 0, size))
+	}
+	if errors.Is(err, fs.ErrExist) {
+		// An earlier seal got this far: keep what it wrote, which
+		// must be the journal.
+		var logData []byte
+		if logData, err = w.loc.ReadFile(ctx, logName); err == nil {
+			var same bool
+			if same, err = sameContent(logData, journal, size); err == nil && !same {
+				return nil, fmt.Errorf("audit location %s: %s exists and differs from the batch's journal", w.loc, logName)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit location %s: write %s: %w", w.loc, logName, err)
+	}
+	s.Files = append(s.Files, logName)
+	last, err := lastLine(journal, size)
+	if err != nil {
+		return nil, err
 	}
 	prevName, prevSums, err := w.linkTo(ctx)
 	if err == nil && w.key != nil {
@@ -440,7 +574,7 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 		LogSHA256: hex.EncodeToString(w.log.Sum(nil)), Lines: w.seq, ChainHead: w.prev,
 		DryRun: w.start.DryRun, Signed: w.key != nil, IDKey: w.start.IDKey,
 		Started: w.started.Format(timeFormat), Finished: w.now().Format(timeFormat),
-		Result: w.result(journal), Totals: w.outcomes.total(), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
+		Result: w.result(last), Totals: w.outcomes.total(), PrevBatch: prevName, PrevSHA256SUMS: prevSums,
 		Retention: w.retention, Chain: w.chain(),
 	}
 	if w.witness != nil && w.key != nil {
@@ -489,12 +623,58 @@ func (w *Writer) seal(ctx context.Context) (*Sealed, error) {
 	return s, nil
 }
 
-// result returns the result recorded by the log's last event.
-func (w *Writer) result(log []byte) string {
-	log = bytes.TrimSuffix(log, []byte("\n"))
+// result returns the result recorded by the log's last event, last.
+func (w *Writer) result(last []byte) string {
 	var end struct {
 		Result string `json:"result"`
 	}
-	json.Unmarshal(log[bytes.LastIndexByte(log, '\n')+1:], &end)
+	json.Unmarshal(last, &end)
 	return end.Result
+}
+
+// lastLine returns the last line of the first size bytes of f, without
+// its newline, reading back from the end.
+func lastLine(f io.ReaderAt, size int64) ([]byte, error) {
+	var line []byte
+	end := size
+	if end > 0 {
+		var b [1]byte
+		if _, err := f.ReadAt(b[:], end-1); err != nil {
+			return nil, fmt.Errorf("audit journal: %w", err)
+		}
+		if b[0] == '\n' {
+			end-- // the newline that ends the last line
+		}
+	}
+	for end > 0 {
+		n := min(end, 64<<10)
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, end-n); err != nil {
+			return nil, fmt.Errorf("audit journal: %w", err)
+		}
+		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+			return append(buf[i+1:], line...), nil
+		}
+		line = append(buf, line...)
+		end -= n
+	}
+	return line, nil
+}
+
+// sameContent reports whether data is the first size bytes of f.
+func sameContent(data []byte, f io.ReaderAt, size int64) (bool, error) {
+	if int64(len(data)) != size {
+		return false, nil
+	}
+	buf := make([]byte, 256<<10)
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := min(int64(len(buf)), size-off)
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return false, fmt.Errorf("audit journal: %w", err)
+		}
+		if !bytes.Equal(buf[:n], data[off:off+n]) {
+			return false, nil
+		}
+	}
+	return true, nil
 }

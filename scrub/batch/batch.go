@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"os/user"
 	"runtime"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/ids"
 )
 
 // Config is what a batch needs besides its request.
@@ -90,6 +92,10 @@ const sealWait = 3 * audit.DefaultLease
 type IDs struct {
 	N    int // how many IDs
 	Each func(k *audit.IDKey, fn func(id, tag string))
+	// Set, if set, is the IDs instead of Each, for a list of millions:
+	// their tags are worked out once, over every CPU, and kept for
+	// UnmatchedSums.
+	Set *ids.Set
 }
 
 // Batch is a running batch.
@@ -103,6 +109,8 @@ type Batch struct {
 	// is then seen through it, and loc is the location itself.
 	lock *audit.Lock
 	loc  audit.Location
+	// sums are the tags of IDs.Set, sorted.
+	sums []ids.Sum
 }
 
 // operator is who runs the command, for the audit log and blocklist
@@ -134,7 +142,7 @@ func Operator() string { return operator() }
 // run holds it, Begin of the same request and shard fails at once with an
 // *audit.LockedError, having read and written nothing. Seal takes the
 // location's seal lock for as long as sealing lasts.
-func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, error) {
+func Begin(ctx context.Context, req *Request, list IDs, cfg Config) (*Batch, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
@@ -143,7 +151,7 @@ func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, erro
 		Command: req.Command, DryRun: req.DryRun,
 		Tool:     audit.Tool{Name: "scrub", Version: cfg.Version, Commit: cfg.Commit, Go: runtime.Version()},
 		Operator: operator(), Host: host, Ticket: cfg.Ticket, Sources: req.Sources,
-		Options: req.options(), IDs: ids.N,
+		Options: req.options(), IDs: list.N,
 	}
 	if st.Sources == nil {
 		st.Sources = []string{}
@@ -152,19 +160,30 @@ func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, erro
 		st.Shard = &audit.Shard{Index: req.Shard.Index, Count: req.Shard.Count}
 	}
 	var tags []string
-	if cfg.IDKey != nil {
+	var sums []ids.Sum
+	switch {
+	case cfg.IDKey != nil && list.Set != nil:
 		st.IDKey = cfg.IDKey.ID()
-		var list []string
-		if ids.Each != nil {
-			ids.Each(cfg.IDKey, func(id, tag string) {
-				list = append(list, id)
+		var request func(iter.Seq[[]byte])
+		if !req.DryRun {
+			request = func(sorted iter.Seq[[]byte]) {
+				st.Request = cfg.IDKey.RequestSeq(sorted, req.identity(req.Command))
+			}
+		}
+		sums = list.Set.SortedSums(runtime.GOMAXPROCS(0), request, cfg.IDKey.Summer)
+	case cfg.IDKey != nil:
+		st.IDKey = cfg.IDKey.ID()
+		var listed []string
+		if list.Each != nil {
+			list.Each(cfg.IDKey, func(id, tag string) {
+				listed = append(listed, id)
 				tags = append(tags, tag)
 			})
 		}
-		slices.Sort(list)
+		slices.Sort(listed)
 		slices.Sort(tags)
 		if !req.DryRun {
-			st.Request = cfg.IDKey.Request(list, req.identity(req.Command))
+			st.Request = cfg.IDKey.Request(listed, req.identity(req.Command))
 		}
 	}
 	if cfg.Witness != nil && cfg.Witness.String() == cfg.Location.String() {
@@ -178,7 +197,7 @@ func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, erro
 		fmt.Fprintf(cfg.Stderr, "scrub: warning: %s\n", warning)
 	}
 	cfg.retention = retention
-	b := &Batch{req: req, cfg: cfg, loc: cfg.Location}
+	b := &Batch{req: req, cfg: cfg, loc: cfg.Location, sums: sums}
 	if st.Request != "" {
 		// One run at a time per request and shard: a second one is
 		// refused before it reads or writes anything.
@@ -204,7 +223,13 @@ func Begin(ctx context.Context, req *Request, ids IDs, cfg Config) (*Batch, erro
 		return nil, fmt.Errorf("audit location %s: %w", cfg.Location, err)
 	}
 	if req.Command != Unblock {
-		if err := w.IDs(tags); err != nil {
+		var err error
+		if sums != nil {
+			err = w.IDSums(sums)
+		} else {
+			err = w.IDs(tags)
+		}
+		if err != nil {
 			w.Abort()
 			b.release(ctx)
 			return nil, err
@@ -432,6 +457,19 @@ func (b *Batch) Unmatched(n int, tags []string) error {
 	}
 	return nil
 }
+
+// UnmatchedSums is Unmatched for the IDs of IDs.Set: it logs the tags
+// for which unmatched is true, from those Begin worked out (none without
+// an ID key). The tags are not needed after, and it lets them go.
+func (b *Batch) UnmatchedSums(n int, unmatched func(sum *ids.Sum) bool) error {
+	sums := b.sums
+	b.sums = nil
+	return b.w.UnmatchedSums(n, sums, unmatched)
+}
+
+// IDSums returns the tags of IDs.Set, sorted, that Begin worked out (nil
+// without an ID key, or after UnmatchedSums).
+func (b *Batch) IDSums() []ids.Sum { return b.sums }
 
 // Totals sums the outcomes of the batch's archives, those of earlier
 // attempts of a resumed batch included.

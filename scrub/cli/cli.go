@@ -6,6 +6,7 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -324,14 +325,30 @@ func loadIDs(name string, stdin io.Reader, allowPlaceholders bool) (*ids.Set, er
 		defer f.Close()
 		r, label = f, name
 	}
-	var list []string
-	var placeholders []string
-	err := ids.ReadFunc(r, label, func(id string, line int) {
-		list = append(list, id)
-		if !allowPlaceholders && ids.Placeholder(id) {
-			placeholders = append(placeholders, fmt.Sprintf("%s:%d", label, line))
+	set := &ids.Set{}
+	if f, ok := r.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			// A set sized for the list once is built without copies.
+			lines, size, err := ids.Measure(f)
+			if err == nil {
+				_, err = f.Seek(0, io.SeekStart)
+			}
+			if err != nil {
+				return nil, &UsageError{fmt.Errorf("--ids: %w", err)}
+			}
+			set.Grow(lines, size)
 		}
-	})
+	}
+	var placeholders []string
+	var check func(id []byte, line int)
+	if !allowPlaceholders {
+		check = func(id []byte, line int) {
+			if ids.PlaceholderBytes(id) {
+				placeholders = append(placeholders, fmt.Sprintf("%s:%d", label, line))
+			}
+		}
+	}
+	err := ids.ReadSet(r, label, set, check)
 	if err != nil {
 		return nil, &UsageError{err}
 	}
@@ -340,7 +357,7 @@ func loadIDs(name string, stdin io.Reader, allowPlaceholders bool) (*ids.Set, er
 			"erasing it would remove the rows of every client without one; take it out of the list, or give --allow-placeholder-ids if it is meant",
 			strings.Join(placeholders, ", "))
 	}
-	return ids.New(list...), nil
+	return set, nil
 }
 
 func runErase(ctx context.Context, args []string, env Env) error {
@@ -365,7 +382,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		if o.transform != nil {
 			set = o.transform.Set(set)
 		}
-		spec.set, spec.ids, spec.listed = set, batch.IDs{N: set.Len(), Each: eachTagged(set)}, set
+		spec.set, spec.ids, spec.listed = set, batch.IDs{N: set.Len(), Each: eachTagged(set), Set: set}, set
 	}
 	if block.block {
 		var err error
@@ -428,35 +445,85 @@ func unmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, spec batc
 		}
 		return true
 	}
+	// With the tags Begin worked out, an ID matched nothing if its tag
+	// is none of those of the IDs matched (a few): that spares a tag per
+	// listed ID.
+	sums := b.IDSums()
+	var unmatchedSum func(s *ids.Sum) bool
+	if sums != nil {
+		found := map[ids.Sum]bool{}
+		sum.EachMatched(func(id string) {
+			var s ids.Sum
+			idKey.Sum([]byte(id), &s)
+			found[s] = true
+		})
+		var tag [2 * len(ids.Sum{})]byte
+		unmatchedSum = func(s *ids.Sum) bool {
+			if found[*s] {
+				return false
+			}
+			if byTag {
+				hex.Encode(tag[:], s[:])
+				return !b.MatchedBefore(string(tag[:])) && !sum.MatchedTag(string(tag[:]))
+			}
+			return true
+		}
+	}
 	n, invisible, notUTF8 := 0, 0, 0
-	spec.listed.Each(func(id string) {
-		if !isUnmatched(id) {
-			return
+	switch {
+	case sums != nil:
+		for i := range sums {
+			if unmatchedSum(&sums[i]) {
+				n++
+			}
 		}
-		n++
-		switch {
-		case !spec.clear:
-		case !utf8.ValidString(id):
-			notUTF8++
-		case strings.IndexFunc(id, invisibleRune) >= 0:
-			invisible++
-		}
-	})
+	default:
+		spec.listed.Each(func(id string) {
+			if isUnmatched(id) {
+				n++
+			}
+		})
+	}
+	if spec.clear && !spec.listed.ASCII() {
+		// An ASCII ID is valid UTF-8, and its only invisible
+		// characters, control characters, are not allowed in a list.
+		spec.listed.Each(func(id string) {
+			bad := !utf8.ValidString(id)
+			if !bad && strings.IndexFunc(id, invisibleRune) < 0 {
+				return
+			}
+			if !isUnmatched(id) {
+				return
+			}
+			if bad {
+				notUTF8++
+			} else {
+				invisible++
+			}
+		})
+	}
 	sum.IDsUnmatched = &n
 	if n == 0 {
 		return nil, nil
 	}
 	if idKey != nil {
-		var tags []string
-		if n < spec.listed.Len() {
+		var err error
+		switch {
+		case n == spec.listed.Len():
+			err = b.Unmatched(n, nil)
+		case sums != nil:
+			err = b.UnmatchedSums(n, unmatchedSum)
+		default:
+			var tags []string
 			spec.listed.Each(func(id string) {
 				if isUnmatched(id) {
 					tags = append(tags, idKey.Tag([]byte(id)))
 				}
 			})
 			slices.Sort(tags)
+			err = b.Unmatched(n, tags)
 		}
-		if err := b.Unmatched(n, tags); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}

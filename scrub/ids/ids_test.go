@@ -363,3 +363,36 @@ func TestByteOrderMark(t *testing.T) {
 		t.Errorf("BOM on line 2: err = %v", err)
 	}
 }
+
+// TestReadBytesFuncStops checks that an error of fn ends the read at its
+// line, with the lines before passed in order, however far the list's
+// splitting has gone ahead.
+func TestReadBytesFuncStops(t *testing.T) {
+	data, list := idList(10_000)
+	errStop := errors.New("stop")
+	for _, stopAt := range []int{0, 1, 1023, 1024, 5000, 9999} {
+		var got []string
+		err := ids.ReadBytesFunc(bytes.NewReader(data), "list", func(id []byte, line int) error {
+			if len(got) == stopAt {
+				return errStop
+			}
+			got = append(got, string(id))
+			return nil
+		})
+		var le *ids.LineError
+		if !errors.As(err, &le) || !errors.Is(err, errStop) {
+			t.Fatalf("stop at %d: error %v", stopAt, err)
+		}
+		if !slices.Equal(got, list[:stopAt]) {
+			t.Errorf("stop at %d: got %d IDs, not the first ones", stopAt, len(got))
+		}
+	}
+	// A bad line after many good ones: the good ones first, then its error.
+	bad := append(bytes.Clone(data), "a,b\n"...)
+	n := 0
+	err := ids.ReadBytesFunc(bytes.NewReader(bad), "list", func([]byte, int) error { n++; return nil })
+	var le *ids.LineError
+	if !errors.As(err, &le) || n != len(list) {
+		t.Errorf("bad last line: %d IDs, error %v", n, err)
+	}
+}

@@ -34,26 +34,31 @@ type Redactor struct {
 func (s *Set) Redactor(tag func(id []byte) string) *Redactor {
 	r := &Redactor{set: s, tag: tag}
 	seen := map[int]bool{}
-	if s.digest != 0 {
+	switch {
+	case s.digest != 0:
 		seen[2*s.digest] = true
-	} else {
-		for id := range s.m {
-			seen[len(id)] = true
+	case s.lens[(maxLine+1)/64]&(1<<((maxLine+1)%64)) != 0:
+		// An ID longer than a list's line (New takes any): their
+		// lengths one by one.
+		for i := range s.ends {
+			seen[len(s.at(i))] = true
 		}
+	default:
+		s.eachLen(func(n int) { seen[n] = true })
 	}
 	for n := range seen {
 		r.lens = append(r.lens, n)
 	}
 	slices.Sort(r.lens)
-	if s.digest == 0 {
+	if s.digest == 0 && s.class&jsonEscaped != 0 {
 		eseen := map[int]bool{}
-		for id := range s.m {
+		s.Each(func(id string) {
 			if !jsonSpelt(id) {
-				continue
+				return
 			}
 			b, err := json.Marshal(id)
 			if err != nil || string(b[1:len(b)-1]) == id {
-				continue
+				return
 			}
 			if r.escaped == nil {
 				r.escaped = map[string]string{}
@@ -64,7 +69,7 @@ func (s *Set) Redactor(tag func(id []byte) string) *Redactor {
 				eseen[len(e)] = true
 				r.elens = append(r.elens, len(e))
 			}
-		}
+		})
 		slices.Sort(r.elens)
 	}
 	return r
@@ -85,9 +90,15 @@ func jsonSpelt(id string) bool {
 
 // wordByte reports whether b may be part of an ID's neighbour word: an
 // ASCII letter or digit, or a byte of a multi-byte UTF-8 character.
-func wordByte(b byte) bool {
-	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b >= utf8.RuneSelf
-}
+func wordByte(b byte) bool { return wordBytes[b] }
+
+// wordBytes is wordByte as a table: Bytes asks it of every byte.
+var wordBytes = func() (t [256]bool) {
+	for b := range 256 {
+		t[b] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b >= utf8.RuneSelf
+	}
+	return t
+}()
 
 // Bytes returns b with every listed ID that stands on its own in it
 // replaced, or b itself when there is none.
@@ -98,7 +109,12 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	var out []byte
 	last := 0 // b[:last] is in out
 	for i := 0; i < len(b); i++ {
-		if i > 0 && wordByte(b[i-1]) {
+		if i > 0 && wordBytes[b[i-1]] {
+			// Inside a word: past the rest of it, and past the byte
+			// that ends it, which follows a word too.
+			for i < len(b) && wordBytes[b[i]] {
+				i++
+			}
 			continue
 		}
 		// The longest ID that starts here and ends at a boundary, as

@@ -179,12 +179,23 @@ func (t *Transform) Apply(id string) string {
 // step it holds the digests themselves and matches their hex in any case
 // (see [Set.Contains]).
 func (t *Transform) Set(s *Set) *Set {
-	out := &Set{m: make(map[string]struct{}, s.Len()), digest: t.digestSize()}
+	out := &Set{digest: t.digestSize()}
+	size := len(s.data)
+	if out.digest != 0 {
+		size = s.Len() * out.digest
+	}
+	out.Grow(s.Len(), size)
 	s.Each(func(id string) {
+		var err error
 		if d := t.sum(id); d != nil {
-			out.m[string(d)] = struct{}{}
+			err = out.Add(d)
 		} else {
-			out.m[t.normalise(id)] = struct{}{}
+			err = out.Add([]byte(t.normalise(id)))
+		}
+		if err != nil {
+			// Only a case change can make an ID longer (a few
+			// characters have longer lower- or upper-case forms).
+			panic(err)
 		}
 	})
 	return out
@@ -203,8 +214,7 @@ func (s *Set) containsHex(id []byte) bool {
 	if _, err := hex.Decode(d[:s.digest], id); err != nil {
 		return false
 	}
-	_, ok := s.m[string(d[:s.digest])]
-	return ok
+	return s.contains(d[:s.digest])
 }
 
 // Canonical returns the form under which an ID the set contains is named

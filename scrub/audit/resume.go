@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -51,6 +52,17 @@ type Written struct {
 	SHA256                                string
 	RowsScanned, RowsRemoved, RowsExpired int64
 	Tags                                  []string
+}
+
+// sameBytes reports whether f holds exactly data.
+func sameBytes(f *os.File, data []byte) bool {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != int64(len(data)) {
+		return false
+	}
+	got := make([]byte, len(data))
+	n, err := f.ReadAt(got, 0)
+	return n == len(data) && (err == nil || errors.Is(err, io.EOF)) && bytes.Equal(got, data)
 }
 
 // Journals returns the unfinished batches in loc, oldest first. A journal
@@ -220,12 +232,17 @@ func Resume(loc Location, spoolDir string, key ed25519.PrivateKey, j *Journal, s
 	// first, the journal would be empty for a moment, and a kill then
 	// would lose the batch's record.) In a local audit directory the
 	// lines are already there and this only drops a torn last line.
+	// A journal that already holds exactly those lines is not written at
+	// all: once a batch has ended, a seal may have linked its sealed log
+	// to this very file (one inode), which must not be touched.
 	valid := bytes.Join(j.lines, nil)
-	if _, err := w.spool.WriteAt(valid, 0); err != nil {
-		return nil, fmt.Errorf("audit journal: %w", err)
-	}
-	if err := w.spool.Truncate(int64(len(valid))); err != nil {
-		return nil, fmt.Errorf("audit journal: %w", err)
+	if !sameBytes(w.spool, valid) {
+		if _, err := w.spool.WriteAt(valid, 0); err != nil {
+			return nil, fmt.Errorf("audit journal: %w", err)
+		}
+		if err := w.spool.Truncate(int64(len(valid))); err != nil {
+			return nil, fmt.Errorf("audit journal: %w", err)
+		}
 	}
 	if _, err := w.spool.Seek(int64(len(valid)), 0); err != nil {
 		return nil, err

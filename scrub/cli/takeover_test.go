@@ -16,21 +16,44 @@ import (
 // unmatched).
 func TestResumeTakesOver(t *testing.T) {
 	t.Parallel()
+	_, args := killedAfterRename(t, "AAAA1111\n")
+	out := runPlain(t, nil, args...)
+	if out.err != nil {
+		t.Fatalf("resume: %v\n%s", out.err, out.stderr)
+	}
+	sum := summary(t, out.stdout)
+	if len(sum.Archives) != 1 {
+		t.Fatalf("archives %+v", sum.Archives)
+	}
+	r := sum.Archives[0]
+	if r.Status != "erased" || r.RowsRemoved != 1 || r.BytesBefore != 37 || r.BytesAfter == nil || *r.BytesAfter != 26 {
+		t.Errorf("resumed archive %+v (after %v), want erased, 1 row removed, 37 -> 26 bytes", r, r.BytesAfter)
+	}
+	if sum.IDsUnmatched == nil || *sum.IDsUnmatched != 0 || strings.Contains(out.stderr, "matched no row") {
+		t.Errorf("ids_unmatched %v, want 0\n%s", sum.IDsUnmatched, out.stderr)
+	}
+}
+
+// killedAfterRename erases AAAA1111's row from a fresh a.csv with the ID
+// list given, then cuts the batch's record back to what a run killed after
+// the rename leaves: the journal up to the verified step, and no bundle.
+// It returns the audit location and the erase command line, which resumes
+// the batch.
+func killedAfterRename(t *testing.T, list string) (*scrubtest.Audit, []string) {
+	t.Helper()
 	a := scrubtest.NewAudit(t)
 	data := t.TempDir()
 	if err := os.WriteFile(filepath.Join(data, "a.csv"), []byte("client_id,name\nAAAA1111,x\nBBBB2222,y\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	list := filepath.Join(t.TempDir(), "ids.txt")
-	if err := os.WriteFile(list, []byte("AAAA1111\n"), 0o600); err != nil {
+	ids := filepath.Join(t.TempDir(), "ids.txt")
+	if err := os.WriteFile(ids, []byte(list), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := a.WithAudit([]string{"erase", "--ids", list, "--no-progress", "--json", data})
+	args := a.WithAudit([]string{"erase", "--ids", ids, "--no-progress", "--json", data})
 	if out := runPlain(t, nil, args...); out.err != nil {
 		t.Fatalf("%v\n%s", out.err, out.stderr)
 	}
-	// As if killed after the rename: the journal up to the verified
-	// step, and no bundle.
 	b := scrubtest.Batches(t, a.Dir)[0]
 	raw, err := os.ReadFile(filepath.Join(a.Dir, b+".jsonl"))
 	if err != nil {
@@ -47,19 +70,5 @@ func TestResumeTakesOver(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(a.Dir, b+".journal"), raw[:end], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := runPlain(t, nil, args...)
-	if out.err != nil {
-		t.Fatalf("resume: %v\n%s", out.err, out.stderr)
-	}
-	sum := summary(t, out.stdout)
-	if len(sum.Archives) != 1 {
-		t.Fatalf("archives %+v", sum.Archives)
-	}
-	r := sum.Archives[0]
-	if r.Status != "erased" || r.RowsRemoved != 1 || r.BytesBefore != 37 || r.BytesAfter == nil || *r.BytesAfter != 26 {
-		t.Errorf("resumed archive %+v (after %v), want erased, 1 row removed, 37 -> 26 bytes", r, r.BytesAfter)
-	}
-	if sum.IDsUnmatched == nil || *sum.IDsUnmatched != 0 || strings.Contains(out.stderr, "matched no row") {
-		t.Errorf("ids_unmatched %v, want 0\n%s", sum.IDsUnmatched, out.stderr)
-	}
+	return a, args
 }

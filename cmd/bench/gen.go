@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zip"
 
+	"github.com/scrubtool/scrub/scrub/cli"
 	"github.com/scrubtool/scrub/scrub/scrubtest/exportgen"
 )
 
@@ -114,23 +114,14 @@ func readManifest(dir string) (*manifest, error) {
 	return m, json.Unmarshal(b, m)
 }
 
-// parseSize reads 50MB, 1GB (powers of 1000) or 2GiB (powers of 1024).
+// parseSize reads 50MB, 1GB (powers of 1000) or 2GiB (powers of 1024): a
+// size above zero, as cli.ParseSize reads it.
 func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}, {"", 1}}
-	u := strings.ToUpper(strings.TrimSpace(s))
-	for _, un := range units {
-		if num, ok := strings.CutSuffix(u, un.suffix); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-			if err != nil || f <= 0 {
-				break
-			}
-			return int64(f * un.mult), nil
-		}
+	n, err := cli.ParseSize(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 50MB, 1GB, 2GiB)", s)
 	}
-	return 0, fmt.Errorf("bad size %q (want e.g. 50MB, 1GB, 2GiB)", s)
+	return n, nil
 }
 
 // population holds every client that can appear in a Client ID column.

@@ -26,7 +26,7 @@ const minMemory = 64 << 20
 
 func (m *memoryFlag) register(fs *flag.FlagSet) {
 	fs.Func("memory", "memory `SIZE` the process may use, such as 512MiB or 2GiB (at least 64MiB): the Go runtime's soft limit (GOMEMLIMIT), collecting only as it is neared (GOGC=off); default: $GOMEMLIMIT and $GOGC, or Go's defaults", func(s string) error {
-		n, err := parseSize(s)
+		n, err := ParseSize(s)
 		if err != nil {
 			return err
 		}
@@ -47,10 +47,11 @@ func (m *memoryFlag) apply() {
 	debug.SetGCPercent(-1)
 }
 
-// parseSize parses a size in bytes with an optional unit: B, K/KB (1000),
+// ParseSize parses a size in bytes with an optional unit: B, K/KB (1000),
 // KiB (1024), M/MB, MiB, G/GB, GiB, T/TB, TiB; the letter case of the unit
-// does not matter. GOMEMLIMIT's own form (1GiB) is one of them.
-func parseSize(s string) (int64, error) {
+// does not matter. GOMEMLIMIT's own form (1GiB) is one of them. (The bench
+// program reads its sizes with it too.)
+func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	num, unit := t, ""

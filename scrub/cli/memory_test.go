@@ -16,13 +16,13 @@ func TestParseSize(t *testing.T) {
 		{"1GiB", 1 << 30}, {"512MiB", 512 << 20}, {"2G", 2e9}, {"800m", 800e6}, {"1.5GiB", 3 << 29},
 		{"65536KiB", 64 << 20}, {"1000000000", 1e9}, {" 2 GiB ", 2 << 30}, {"1TiB", 1 << 40},
 	} {
-		if got, err := parseSize(tc.in); err != nil || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		if got, err := ParseSize(tc.in); err != nil || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"", "GiB", "1 furlong", "-1GiB", "1e30", "1.2.3M", "0x10"} {
-		if n, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", bad, n)
+		if n, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", bad, n)
 		}
 	}
 }

@@ -99,6 +99,13 @@ func TestInterrupt(t *testing.T) {
 				t.Fatalf("interrupted: %v, last line %q, want it to say %q\n%s", err, last, tc.want, tail(stderr.String()))
 			}
 			t.Log(last)
+			// Every archive the batch did not reach is named, skipped.
+			var finished, total int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(last, "scrub: interrupted after "), "%d of %d archives", &finished, &total); err == nil {
+				if named := strings.Count(stderr.String(), "\nSKIPPED "); named != total-finished {
+					t.Errorf("%d archives named SKIPPED, want %d (%d of %d done)", named, total-finished, finished, total)
+				}
+			}
 			r := scrubCmd(t, nil, args...)
 			if r.code != 0 {
 				t.Fatalf("the same command again: exit %d\n%s", r.code, tail(r.stderr))

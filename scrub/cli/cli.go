@@ -896,12 +896,7 @@ func oneLine(msg string) string {
 	return msg
 }
 
-// maxSkippedLines bounds the lines naming archives a stopped batch did not
-// reach; the rest are counted.
-const maxSkippedLines = 10
-
 func printSummary(w io.Writer, sum *scrub.Summary) {
-	skipped := 0
 	for _, r := range sum.Archives {
 		key := quoteName(r.Key)
 		switch r.Status {
@@ -911,9 +906,7 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 		case scrub.WouldErase:
 			fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, key, r.RowsRemoved, r.RowsScanned)
 		case scrub.Skipped:
-			if skipped++; skipped <= maxSkippedLines {
-				fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", key)
-			}
+			fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", key)
 		case scrub.NotScanned:
 			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, key, oneLine(strings.TrimPrefix(r.Reason, "not scanned: ")))
 		default:
@@ -927,9 +920,6 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 				fmt.Fprintf(w, "%-11s %s: member %s %s\n", "not-scanned", key, quoteName(m.Name), oneLine(m.Reason))
 			}
 		}
-	}
-	if skipped > maxSkippedLines {
-		fmt.Fprintf(w, "%-11s and %d more archives not processed (--json names them all)\n", "SKIPPED", skipped-maxSkippedLines)
 	}
 	t := sum.Totals
 	verb := "removed"

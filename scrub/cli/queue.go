@@ -442,8 +442,13 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if qf.queue == "" {
+	switch {
+	case qf.queue == "":
 		return usagef("--queue DIR or s3://bucket/prefix is required")
+	case o.shard != nil:
+		// A share reads only its part of the archives: its batch
+		// completing says nothing of the others.
+		return usagef("queue run takes no --shard: a request is done only when one batch read every archive")
 	}
 	key, idKey, err := loadKeys(env.Stderr, o.key, o.idKey, o.dryRun, "a queue run", "the requests' identifiers")
 	if err != nil {
@@ -466,6 +471,11 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 	if len(pending) == 0 {
 		fmt.Fprintf(env.Stderr, "scrub: queue %s: no pending request; nothing to do\n", qu)
 		return nil
+	}
+	if !o.dryRun {
+		if pending, err = takeUp(ctx, o, env, qf.queue, pending); err != nil {
+			return err
+		}
 	}
 	byType := queue.ByType(pending)
 	m, err := queue.NewMatcher(idKey, byType)
@@ -667,4 +677,60 @@ func checkDone(ctx context.Context, qu *queue.Queue, v *verified) ([]string, err
 		}
 	}
 	return bad, nil
+}
+
+// takeUp returns the requests this run works: those of the queue run of
+// the same queue and sources that a killed run left unfinished in the
+// audit location, when all of them are still pending, so that this run
+// is the same request and resumes that batch (requests added since wait
+// for the next run); otherwise every pending request.
+func takeUp(ctx context.Context, o *eraseOptions, env Env, where string, pending []*queue.Entry) ([]*queue.Entry, error) {
+	loc, err := openFiles(ctx, o.opener(env, false), "audit location", o.audit)
+	if err != nil {
+		return nil, err
+	}
+	journals, err := audit.Journals(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*queue.Entry{}
+	for _, e := range pending {
+		byID[e.ID] = e
+	}
+	for _, j := range slices.Backward(journals) {
+		if j.Start.Command != batch.QueueRun || j.Start.DryRun || !slices.Equal(j.Start.Sources, o.sources) {
+			continue
+		}
+		log, err := j.Log()
+		if err != nil {
+			return nil, fmt.Errorf("audit location %s: %s: %w", loc, j.Batch, err)
+		}
+		var ev *audit.QueueRun
+		for _, e := range log.Events {
+			if e.Type == audit.EventQueueRun {
+				ev = &audit.QueueRun{}
+				if err := e.Decode(ev); err != nil {
+					return nil, fmt.Errorf("audit location %s: %s: %w", loc, j.Batch, err)
+				}
+			}
+		}
+		if ev == nil || ev.Queue != where {
+			continue
+		}
+		var again []*queue.Entry
+		for _, r := range ev.Requests {
+			if e := byID[r.ID]; e != nil {
+				again = append(again, e)
+			}
+		}
+		if len(again) != len(ev.Requests) {
+			fmt.Fprintf(env.Stderr, "scrub: queue %s: the unfinished batch %s worked requests that are no longer pending; it is left, and every pending request is worked\n", where, j.Batch)
+			continue
+		}
+		if n := len(pending) - len(again); n > 0 {
+			fmt.Fprintf(env.Stderr, "scrub: queue %s: taking up the unfinished batch %s with its %d requests; the %d added since wait for the next run\n", where, j.Batch, len(again), n)
+		}
+		return again, nil
+	}
+	return pending, nil
 }

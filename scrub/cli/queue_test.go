@@ -326,6 +326,9 @@ func TestQueueResumeAfterKill(t *testing.T) {
 	if l := q.list(t, queueClock); strings.Contains(l.stdout, "\ndone ") {
 		t.Fatalf("the killed run's requests are done:\n%s", l.stdout)
 	}
+	// A request added after the kill does not keep the killed batch from
+	// being taken up: it waits for the next run.
+	q.add(t, queueClock, q.ids(t, "c.txt", scrubtest.Listed[3]), "DPO-10")
 	out = q.run(t, queueClock)
 	if out.err != nil {
 		t.Fatalf("the run after the kill: %v\n%s", out.err, out.stderr)
@@ -334,13 +337,23 @@ func TestQueueResumeAfterKill(t *testing.T) {
 	if s.Audit.Batch != b {
 		t.Errorf("the run after the kill sealed %s, want the killed batch %s taken up", s.Audit.Batch, b)
 	}
-	if strings.Join(s.Queue.Done, ",") != "DPO-8,DPO-9" {
+	if strings.Join(s.Queue.Done, ",") != "DPO-8,DPO-9" || len(s.Queue.Pending) != 0 {
 		t.Errorf("queue outcome %+v", s.Queue)
+	}
+	if !strings.Contains(out.stderr, "taking up the unfinished batch "+b+" with its 2 requests; the 1 added since wait for the next run") {
+		t.Errorf("the run does not say it takes up the killed batch:\n%s", out.stderr)
+	}
+	if js, _ := filepath.Glob(filepath.Join(q.a.Dir, "*.journal")); len(js) != 0 {
+		t.Errorf("unfinished batches left: %v", js)
 	}
 	if tot := s.Totals; tot.Erased != 13 || tot.Archives != 13 {
 		t.Errorf("the resumed run: %+v, want 13 archives erased: the 12 the killed run left, and the one it replaced, from its journal (the unchanged one was recorded before)", tot)
 	}
 	checkClean(t, q.data)
+	next := q.run(t, queueClock)
+	if next.err != nil || strings.Join(decodeQueueRun(t, next.stdout).Queue.Done, ",") != "DPO-10" {
+		t.Errorf("the next run: %v\n%s", next.err, next.stderr)
+	}
 	if ver := runAt(t, queueClock, "queue", "verify", "--queue", q.queue, "--key", q.a.Key, "--audit", q.a.Dir, "--pub", q.a.Pub); ver.err != nil {
 		t.Errorf("queue verify: %v\n%s%s", ver.err, ver.stdout, ver.stderr)
 	}
@@ -458,6 +471,11 @@ func TestQueueRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(q.a.Dir); err == nil {
 		t.Errorf("queue run on a tampered queue wrote an audit batch")
+	}
+	// A share of the archives cannot complete a request.
+	if out := runAt(t, queueClock, "queue", "run", "--queue", q.queue, "--shard", "0/2", "--key", q.a.Key, "--id-key", q.a.IDKey, "--audit", q.a.Dir, q.data); !isUsage(out.err) ||
+		!strings.Contains(out.err.Error(), "queue run takes no --shard") {
+		t.Errorf("queue run --shard: %v", out.err)
 	}
 	if n := len(dirFiles(t, q.queue)); n != 3 {
 		t.Errorf("%d files in the queue, want 3: a refused queue is not written", n)

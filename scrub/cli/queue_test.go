@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/cli"
 	"github.com/scrubtool/scrub/scrub/local"
+	"github.com/scrubtool/scrub/scrub/queue"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
@@ -254,6 +256,17 @@ func TestQueueDoneOnlyWhenClean(t *testing.T) {
 		t.Errorf("after a partial batch:\n%s", l.stdout)
 	}
 
+	// A done change that names the partial batch (written by a key the
+	// queue trusts, not by queue run) is found out by queue verify --audit.
+	forged := t.TempDir()
+	os.CopyFS(forged, os.DirFS(q.queue))
+	markDone(t, forged, q.a, s.Audit.Batch, s.Audit.Head)
+	ver := runAt(t, queueClock, "queue", "verify", "--queue", forged, "--key", q.a.Key, "--audit", q.a.Dir, "--pub", q.a.Pub)
+	if !errors.Is(ver.err, cli.ErrInvalid) || !strings.Contains(ver.stdout, "(ticket DPO-7) marked done by "+s.Audit.Batch) ||
+		!strings.Contains(ver.stdout, "its batch is partial, not complete") {
+		t.Errorf("queue verify of a request marked done by a partial batch: %v\n%s", ver.err, ver.stdout)
+	}
+
 	os.Remove(filepath.Join(q.data, "bad.csv.gz"))
 	out = q.run(t, queueClock)
 	if out.err != nil {
@@ -479,5 +492,27 @@ func TestQueueRefused(t *testing.T) {
 	}
 	if n := len(dirFiles(t, q.queue)); n != 3 {
 		t.Errorf("%d files in the queue, want 3: a refused queue is not written", n)
+	}
+}
+
+// markDone marks every pending request of the queue in dir done by batch
+// and head, signed by a's key, through the queue package.
+func markDone(t *testing.T, dir string, a *scrubtest.Audit, batch, head string) {
+	t.Helper()
+	raw, _ := os.ReadFile(a.IDKey)
+	k, err := audit.ParseIDKey(raw, a.IDKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qu, err := queue.Open(context.Background(), local.Dir(dir), k, &queue.Trust{Keys: []ed25519.PublicKey{a.Signer.Public().(ed25519.PublicKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range qu.Pending() {
+		ids = append(ids, e.ID)
+	}
+	if _, err := qu.MarkDone(context.Background(), a.Signer, queueClock, "", batch, head, ids); err != nil {
+		t.Fatal(err)
 	}
 }

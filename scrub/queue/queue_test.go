@@ -24,7 +24,7 @@ import (
 
 var day = time.Date(2026, 12, 3, 20, 15, 0, 0, time.UTC)
 
-func newSigner(t *testing.T) ed25519.PrivateKey {
+func newSigner(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -41,7 +41,7 @@ func trustOf(keys ...ed25519.PrivateKey) *queue.Trust {
 	return t
 }
 
-func newKey(t *testing.T) *audit.IDKey {
+func newKey(t testing.TB) *audit.IDKey {
 	t.Helper()
 	k, err := audit.ParseIDKey(audit.NewIDKey(), "test")
 	if err != nil {
@@ -58,7 +58,7 @@ func request(k *audit.IDKey, ticket string, ids ...string) queue.Request {
 	return r
 }
 
-func open(t *testing.T, dir string, k *audit.IDKey, trust *queue.Trust) *queue.Queue {
+func open(t testing.TB, dir string, k *audit.IDKey, trust *queue.Trust) *queue.Queue {
 	t.Helper()
 	q, err := queue.Open(context.Background(), local.Dir(dir), k, trust)
 	if err != nil {
@@ -69,7 +69,7 @@ func open(t *testing.T, dir string, k *audit.IDKey, trust *queue.Trust) *queue.Q
 
 // honest makes a queue of three changes: add R1 (A, B), add R2 (C), done
 // R1; it returns the change files' names in order.
-func honest(t *testing.T, dir string, k *audit.IDKey, signer ed25519.PrivateKey) []string {
+func honest(t testing.TB, dir string, k *audit.IDKey, signer ed25519.PrivateKey) []string {
 	t.Helper()
 	ctx := context.Background()
 	q := open(t, dir, k, trustOf(signer))
@@ -342,4 +342,36 @@ func TestChangeFormat(t *testing.T) {
 	if string(c["request"]) != want {
 		t.Errorf("request %s, want %s", c["request"], want)
 	}
+}
+
+// FuzzChange: a queue change altered in any way is refused, with an error
+// naming it; the signed content is accepted.
+func FuzzChange(f *testing.F) {
+	k, signer := newKey(f), newSigner(f)
+	dir := f.TempDir()
+	names := honest(f, dir, k, signer)
+	name := filepath.Join(dir, names[2])
+	orig, err := os.ReadFile(name)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(orig)
+	f.Add(bytes.Replace(orig, []byte(`"done"`), []byte(`"add"`), 1))
+	f.Add([]byte(`{"format":1,"op":"done"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		q, err := queue.Open(context.Background(), local.Dir(dir), k, trustOf(signer))
+		switch {
+		case bytes.Equal(data, orig):
+			if err != nil || len(q.Pending()) != 1 {
+				t.Errorf("the signed content: %v", err)
+			}
+		case err == nil:
+			t.Errorf("Open accepted altered content %q", data)
+		case !strings.Contains(err.Error(), names[2]):
+			t.Errorf("error %v does not name %s", err, names[2])
+		}
+	})
 }

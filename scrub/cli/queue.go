@@ -536,17 +536,20 @@ func runQueueVerify(ctx context.Context, args []string, env Env) error {
 	var qf queueFlags
 	qf.register(fs, true)
 	keyFile := fs.String("key", "", "the signing key `FILE` whose public half the queue's changes are checked against (default $"+envSigningKey+"); or --queue-signers")
+	var expect list
+	fs.Var(&expect, "expect-queue-head", "`SHA256` of a queue head printed earlier (by queue verify): a change with that SHA-256 must be in the queue, so that the loss of the newest changes is found (repeatable)")
 	auditWhere := fs.String("audit", "", "also check, in this audit `LOCATION`, the batch each done change names: valid, complete, of the queue, with that head, and covering the request")
 	var vf verifyFlags
 	fs.StringVar(&vf.signers, "allowed-signers", "", "with --audit: trust the signers of this allowed_signers `FILE` (namespace scrub-audit) for the audit bundles")
 	fs.StringVar(&vf.pubFile, "pub", "", "with --audit: trust the public key in `FILE` for the audit bundles")
-	help := printFlags("Usage: scrub queue verify --queue LOC (--key FILE | --queue-signers FILE) [--audit LOC (--allowed-signers FILE | --pub FILE)]\n\n"+
+	help := printFlags("Usage: scrub queue verify --queue LOC (--key FILE | --queue-signers FILE) [--expect-queue-head SHA256] [--audit LOC (--allowed-signers FILE | --pub FILE)]\n\n"+
 		"Checks the queue: every change signed by a trusted key (namespace "+queue.Namespace+"),\n"+
 		"named as stored, of this queue, following changes that are there, and every\n"+
 		"done change marking requests added before it. With --audit, each done change's\n"+
 		"batch must be in the audit location, valid, complete, a queue run, not a dry\n"+
 		"run, with the head the change names, and its queue_run event must cover the\n"+
-		"request. It prints the queue's head: keep it to find a loss of the newest changes.\n",
+		"request. It prints the queue's head: keep it, and pass it as --expect-queue-head\n"+
+		"later, to find a loss of the newest changes.\n",
 		"\nExit codes: 0 valid, 1 not valid, 2 usage error, 4 --audit without a trusted\n"+
 			"signer (the bundles are consistent, their signer was not checked).\n",
 		"scrub queue verify --queue s3://compliance/queue --queue-signers keys/queue.allowed_signers --audit s3://compliance/audit --allowed-signers keys/signer.allowed_signers")
@@ -594,6 +597,13 @@ func runQueueVerify(ctx context.Context, args []string, env Env) error {
 			}
 		}), ", "))
 	fmt.Fprintf(env.Stdout, "queue head %s\n", strings.Join(qu.Heads(), " "))
+	for _, h := range expect {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if !slices.ContainsFunc(changes, func(c queue.Loaded) bool { return c.SHA256 == h }) {
+			fmt.Fprintf(env.Stdout, "INVALID: no change of the queue has the expected head %s: changes were deleted (or it is another queue's)\n", h)
+			return fmt.Errorf("%w: the queue %s lacks the change of the expected head %s", ErrInvalid, qu, h)
+		}
+	}
 	if *auditWhere == "" {
 		return nil
 	}

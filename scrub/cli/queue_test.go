@@ -221,6 +221,25 @@ func TestQueueEndToEnd(t *testing.T) {
 		t.Errorf("queue verify: %v\n%s%s", ver.err, ver.stdout, ver.stderr)
 	}
 
+	// The head verify printed finds the loss of the newest change.
+	head := regexp.MustCompile(`(?m)^queue head ([0-9a-f]{64})$`).FindStringSubmatch(ver.stdout)
+	if head == nil {
+		t.Fatalf("queue verify printed no head:\n%s", ver.stdout)
+	}
+	pinned := []string{"queue", "verify", "--queue", q.queue, "--key", q.a.Key, "--expect-queue-head", head[1]}
+	if out := runAt(t, queueClock, pinned...); out.err != nil {
+		t.Errorf("queue verify --expect-queue-head of the queue's head: %v", out.err)
+	}
+	saved := t.TempDir()
+	os.CopyFS(saved, os.DirFS(q.queue))
+	os.Remove(filepath.Join(q.queue, s.Queue.Change))
+	os.Remove(filepath.Join(q.queue, s.Queue.Change+".sig"))
+	if out := runAt(t, queueClock, pinned...); !errors.Is(out.err, cli.ErrInvalid) || !strings.Contains(out.stdout, "INVALID: no change of the queue has the expected head") {
+		t.Errorf("queue verify after the newest change was deleted: %v\n%s", out.err, out.stdout)
+	}
+	os.RemoveAll(q.queue)
+	os.CopyFS(q.queue, os.DirFS(saved))
+
 	// Nothing pending: a further run does nothing, and writes no batch.
 	n := len(scrubtest.Batches(t, q.a.Dir))
 	if again := q.run(t, queueClock); again.err != nil || !strings.Contains(again.stderr, "no pending request") {

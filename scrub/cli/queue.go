@@ -470,7 +470,16 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 	pending := qu.Pending()
 	if len(pending) == 0 {
 		fmt.Fprintf(env.Stderr, "scrub: queue %s: no pending request; nothing to do\n", qu)
-		return nil
+		if !o.json {
+			return nil
+		}
+		// No batch, so no summary: the queue's part only, for a job
+		// that reads standard output.
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Queue *queueOutcome `json:"queue"`
+		}{&queueOutcome{Queue: qf.queue, Done: []string{}, Pending: []string{}, Reason: "no pending request"}})
 	}
 	if !o.dryRun {
 		if pending, err = takeUp(ctx, o, env, qf.queue, pending); err != nil {

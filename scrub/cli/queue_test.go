@@ -242,8 +242,9 @@ func TestQueueEndToEnd(t *testing.T) {
 
 	// Nothing pending: a further run does nothing, and writes no batch.
 	n := len(scrubtest.Batches(t, q.a.Dir))
-	if again := q.run(t, queueClock); again.err != nil || !strings.Contains(again.stderr, "no pending request") {
-		t.Errorf("a run with nothing pending: %v\n%s", again.err, again.stderr)
+	if again := q.run(t, queueClock); again.err != nil || !strings.Contains(again.stderr, "no pending request") ||
+		!strings.Contains(again.stdout, `"reason": "no pending request"`) {
+		t.Errorf("a run with nothing pending: %v\n%s%s", again.err, again.stdout, again.stderr)
 	}
 	if m := len(scrubtest.Batches(t, q.a.Dir)); m != n {
 		t.Errorf("a run with nothing pending wrote a batch: %d batches, were %d", m, n)

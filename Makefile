@@ -80,6 +80,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(or $(FUZZTIME),30000x) -fuzzminimizetime 5s ./archive
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(or $(FUZZTIME),100000x) -fuzzminimizetime 5s ./scrub/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(or $(FUZZTIME),500000x) -fuzzminimizetime 5s ./scrub/audit/sshsig
+	$(GO) test -run '^$$' -fuzz '^FuzzChange$$' -fuzztime $(or $(FUZZTIME),5000x) -fuzzminimizetime 5s ./scrub/queue
 
 ## demo: erase the IDs of testdata/ids.txt from a scratch copy of testdata/export,
 ## then check the signed audit bundle with scrub verify and with stock tools.

@@ -15,6 +15,9 @@
 // of latency, a big zip against the same as gzip; it rewrites their
 // section of RESULTS.md.
 //
+// bench queue measures scrub queue run with 1 queued request against many
+// (1,000 by default) on the same archives: the cost is one scan.
+//
 // The other commands are the runner's helpers: floor (the Go decompression
 // floor), s3child (runs under cmd/withminio and times scrub against MinIO),
 // s3latency (the same behind a latency proxy) and scrubprof (scrub with a
@@ -55,6 +58,8 @@ func main() {
 		err = scaleMain(args)
 	case "s3latency":
 		err = s3latencyMain(args)
+	case "queue":
+		err = queueMain(args)
 	default:
 		err = fmt.Errorf("unknown command %q (want gen or run)", cmd)
 	}

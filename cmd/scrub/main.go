@@ -36,6 +36,9 @@ func main() {
 	case errors.Is(err, cli.ErrConsistencyOnly):
 		fmt.Fprintf(os.Stderr, "scrub: %v\n", err)
 		os.Exit(4)
+	case errors.Is(err, cli.ErrOverdue):
+		fmt.Fprintf(os.Stderr, "scrub: %v\n", err)
+		os.Exit(5)
 	default:
 		fmt.Fprintf(os.Stderr, "scrub: %v\n", err)
 		os.Exit(1)

@@ -116,6 +116,24 @@ func TestExitCodes(t *testing.T) {
 			},
 		},
 		{
+			name: "queue list with an overdue request",
+			setup: func(t *testing.T) []string {
+				a := scrubtest.NewAudit(t)
+				q := filepath.Join(t.TempDir(), "queue")
+				r := scrubCmd(t, nil, "queue", "add", "--queue", q, "--ids", ids, "--ticket", "DPO-1", "--received", "2017-11-01", "--key", a.Key, "--id-key", a.IDKey)
+				if r.code != 0 {
+					t.Fatalf("queue add: exit %d\n%s", r.code, r.stderr)
+				}
+				return []string{"queue", "list", "--queue", q, "--key", a.Key}
+			},
+			code: 5,
+			check: func(t *testing.T, r result, _ *scrub.Summary) {
+				if !strings.Contains(r.stdout, "overdue  DPO-1") || !strings.Contains(r.stderr, "scrub: overdue requests in the queue: 1 of the 1 pending requests") {
+					t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
+				}
+			},
+		},
+		{
 			name:  "help",
 			setup: func(t *testing.T) []string { return []string{"help"} },
 			code:  0,

@@ -146,7 +146,33 @@ const (
 	EventExportFile        = "export_file"         // ExportFile
 	EventExportFileRemoved = "export_file_removed" // ExportFileRemoved
 	EventIDsUnmatched      = "ids_unmatched"       // IDsUnmatched
+	EventQueueRun          = "queue_run"           // QueueRun
 )
+
+// QueueRun is the data of a queue run's queue_run event, logged before
+// the archives are listed: which state of the request queue the batch
+// works, and the requests it covers. The queue marks them done (its done
+// change names this batch and its head) only once the batch is complete.
+type QueueRun struct {
+	Queue string `json:"queue"` // the queue's location, as given
+	// QueueHeads are the SHA-256 of the queue's head changes when the
+	// batch began (package queue).
+	QueueHeads []string          `json:"queue_heads"`
+	Requests   []QueueRunRequest `json:"requests"`
+	// Routing says which columns were checked for which identifier
+	// types: "all-columns" (without a data map, every ID column for
+	// every request's tags, whatever its type).
+	Routing string `json:"routing"`
+}
+
+// QueueRunRequest is one request a queue run covers.
+type QueueRunRequest struct {
+	ID     string   `json:"id"` // the request's add change, without .json
+	Ticket string   `json:"ticket"`
+	Type   string   `json:"type"`
+	Due    string   `json:"due"`
+	Tags   []string `json:"id_hmacs"`
+}
 
 // IDsUnmatched is the data of ids_unmatched: the listed IDs of an erasure
 // that matched no row of the archives it read (in a sharded request, of

@@ -54,6 +54,13 @@ type Written struct {
 	Tags                                  []string
 }
 
+// Log returns the journal's whole, chained lines as a log (without a
+// batch_end): a command reads its own events of an unfinished batch with
+// it, such as the requests a queue run was working.
+func (j *Journal) Log() (*BatchLog, error) {
+	return parseLog(j.Batch, bytes.Join(j.lines, nil))
+}
+
 // sameBytes reports whether f holds exactly data.
 func sameBytes(f *os.File, data []byte) bool {
 	fi, err := f.Stat()

@@ -476,13 +476,13 @@ func (b *Batch) IDSums() []ids.Sum { return b.sums }
 func (b *Batch) Totals() scrub.Totals { return scrub.Totals(b.w.Totals()) }
 
 // Seal logs the batch's end and seals its bundle, even after an
-// interrupt. An erase or sweep ends complete, partial or failed by its
-// archives (of every attempt) and runErr; the other commands complete
-// unless runErr.
+// interrupt. A batch that reads archives (erase, sweep, queue run) ends
+// complete, partial or failed by its archives (of every attempt) and
+// runErr; the other commands complete unless runErr.
 func (b *Batch) Seal(ctx context.Context, runErr error) (*audit.Sealed, error) {
 	result := audit.ResultComplete
 	switch b.req.Command {
-	case Erase, Sweep:
+	case Erase, Sweep, QueueRun:
 		result = b.w.Totals().Result(runErr)
 	default:
 		if runErr != nil {

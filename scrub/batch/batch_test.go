@@ -163,3 +163,42 @@ func TestExportRestarts(t *testing.T) {
 		t.Errorf("results %v: want %s failed, %s complete", results, first, b2.Name())
 	}
 }
+
+// TestResultByArchives: every command that reads archives (erase, sweep,
+// queue run) seals its batch partial when an archive failed, and failed
+// when every archive did: never complete.
+func TestResultByArchives(t *testing.T) {
+	ctx := context.Background()
+	key, idKey := keys(t)
+	for _, command := range []string{batch.Erase, batch.Sweep, batch.QueueRun} {
+		t.Run(command, func(t *testing.T) {
+			loc := local.Dir(t.TempDir())
+			cfg := batch.Config{Location: loc, Key: key, IDKey: idKey, Version: "test"}
+			b, err := batch.Begin(ctx, &batch.Request{Command: command, Sources: []string{"data"}, Queue: "queue"}, listed("A1"), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opt scrub.Options
+			b.Erase(&opt)
+			after := int64(5)
+			for _, r := range []scrub.Result{
+				{Key: "data/a.csv", Status: scrub.Erased, RowsScanned: 10, RowsRemoved: 2, BytesBefore: 9, BytesAfter: &after},
+				{Key: "data/b.csv", Status: scrub.Failed, Error: "bad"},
+			} {
+				if err := opt.Record(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := b.Seal(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := audit.Verify(ctx, loc, &audit.Trust{Keys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := rep.Batches[0].Manifest; m == nil || m.Result != audit.ResultPartial {
+				t.Errorf("a %s batch with a failed archive sealed %+v, want partial", command, m)
+			}
+		})
+	}
+}

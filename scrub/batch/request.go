@@ -18,6 +18,8 @@ const (
 	Sweep   = "sweep"   // erase the blocklist's IDs
 	Export  = "export"  // copy the listed IDs' rows out (read only)
 	Unblock = "unblock" // take IDs off the blocklist (no archive)
+	// QueueRun erases the pending requests of a request queue.
+	QueueRun = "queue-run"
 )
 
 // Request is what a batch is asked to do, as the command line gave it: what
@@ -67,9 +69,11 @@ type Request struct {
 	// listed IDs' rows may reach before the batch stops.
 	MaxShare float64
 
-	// Out is an export's output location; Blocklist an unblock's list.
+	// Out is an export's output location; Blocklist an unblock's list;
+	// Queue a queue run's request queue.
 	Out       string
 	Blocklist string
+	Queue     string
 }
 
 // Shards is the number of shares the request is split into (1 when it is
@@ -93,6 +97,7 @@ type eraseIdentity struct {
 	IDTransformKey string   `json:"id_transform_key,omitempty"`
 	Include        []string `json:"include"`
 	OlderThan      string   `json:"older_than,omitempty"`
+	Queue          string   `json:"queue,omitempty"`
 	Shards         int      `json:"shards"`
 	Sources        []string `json:"sources"`
 	TimeColumn     string   `json:"time_column,omitempty"`
@@ -126,7 +131,7 @@ func (r *Request) identity(command string) string {
 		v = unblockIdentity{Blocklist: r.Blocklist, Command: command}
 	default:
 		id := eraseIdentity{Columns: r.Columns, Command: command, Delimiter: string(rune(r.Delimiter)),
-			Exclude: r.Exclude, Include: r.Include, Shards: r.Shards(), Sources: r.Sources}
+			Exclude: r.Exclude, Include: r.Include, Queue: r.Queue, Shards: r.Shards(), Sources: r.Sources}
 		if r.Transform != nil {
 			id.IDTransform, id.IDTransformKey = r.Transform.String(), r.Transform.KeyID()
 		}
@@ -180,6 +185,7 @@ type eraseOptions struct {
 	MaxShare                  float64  `json:"max_share,omitempty"`
 	OlderThan                 string   `json:"older_than,omitempty"`
 	PartSize                  int64    `json:"part_size"`
+	Queue                     string   `json:"queue,omitempty"`
 	Shard                     string   `json:"shard,omitempty"`
 	TimeColumn                string   `json:"time_column,omitempty"`
 	Verify                    string   `json:"verify"`
@@ -227,7 +233,7 @@ func (r *Request) options() json.RawMessage {
 	default:
 		o := eraseOptions{AcceptUnconditionalWrites: r.AcceptUnconditionalWrites, AllowInvalidUTF8: r.AllowInvalidUTF8, AllowPlaceholderIDs: r.AllowPlaceholderIDs, Columns: r.Columns, Delimiter: delim, DryRun: r.DryRun,
 			Endpoint: r.Endpoint, Exclude: r.Exclude, IDsFile: r.IDsFile, Include: r.Include, Jobs: r.Jobs, Level: r.Level,
-			MaxMemberSize: r.MaxMemberSize, MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, MaxShare: r.MaxShare, PartSize: r.PartSize, Verify: r.Verify}
+			MaxMemberSize: r.MaxMemberSize, MaxRatio: r.MaxRatio, MaxRecord: r.MaxRecord, MaxShare: r.MaxShare, PartSize: r.PartSize, Queue: r.Queue, Verify: r.Verify}
 		if r.Shard != nil {
 			o.Shard = r.Shard.String()
 		}

@@ -56,13 +56,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -72,6 +70,7 @@ import (
 
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/chain"
 )
 
 // Format is the version of the change files this package writes. It reads
@@ -136,7 +135,7 @@ type LegacyChange struct {
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
 // SigSuffix ends the name of a change's signature file.
-const SigSuffix = ".sig"
+const SigSuffix = chain.SigSuffix
 
 var (
 	changeName = regexp.MustCompile(`^change-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9a-f]{8}\.json$`)
@@ -409,26 +408,22 @@ func (l *List) checkLegacy(signed []Loaded, unsigned bool) error {
 // follows, changes made at once in name order. Every change it follows
 // must be there; an adopt change must be the one every other follows.
 func order(changes []Loaded) ([]Loaded, []string, error) {
-	bySum := make(map[string]int, len(changes))
-	for i, c := range changes {
-		bySum[c.SHA256] = i
-	}
-	next := make([][]int, len(changes)) // the changes that follow each
-	waiting := make([]int, len(changes))
+	nodes := make([]chain.Node, len(changes))
 	var roots []int
 	for i, c := range changes {
-		for _, p := range c.Prev {
-			j, ok := bySum[p]
-			if !ok {
-				return nil, nil, fmt.Errorf("%s: %w: chain broken: it follows a change with SHA-256 %s, which is not in the list (deleted, or the change is from another list)",
-					c.Name, ErrUnauthenticated, p)
-			}
-			next[j] = append(next[j], i)
-		}
-		waiting[i] = len(c.Prev)
+		nodes[i] = chain.Node{Name: c.Name, SHA256: c.SHA256, Prev: c.Prev}
 		if len(c.Prev) == 0 {
 			roots = append(roots, i)
 		}
+	}
+	idx, heads, err := chain.Order(nodes)
+	var broken *chain.BrokenError
+	switch {
+	case errors.As(err, &broken) && broken.Missing != "":
+		return nil, nil, fmt.Errorf("%s: %w: chain broken: it follows a change with SHA-256 %s, which is not in the list (deleted, or the change is from another list)",
+			broken.Name, ErrUnauthenticated, broken.Missing)
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
 	for _, i := range roots {
 		if changes[i].Op != OpAdopt {
@@ -441,30 +436,10 @@ func order(changes []Loaded) ([]Loaded, []string, error) {
 			}
 		}
 	}
-	// Kahn's algorithm, the ready change of the least name first (names
-	// are in order, so the least index).
-	ready := slices.Clone(roots)
-	out := make([]Loaded, 0, len(changes))
-	var heads []string
-	for len(ready) > 0 {
-		k := slices.Index(ready, slices.Min(ready))
-		i := ready[k]
-		ready = slices.Delete(ready, k, k+1)
-		out = append(out, changes[i])
-		if len(next[i]) == 0 {
-			heads = append(heads, changes[i].SHA256)
-		}
-		for _, j := range next[i] {
-			if waiting[j]--; waiting[j] == 0 {
-				ready = append(ready, j)
-			}
-		}
+	out := make([]Loaded, len(idx))
+	for k, i := range idx {
+		out[k] = changes[i]
 	}
-	if len(out) != len(changes) {
-		// Not possible without a SHA-256 collision; refuse all the same.
-		return nil, nil, fmt.Errorf("%w: chain broken: its changes follow one another in a circle", ErrUnauthenticated)
-	}
-	slices.Sort(heads)
 	return out, heads, nil
 }
 
@@ -683,10 +658,8 @@ func (l *List) prepare(ctx context.Context, signer ed25519.PrivateKey, c Change)
 	}
 	c.List = l.id
 	now := time.Now().UTC()
-	var rnd [4]byte
-	rand.Read(rnd[:])
 	c.Format, c.IDKey, c.Time = Format, l.keyID, now.Format(timeFormat)
-	c.Name = "change-" + now.Format("20060102T150405.000Z") + "-" + hex.EncodeToString(rnd[:]) + ".json"
+	c.Name = chain.NewName("change-", now)
 	if c.Tags == nil {
 		c.Tags = []string{}
 	}
@@ -711,23 +684,20 @@ func (l *List) fixID(ctx context.Context) error {
 	if l.id != "" {
 		return nil
 	}
-	var rnd [16]byte
-	rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
+	id := chain.NewID()
 	data, err := json.Marshal(identity{Format: Format, List: id})
 	if err != nil {
 		return err
 	}
-	err = l.loc.Create(ctx, ListFile, bytes.NewReader(append(data, '\n')))
+	created, err := chain.CreateOnce(ctx, l.loc, ListFile, append(data, '\n'))
 	switch {
-	case errors.Is(err, fs.ErrExist):
-		// Another writer started the list at the same time.
-		id, err = l.readID(ctx)
-		if err != nil {
-			return err
-		}
 	case err != nil:
 		return fmt.Errorf("blocklist %s: write %s: %w", l.loc, ListFile, err)
+	case !created:
+		// Another writer started the list at the same time.
+		if id, err = l.readID(ctx); err != nil {
+			return err
+		}
 	}
 	l.id = id
 	return nil
@@ -739,17 +709,8 @@ func (l *List) fixID(ctx context.Context) error {
 // two) is no part of the list.
 func (p *Pending) Store(ctx context.Context) error {
 	l := p.list
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{p.Name + SigSuffix, p.sig}, {p.Name, p.data}} {
-		err := l.loc.Create(ctx, f.name, bytes.NewReader(f.data))
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("blocklist %s: %s exists already (a name is never reused; try again): %w", l.loc, f.name, err)
-		}
-		if err != nil {
-			return fmt.Errorf("blocklist %s: write %s: %w", l.loc, f.name, err)
-		}
+	if err := chain.Store(ctx, l.loc, "blocklist", p.Name, p.data, p.sig); err != nil {
+		return err
 	}
 	l.apply(p.Change.Op, p.Change.Tags)
 	l.changes = append(l.changes, Loaded{Name: p.Name, SHA256: p.SHA256, Signer: p.signer, Change: p.Change})

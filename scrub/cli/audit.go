@@ -17,6 +17,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/blocklist"
 	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/queue"
 	"github.com/scrubtool/scrub/scrub/store"
 )
 
@@ -192,8 +193,8 @@ func runKeygen(args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	// Trusted for the audit bundles and for blocklist changes alike.
-	line := sshsig.AllowedSignersLine(*principal, audit.Namespace+","+blocklist.Namespace, pub)
+	// Trusted for the audit bundles, blocklist and queue changes alike.
+	line := sshsig.AllowedSignersLine(*principal, audit.Namespace+","+blocklist.Namespace+","+queue.Namespace, pub)
 	for _, f := range []struct {
 		name string
 		data []byte

@@ -35,7 +35,7 @@ func TestKeygen(t *testing.T) {
 		}
 	}
 	line, _ := os.ReadFile(name + ".allowed_signers")
-	if out.stdout != string(line) || !strings.HasPrefix(out.stdout, `dpo@example.com namespaces="scrub-audit,scrub-blocklist" ssh-ed25519 AAAA`) {
+	if out.stdout != string(line) || !strings.HasPrefix(out.stdout, `dpo@example.com namespaces="scrub-audit,scrub-blocklist,scrub-queue" ssh-ed25519 AAAA`) {
 		t.Errorf("stdout %q, allowed_signers %q", out.stdout, line)
 	}
 	// Keys are never overwritten.

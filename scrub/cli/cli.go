@@ -36,6 +36,16 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Version        string
 	Commit         string // VCS revision of the build, if known
+	// Now, if set, is the clock (tests fix it); time.Now otherwise.
+	Now func() time.Time
+}
+
+// now reads env's clock.
+func (env Env) now() time.Time {
+	if env.Now != nil {
+		return env.Now()
+	}
+	return time.Now()
 }
 
 // UsageError is a mistake in the command line or its inputs (exit code 2).
@@ -59,6 +69,10 @@ Usage:
   scrub sweep --blocklist LOC --key FILE --id-key FILE [--blocklist-signers FILE] [flags] SOURCE...
   scrub unblock --ids FILE --blocklist LOC --key FILE --id-key FILE [--blocklist-signers FILE]
   scrub unblock --adopt-unsigned --blocklist LOC --key FILE --id-key FILE
+  scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--received DATE] [--due DATE] --key FILE --id-key FILE
+  scrub queue list --queue LOC [--json] (--key FILE | --queue-signers FILE)
+  scrub queue run --queue LOC --key FILE --id-key FILE [flags] SOURCE...
+  scrub queue verify --queue LOC (--key FILE | --queue-signers FILE) [--audit LOC]
   scrub export --ids FILE --out DIR|s3://... [--spool DIR] --key FILE --id-key FILE [flags] SOURCE...
   scrub keygen --out NAME [--id-key FILE]
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
@@ -77,7 +91,8 @@ Run 'scrub COMMAND --help' for the flags of a command.
 
 Exit codes: 0 done, 1 failure, 2 usage error, 3 partial (some archives failed,
 the rest done), 4 verify, audit lookup and audit report without a trusted
-signer: the bundles are consistent, but who signed them was not checked.
+signer: the bundles are consistent, but who signed them was not checked,
+5 queue list: a pending request is overdue.
 `
 
 // Run runs the command line args.
@@ -93,6 +108,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runSweep(ctx, args[1:], env)
 	case "unblock":
 		return runUnblock(ctx, args[1:], env)
+	case "queue":
+		return runQueue(ctx, args[1:], env)
 	case "export":
 		return runExport(ctx, args[1:], env)
 	case "keygen":
@@ -160,6 +177,7 @@ type eraseOptions struct {
 	transform   *ids.Transform
 	olderThan   string
 	timeColumn  string
+	queue       string    // queue run's --queue
 	age         *age      // parsed --older-than
 	cutoff      time.Time // resolved at the start of the batch
 }
@@ -417,6 +435,11 @@ type batchSpec struct {
 	// process; its error replaces scrub.ErrNoArchives, and nil makes a
 	// batch of no archives a success (a sweep with nothing new).
 	noArchives func() error
+	// sealed, if set, is called once the batch is sealed, before the
+	// summary is printed: ok says the batch completed (not a dry run,
+	// every archive done, the bundle sealed). What it returns goes into
+	// the --json summary, and its error into the run's.
+	sealed func(b *batch.Batch, sealed *audit.Sealed, ok bool) (*queueOutcome, error)
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -568,7 +591,7 @@ func (o *eraseOptions) request(command string) *batch.Request {
 		Transform: o.transform, OlderThan: o.olderThan, TimeColumn: o.timeColumn, Cutoff: o.cutoff,
 		DryRun: o.dryRun, Jobs: o.jobs, Level: o.level, MaxRecord: o.maxRecord, MaxMemberSize: o.maxMember,
 		MaxRatio: o.maxRatio, AllowInvalidUTF8: o.allowUTF8, Verify: o.verify, PartSize: o.partSize, Endpoint: o.endpoint,
-		AcceptUnconditionalWrites: o.accept, AllowPlaceholderIDs: o.allowPlaceholders, MaxShare: o.maxShare,
+		AcceptUnconditionalWrites: o.accept, AllowPlaceholderIDs: o.allowPlaceholders, MaxShare: o.maxShare, Queue: o.queue,
 	}
 }
 
@@ -671,8 +694,17 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		}
 	}
 	sealed, auditErr := b.Seal(ctx, runErr)
-	if err := o.report(env, sum, hints, sealed, loc, key); err != nil {
-		return err
+	var queued *queueOutcome
+	var queueErr error
+	if spec.sealed != nil {
+		ok := runErr == nil && auditErr == nil && sealed != nil && !o.dryRun && b.Totals().Err() == nil
+		queued, queueErr = spec.sealed(b, sealed, ok)
+	}
+	if err := o.report(env, sum, hints, sealed, loc, key, queued); err != nil {
+		return errors.Join(err, queueErr)
+	}
+	if queueErr != nil {
+		return errors.Join(runErr, auditErr, queueErr)
 	}
 	switch {
 	case runErr != nil && ctx.Err() != nil && auditErr == nil:
@@ -714,7 +746,7 @@ func (e *interruptError) Unwrap() error { return e.err }
 
 // report writes what a batch did: the summary and where its bundle went
 // on stderr, and with --json the summary on stdout.
-func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey) error {
+func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey, queued *queueOutcome) error {
 	if sum != nil {
 		printSummary(env.Stderr, sum)
 		if t := sum.Totals; sum.DryRun && t.RowsScanned >= scrub.MassMinRows && t.RowsRemoved > t.RowsExpired {
@@ -729,13 +761,15 @@ func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, seale
 	if sealed != nil {
 		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")
 	}
+	queued.print(env.Stderr)
 	if !o.json || sum == nil {
 		return nil
 	}
 	out := struct {
 		*scrub.Summary
 		Audit *audit.Sealed `json:"audit"`
-	}{sum, sealed}
+		Queue *queueOutcome `json:"queue,omitempty"`
+	}{sum, sealed, queued}
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

@@ -788,7 +788,7 @@ func TestCanceled(t *testing.T) {
 func TestHelpOfEveryCommand(t *testing.T) {
 	t.Parallel()
 	flagLine := regexp.MustCompile(`(?m)^  --([a-z0-9-]+) ?(.*)$`)
-	for _, cmd := range [][]string{{"erase"}, {"sweep"}, {"unblock"}, {"export"}, {"keygen"}, {"verify"}, {"audit", "lookup"}, {"audit", "report"}} {
+	for _, cmd := range [][]string{{"erase"}, {"sweep"}, {"unblock"}, {"export"}, {"keygen"}, {"verify"}, {"audit", "lookup"}, {"audit", "report"}, {"queue", "add"}, {"queue", "list"}, {"queue", "run"}, {"queue", "verify"}} {
 		name := strings.Join(cmd, " ")
 		t.Run(name, func(t *testing.T) {
 			out := runPlain(t, nil, append(slices.Clone(cmd), "--help")...)

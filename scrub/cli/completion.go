@@ -31,9 +31,40 @@ var commands = []command{
 	{"verify", "check the audit bundles of a location"},
 	{"audit lookup", "answer, for listed IDs, which batches erased them"},
 	{"audit report", "verify a location and write an auditor's report (one HTML file)"},
+	{"queue add", "add an erasure request (its IDs as HMAC tags) to the request queue"},
+	{"queue list", "list the queue's requests, overdue first; exit 5 when one is overdue"},
+	{"queue run", "erase every pending request in one pass, and mark them done"},
+	{"queue verify", "check the queue's signatures and chain, and the batches it names"},
 	{"completion", "print a shell completion script (bash, zsh or fish)"},
 	{"man", "print the man page, scrub(1), in roff"},
 	{"version", "print the version"},
+}
+
+// group is a command of subcommands (audit, queue).
+type group struct {
+	name string
+	subs []string
+}
+
+// groups returns the commands of subcommands, in the order of commands.
+func groups() []group {
+	var out []group
+	for _, c := range commands {
+		g, sub, ok := strings.Cut(c.name, " ")
+		if !ok {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].name != g {
+			out = append(out, group{name: g})
+		}
+		out[len(out)-1].subs = append(out[len(out)-1].subs, sub)
+	}
+	return out
+}
+
+// summary is a group's description: its subcommands.
+func (g group) summary() string {
+	return g.name + " subcommands (" + strings.Join(g.subs, ", ") + ")"
 }
 
 // helpCapture is given as standard error to a command run with --help:
@@ -130,7 +161,9 @@ func writeBash(w io.Writer) error {
 	b.WriteString("    local cur prev cmd opts paths\n")
 	b.WriteString("    cur=\"${COMP_WORDS[COMP_CWORD]}\"\n    prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n")
 	b.WriteString("    cmd=\"${COMP_WORDS[1]}\"\n")
-	b.WriteString("    if [ \"$cmd\" = audit ]; then cmd=\"audit ${COMP_WORDS[2]}\"; fi\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "    if [ \"$cmd\" = %s ] && [ \"$COMP_CWORD\" -gt 2 ]; then cmd=\"%s ${COMP_WORDS[2]}\"; fi\n", g.name, g.name)
+	}
 	var top []string
 	for _, c := range commands {
 		first, _, _ := strings.Cut(c.name, " ")
@@ -140,7 +173,9 @@ func writeBash(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n        COMPREPLY=($(compgen -W %q -- \"$cur\"))\n        return\n    fi\n", strings.Join(top, " "))
 	b.WriteString("    case \"$cmd\" in\n")
-	b.WriteString("        audit|\"audit \") COMPREPLY=($(compgen -W \"lookup report\" -- \"$cur\")); return ;;\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "        %s|\"%s \") COMPREPLY=($(compgen -W %q -- \"$cur\")); return ;;\n", g.name, g.name, strings.Join(g.subs, " "))
+	}
 	b.WriteString("        completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\")); return ;;\n")
 	for _, c := range commands {
 		fl := flagsOf(commandHelp(c.name))
@@ -184,9 +219,17 @@ func writeZsh(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "        '%s:%s'\n", c.name, zshQuote(c.summary))
 	}
-	b.WriteString("        'audit:audit subcommands (lookup, report)'\n    )\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "        '%s:%s'\n", g.name, zshQuote(g.summary()))
+	}
+	b.WriteString("    )\n")
 	b.WriteString("    if (( CURRENT == 2 )); then\n        _describe -t commands 'scrub command' cmds\n        return\n    fi\n")
-	b.WriteString("    local cmd=$words[2]\n    if [[ $cmd == audit ]]; then\n        if (( CURRENT == 3 )); then\n            _values 'audit command' lookup report\n            return\n        fi\n        cmd=\"audit $words[3]\"\n        shift 2 words; (( CURRENT -= 2 ))\n    else\n        shift words; (( CURRENT-- ))\n    fi\n")
+	b.WriteString("    local cmd=$words[2]\n    case $cmd in\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "        %s)\n            if (( CURRENT == 3 )); then\n                _values '%s command' %s\n                return\n            fi\n"+
+			"            cmd=\"%s $words[3]\"\n            shift 2 words; (( CURRENT -= 2 ))\n            ;;\n", g.name, g.name, strings.Join(g.subs, " "), g.name)
+	}
+	b.WriteString("        *) shift words; (( CURRENT-- )) ;;\n    esac\n")
 	b.WriteString("    case $cmd in\n")
 	b.WriteString("        completion) _values 'shell' bash zsh fish ;;\n")
 	for _, c := range commands {
@@ -226,10 +269,15 @@ func writeFish(w io.Writer) error {
 			fmt.Fprintf(&b, "complete -c scrub -n '__fish_use_subcommand' -a %s -d %s\n", c.name, fishQuote(c.summary))
 		}
 	}
-	b.WriteString("complete -c scrub -n '__fish_use_subcommand' -a audit -d 'audit subcommands (lookup, report)'\n")
-	for _, sub := range []string{"lookup", "report"} {
-		b.WriteString("complete -c scrub -n '__fish_seen_subcommand_from audit; and not __fish_seen_subcommand_from lookup report' -a " + sub + " -d " +
-			fishQuote(commands[slices.IndexFunc(commands, func(c command) bool { return c.name == "audit "+sub })].summary) + "\n")
+	var groupNames []string
+	for _, g := range groups() {
+		groupNames = append(groupNames, g.name)
+		fmt.Fprintf(&b, "complete -c scrub -n '__fish_use_subcommand' -a %s -d %s\n", g.name, fishQuote(g.summary()))
+		for _, sub := range g.subs {
+			fmt.Fprintf(&b, "complete -c scrub -n '__fish_seen_subcommand_from %s; and not __fish_seen_subcommand_from %s' -a %s -d %s\n",
+				g.name, strings.Join(g.subs, " "), sub,
+				fishQuote(commands[slices.IndexFunc(commands, func(c command) bool { return c.name == g.name+" "+sub })].summary))
+		}
 	}
 	b.WriteString("complete -c scrub -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n")
 	for _, c := range commands {
@@ -237,8 +285,12 @@ func writeFish(w io.Writer) error {
 		if fl == nil {
 			continue
 		}
-		words := strings.Fields(c.name)
-		cond := "__fish_seen_subcommand_from " + words[len(words)-1]
+		// A subcommand's flags after its group and its name; a command's
+		// not after a group (queue verify is not verify).
+		cond := "__fish_seen_subcommand_from " + c.name + "; and not __fish_seen_subcommand_from " + strings.Join(groupNames, " ")
+		if g, sub, ok := strings.Cut(c.name, " "); ok {
+			cond = "__fish_seen_subcommand_from " + g + "; and __fish_seen_subcommand_from " + sub
+		}
 		for _, f := range fl {
 			fmt.Fprintf(&b, "complete -c scrub -n '%s' -l %s", cond, f.name)
 			switch {
@@ -328,7 +380,7 @@ func writeMan(w io.Writer, version string, now time.Time) error {
 		}
 		fmt.Fprintf(&b, ".PP\nExample:\n.PP\n.RS\n.nf\n%s\n.fi\n.RE\n", roff(h.example))
 	}
-	b.WriteString(".SH EXIT STATUS\n0 done; 1 failure; 2 usage error; 3 partial (some archives failed, the rest done); 4 verify and audit lookup without a trusted signer (consistency only).\n")
+	b.WriteString(".SH EXIT STATUS\n0 done; 1 failure; 2 usage error; 3 partial (some archives failed, the rest done); 4 verify and audit lookup without a trusted signer (consistency only); 5 queue list: a pending request is overdue.\n")
 	b.WriteString(".SH SEE ALSO\n.BR ssh\\-keygen (1),\n.BR sha256sum (1).\nThe guides in docs/ of the source: operators' guide, auditors' guide, S3 and IAM, security model.\n")
 	_, err := io.WriteString(w, b.String())
 	return err

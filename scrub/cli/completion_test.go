@@ -29,7 +29,7 @@ func generate(t *testing.T, args ...string) string {
 func commandFlags(t *testing.T) map[string][]string {
 	flagLine := regexp.MustCompile(`(?m)^  --([a-z0-9-]+)`)
 	out := map[string][]string{}
-	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup", "audit report"} {
+	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup", "audit report", "queue add", "queue list", "queue run", "queue verify"} {
 		var stderr bytes.Buffer
 		cli.Run(context.Background(), append(strings.Fields(cmd), "--help"), cli.Env{Stdout: &stderr, Stderr: &stderr})
 		for _, m := range flagLine.FindAllStringSubmatch(stderr.String(), -1) {
@@ -104,6 +104,9 @@ func TestCompletion(t *testing.T) {
 		{[]string{"scrub", "erase", "--ids", "id"}, []string{"ids.txt"}},
 		{[]string{"scrub", "audit", "lookup", "--id-"}, []string{"--id-key", "--id-transform"}},
 		{[]string{"scrub", "completion", "z"}, []string{"zsh"}},
+		{[]string{"scrub", "queue", "l"}, []string{"list"}},
+		{[]string{"scrub", "audit", "r"}, []string{"report"}},
+		{[]string{"scrub", "queue", "add", "--ti"}, []string{"--ticket"}},
 		{[]string{"scrub", "erase", "--jobs", ""}, nil},
 	} {
 		got := complete(tc.words...)

@@ -68,6 +68,26 @@ var rules = []rule{
 		forbid: []string{mod + "/scrub/batch/...", mod + "/scrub/cli/...", mod + "/scrub/audit/..."},
 	},
 	{
+		name: "chain stores signed change files, and knows no list, queue, engine or store",
+		pkgs: []string{mod + "/scrub/chain"},
+		deps: true,
+		forbid: []string{mod + "/scrub", mod + "/scrub/blocklist", mod + "/scrub/queue", mod + "/scrub/batch/...",
+			mod + "/scrub/cli/...", mod + "/scrub/store/...", mod + "/scrub/s3store/...", mod + "/scrub/local/...", "github.com/aws/..."},
+	},
+	{
+		name: "the blocklist and the request queue own their formats, and know no engine, batch or store",
+		pkgs: []string{mod + "/scrub/blocklist", mod + "/scrub/queue"},
+		deps: true,
+		forbid: []string{mod + "/scrub", mod + "/archive/...", mod + "/scrub/batch/...", mod + "/scrub/cli/...",
+			mod + "/scrub/store/...", mod + "/scrub/s3store/...", mod + "/scrub/local/...", "github.com/aws/..."},
+	},
+	{
+		name:   "the blocklist knows nothing of the queue",
+		pkgs:   []string{mod + "/scrub/blocklist"},
+		deps:   true,
+		forbid: []string{mod + "/scrub/queue"},
+	},
+	{
 		name:   "the audit report renders what audit verified, and knows no store or engine",
 		pkgs:   []string{mod + "/scrub/audit/report"},
 		deps:   true,

@@ -1,0 +1,755 @@
+package cli
+
+// The request queue: queue add records an erasure request (its IDs only
+// as HMAC tags), queue list shows what is pending and due, queue run
+// erases every pending request in one pass and marks them done once their
+// batch is complete, queue verify checks the queue's signatures and chain
+// (and, with --audit, the batches its done changes name). See package
+// queue for the storage.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/batch"
+	"github.com/scrubtool/scrub/scrub/queue"
+	"github.com/scrubtool/scrub/scrub/store"
+)
+
+// ErrOverdue is returned by queue list when a pending request is past its
+// due date (exit code 5), so that a nightly job can alert.
+var ErrOverdue = errors.New("overdue requests in the queue")
+
+// routingAll is the routing a queue run records without a data map.
+const routingAll = "all-columns"
+
+const queueUsage = `Usage:
+  scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--received DATE] [--due DATE] --key FILE --id-key FILE
+  scrub queue list --queue LOC [--json] (--key FILE | --queue-signers FILE)
+  scrub queue run --queue LOC --key FILE --id-key FILE [erase flags] SOURCE...
+  scrub queue verify --queue LOC (--key FILE | --queue-signers FILE) [--audit LOC (--allowed-signers FILE | --pub FILE)]
+
+The request queue holds erasure requests (a ticket, an identifier type, the
+identifiers as HMAC tags under the ID key, received and due dates) in a
+directory or s3://bucket/prefix, as signed, hash-chained change files. queue
+run erases every pending request in one pass over the archives and marks each
+done with the audit batch that erased it.
+
+Run 'scrub queue COMMAND --help' for the flags of a command.
+`
+
+func runQueue(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, queueUsage)
+		return usagef("queue needs a command: add, list, run or verify")
+	}
+	switch args[0] {
+	case "add":
+		return runQueueAdd(ctx, args[1:], env)
+	case "list":
+		return runQueueList(ctx, args[1:], env)
+	case "run":
+		return runQueueRun(ctx, args[1:], env)
+	case "verify":
+		return runQueueVerify(ctx, args[1:], env)
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, queueUsage)
+		return nil
+	}
+	fmt.Fprint(env.Stderr, queueUsage)
+	return usagef("unknown queue command %q", args[0])
+}
+
+// queueFlags are the flags every queue command shares.
+type queueFlags struct {
+	queue    string
+	signers  string
+	endpoint string
+}
+
+func (q *queueFlags) register(fs *flag.FlagSet, endpoint bool) {
+	fs.StringVar(&q.queue, "queue", "", "the request queue: a `DIR` or s3://bucket/prefix, outside the data; required")
+	fs.StringVar(&q.signers, "queue-signers", "", "also trust the signers of this ssh-keygen allowed_signers `FILE` (namespace "+queue.Namespace+") for the queue's changes; the public half of --key is always trusted")
+	if endpoint {
+		fs.StringVar(&q.endpoint, "endpoint", "", "S3 endpoint `URL` for an s3:// queue (default: AWS, or $AWS_ENDPOINT_URL)")
+	}
+}
+
+// trust returns whom the queue's changes must be signed by: the public
+// half of key and the --queue-signers.
+func (q *queueFlags) trust(key ed25519.PrivateKey) (*queue.Trust, error) {
+	t := &queue.Trust{}
+	if key != nil {
+		t.Keys = append(t.Keys, key.Public().(ed25519.PublicKey))
+	}
+	if q.signers != "" {
+		data, err := os.ReadFile(q.signers)
+		if err != nil {
+			return nil, usagef("--queue-signers: %v", err)
+		}
+		if t.Signers, err = sshsig.ParseAllowedSigners(strings.NewReader(string(data))); err != nil {
+			return nil, usagef("--queue-signers %s: %v", q.signers, err)
+		}
+		if len(t.Signers) == 0 {
+			return nil, usagef("--queue-signers %s: no ssh-ed25519 signer in it", q.signers)
+		}
+	}
+	return t, nil
+}
+
+// open opens and loads the queue, which must not overlap a source, and
+// checks every change against trust. idKey may be nil to read it only.
+func (q *queueFlags) open(ctx context.Context, op *store.Opener, idKey *audit.IDKey, trust *queue.Trust, sources []string) (*queue.Queue, error) {
+	if q.queue == "" {
+		return nil, usagef("--queue DIR or s3://bucket/prefix is required")
+	}
+	if err := checkApart(q.queue, sources, "the queue %s and the source %s overlap; keep the queue outside the data"); err != nil {
+		return nil, err
+	}
+	loc, err := openFiles(ctx, op, "queue", q.queue)
+	if err != nil {
+		return nil, err
+	}
+	qu, err := queue.Open(ctx, loc, idKey, trust)
+	if errors.Is(err, queue.ErrNoTrust) {
+		return nil, usagef("%v: give --key (its public half is trusted; or $%s) or --queue-signers FILE", err, envSigningKey)
+	}
+	return qu, err
+}
+
+// parseDate parses a --received or --due day.
+func parseDate(flagName, v string) (time.Time, error) {
+	t, err := time.Parse(queue.DateLayout, v)
+	if err != nil {
+		return t, usagef("%s %q: want a date such as 2026-12-03", flagName, v)
+	}
+	return t, nil
+}
+
+func runQueueAdd(ctx context.Context, args []string, env Env) error {
+	fs := flag.NewFlagSet("scrub queue add", flag.ContinueOnError)
+	var qf queueFlags
+	qf.register(fs, true)
+	idsFile := fs.String("ids", "", "`FILE` of the request's identifiers, one per line (- for standard input); required. They are stored only as HMAC tags under --id-key")
+	ticket := fs.String("ticket", "", "the request's `REF` (ticket, case number): the unit queue list and the audit log report; required")
+	typ := fs.String("type", queue.DefaultType, "the identifiers' `TYPE`: a lower-case word (client_id, user_name, ip...)")
+	received := fs.String("received", "", "the `DATE` the request was received, 2006-01-02 (default: today, UTC)")
+	due := fs.String("due", "", "the `DATE` the request is due (default: --received plus 30 days)")
+	keyFile := fs.String("key", "", "Ed25519 signing key `FILE` for the change (default $"+envSigningKey+"); required")
+	idKeyFile := fs.String("id-key", "", "the ID key `FILE` the queue's tags are under (default $"+envIDKey+"); required")
+	allowPlaceholders := fs.Bool("allow-placeholder-ids", false, "accept identifiers that look like placeholders for a missing ID (unknown, none, null, n/a, -, 0); by default they are refused")
+	help := printFlags("Usage: scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--received DATE] [--due DATE] --key FILE --id-key FILE\n\n"+
+		"Adds one erasure request to the queue: the ticket, the identifier type, the\n"+
+		"HMAC tags of every identifier in --ids (never the identifiers themselves), the\n"+
+		"day it was received and the day it is due. The change is signed by --key and\n"+
+		"follows the queue's last changes; adds made at once lose nothing. A ticket\n"+
+		"already in the queue is refused. Nothing is erased until scrub queue run.\n",
+		"\nExit codes: 0 added, 1 failure, 2 usage error.\n",
+		"scrub queue add --queue s3://compliance/queue --ids request-1234.txt --ticket GDPR-1234 --key keys/signer --id-key keys/id.key")
+	pos, err := parseArgs(fs, args, env.Stderr, help)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("unexpected argument %q: queue add reads no archive", pos[0])
+	case *idsFile == "":
+		return usagef("--ids FILE is required")
+	case qf.queue == "":
+		return usagef("--queue DIR or s3://bucket/prefix is required")
+	}
+	if err := queue.CheckTicket(*ticket); err != nil {
+		return usagef("--ticket: %v", err)
+	}
+	if err := queue.CheckType(*typ); err != nil {
+		return usagef("--type: %v", err)
+	}
+	now := env.now().UTC()
+	rec := now.Truncate(24 * time.Hour)
+	if *received != "" {
+		if rec, err = parseDate("--received", *received); err != nil {
+			return err
+		}
+	}
+	dueDay := rec.Add(queue.DueAfter)
+	if *due != "" {
+		if dueDay, err = parseDate("--due", *due); err != nil {
+			return err
+		}
+		if dueDay.Before(rec) {
+			return usagef("--due %s is before the day the request was received (%s)", *due, rec.Format(queue.DateLayout))
+		}
+	}
+	key, idKey, err := loadKeys(env.Stderr, *keyFile, *idKeyFile, false, "queue add", "the request's identifiers")
+	if err != nil {
+		return err
+	}
+	if idKey == nil {
+		return usagef("queue add needs the ID key the queue's tags are under: --id-key FILE or $%s", envIDKey)
+	}
+	set, err := loadIDs(*idsFile, env.Stdin, *allowPlaceholders)
+	if err != nil {
+		return err
+	}
+	if set.Len() == 0 {
+		return usagef("--ids %s: no identifier in it", *idsFile)
+	}
+	if *idsFile != "-" {
+		if err := checkApart(*idsFile, []string{qf.queue}, "the ID list %s is inside the queue %s; keep it apart (it is personal data)"); err != nil {
+			return err
+		}
+	}
+	trust, err := qf.trust(key)
+	if err != nil {
+		return err
+	}
+	qu, err := qf.open(ctx, store.New(store.Options{Endpoint: qf.endpoint}), idKey, trust, nil)
+	if err != nil {
+		return err
+	}
+	for _, e := range qu.Requests() {
+		if e.Ticket == *ticket {
+			return usagef("the queue %s holds a request of ticket %s already (%s, received %s): give this one another ticket", qu, *ticket, e.ID, e.Received)
+		}
+	}
+	var tags []string
+	set.Each(func(id string) { tags = append(tags, idKey.Tag([]byte(id))) })
+	e, err := qu.Add(ctx, key, now, batch.Operator(), queue.Request{Ticket: *ticket, Type: *typ, Tags: tags,
+		Received: rec.Format(queue.DateLayout), Due: dueDay.Format(queue.DateLayout)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "scrub: request %s added to the queue %s: ticket %s, %d identifiers of type %s, received %s, due %s\n",
+		e.ID, qu, e.Ticket, len(e.Tags), e.Type, e.Received, e.Due)
+	return nil
+}
+
+// listedRequest is one request as queue list --json writes it.
+type listedRequest struct {
+	ID       string `json:"id"`
+	Ticket   string `json:"ticket"`
+	Type     string `json:"type"`
+	IDs      int    `json:"ids"`
+	Received string `json:"received"`
+	Due      string `json:"due"`
+	// State is pending, overdue (pending past its due day) or done.
+	State string `json:"state"`
+	// DaysLeft (pending) is the number of days until the due day,
+	// negative when overdue.
+	DaysLeft *int   `json:"days_left,omitempty"`
+	Batch    string `json:"batch,omitempty"`
+	Head     string `json:"head,omitempty"`
+	DoneAt   string `json:"done_at,omitempty"`
+}
+
+// listing is queue list --json's output.
+type listing struct {
+	Queue    string          `json:"queue"`
+	Today    string          `json:"today"`
+	Pending  int             `json:"pending"`
+	Overdue  int             `json:"overdue"`
+	Done     int             `json:"done"`
+	Requests []listedRequest `json:"requests"`
+}
+
+// listQueue returns the queue's requests as listed on day today: overdue ones
+// first, then pending ones, each by due day (then ticket), then done ones,
+// the latest done first.
+func listQueue(qu *queue.Queue, today time.Time) listing {
+	out := listing{Queue: qu.String(), Today: today.Format(queue.DateLayout), Requests: []listedRequest{}}
+	for _, e := range qu.Requests() {
+		r := listedRequest{ID: e.ID, Ticket: e.Ticket, Type: e.Type, IDs: len(e.Tags), Received: e.Received, Due: e.Due}
+		if e.Pending() {
+			days := int(e.DueDate().Sub(today) / (24 * time.Hour))
+			r.DaysLeft, r.State = &days, "pending"
+			out.Pending++
+			if days < 0 {
+				r.State = "overdue"
+				out.Overdue++
+			}
+		} else {
+			r.State, r.Batch, r.Head, r.DoneAt = "done", e.Done.Batch, e.Done.Head, e.Done.Time
+			out.Done++
+		}
+		out.Requests = append(out.Requests, r)
+	}
+	rank := map[string]int{"overdue": 0, "pending": 1, "done": 2}
+	slices.SortStableFunc(out.Requests, func(a, b listedRequest) int {
+		switch {
+		case rank[a.State] != rank[b.State]:
+			return rank[a.State] - rank[b.State]
+		case a.State == "done":
+			return strings.Compare(b.DoneAt, a.DoneAt)
+		case a.Due != b.Due:
+			return strings.Compare(a.Due, b.Due)
+		}
+		return strings.Compare(a.Ticket, b.Ticket)
+	})
+	return out
+}
+
+func printListing(w io.Writer, l listing) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tTICKET\tTYPE\tIDS\tRECEIVED\tDUE\tDAYS LEFT\tBATCH")
+	for _, r := range l.Requests {
+		days := "-"
+		if r.DaysLeft != nil {
+			days = fmt.Sprint(*r.DaysLeft)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.State, quoteName(r.Ticket), r.Type, r.IDs, r.Received, r.Due, days, r.Batch)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d pending (%d overdue), %d done, as of %s (UTC)\n", l.Pending, l.Overdue, l.Done, l.Today)
+	return err
+}
+
+func runQueueList(ctx context.Context, args []string, env Env) error {
+	fs := flag.NewFlagSet("scrub queue list", flag.ContinueOnError)
+	var qf queueFlags
+	qf.register(fs, true)
+	asJSON := fs.Bool("json", false, "write the list as JSON to standard output")
+	keyFile := fs.String("key", "", "the signing key `FILE` whose public half the queue's changes are checked against (default $"+envSigningKey+"); or --queue-signers")
+	help := printFlags("Usage: scrub queue list --queue LOC [--json] (--key FILE | --queue-signers FILE)\n\n"+
+		"Lists the queue's requests, after checking every change's signature and the\n"+
+		"chain: overdue ones first, then pending ones by due day, then done ones with\n"+
+		"the audit batch that erased them. Days left count UTC days to the due day.\n",
+		"\nExit codes: 0 nothing overdue, 1 failure (a change that fails its signature or\n"+
+			"the chain), 2 usage error, 5 a pending request is overdue (a nightly job's alert).\n",
+		"scrub queue list --queue s3://compliance/queue --queue-signers keys/queue.allowed_signers")
+	pos, err := parseArgs(fs, args, env.Stderr, help)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	key, err := loadSigningKey(env.Stderr, *keyFile)
+	if err != nil {
+		return err
+	}
+	trust, err := qf.trust(key)
+	if err != nil {
+		return err
+	}
+	qu, err := qf.open(ctx, store.New(store.Options{Endpoint: qf.endpoint, ReadOnly: true}), nil, trust, nil)
+	if err != nil {
+		return err
+	}
+	l := listQueue(qu, env.now().UTC().Truncate(24*time.Hour))
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(l)
+	} else {
+		err = printListing(env.Stdout, l)
+	}
+	if err != nil {
+		return err
+	}
+	if l.Overdue > 0 {
+		return fmt.Errorf("%w: %d of the %d pending requests in %s are past their due day", ErrOverdue, l.Overdue, l.Pending, qu)
+	}
+	return nil
+}
+
+// queueOutcome is what a queue run did to the queue: in the --json
+// summary under "queue".
+type queueOutcome struct {
+	Queue string `json:"queue"`
+	// Done are the tickets marked done by this batch (Change names the
+	// done change); Pending those left pending, and Reason why.
+	Done    []string `json:"done"`
+	Change  string   `json:"change,omitempty"`
+	Pending []string `json:"pending"`
+	Reason  string   `json:"reason,omitempty"`
+}
+
+func (q *queueOutcome) print(w io.Writer) {
+	if q == nil {
+		return
+	}
+	if len(q.Done) > 0 {
+		fmt.Fprintf(w, "scrub: queue %s: %d requests marked done (%s): %s\n", q.Queue, len(q.Done), q.Change, strings.Join(quoteAll(q.Done), ", "))
+	}
+	if len(q.Pending) > 0 {
+		fmt.Fprintf(w, "scrub: queue %s: %d requests left pending, because %s: %s\n", q.Queue, len(q.Pending), q.Reason, strings.Join(quoteAll(q.Pending), ", "))
+	}
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = quoteName(v)
+	}
+	return out
+}
+
+// notDone says why a batch that did not complete leaves its requests
+// pending.
+func notDone(dryRun bool, t scrub.Totals, sealed *audit.Sealed) string {
+	switch {
+	case dryRun:
+		return "this is a dry run"
+	case sealed == nil:
+		return "the batch could not be sealed"
+	}
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{t.Failed, "failed"}, {t.Conflict, "conflict"}, {t.Held, "held"}, {t.ReplacedIncomplete, "replaced-incomplete"}, {t.Skipped, "skipped"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("the batch %s did not complete (see the error)", sealed.Batch)
+	}
+	return fmt.Sprintf("the batch %s did not complete: %s archives (named above); run scrub queue run again once they are dealt with", sealed.Batch, strings.Join(parts, ", "))
+}
+
+var printQueueRunHelp = printFlags("Usage: scrub queue run --queue LOC --key FILE --id-key FILE [flags] SOURCE...\n\n"+
+	"Erases every pending request of the queue from the archives below each SOURCE\n"+
+	"in one pass (matching each ID field by its HMAC tag, as scrub sweep does), as\n"+
+	"one audited batch whose queue_run event records the queue's head and every\n"+
+	"request it covers. Then it marks them done, naming the batch and its head: only\n"+
+	"when the batch completed with no failed, conflict, held, replaced-incomplete or\n"+
+	"skipped archive. Otherwise they stay pending, and the summary says why; run it\n"+
+	"again to work them (an interrupted run is resumed). A dry run marks nothing.\n\n"+
+	"Without a data map, every ID column (--column) is checked for every request's\n"+
+	"identifiers, whatever their type (recorded as routing \""+routingAll+"\").\n",
+	"\nExit codes: 0 done (or nothing pending), 1 failure, 2 usage error, 3 partial.\n",
+	"scrub queue run --queue s3://compliance/queue --key keys/signer --id-key keys/id.key --audit s3://compliance/audit s3://exports/telemetry")
+
+func runQueueRun(ctx context.Context, args []string, env Env) error {
+	var qf queueFlags
+	o, err := parseEraseLike("queue run", args, env.Stderr, printQueueRunHelp, func(fs *flag.FlagSet) { qf.register(fs, false) })
+	if err != nil {
+		return err
+	}
+	switch {
+	case qf.queue == "":
+		return usagef("--queue DIR or s3://bucket/prefix is required")
+	case o.shard != nil:
+		// A share reads only its part of the archives: its batch
+		// completing says nothing of the others.
+		return usagef("queue run takes no --shard: a request is done only when one batch read every archive")
+	}
+	key, idKey, err := loadKeys(env.Stderr, o.key, o.idKey, o.dryRun, "a queue run", "the requests' identifiers")
+	if err != nil {
+		return err
+	}
+	if idKey == nil {
+		return usagef("a queue run needs the ID key the queue's tags are under: --id-key FILE or $%s", envIDKey)
+	}
+	trust, err := qf.trust(key)
+	if err != nil {
+		return err
+	}
+	// The queue is checked before the batch begins: a change that is
+	// not signed by a trusted key stops the run before anything is read.
+	qu, err := qf.open(ctx, o.opener(env, false), idKey, trust, o.sources)
+	if err != nil {
+		return err
+	}
+	pending := qu.Pending()
+	if len(pending) == 0 {
+		fmt.Fprintf(env.Stderr, "scrub: queue %s: no pending request; nothing to do\n", qu)
+		if !o.json {
+			return nil
+		}
+		// No batch, so no summary: the queue's part only, for a job
+		// that reads standard output.
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Queue *queueOutcome `json:"queue"`
+		}{&queueOutcome{Queue: qf.queue, Done: []string{}, Pending: []string{}, Reason: "no pending request"}})
+	}
+	if !o.dryRun {
+		if pending, err = takeUp(ctx, o, env, qf.queue, pending); err != nil {
+			return err
+		}
+	}
+	byType := queue.ByType(pending)
+	m, err := queue.NewMatcher(idKey, byType)
+	if err != nil {
+		return err
+	}
+	var all []string
+	for _, t := range byType {
+		all = append(all, t...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	ev := audit.QueueRun{Queue: qf.queue, QueueHeads: qu.Heads(), Routing: routingAll}
+	var ids, tickets []string
+	for _, e := range pending {
+		ev.Requests = append(ev.Requests, audit.QueueRunRequest{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Due: e.Due, Tags: e.Tags})
+		ids = append(ids, e.ID)
+		tickets = append(tickets, e.Ticket)
+	}
+	o.queue = qf.queue
+	spec := batchSpec{
+		// Without a data map every ID column is checked for every type:
+		// the matcher of all types. This is where a data map's routing
+		// plugs in: it would filter each column with m.Type(the type the
+		// map gives the column).
+		command: batch.QueueRun, set: m.All(),
+		// The request is fingerprinted by the tags: no clear ID exists.
+		ids: batch.IDs{N: len(all), Each: func(_ *audit.IDKey, fn func(id, tag string)) {
+			for _, t := range all {
+				fn(t, t)
+			}
+		}},
+		started: func(b *batch.Batch) error {
+			fmt.Fprintf(env.Stderr, "scrub: queue %s: %d pending requests, %d identifiers (types %s), every ID column checked for each\n",
+				qu, len(pending), len(all), strings.Join(m.Types(), ", "))
+			return b.Event(audit.EventQueueRun, ev)
+		},
+		sealed: func(b *batch.Batch, sealed *audit.Sealed, ok bool) (*queueOutcome, error) {
+			out := &queueOutcome{Queue: qf.queue, Done: []string{}, Pending: []string{}}
+			if !ok {
+				out.Pending, out.Reason = tickets, notDone(o.dryRun, b.Totals(), sealed)
+				return out, nil
+			}
+			c, err := qu.MarkDone(ctx, key, env.now(), batch.Operator(), sealed.Batch, sealed.Head, ids)
+			if err != nil {
+				out.Pending, out.Reason = tickets, "the done change could not be written"
+				return out, fmt.Errorf("the batch %s is complete, but marking its requests done failed (run scrub queue run again; the archives will be found clean): %w", sealed.Batch, err)
+			}
+			out.Done, out.Change = tickets, c.Name
+			return out, nil
+		},
+	}
+	return o.run(ctx, env, spec)
+}
+
+func runQueueVerify(ctx context.Context, args []string, env Env) error {
+	fs := flag.NewFlagSet("scrub queue verify", flag.ContinueOnError)
+	var qf queueFlags
+	qf.register(fs, true)
+	keyFile := fs.String("key", "", "the signing key `FILE` whose public half the queue's changes are checked against (default $"+envSigningKey+"); or --queue-signers")
+	var expect list
+	fs.Var(&expect, "expect-queue-head", "`SHA256` of a queue head printed earlier (by queue verify): a change with that SHA-256 must be in the queue, so that the loss of the newest changes is found (repeatable)")
+	auditWhere := fs.String("audit", "", "also check, in this audit `LOCATION`, the batch each done change names: valid, complete, of the queue, with that head, and covering the request")
+	var vf verifyFlags
+	fs.StringVar(&vf.signers, "allowed-signers", "", "with --audit: trust the signers of this allowed_signers `FILE` (namespace scrub-audit) for the audit bundles")
+	fs.StringVar(&vf.pubFile, "pub", "", "with --audit: trust the public key in `FILE` for the audit bundles")
+	help := printFlags("Usage: scrub queue verify --queue LOC (--key FILE | --queue-signers FILE) [--expect-queue-head SHA256] [--audit LOC (--allowed-signers FILE | --pub FILE)]\n\n"+
+		"Checks the queue: every change signed by a trusted key (namespace "+queue.Namespace+"),\n"+
+		"named as stored, of this queue, following changes that are there, and every\n"+
+		"done change marking requests added before it. With --audit, each done change's\n"+
+		"batch must be in the audit location, valid, complete, a queue run, not a dry\n"+
+		"run, with the head the change names, and its queue_run event must cover the\n"+
+		"request. It prints the queue's head: keep it, and pass it as --expect-queue-head\n"+
+		"later, to find a loss of the newest changes.\n",
+		"\nExit codes: 0 valid, 1 not valid, 2 usage error, 4 --audit without a trusted\n"+
+			"signer (the bundles are consistent, their signer was not checked).\n",
+		"scrub queue verify --queue s3://compliance/queue --queue-signers keys/queue.allowed_signers --audit s3://compliance/audit --allowed-signers keys/signer.allowed_signers")
+	pos, err := parseArgs(fs, args, env.Stderr, help)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("unexpected argument %q", pos[0])
+	case *auditWhere == "" && (vf.signers != "" || vf.pubFile != ""):
+		return usagef("--allowed-signers and --pub go with --audit")
+	case vf.signers != "" && vf.pubFile != "":
+		return usagef("give --allowed-signers or --pub, not both")
+	}
+	key, err := loadSigningKey(env.Stderr, *keyFile)
+	if err != nil {
+		return err
+	}
+	trust, err := qf.trust(key)
+	if err != nil {
+		return err
+	}
+	qu, err := qf.open(ctx, store.New(store.Options{Endpoint: qf.endpoint, ReadOnly: true}), nil, trust, nil)
+	if err != nil {
+		return err
+	}
+	changes := qu.Changes()
+	signers := map[string]bool{}
+	for _, c := range changes {
+		signers[c.Signer] = true
+	}
+	done := 0
+	for _, e := range qu.Requests() {
+		if !e.Pending() {
+			done++
+		}
+	}
+	fmt.Fprintf(env.Stdout, "queue %s: valid: %d changes, %d requests (%d pending, %d done), signed by %s\n",
+		qu, len(changes), len(qu.Requests()), len(qu.Requests())-done, done, strings.Join(slices.Sorted(func(yield func(string) bool) {
+			for s := range signers {
+				if !yield(s) {
+					return
+				}
+			}
+		}), ", "))
+	fmt.Fprintf(env.Stdout, "queue head %s\n", strings.Join(qu.Heads(), " "))
+	for _, h := range expect {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if !slices.ContainsFunc(changes, func(c queue.Loaded) bool { return c.SHA256 == h }) {
+			fmt.Fprintf(env.Stdout, "INVALID: no change of the queue has the expected head %s: changes were deleted (or it is another queue's)\n", h)
+			return fmt.Errorf("%w: the queue %s lacks the change of the expected head %s", ErrInvalid, qu, h)
+		}
+	}
+	if *auditWhere == "" {
+		return nil
+	}
+	vf.endpoint = qf.endpoint
+	v, err := vf.verify(ctx, *auditWhere, env)
+	if err != nil {
+		return err
+	}
+	bad, err := checkDone(ctx, qu, v)
+	if err != nil {
+		return err
+	}
+	for _, b := range bad {
+		fmt.Fprintf(env.Stdout, "INVALID: %s\n", b)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %d done requests are not backed by their audit batch", ErrInvalid, len(bad))
+	}
+	fmt.Fprintf(env.Stdout, "%d done requests backed by valid, complete queue-run batches in %s\n", done, v.loc)
+	if !v.rep.Pinned {
+		return fmt.Errorf("%w: %s: the audit bundles were checked against the keys they carry only", ErrConsistencyOnly, untrustedWhy(v.untrusted))
+	}
+	return nil
+}
+
+// checkDone checks each done request against the batch its done change
+// names, in the verified audit location: what is wrong, one line each.
+func checkDone(ctx context.Context, qu *queue.Queue, v *verified) ([]string, error) {
+	byBatch := map[string]*audit.BatchStatus{}
+	for _, b := range v.rep.Batches {
+		byBatch[b.Batch] = b
+	}
+	covered := map[string]map[string]bool{} // batch → request IDs its queue_run events cover
+	err := audit.EachLogNewestFirst(ctx, v.loc, func(b *audit.BatchLog) bool {
+		for _, e := range b.Events {
+			if e.Type != audit.EventQueueRun {
+				continue
+			}
+			var ev audit.QueueRun
+			if e.Decode(&ev) != nil {
+				continue
+			}
+			if covered[b.Name] == nil {
+				covered[b.Name] = map[string]bool{}
+			}
+			for _, r := range ev.Requests {
+				covered[b.Name][r.ID] = true
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	var bad []string
+	for _, e := range qu.Requests() {
+		if e.Pending() {
+			continue
+		}
+		d := e.Done
+		b := byBatch[d.Batch]
+		why := ""
+		switch {
+		case b == nil:
+			why = "its batch is not in the audit location"
+		case !b.Valid() || b.Manifest == nil || b.Start == nil:
+			why = "its batch is not valid: " + b.Status()
+		case b.Head != d.Head:
+			why = fmt.Sprintf("its batch's head is %s, the done change names %s", b.Head, d.Head)
+		case b.Start.Command != batch.QueueRun:
+			why = "its batch is a " + b.Start.Command + ", not a queue run"
+		case b.Manifest.DryRun:
+			why = "its batch is a dry run"
+		case b.Manifest.Result != audit.ResultComplete:
+			why = "its batch is " + b.Manifest.Result + ", not complete"
+		case !covered[d.Batch][e.ID]:
+			why = "its batch's queue_run event does not cover it"
+		}
+		if why != "" {
+			bad = append(bad, fmt.Sprintf("request %s (ticket %s) marked done by %s in %s: %s", e.ID, quoteName(e.Ticket), d.Batch, d.Change, why))
+		}
+	}
+	return bad, nil
+}
+
+// takeUp returns the requests this run works: those of the queue run of
+// the same queue and sources that a killed run left unfinished in the
+// audit location, when all of them are still pending, so that this run
+// is the same request and resumes that batch (requests added since wait
+// for the next run); otherwise every pending request.
+func takeUp(ctx context.Context, o *eraseOptions, env Env, where string, pending []*queue.Entry) ([]*queue.Entry, error) {
+	loc, err := openFiles(ctx, o.opener(env, false), "audit location", o.audit)
+	if err != nil {
+		return nil, err
+	}
+	journals, err := audit.Journals(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*queue.Entry{}
+	for _, e := range pending {
+		byID[e.ID] = e
+	}
+	for _, j := range slices.Backward(journals) {
+		if j.Start.Command != batch.QueueRun || j.Start.DryRun || !slices.Equal(j.Start.Sources, o.sources) {
+			continue
+		}
+		log, err := j.Log()
+		if err != nil {
+			return nil, fmt.Errorf("audit location %s: %s: %w", loc, j.Batch, err)
+		}
+		var ev *audit.QueueRun
+		for _, e := range log.Events {
+			if e.Type == audit.EventQueueRun {
+				ev = &audit.QueueRun{}
+				if err := e.Decode(ev); err != nil {
+					return nil, fmt.Errorf("audit location %s: %s: %w", loc, j.Batch, err)
+				}
+			}
+		}
+		if ev == nil || ev.Queue != where {
+			continue
+		}
+		var again []*queue.Entry
+		for _, r := range ev.Requests {
+			if e := byID[r.ID]; e != nil {
+				again = append(again, e)
+			}
+		}
+		if len(again) != len(ev.Requests) {
+			fmt.Fprintf(env.Stderr, "scrub: queue %s: the unfinished batch %s worked requests that are no longer pending; it is left, and every pending request is worked\n", where, j.Batch)
+			continue
+		}
+		if n := len(pending) - len(again); n > 0 {
+			fmt.Fprintf(env.Stderr, "scrub: queue %s: taking up the unfinished batch %s with its %d requests; the %d added since wait for the next run\n", where, j.Batch, len(again), n)
+		}
+		return again, nil
+	}
+	return pending, nil
+}

@@ -33,6 +33,9 @@ const (
 type Result struct {
 	Key    string `json:"key"`
 	Status Status `json:"status"`
+	// Dataset is the data map's dataset the archive belongs to (its
+	// Source's), "" without a map.
+	Dataset string `json:"dataset,omitempty"`
 	Format string `json:"format,omitempty"`
 	// VersionID is the version that was read, in a versioned store.
 	VersionID   string `json:"version_id,omitempty"`

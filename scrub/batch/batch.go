@@ -414,7 +414,7 @@ func (b *Batch) step(s scrub.Step) error {
 
 func (b *Batch) archive(r scrub.Result) error {
 	return b.w.Archive(audit.Archive{
-		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
+		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status), Dataset: r.Dataset,
 		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
 		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, RowsExpired: r.RowsExpired, MembersCarried: r.MembersCarried,
 		MembersNotScanned: memberNotes(r.MembersNotScanned),

@@ -67,9 +67,38 @@ type Request struct {
 	// listed IDs' rows may reach before the batch stops.
 	MaxShare float64
 
+	// Map is the data map the request was routed by (nil without one):
+	// then Sources are its datasets' locations that were read, and
+	// IDsFile is "".
+	Map *MapRef
+
 	// Out is an export's output location; Blocklist an unblock's list.
 	Out       string
 	Blocklist string
+}
+
+// MapRef is the data map of a request: the file as given, the SHA-256 of
+// its bytes, the ID files by type, and the datasets read.
+type MapRef struct {
+	File     string
+	SHA256   string
+	IDsFiles []TypedFile
+	Datasets []string
+}
+
+// TypedFile is an ID file of one identifier type (--ids TYPE=FILE).
+type TypedFile struct {
+	Type string `json:"type"`
+	File string `json:"file"`
+}
+
+// types returns the identifier types of the request's ID files.
+func (m *MapRef) types() []string {
+	var out []string
+	for _, f := range m.IDsFiles {
+		out = append(out, f.Type)
+	}
+	return out
 }
 
 // Shards is the number of shares the request is split into (1 when it is
@@ -91,7 +120,9 @@ type eraseIdentity struct {
 	Exclude        []string `json:"exclude"`
 	IDTransform    string   `json:"id_transform,omitempty"`
 	IDTransformKey string   `json:"id_transform_key,omitempty"`
+	IDTypes        []string `json:"id_types,omitempty"`
 	Include        []string `json:"include"`
+	MapSHA256      string   `json:"map_sha256,omitempty"`
 	OlderThan      string   `json:"older_than,omitempty"`
 	Shards         int      `json:"shards"`
 	Sources        []string `json:"sources"`
@@ -133,6 +164,9 @@ func (r *Request) identity(command string) string {
 		if r.OlderThan != "" {
 			id.OlderThan, id.TimeColumn = strings.TrimSpace(r.OlderThan), r.TimeColumn
 		}
+		if r.Map != nil {
+			id.MapSHA256, id.IDTypes = r.Map.SHA256, r.Map.types()
+		}
 		v = id
 	}
 	b, err := json.Marshal(v)
@@ -159,30 +193,34 @@ func (r *Request) Scope(blocklist string) string {
 // eraseOptions are the options of an erase or sweep batch, as its
 // batch_start event records them (in the order of their JSON names).
 type eraseOptions struct {
-	AcceptUnconditionalWrites bool     `json:"accept_unconditional_writes,omitempty"`
-	AllowInvalidUTF8          bool     `json:"allow_invalid_utf8"`
-	AllowPlaceholderIDs       bool     `json:"allow_placeholder_ids,omitempty"`
-	Columns                   []string `json:"columns"`
-	Cutoff                    string   `json:"cutoff,omitempty"`
-	Delimiter                 string   `json:"delimiter,omitempty"`
-	DryRun                    bool     `json:"dry_run"`
-	Endpoint                  string   `json:"endpoint,omitempty"`
-	Exclude                   []string `json:"exclude"`
-	IDTransform               string   `json:"id_transform,omitempty"`
-	IDTransformKey            string   `json:"id_transform_key,omitempty"`
-	IDsFile                   string   `json:"ids_file"`
-	Include                   []string `json:"include"`
-	Jobs                      int      `json:"jobs"`
-	Level                     int      `json:"level"`
-	MaxMemberSize             int64    `json:"max_member_size"`
-	MaxRatio                  int      `json:"max_ratio"`
-	MaxRecord                 int      `json:"max_record"`
-	MaxShare                  float64  `json:"max_share,omitempty"`
-	OlderThan                 string   `json:"older_than,omitempty"`
-	PartSize                  int64    `json:"part_size"`
-	Shard                     string   `json:"shard,omitempty"`
-	TimeColumn                string   `json:"time_column,omitempty"`
-	Verify                    string   `json:"verify"`
+	AcceptUnconditionalWrites bool        `json:"accept_unconditional_writes,omitempty"`
+	AllowInvalidUTF8          bool        `json:"allow_invalid_utf8"`
+	AllowPlaceholderIDs       bool        `json:"allow_placeholder_ids,omitempty"`
+	Columns                   []string    `json:"columns"`
+	Cutoff                    string      `json:"cutoff,omitempty"`
+	Datasets                  []string    `json:"datasets,omitempty"`
+	Delimiter                 string      `json:"delimiter,omitempty"`
+	DryRun                    bool        `json:"dry_run"`
+	Endpoint                  string      `json:"endpoint,omitempty"`
+	Exclude                   []string    `json:"exclude"`
+	IDTransform               string      `json:"id_transform,omitempty"`
+	IDTransformKey            string      `json:"id_transform_key,omitempty"`
+	IDsFile                   string      `json:"ids_file"`
+	IDsFiles                  []TypedFile `json:"ids_files,omitempty"`
+	Include                   []string    `json:"include"`
+	Jobs                      int         `json:"jobs"`
+	Level                     int         `json:"level"`
+	Map                       string      `json:"map,omitempty"`
+	MapSHA256                 string      `json:"map_sha256,omitempty"`
+	MaxMemberSize             int64       `json:"max_member_size"`
+	MaxRatio                  int         `json:"max_ratio"`
+	MaxRecord                 int         `json:"max_record"`
+	MaxShare                  float64     `json:"max_share,omitempty"`
+	OlderThan                 string      `json:"older_than,omitempty"`
+	PartSize                  int64       `json:"part_size"`
+	Shard                     string      `json:"shard,omitempty"`
+	TimeColumn                string      `json:"time_column,omitempty"`
+	Verify                    string      `json:"verify"`
 }
 
 // exportOptions are the options of an export batch.
@@ -236,6 +274,9 @@ func (r *Request) options() json.RawMessage {
 		}
 		if r.OlderThan != "" {
 			o.OlderThan, o.Cutoff, o.TimeColumn = strings.TrimSpace(r.OlderThan), r.Cutoff.Format(cutoffFormat), r.TimeColumn
+		}
+		if r.Map != nil {
+			o.Map, o.MapSHA256, o.IDsFiles, o.Datasets = r.Map.File, r.Map.SHA256, r.Map.IDsFiles, r.Map.Datasets
 		}
 		v = o
 	}

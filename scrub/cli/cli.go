@@ -64,6 +64,8 @@ Usage:
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub audit lookup --id-key FILE --ids FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--id-transform SPEC] LOCATION
   scrub audit report --out FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
+  scrub erase --map FILE --ids TYPE=FILE [--ids TYPE=FILE...] --key FILE --id-key FILE [flags]
+  scrub map check [--sample N] FILE
   scrub completion bash|zsh|fish
   scrub man
   scrub version
@@ -101,6 +103,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runVerify(ctx, args[1:], env)
 	case "audit":
 		return runAudit(ctx, args[1:], env)
+	case "map":
+		return runMap(ctx, args[1:], env)
 	case "completion":
 		return runCompletion(args[1:], env)
 	case "man":
@@ -125,6 +129,9 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 // eraseOptions are the parsed flags of erase.
 type eraseOptions struct {
 	ids        string
+	idsTyped   []string // every --ids, for --map
+	mapFile    string   // --map
+	dmap       *mapRun  // the loaded map
 	columns    list
 	include    list
 	exclude    list
@@ -174,7 +181,8 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	o := &eraseOptions{}
 	fs := flag.NewFlagSet("scrub "+command, flag.ContinueOnError)
 	if command == "erase" {
-		fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given")
+		fs.Var(idsFlag{o}, "ids", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given. With --map: TYPE=FILE, repeatable, one per identifier type")
+		o.registerMap(fs)
 	}
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable; * stays within a directory, ** crosses any number)")
@@ -216,6 +224,11 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	var err error
 	if o.sources, err = parseArgs(fs, args, stderr, help); err != nil {
 		return nil, err
+	}
+	if o.mapFile != "" {
+		if err := o.parseMap(); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case o.ids == "" && o.olderThan == "" && command == "erase":
@@ -373,7 +386,14 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		return usagef("--block needs --ids FILE: the IDs to block")
 	}
 	spec := batchSpec{command: batch.Erase}
-	if o.ids != "" {
+	switch {
+	case o.dmap != nil && block.block:
+		return usagef("--block does not go with --map: the blocklist holds client IDs of one column")
+	case o.dmap != nil:
+		if err := o.mapSpec(env, &spec); err != nil {
+			return err
+		}
+	case o.ids != "":
 		set, err := loadIDs(o.ids, env.Stdin, o.allowPlaceholders)
 		if err != nil {
 			return err
@@ -417,6 +437,8 @@ type batchSpec struct {
 	// process; its error replaces scrub.ErrNoArchives, and nil makes a
 	// batch of no archives a success (a sweep with nothing new).
 	noArchives func() error
+	// filters, with --map, are the filters of the datasets read, by name.
+	filters map[string]*filter.Filter
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -569,6 +591,7 @@ func (o *eraseOptions) request(command string) *batch.Request {
 		DryRun: o.dryRun, Jobs: o.jobs, Level: o.level, MaxRecord: o.maxRecord, MaxMemberSize: o.maxMember,
 		MaxRatio: o.maxRatio, AllowInvalidUTF8: o.allowUTF8, Verify: o.verify, PartSize: o.partSize, Endpoint: o.endpoint,
 		AcceptUnconditionalWrites: o.accept, AllowPlaceholderIDs: o.allowPlaceholders, MaxShare: o.maxShare,
+		Map: o.mapRef(),
 	}
 }
 
@@ -599,8 +622,11 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if err := checkApart(o.audit, o.sources, "the audit directory %s and the source %s overlap; keep the audit log outside the data"); err != nil {
 		return err
 	}
-	if o.ids != "" && o.ids != "-" {
-		if err := checkApart(o.ids, o.sources, "the ID list %s is inside the source %s; keep it outside the data (it would be read as an archive, and it is personal data)"); err != nil {
+	for _, file := range o.idFiles() {
+		if file == "" || file == "-" {
+			continue
+		}
+		if err := checkApart(file, o.sources, "the ID list %s is inside the source %s; keep it outside the data (it would be read as an archive, and it is personal data)"); err != nil {
 			return err
 		}
 	}
@@ -608,6 +634,9 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	sources, err := openSources(ctx, op, o.sources)
 	if err != nil {
 		return err
+	}
+	if o.dmap != nil {
+		o.mapSources(sources, spec)
 	}
 	loc, err := openFiles(ctx, op, "audit location", o.audit)
 	if err != nil {
@@ -653,6 +682,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		opt.Tag = tagger(idKey, spec.set)
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.ids.N, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
+	o.printMapNotes(env.Stderr)
 	o.printCutoff(env.Stderr)
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	if errors.Is(runErr, scrub.ErrNoArchives) && spec.noArchives != nil {
@@ -734,8 +764,9 @@ func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, seale
 	}
 	out := struct {
 		*scrub.Summary
-		Audit *audit.Sealed `json:"audit"`
-	}{sum, sealed}
+		Datasets []datasetNote `json:"datasets,omitempty"`
+		Audit    *audit.Sealed `json:"audit"`
+	}{sum, o.mapNotes(), sealed}
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

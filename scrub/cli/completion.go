@@ -31,6 +31,7 @@ var commands = []command{
 	{"verify", "check the audit bundles of a location"},
 	{"audit lookup", "answer, for listed IDs, which batches erased them"},
 	{"audit report", "verify a location and write an auditor's report (one HTML file)"},
+	{"map check", "check a data map against the archives it names"},
 	{"completion", "print a shell completion script (bash, zsh or fish)"},
 	{"man", "print the man page, scrub(1), in roff"},
 	{"version", "print the version"},

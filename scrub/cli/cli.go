@@ -231,7 +231,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		}
 	}
 	switch {
-	case o.ids == "" && o.olderThan == "" && command == "erase":
+	case o.ids == "" && o.olderThan == "" && command == "erase" && o.dmap == nil:
 		return nil, usagef("--ids FILE is required (or --older-than AGE for a retention purge)")
 	case o.ids == "" && o.idTransform != "":
 		return nil, usagef("--id-transform goes with --ids")

@@ -1,0 +1,372 @@
+package cli_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/scrubtool/scrub/scrub/scrubtest"
+)
+
+// The generated estate of three datasets: custom events (zip, "Client
+// ID"), exceptions (gzip, ';'-separated, "clientId") and a licence register
+// (plain CSV) that stores hashed user names (lower,sha256), host names
+// (sha256, some rows in upper-case hex) and IP addresses (HMAC-SHA256),
+// with a composite host + user name identifier.
+//
+// Each row is kept in clear beside what is written, so that the test's
+// own filter, on the clear values, says which rows must remain: the
+// production filter is checked against it byte for byte.
+
+// estateRow is one row of the estate, with the clear identifiers it holds.
+type estateRow struct {
+	client, user, host, ip string
+	line                   string // the CSV record, without its line break
+}
+
+// estateFile is one archive of the estate.
+type estateFile struct {
+	dataset string
+	path    string // below the estate's root
+	header  string
+	rows    []estateRow
+}
+
+const ipKeyHex = "8f1c2a7d5e3b90461f2e8a7c6d5b4a3928171605f4e3d2c1b0a9988776655443"
+
+func estateSHA(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+
+func estateHMAC(s string) string {
+	key, _ := hex.DecodeString(ipKeyHex)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// genEstate draws the estate's archives, the same for every run.
+func genEstate() []*estateFile {
+	r := rand.New(rand.NewPCG(20, 1))
+	pick := func(pool []string) string { return pool[r.IntN(len(pool))] }
+	var clients, users, hosts, ips []string
+	for i := range 12 {
+		clients = append(clients, fmt.Sprintf("%08X-C11E-4D00-8000-%012d", 0xA0+i, i))
+	}
+	for i := range 8 {
+		users = append(users, fmt.Sprintf("User.%c%d", 'A'+i, i))
+		hosts = append(hosts, fmt.Sprintf("host-%d.corp.example", i))
+		ips = append(ips, fmt.Sprintf("192.0.2.%d", 10+i))
+	}
+	hosts = hosts[:5]
+	var files []*estateFile
+	for day := 1; day <= 3; day++ {
+		f := &estateFile{dataset: "custom-events", path: fmt.Sprintf("events/2376158762_cust_2017-11-%02d.zip", day),
+			header: "Timestamp,Client ID,Edition,Custom Values"}
+		for i := range 40 {
+			c := pick(clients)
+			f.rows = append(f.rows, estateRow{client: c,
+				line: fmt.Sprintf(`2017-11-%02d 10:%02d:00,%s,Pro,"(Plan,%s)&&(Seats,%d)"`, day, i, c, pick([]string{"a", "b"}), i)})
+		}
+		files = append(files, f)
+		g := &estateFile{dataset: "exceptions", path: fmt.Sprintf("exceptions/2376158762_exc_2017-11-%02d.csv.gz", day),
+			header: "time;clientId;message"}
+		for i := range 30 {
+			c := pick(clients)
+			g.rows = append(g.rows, estateRow{client: c, line: fmt.Sprintf(`2017-11-%02dT09:%02d:00Z;%s;"failed; code %d"`, day, i, c, i)})
+		}
+		files = append(files, g)
+	}
+	for year := 2024; year <= 2025; year++ {
+		f := &estateFile{dataset: "licences", path: fmt.Sprintf("licences/register-%d.csv", year),
+			header: "issued,user_sha256,host_sha256,ip_hmac,edition"}
+		for i := range 50 {
+			u, h, ip := pick(users), pick(hosts), pick(ips)
+			hh := estateSHA(h)
+			if i%3 == 0 {
+				hh = strings.ToUpper(hh) // some writers store upper-case hex
+			}
+			f.rows = append(f.rows, estateRow{user: u, host: h, ip: ip,
+				line: fmt.Sprintf("%d-03-%02d,%s,%s,%s,Team", year, 1+i%28, estateSHA(strings.ToLower(u)), hh, estateHMAC(ip))})
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+// csv is the file's CSV content with only the rows keep keeps.
+func (f *estateFile) csv(keep func(estateRow) bool) []byte {
+	var b bytes.Buffer
+	b.WriteString(f.header + "\r\n")
+	for _, r := range f.rows {
+		if keep(r) {
+			b.WriteString(r.line + "\r\n")
+		}
+	}
+	return b.Bytes()
+}
+
+// write writes the file below root, in its format.
+func (f *estateFile) write(t *testing.T, root string) {
+	t.Helper()
+	p := filepath.Join(root, f.path)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := f.csv(func(estateRow) bool { return true })
+	var b bytes.Buffer
+	switch {
+	case strings.HasSuffix(p, ".zip"):
+		zw := zip.NewWriter(&b)
+		w, _ := zw.Create(strings.TrimSuffix(filepath.Base(p), ".zip") + ".csv")
+		w.Write(data)
+		zw.Close()
+	case strings.HasSuffix(p, ".gz"):
+		zw := gzip.NewWriter(&b)
+		zw.Write(data)
+		zw.Close()
+	default:
+		b.Write(data)
+	}
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// content reads the CSV content of the file's archive below root.
+func (f *estateFile) content(t *testing.T, root string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, f.path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r io.Reader
+	switch {
+	case strings.HasSuffix(f.path, ".zip"):
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil || len(zr.File) != 1 {
+			t.Fatalf("%s: %v (%d members)", f.path, err, len(zr.File))
+		}
+		rc, err := zr.File[0].Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		r = rc
+	case strings.HasSuffix(f.path, ".gz"):
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = zr
+	default:
+		r = bytes.NewReader(data)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("%s: %v", f.path, err)
+	}
+	return out
+}
+
+// estateMap is the estate's data map (the key file is beside it).
+const estateMap = `# The estate of TestDataMapEstate.
+[[dataset]]
+name = "custom-events"
+location = "events"
+include = ["*_cust_*.zip"]
+
+[[dataset.column]]
+name = "Client ID"
+type = "client_id"
+
+[[dataset]]
+name = "exceptions"
+location = "exceptions"
+delimiter = ";"
+
+[[dataset.column]]
+name = "clientId"
+type = "client_id"
+
+[[dataset]]
+name = "licences"
+location = "licences"
+time_column = "issued"
+retention = "365d"
+
+[[dataset.column]]
+name = "user_sha256"
+type = "user_name"
+stored = "lower,sha256"
+
+[[dataset.column]]
+name = "ip_hmac"
+type = "ip"
+stored = "hmac-sha256:ip.key"
+
+[[dataset.composite]]
+type = "host_user"
+parts = [
+  { column = "host_sha256", type = "host", stored = "sha256" },
+  { column = "user_sha256", type = "user_name", stored = "lower,sha256" },
+]
+`
+
+// TestDataMapEstate erases, one request per identifier type, from the
+// generated estate of three datasets, and checks every archive's content
+// byte for byte against the test's own filter on the clear values.
+func TestDataMapEstate(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	files := genEstate()
+	for _, f := range files {
+		f.write(t, root)
+	}
+	mapFile := filepath.Join(root, "datamap.toml")
+	if err := os.WriteFile(mapFile, []byte(estateMap), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "ip.key"), []byte(ipKeyHex+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lists := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(lists, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Some of each pool, and one of each that is in no row.
+	byClient := map[string]bool{files[0].rows[0].client: true, files[1].rows[3].client: true, "FFFFFFFF-0000-0000-0000-000000000000": true}
+	lic := files[len(files)-1].rows
+	byUser := map[string]bool{lic[0].user: true}
+	byIP := map[string]bool{lic[1].ip: true, lic[7].ip: true}
+	type pair struct{ host, user string }
+	byPair := map[pair]bool{{lic[2].host, lic[2].user}: true, {lic[5].host, lic[5].user}: true}
+	requests := []struct {
+		typ, file string
+		drops     func(estateRow) bool
+		read      []string // the datasets read
+	}{
+		{"client_id", write("clients.txt", strings.Join(slices.Sorted(maps.Keys(byClient)), "\n")),
+			func(r estateRow) bool { return byClient[r.client] }, []string{"custom-events", "exceptions"}},
+		// The map stores lower-cased user names' digests: a request in
+		// another case matches.
+		{"user_name", write("users.txt", strings.ToUpper(lic[0].user)+"\n"),
+			func(r estateRow) bool { return r.user != "" && byUser[r.user] }, []string{"licences"}},
+		{"ip", write("ips.txt", strings.Join(slices.Sorted(maps.Keys(byIP)), "\n")),
+			func(r estateRow) bool { return byIP[r.ip] }, []string{"licences"}},
+		// Parts in the other order than the map's: the header says which.
+		{"host_user", write("pairs.csv", fmt.Sprintf("user_name,host\n%s,%s\n%s,%s\n", lic[2].user, lic[2].host, lic[5].user, lic[5].host)),
+			func(r estateRow) bool { return byPair[pair{r.host, r.user}] }, []string{"licences"}},
+	}
+	dropped := func(r estateRow, upto int) bool {
+		for _, q := range requests[:upto+1] {
+			if q.drops(r) {
+				return true
+			}
+		}
+		return false
+	}
+	a := scrubtest.NewAudit(t)
+	for i, q := range requests {
+		out := runPlain(t, nil, a.WithAudit([]string{"erase", "--map", mapFile, "--ids", q.typ + "=" + q.file, "--json", "--no-progress"})...)
+		if out.err != nil {
+			t.Fatalf("%s: %v\n%s", q.typ, out.err, out.stderr)
+		}
+		var res struct {
+			Archives []struct {
+				Key, Status, Dataset string
+				RowsRemoved          int64 `json:"rows_removed"`
+			} `json:"archives"`
+			Datasets []struct {
+				Name string
+				Read bool
+			} `json:"datasets"`
+			Audit struct{ Batch string } `json:"audit"`
+		}
+		if err := json.Unmarshal([]byte(out.stdout), &res); err != nil {
+			t.Fatal(err)
+		}
+		var read []string
+		for _, d := range res.Datasets {
+			if d.Read {
+				read = append(read, d.Name)
+			} else if !strings.Contains(out.stderr, "dataset "+d.Name+" ") || !strings.Contains(out.stderr, "not read") {
+				t.Errorf("%s: the summary does not say dataset %s is not read:\n%s", q.typ, d.Name, out.stderr)
+			}
+		}
+		if !slices.Equal(read, q.read) {
+			t.Errorf("%s: datasets read %v, want %v", q.typ, read, q.read)
+		}
+		removed := map[string]int64{}
+		for _, ar := range res.Archives {
+			if !slices.Contains(q.read, ar.Dataset) {
+				t.Errorf("%s: archive %s of dataset %q", q.typ, ar.Key, ar.Dataset)
+			}
+			removed[filepath.Base(ar.Key)] = ar.RowsRemoved
+		}
+		for _, f := range files {
+			want := f.csv(func(r estateRow) bool { return !dropped(r, i) })
+			if got := f.content(t, root); !bytes.Equal(got, want) {
+				t.Errorf("after the %s request, %s holds %d bytes, want %d:\n%s\nwant\n%s", q.typ, f.path, len(got), len(want), got, want)
+			}
+			if !slices.Contains(q.read, f.dataset) {
+				continue
+			}
+			n := int64(0)
+			for _, r := range f.rows {
+				if q.drops(r) && (i == 0 || !dropped(r, i-1)) {
+					n++
+				}
+			}
+			if removed[filepath.Base(f.path)] != n {
+				t.Errorf("%s: %s: %d rows removed, want %d", q.typ, f.path, removed[filepath.Base(f.path)], n)
+			}
+		}
+		// The log records the map's hash and each archive's dataset.
+		sum := sha256.Sum256([]byte(estateMap))
+		logData, err := os.ReadFile(filepath.Join(a.Dir, res.Audit.Batch+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(logData, []byte(`"map_sha256":"`+hex.EncodeToString(sum[:])+`"`)) {
+			t.Errorf("%s: the log does not record the map's SHA-256", q.typ)
+		}
+		if !bytes.Contains(logData, []byte(`"dataset":"`+q.read[0]+`"`)) {
+			t.Errorf("%s: the log does not name the dataset %s", q.typ, q.read[0])
+		}
+	}
+	if out := runPlain(t, nil, "verify", "--allowed-signers", a.AllowedSigners, a.Dir); out.err != nil {
+		t.Fatalf("verify: %v\n%s", out.err, out.stderr)
+	}
+	// Every request dropped some rows of each dataset it read (the
+	// test would prove little otherwise).
+	for _, q := range requests {
+		n := 0
+		for _, f := range files {
+			for _, r := range f.rows {
+				if q.drops(r) {
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("request %s drops no row of the estate", q.typ)
+		}
+	}
+}
+

@@ -8,16 +8,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/scrubtool/scrub/scrub/cli"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
@@ -370,3 +374,116 @@ func TestDataMapEstate(t *testing.T) {
 	}
 }
 
+// newEstate writes the generated estate and its map, and returns the map.
+func newEstate(t *testing.T, doc string) (root, mapFile string) {
+	t.Helper()
+	root = t.TempDir()
+	for _, f := range genEstate() {
+		f.write(t, root)
+	}
+	mapFile = filepath.Join(root, "datamap.toml")
+	if err := os.WriteFile(mapFile, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "ip.key"), []byte(ipKeyHex+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return root, mapFile
+}
+
+// TestDataMapBadInput checks that a request the map cannot route, a map
+// whose datasets overlap, and a column missing in an archive are each a
+// clear error, with nothing written.
+func TestDataMapBadInput(t *testing.T) {
+	t.Parallel()
+	ids := writeFile(t, "ids.txt", "FFFFFFFF-0000-0000-0000-000000000000\n")
+	overlap := estateMap + "\n[[dataset]]\nname = \"all-events\"\nlocation = \"events\"\n[[dataset.column]]\nname = \"Client ID\"\ntype = \"client_id\"\n"
+	missing := strings.Replace(estateMap, `name = "clientId"`, `name = "client_id"`, 1)
+	for _, c := range []struct {
+		name, doc string
+		args      []string
+		want      string
+		usage     bool
+	}{
+		{"unknown type", estateMap, []string{"--ids", "email=" + ids}, `holds no identifier of type "email" (it knows client_id, host_user, ip, user_name)`, true},
+		{"no type", estateMap, []string{"--ids", ids}, "with --map give TYPE=FILE", true},
+		{"source", estateMap, []string{"--ids", "client_id=" + ids, "somewhere"}, "give no SOURCE", true},
+		{"column flag", estateMap, []string{"--ids", "client_id=" + ids, "--column", "x"}, "--column goes without --map", true},
+		{"bad map", "[[dataset]]\nname = 1\n", []string{"--ids", "client_id=" + ids}, "datamap.toml:2: dataset.name: want a string, not an integer", true},
+		{"overlap", overlap, []string{"--ids", "client_id=" + ids}, `is in the datasets "custom-events" and "all-events" of the data map`, false},
+		{"missing column", missing, []string{"--ids", "client_id=" + ids}, `missing "client_id"`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root, mapFile := newEstate(t, c.doc)
+			before := snapshot(t, root)
+			out := run(t, nil, append([]string{"erase", "--map", mapFile, "--no-progress"}, c.args...)...)
+			var u *cli.UsageError
+			switch {
+			case out.err == nil:
+				t.Fatalf("no error:\n%s", out.stderr)
+			case errors.As(out.err, &u) != c.usage:
+				t.Errorf("usage error %v, want %v: %v", !c.usage, c.usage, out.err)
+			case !strings.Contains(out.err.Error()+out.stderr, c.want):
+				t.Errorf("error %v\n%s\nwant %q", out.err, out.stderr, c.want)
+			}
+			if after := snapshot(t, root); !maps.Equal(before, after) {
+				t.Errorf("the estate changed")
+			}
+		})
+	}
+}
+
+// snapshot returns the SHA-256 of every file below root.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out[p] = sha256File(t, p)
+		}
+		return err
+	})
+	return out
+}
+
+// TestMapCheck checks scrub map check on the estate: a consistent map
+// gives the table; a missing column, an archive in two datasets and one in
+// none are each named, and the exit is an error.
+func TestMapCheck(t *testing.T) {
+	t.Parallel()
+	root, mapFile := newEstate(t, estateMap)
+	out := runPlain(t, nil, "map", "check", mapFile)
+	if out.err != nil {
+		t.Fatalf("%v\n%s", out.err, out.stderr)
+	}
+	for _, want := range []string{"DATASET", "custom-events", "licences", "host_user = host_sha256 (host, sha256) + user_sha256 (user_name, lower,sha256)"} {
+		if !strings.Contains(out.stdout, want) {
+			t.Errorf("table without %q:\n%s", want, out.stdout)
+		}
+	}
+	if !regexp.MustCompile(`exceptions\s+\S+\s+3\s+3\s+clientId \(client_id, clear\)`).MatchString(out.stdout) {
+		t.Errorf("table:\n%s", out.stdout)
+	}
+	// An archive in no dataset, one in two, a missing column.
+	if err := os.WriteFile(filepath.Join(root, "events", "notes.csv"), []byte("a,b\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(estateMap, `name = "clientId"`, `name = "client_id"`, 1) +
+		"\n[[dataset]]\nname = \"all-licences\"\nlocation = \"licences\"\n[[dataset.column]]\nname = \"ip_hmac\"\ntype = \"ip\"\n"
+	if err := os.WriteFile(mapFile, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = runPlain(t, nil, "map", "check", "--sample", "1", mapFile)
+	if out.err == nil {
+		t.Fatalf("no error:\n%s", out.stderr)
+	}
+	for _, want := range []string{
+		"notes.csv is in no dataset",
+		"register-2024.csv is in the datasets licences and all-licences",
+		`dataset exceptions (line 11):`, `missing "client_id"`,
+	} {
+		if !strings.Contains(out.stderr, want) {
+			t.Errorf("no %q in:\n%s", want, out.stderr)
+		}
+	}
+}

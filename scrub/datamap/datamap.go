@@ -188,12 +188,33 @@ func decodeError(path string, err error) error {
 	if errors.As(err, &de) {
 		line, _ := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if m := typeErrRE.FindStringSubmatch(msg); m != nil {
+			want := map[string]string{"string": "a string", "[]string": "an array of strings", "[]datamap.fileColumn": "an array of tables",
+				"[]datamap.fileDataset": "[[dataset]] tables", "[]datamap.fileComposite": "[[dataset.composite]] tables"}[m[2]]
+			msg = fmt.Sprintf("want %s, not %s %s", cmpOr(want, "another kind of value"), article(m[1]), m[1])
+		}
 		if k := de.Key(); len(k) > 0 {
 			msg = strings.Join(k, ".") + ": " + msg
 		}
 		return &LineError{path, line, errors.New(msg)}
 	}
 	return &LineError{File: path, Err: err}
+}
+
+var typeErrRE = regexp.MustCompile(`^cannot decode TOML (\w+) into (?:struct field \S+ of )?type (\S+)`)
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // knownKeys lists the keys allowed where key is.
@@ -249,7 +270,7 @@ func (p *checker) check(f *fileMap) error {
 		return &LineError{File: p.m.Path, Err: errors.New("no [[dataset]]: a data map names at least one dataset")}
 	}
 	names := map[string]bool{}
-	kinds := map[string]string{}      // type -> "column" or "composite"
+	kinds := map[string]string{}     // type -> "column" or "composite"
 	partsOf := map[string][]string{} // composite type -> sorted part types
 	for i, fd := range f.Datasets {
 		k := fmt.Sprintf("dataset[%d]", i)

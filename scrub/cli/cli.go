@@ -25,6 +25,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/batch"
+	"github.com/scrubtool/scrub/scrub/datamap"
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/store"
@@ -437,8 +438,10 @@ type batchSpec struct {
 	// process; its error replaces scrub.ErrNoArchives, and nil makes a
 	// batch of no archives a success (a sweep with nothing new).
 	noArchives func() error
-	// filters, with --map, are the filters of the datasets read, by name.
+	// filters, with --map, are the filters of the datasets read, by name;
+	// stored the sets they match, one per type and stored form.
 	filters map[string]*filter.Filter
+	stored  []datamap.Stored
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -697,6 +700,12 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if spec.listed != nil && sum != nil && runErr == nil {
 		var err error
 		if hints, err = unmatched(sum, b, idKey, spec, o.shard); err != nil {
+			runErr = err
+		}
+	}
+	if spec.stored != nil && sum != nil && runErr == nil {
+		var err error
+		if hints, err = mapUnmatched(sum, b, idKey, spec.stored, o.shard); err != nil {
 			runErr = err
 		}
 	}

@@ -177,13 +177,65 @@ func (o *eraseOptions) mapSpec(env Env, spec *batchSpec) error {
 	for _, s := range stored {
 		n += s.Set.Len()
 	}
-	spec.plain = plain
+	spec.plain, spec.stored = plain, stored
 	spec.ids = batch.IDs{N: n, Each: func(k *audit.IDKey, fn func(id, tag string)) {
 		for _, s := range stored {
 			s.Set.Each(func(id string) { fn(id, k.Tag([]byte(id))) })
 		}
 	}}
 	return nil
+}
+
+// mapUnmatched counts the stored forms of the request's identifiers that
+// matched no row of the datasets read (those of an interrupted attempt
+// included) into sum.IDsUnmatched, logs their tags, and returns what to
+// tell the operator: per type and stored form, never an identifier.
+func mapUnmatched(sum *scrub.Summary, b *batch.Batch, idKey *audit.IDKey, stored []datamap.Stored, shard *scrub.Shard) ([]string, error) {
+	var tags, per []string
+	n, total := 0, 0
+	for _, s := range stored {
+		k := 0
+		s.Set.Each(func(id string) {
+			total++
+			if sum.Matched(id) {
+				return
+			}
+			if idKey != nil {
+				tag := idKey.Tag([]byte(id))
+				if b.MatchedBefore(tag) || sum.MatchedTag(tag) {
+					return
+				}
+				tags = append(tags, tag)
+			}
+			k++
+		})
+		if k > 0 {
+			per = append(per, fmt.Sprintf("%s (%s): %d of %d", s.Type, s.Stored, k, s.Set.Len()))
+		}
+		n += k
+	}
+	sum.IDsUnmatched = &n
+	if n == 0 {
+		return nil, nil
+	}
+	if idKey != nil {
+		slices.Sort(tags)
+		if n == total {
+			tags = nil // all of them: the ids events name them
+		}
+		if err := b.Unmatched(n, tags); err != nil {
+			return nil, err
+		}
+	}
+	where, advice := "the datasets read", "check the lists for typos and stray characters, and the map's stored forms"
+	if shard != nil {
+		where, advice = "the archives of share "+shard.String()+" read", "other shares may hold them"
+	}
+	msg := fmt.Sprintf("%d of the %d stored forms of the listed identifiers matched no row of %s (%s); %s", n, total, where, strings.Join(per, ", "), advice)
+	if idKey != nil {
+		msg += " (the audit log names them by their HMAC tags)"
+	}
+	return []string{msg}, nil
 }
 
 // readTuples reads a composite type's tuple file (- for standard input).

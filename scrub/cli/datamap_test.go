@@ -300,10 +300,17 @@ func TestDataMapEstate(t *testing.T) {
 				Name string
 				Read bool
 			} `json:"datasets"`
-			Audit struct{ Batch string } `json:"audit"`
+			Audit        struct{ Batch string } `json:"audit"`
+			IDsUnmatched *int                   `json:"ids_unmatched"`
 		}
 		if err := json.Unmarshal([]byte(out.stdout), &res); err != nil {
 			t.Fatal(err)
+		}
+		// The client_id list holds one ID in no row, each other list none.
+		if wantUnmatched := boolInt(q.typ == "client_id"); res.IDsUnmatched == nil || *res.IDsUnmatched != wantUnmatched {
+			t.Errorf("%s: ids_unmatched %v, want %d", q.typ, res.IDsUnmatched, wantUnmatched)
+		} else if wantUnmatched > 0 && !strings.Contains(out.stderr, "client_id (clear): 1 of 3") {
+			t.Errorf("%s: no hint about the unmatched ID:\n%s", q.typ, out.stderr)
 		}
 		var read []string
 		for _, d := range res.Datasets {
@@ -486,4 +493,11 @@ func TestMapCheck(t *testing.T) {
 			t.Errorf("no %q in:\n%s", want, out.stderr)
 		}
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

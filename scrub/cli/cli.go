@@ -306,7 +306,14 @@ var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-k
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
 		"the file name. * and ? stay within a directory, ** crosses any number of them\n"+
 		"(exports/**/*.csv.gz), {zip,gz} is either. Exit codes: 0 done, 1 failure,\n"+
-		"2 usage error, 3 partial.\n",
+		"2 usage error, 3 partial.\n"+
+		"\nWith a data map (--map FILE, no SOURCE), each --ids is TYPE=FILE and reaches\n"+
+		"every dataset of the map that holds that type of identifier, in its own\n"+
+		"columns and stored form; the other datasets are not read. A composite type's\n"+
+		"FILE is a CSV whose header names the part types:\n"+
+		"  scrub erase --map ops/datamap.toml --ids client_id=clients.txt \\\n"+
+		"      --ids host_user=pairs.csv --key keys/signer --id-key keys/id.key\n"+
+		"See scrub map check --help, and Data maps in docs/operators-guide.md.\n",
 	"scrub erase --ids ids.txt --key keys/signer --id-key keys/id.key --audit scrub-audit --ticket GDPR-1234 exports/")
 
 func (o *eraseOptions) delim() (byte, error) {

@@ -501,3 +501,81 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestDataMapResume cuts a map-routed batch back to what a run killed
+// after its first replacement leaves (the journal up to the first verified
+// step, no bundle): the same command takes it up, with each dataset's own
+// columns, and the estate ends exactly as one run leaves it.
+func TestDataMapResume(t *testing.T) {
+	t.Parallel()
+	root, mapFile := newEstate(t, estateMap)
+	files := genEstate()
+	ids := writeFile(t, "ids.txt", files[0].rows[0].client+"\n"+files[1].rows[0].client+"\n")
+	drop := map[string]bool{files[0].rows[0].client: true, files[1].rows[0].client: true}
+	a := scrubtest.NewAudit(t)
+	args := a.WithAudit([]string{"erase", "--map", mapFile, "--ids", "client_id=" + ids, "--no-progress", "--json"})
+	if out := runPlain(t, nil, args...); out.err != nil {
+		t.Fatalf("%v\n%s", out.err, out.stderr)
+	}
+	b := scrubtest.Batches(t, a.Dir)[0]
+	raw, err := os.ReadFile(filepath.Join(a.Dir, b+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.Index(raw, []byte(`"type":"verified"`))
+	end += bytes.IndexByte(raw[end:], '\n') + 1
+	entries, _ := os.ReadDir(a.Dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), b) {
+			os.Remove(filepath.Join(a.Dir, e.Name()))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(a.Dir, b+".journal"), raw[:end], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The archives after the first replaced one were not reached.
+	var first struct{ Key string }
+	line := raw[bytes.LastIndexByte(raw[:end-1], '\n')+1 : end]
+	if err := json.Unmarshal(line, &first); err != nil || first.Key == "" {
+		t.Fatalf("verified step %s: %v", line, err)
+	}
+	for _, f := range files {
+		if filepath.Join(root, f.path) != first.Key {
+			f.write(t, root)
+		}
+	}
+	out := runPlain(t, nil, args...)
+	if out.err != nil || !strings.Contains(out.stderr, "resuming") {
+		t.Fatalf("resume: %v\n%s", out.err, out.stderr)
+	}
+	var res struct {
+		Archives []struct{ Key, Status, Dataset string } `json:"archives"`
+	}
+	if err := json.Unmarshal([]byte(out.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, f := range files {
+		status[filepath.Base(f.path)] = "unchanged"
+		if slices.ContainsFunc(f.rows, func(r estateRow) bool { return drop[r.client] }) {
+			status[filepath.Base(f.path)] = "erased"
+		}
+	}
+	if len(res.Archives) != 6 {
+		t.Errorf("%d archives, want the 6 of the two datasets read", len(res.Archives))
+	}
+	for _, ar := range res.Archives {
+		if ar.Status != status[filepath.Base(ar.Key)] || ar.Dataset == "" ||
+			!strings.Contains(ar.Key, "/"+map[string]string{"custom-events": "events", "exceptions": "exceptions"}[ar.Dataset]+"/") {
+			t.Errorf("archive %+v, want %s", ar, status[filepath.Base(ar.Key)])
+		}
+	}
+	for _, f := range files {
+		if want, got := f.csv(func(r estateRow) bool { return !drop[r.client] }), f.content(t, root); !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, want %d", f.path, len(got), len(want))
+		}
+	}
+	if out := runPlain(t, nil, "verify", "--allowed-signers", a.AllowedSigners, a.Dir); out.err != nil {
+		t.Fatalf("verify: %v\n%s", out.err, out.stderr)
+	}
+}

@@ -345,6 +345,11 @@ func (b *Batch) takeUp(ctx context.Context, st audit.Start) (bool, error) {
 			}
 			b.req.Cutoff = cutoff
 		}
+		if b.req.Map != nil && len(b.req.Map.Retention) > 0 {
+			if err := recordedRetention(j.Start.Options, b.req.Map.Retention); err != nil {
+				return false, fmt.Errorf("resume %s: its journal records %v; start a new batch with --resume=false", j.Batch, err)
+			}
+		}
 		w, err := audit.Resume(loc, "", b.cfg.Key, j, st, b.cfg.writerOptions()...)
 		if err != nil {
 			return false, fmt.Errorf("resume %s: %w", j.Batch, err)

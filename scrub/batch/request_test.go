@@ -225,3 +225,26 @@ func TestRequestWithMap(t *testing.T) {
 		t.Error("the identity does not change with the types")
 	}
 }
+
+// TestRecordedRetention: a resumed batch takes each dataset's cutoff from
+// the options its batch_start recorded, and refuses options without one.
+func TestRecordedRetention(t *testing.T) {
+	r := requests(t)["plain erase"]
+	at := time.Date(2025, 1, 2, 3, 4, 5, 600, time.UTC)
+	r.Map = &MapRef{File: "m.toml", SHA256: "ab", Retention: []DatasetCutoff{{"licences", "365d", "issued", at}}}
+	opts := r.options()
+	if !strings.Contains(string(opts), `"retention":[{"cutoff":"2025-01-02T03:04:05.0000006Z","dataset":"licences","older_than":"365d","time_column":"issued"}]`) {
+		t.Errorf("options %s", opts)
+	}
+	if !strings.Contains(r.identity(Erase), `"map_retention":true`) {
+		t.Errorf("identity %s", r.identity(Erase))
+	}
+	now := []DatasetCutoff{{"licences", "365d", "issued", time.Now()}}
+	if err := recordedRetention(opts, now); err != nil || !now[0].Cutoff.Equal(at) {
+		t.Errorf("recordedRetention: %v, %v; want %v", now[0].Cutoff, err, at)
+	}
+	other := []DatasetCutoff{{"events", "30d", "Timestamp", time.Now()}}
+	if err := recordedRetention(opts, other); err == nil {
+		t.Error("a dataset without a recorded cutoff was taken up")
+	}
+}

@@ -129,37 +129,38 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 // eraseOptions are the parsed flags of erase.
 type eraseOptions struct {
-	ids        string
-	idsTyped   []string // every --ids, for --map
-	mapFile    string   // --map
-	dmap       *mapRun  // the loaded map
-	columns    list
-	include    list
-	exclude    list
-	jobs       int
-	dryRun     bool
-	json       bool
-	noProgress bool
-	level      int
-	delimiter  string
-	maxRecord  int
-	endpoint   string
-	partSize   int64
-	verify     string
-	key        string
-	idKey      string
-	audit      string
-	ticket     string
-	resume     bool
-	takeOver   bool // --take-over-lock
-	anchor     anchorFlags
-	memory     memoryFlag
-	maxMember  int64
-	maxRatio   int
-	allowUTF8  bool
-	accept     bool // --accept-unconditional-writes
-	shard      *scrub.Shard
-	sources    []string
+	ids          string
+	idsTyped     []string // every --ids, for --map
+	mapFile      string   // --map
+	mapRetention bool     // --retention
+	dmap         *mapRun  // the loaded map
+	columns      list
+	include      list
+	exclude      list
+	jobs         int
+	dryRun       bool
+	json         bool
+	noProgress   bool
+	level        int
+	delimiter    string
+	maxRecord    int
+	endpoint     string
+	partSize     int64
+	verify       string
+	key          string
+	idKey        string
+	audit        string
+	ticket       string
+	resume       bool
+	takeOver     bool // --take-over-lock
+	anchor       anchorFlags
+	memory       memoryFlag
+	maxMember    int64
+	maxRatio     int
+	allowUTF8    bool
+	accept       bool // --accept-unconditional-writes
+	shard        *scrub.Shard
+	sources      []string
 
 	allowPlaceholders bool
 	maxShare          float64
@@ -230,6 +231,8 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		if err := o.parseMap(); err != nil {
 			return nil, err
 		}
+	} else if o.mapRetention {
+		return nil, usagef("--retention goes with --map (without a map: --older-than AGE)")
 	}
 	switch {
 	case o.ids == "" && o.olderThan == "" && command == "erase" && o.dmap == nil:
@@ -652,7 +655,11 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if err != nil {
 		return err
 	}
-	if err := o.resolveCutoff(time.Now()); err != nil {
+	now := time.Now()
+	if err := o.resolveCutoff(now); err != nil {
+		return err
+	}
+	if err := o.resolveMapCutoffs(now); err != nil {
 		return err
 	}
 	prog := newProgress(terminal, !o.noProgress)
@@ -668,6 +675,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		return err
 	}
 	o.cutoff = b.Request().Cutoff // a resumed batch keeps its own
+	o.applyCutoffs(sources, b.Request())
 	if spec.started != nil {
 		if err := spec.started(b); err != nil {
 			_, sealErr := b.Seal(ctx, err)
@@ -693,6 +701,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.ids.N, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	o.printMapNotes(env.Stderr)
+	o.printMapCutoffs(env.Stderr)
 	o.printCutoff(env.Stderr)
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	if errors.Is(runErr, scrub.ErrNoArchives) && spec.noArchives != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
@@ -40,10 +42,14 @@ func (f idsFlag) Set(v string) error {
 type mapRun struct {
 	m     *datamap.Map
 	files []batch.TypedFile
-	// read are the datasets that hold a requested type, in map order,
-	// with their locations resolved (o.sources, in the same order);
-	// unread those that hold none.
+	// read are the datasets that hold a requested type (or, with
+	// --retention, have a retention), in map order, with their locations
+	// resolved (o.sources, in the same order); unread the others.
 	read, unread []*datamap.Dataset
+	// retention is --retention: each dataset's rows older than its
+	// retention go too; cutoffs are the batch's, once it has begun.
+	retention bool
+	cutoffs   []batch.DatasetCutoff
 }
 
 // parseMap loads --map and checks the flags that go with it: --ids
@@ -61,15 +67,15 @@ func (o *eraseOptions) parseMap() error {
 	case o.delimiter != "":
 		return usagef("--delimiter goes without --map: the map gives each dataset's (delimiter = ...)")
 	case o.olderThan != "":
-		return usagef("--older-than does not go with --map yet: purge by age with the flags, one dataset at a time")
-	case len(o.idsTyped) == 0:
-		return usagef("--map needs --ids TYPE=FILE, one for each identifier type of the request")
+		return usagef("--older-than goes without --map: with a map, --retention purges each dataset by its own retention")
+	case len(o.idsTyped) == 0 && !o.mapRetention:
+		return usagef("--map needs --ids TYPE=FILE, one for each identifier type of the request, or --retention")
 	}
 	m, err := loadMap(o.mapFile)
 	if err != nil {
 		return err
 	}
-	r := &mapRun{m: m}
+	r := &mapRun{m: m, retention: o.mapRetention}
 	known := m.Types()
 	for _, v := range o.idsTyped {
 		typ, file, ok := strings.Cut(v, "=")
@@ -85,15 +91,73 @@ func (o *eraseOptions) parseMap() error {
 	}
 	o.sources, o.ids = nil, ""
 	for _, d := range m.Datasets {
-		if !slices.ContainsFunc(r.files, func(f batch.TypedFile) bool { return d.Holds(f.Type) }) {
+		if !slices.ContainsFunc(r.files, func(f batch.TypedFile) bool { return d.Holds(f.Type) }) && !(r.retention && d.Retention != "") {
 			r.unread = append(r.unread, d)
 			continue
 		}
 		r.read = append(r.read, d)
 		o.sources = append(o.sources, mapLocation(m, d))
 	}
+	if r.retention && !slices.ContainsFunc(m.Datasets, func(d *datamap.Dataset) bool { return d.Retention != "" }) {
+		return usagef("--retention: no dataset of %s has a retention", o.mapFile)
+	}
 	o.dmap = r
 	return nil
+}
+
+// resolveMapCutoffs fixes each retention's cutoff, once, as the batch
+// starts (a resumed batch then takes its own: applyCutoffs). A fixed
+// cutoff in the future is refused: it would purge rows not yet old.
+func (o *eraseOptions) resolveMapCutoffs(now time.Time) error {
+	if o.dmap == nil || !o.dmap.retention {
+		return nil
+	}
+	for _, d := range o.dmap.read {
+		if d.Retention == "" {
+			continue
+		}
+		a, err := parseAge(d.Retention)
+		if err != nil {
+			return err // checked when the map was loaded
+		}
+		c := a.cutoff(now)
+		if c.After(now) {
+			return usagef("%s:%d: the retention %s of dataset %s is in the future: every row would go", o.mapFile, d.RetentionLine, d.Retention, d.Name)
+		}
+		o.dmap.cutoffs = append(o.dmap.cutoffs, batch.DatasetCutoff{Dataset: d.Name, OlderThan: d.Retention,
+			TimeColumn: cmp.Or(d.TimeColumn, filter.DefaultTimeColumn), Cutoff: c})
+	}
+	return nil
+}
+
+// applyCutoffs gives the sources of the datasets with a retention their
+// cutoff: those of the batch (its request's, which a resumed batch took
+// from the one it resumed).
+func (o *eraseOptions) applyCutoffs(sources []scrub.Source, req *batch.Request) {
+	if o.dmap == nil || req.Map == nil || len(req.Map.Retention) == 0 {
+		return
+	}
+	o.dmap.cutoffs = req.Map.Retention
+	for i := range sources {
+		for _, c := range o.dmap.cutoffs {
+			if sources[i].Dataset != c.Dataset {
+				continue
+			}
+			f := *sources[i].Filter
+			f.Before, f.TimeColumn = c.Cutoff, c.TimeColumn
+			sources[i].Filter = &f
+		}
+	}
+}
+
+// printMapCutoffs tells the user what goes by age, per dataset.
+func (o *eraseOptions) printMapCutoffs(w io.Writer) {
+	if o.dmap == nil {
+		return
+	}
+	for _, c := range o.dmap.cutoffs {
+		fmt.Fprintf(w, "scrub: dataset %s: rows whose %s is before %s go (retention %s)\n", c.Dataset, c.TimeColumn, c.Cutoff.Format(time.RFC3339Nano), c.OlderThan)
+	}
 }
 
 // idFiles returns the ID files of the request.
@@ -169,8 +233,12 @@ func (o *eraseOptions) mapSpec(env Env, spec *batchSpec) error {
 	}
 	spec.filters = map[string]*filter.Filter{}
 	for _, p := range plans {
-		if p.Filter != nil {
+		switch {
+		case p.Filter != nil:
 			spec.filters[p.Dataset.Name] = p.Filter
+		case r.retention && p.Dataset.Retention != "":
+			// By age alone; its cutoff is set once the batch begins.
+			spec.filters[p.Dataset.Name] = &filter.Filter{MaxRecord: o.maxRecord, AllowInvalidUTF8: o.allowUTF8, Delimiter: p.Dataset.Delimiter}
 		}
 	}
 	n := 0
@@ -274,7 +342,7 @@ func (o *eraseOptions) mapRef() *batch.MapRef {
 	if o.dmap == nil {
 		return nil
 	}
-	ref := &batch.MapRef{File: o.mapFile, SHA256: o.dmap.m.SHA256, IDsFiles: o.dmap.files}
+	ref := &batch.MapRef{File: o.mapFile, SHA256: o.dmap.m.SHA256, IDsFiles: o.dmap.files, Retention: o.dmap.cutoffs}
 	for _, d := range o.dmap.read {
 		ref.Datasets = append(ref.Datasets, d.Name)
 	}
@@ -288,7 +356,9 @@ type datasetNote struct {
 	Location string   `json:"location"`
 	Read     bool     `json:"read"`
 	Types    []string `json:"types,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
+	// Cutoff is the dataset's with --retention: its rows older go.
+	Cutoff string `json:"cutoff,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // mapNotes tells which datasets the request reads, and why not the others.
@@ -304,8 +374,16 @@ func (o *eraseOptions) mapNotes() []datasetNote {
 				n.Types = append(n.Types, f.Type)
 			}
 		}
+		for _, c := range o.dmap.cutoffs {
+			if c.Dataset == d.Name {
+				n.Cutoff = c.Cutoff.Format(time.RFC3339Nano)
+			}
+		}
 		if !n.Read {
 			n.Reason = "holds none of the requested identifier types"
+			if o.dmap.retention {
+				n.Reason += ", and has no retention"
+			}
 		}
 		notes = append(notes, n)
 	}
@@ -316,7 +394,11 @@ func (o *eraseOptions) mapNotes() []datasetNote {
 func (o *eraseOptions) printMapNotes(w io.Writer) {
 	for _, n := range o.mapNotes() {
 		if n.Read {
-			fmt.Fprintf(w, "scrub: dataset %s (%s): read for %s\n", n.Name, quoteName(n.Location), strings.Join(n.Types, ", "))
+			what := strings.Join(n.Types, ", ")
+			if n.Cutoff != "" {
+				what = strings.TrimPrefix(what+", and its retention", ", and ")
+			}
+			fmt.Fprintf(w, "scrub: dataset %s (%s): read for %s\n", n.Name, quoteName(n.Location), what)
 		} else {
 			fmt.Fprintf(w, "scrub: dataset %s (%s): not read: it %s\n", n.Name, quoteName(n.Location), n.Reason)
 		}
@@ -326,4 +408,5 @@ func (o *eraseOptions) printMapNotes(w io.Writer) {
 // registerMap adds --map to erase's flags.
 func (o *eraseOptions) registerMap(fs *flag.FlagSet) {
 	fs.StringVar(&o.mapFile, "map", "", "data map `FILE` (TOML): the datasets, their locations and identifier columns; the sources come from it, and each --ids is TYPE=FILE")
+	fs.BoolVar(&o.mapRetention, "retention", false, "with --map: also remove each dataset's rows older than its retention (the map's retention and time_column); --ids is then optional")
 }

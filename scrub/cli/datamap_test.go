@@ -579,3 +579,63 @@ func TestDataMapResume(t *testing.T) {
 		t.Fatalf("verify: %v\n%s", out.err, out.stderr)
 	}
 }
+
+// TestDataMapRetention: with --retention, each dataset with a retention
+// loses its rows older than it, read from its own time column, besides
+// the request's identifiers; datasets with neither are not read; the log
+// records each cutoff.
+func TestDataMapRetention(t *testing.T) {
+	t.Parallel()
+	doc := strings.Replace(estateMap, `retention = "365d"`, `retention = "2025-01-01"`, 1)
+	root, mapFile := newEstate(t, doc)
+	files := genEstate()
+	a := scrubtest.NewAudit(t)
+
+	out := runPlain(t, nil, a.WithAudit([]string{"erase", "--map", mapFile, "--retention", "--no-progress", "--json"})...)
+	if out.err != nil {
+		t.Fatalf("%v\n%s", out.err, out.stderr)
+	}
+	for _, want := range []string{"dataset custom-events", "not read", "dataset licences", "rows whose issued is before 2025-01-01T00:00:00Z go (retention 2025-01-01)"} {
+		if !strings.Contains(out.stderr, want) {
+			t.Errorf("no %q in:\n%s", want, out.stderr)
+		}
+	}
+	kept := func(f *estateFile, r estateRow) bool { return f.dataset != "licences" || !strings.HasPrefix(r.line, "2024-") }
+	for _, f := range files {
+		if got, want := f.content(t, root), f.csv(func(r estateRow) bool { return kept(f, r) }); !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, want %d", f.path, len(got), len(want))
+		}
+	}
+	b := scrubtest.Batches(t, a.Dir)[0]
+	logData, err := os.ReadFile(filepath.Join(a.Dir, b+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"retention":[{"cutoff":"2025-01-01T00:00:00Z","dataset":"licences","older_than":"2025-01-01","time_column":"issued"}]`; !bytes.Contains(logData, []byte(want)) {
+		t.Errorf("the log does not record %s", want)
+	}
+
+	// With identifiers too: every dataset holding client IDs is read.
+	ids := writeFile(t, "ids.txt", files[0].rows[0].client+"\n")
+	out = runPlain(t, nil, a.WithAudit([]string{"erase", "--map", mapFile, "--retention", "--ids", "client_id=" + ids, "--no-progress"})...)
+	if out.err != nil {
+		t.Fatalf("%v\n%s", out.err, out.stderr)
+	}
+	for _, f := range files {
+		want := f.csv(func(r estateRow) bool { return kept(f, r) && r.client != files[0].rows[0].client })
+		if got := f.content(t, root); !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, want %d", f.path, len(got), len(want))
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"erase", "--retention", "--ids", ids, root}, "--retention goes with --map"},
+		{[]string{"erase", "--map", mapFile, "--older-than", "30d"}, "--older-than goes without --map"},
+	} {
+		if out := runPlain(t, nil, a.WithAudit(c.args)...); out.err == nil || !strings.Contains(out.err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.args, out.err, c.want)
+		}
+	}
+}

@@ -600,7 +600,9 @@ func TestDataMapRetention(t *testing.T) {
 			t.Errorf("no %q in:\n%s", want, out.stderr)
 		}
 	}
-	kept := func(f *estateFile, r estateRow) bool { return f.dataset != "licences" || !strings.HasPrefix(r.line, "2024-") }
+	kept := func(f *estateFile, r estateRow) bool {
+		return f.dataset != "licences" || !strings.HasPrefix(r.line, "2024-")
+	}
 	for _, f := range files {
 		if got, want := f.content(t, root), f.csv(func(r estateRow) bool { return kept(f, r) }); !bytes.Equal(got, want) {
 			t.Errorf("%s: %d bytes, want %d", f.path, len(got), len(want))

@@ -468,6 +468,9 @@ func TestMapCheck(t *testing.T) {
 			t.Errorf("table without %q:\n%s", want, out.stdout)
 		}
 	}
+	if strings.Contains(out.stdout, "ip.key") || !strings.Contains(out.stdout, "ip_hmac (ip, hmac-sha256)") {
+		t.Errorf("the table names the key file, or not the stored form:\n%s", out.stdout)
+	}
 	if !regexp.MustCompile(`exceptions\s+\S+\s+3\s+3\s+clientId \(client_id, clear\)`).MatchString(out.stdout) {
 		t.Errorf("table:\n%s", out.stdout)
 	}

@@ -205,6 +205,15 @@ func sampleColumns(ctx context.Context, st scrub.Store, obj scrub.Object, d *dat
 	})
 }
 
+// storedForm names a column's stored form without its key file (as the
+// log names a transform), for the table.
+func storedForm(c *datamap.Column) string {
+	if c.Transform == nil {
+		return "clear"
+	}
+	return c.Transform.String()
+}
+
 // printMapTable writes the table of datasets.
 func printMapTable(w io.Writer, rows []mapRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -212,12 +221,12 @@ func printMapTable(w io.Writer, rows []mapRow) {
 	for _, r := range rows {
 		var cols []string
 		for _, c := range r.d.Columns {
-			cols = append(cols, fmt.Sprintf("%s (%s, %s)", c.Name, c.Type, c.Stored))
+			cols = append(cols, fmt.Sprintf("%s (%s, %s)", c.Name, c.Type, storedForm(c)))
 		}
 		for _, co := range r.d.Composites {
 			var parts []string
 			for _, p := range co.Parts {
-				parts = append(parts, fmt.Sprintf("%s (%s, %s)", p.Name, p.Type, p.Stored))
+				parts = append(parts, fmt.Sprintf("%s (%s, %s)", p.Name, p.Type, storedForm(p)))
 			}
 			cols = append(cols, co.Type+" = "+strings.Join(parts, " + "))
 		}

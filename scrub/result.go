@@ -36,7 +36,7 @@ type Result struct {
 	// Dataset is the data map's dataset the archive belongs to (its
 	// Source's), "" without a map.
 	Dataset string `json:"dataset,omitempty"`
-	Format string `json:"format,omitempty"`
+	Format  string `json:"format,omitempty"`
 	// VersionID is the version that was read, in a versioned store.
 	VersionID   string `json:"version_id,omitempty"`
 	RowsScanned int64  `json:"rows_scanned"`

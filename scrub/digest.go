@@ -70,33 +70,56 @@ func (p *prefixHash) sum(size int64) (string, error) {
 	return hex.EncodeToString(p.h.Sum(nil)), nil
 }
 
-// tagSet wraps the filter's ID set for one archive and remembers which
+// tagSet wraps the ID sets of an archive's filter and remembers which
 // listed IDs matched, to name them in the result by their tags.
 type tagSet struct {
-	filter *filter.Filter
-	set    filter.Set
+	filter *filter.Filter // base, its sets wrapped
+	base   *filter.Filter
 	tag    func([]byte) string
 	mu     sync.Mutex
-	seen   map[string]bool
+	// seen are the IDs matched, in the form their set names them
+	// (canonicaler).
+	seen map[string]bool
 }
 
-// tagSet returns a filter for one archive that records the listed IDs it
-// matches, or o.Filter itself for a purge by age alone.
-func (o *engine) tagSet() *tagSet {
-	t := &tagSet{filter: o.Filter}
-	if o.Filter.IDs == nil { // a purge by age alone lists no ID
+// seenSet is one ID set of a tagSet's filter.
+type seenSet struct {
+	t   *tagSet
+	set filter.Set
+}
+
+// tagSet returns a filter for one archive, based on f, that records the
+// listed IDs it matches, or f itself for a purge by age alone.
+func (o *engine) tagSet(f *filter.Filter) *tagSet {
+	t := &tagSet{filter: f, base: f}
+	if f.IDs == nil && len(f.ByColumn) == 0 && len(f.Composites) == 0 { // a purge by age alone lists no ID
 		return t
 	}
-	f := *o.Filter
-	t.set, t.tag, t.seen, f.IDs = f.IDs, o.Tag, map[string]bool{}, t
-	t.filter = &f
+	w := *f
+	t.tag, t.seen = o.Tag, map[string]bool{}
+	if f.IDs != nil {
+		w.IDs = seenSet{t, f.IDs}
+	}
+	w.ByColumn = slices.Clone(f.ByColumn)
+	for i := range w.ByColumn {
+		w.ByColumn[i].IDs = seenSet{t, w.ByColumn[i].IDs}
+	}
+	w.Composites = slices.Clone(f.Composites)
+	for i := range w.Composites {
+		w.Composites[i].IDs = seenSet{t, w.Composites[i].IDs}
+	}
+	t.filter = &w
 	return t
 }
 
-func (t *tagSet) Contains(id []byte) bool {
-	if !t.set.Contains(id) {
+func (s seenSet) Contains(id []byte) bool {
+	if !s.set.Contains(id) {
 		return false
 	}
+	if c, ok := s.set.(canonicaler); ok {
+		id = c.Canonical(id)
+	}
+	t := s.t
 	t.mu.Lock()
 	if !t.seen[string(id)] {
 		t.seen[string(id)] = true
@@ -160,7 +183,6 @@ func (m *matched) add(t *tagSet) {
 	if t.seen == nil {
 		return
 	}
-	c, _ := t.set.(canonicaler)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m.mu.Lock()
@@ -169,9 +191,6 @@ func (m *matched) add(t *tagSet) {
 		m.ids = map[string]struct{}{}
 	}
 	for id := range t.seen {
-		if c != nil {
-			id = string(c.Canonical([]byte(id)))
-		}
 		m.ids[id] = struct{}{}
 	}
 }

@@ -38,6 +38,24 @@ type Source struct {
 	Name  string // as the user gave it, for messages
 	Label string // a short name, for the paths of an export's members
 	Store Store
+	// Dataset, Include, Exclude and Filter, if set, are those of the
+	// dataset of a data map the source's archives belong to: its
+	// archives are those its own globs select too (besides the
+	// options'), their filter is Filter rather than Options.Filter, and
+	// their results name Dataset. An archive two sources of different
+	// datasets select stops the batch before any is processed
+	// (ErrOverlap).
+	Dataset          string
+	Include, Exclude []string
+	Filter           *filter.Filter
+}
+
+// filterOf returns the filter of src's archives.
+func (o *Options) filterOf(src Source) *filter.Filter {
+	if src.Filter != nil {
+		return src.Filter
+	}
+	return o.Filter
 }
 
 // Progress is told about the batch as it goes. Implementations must be safe
@@ -340,7 +358,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	}
 	sum := &Summary{DryRun: opt.DryRun, Archives: make([]Result, len(p.jobs)), Outside: p.outside}
 	for i, j := range p.jobs {
-		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size}
+		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size, Dataset: sources[j.source].Dataset}
 	}
 	jobs := cmp.Or(opt.Jobs, defaultJobs(sources))
 	e := &engine{Options: opt, work: make(slots, workSlots(sources, jobs))}
@@ -349,7 +367,9 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	err = p.run(ctx, jobs, sources, func(ctx context.Context, i int, j job) error {
 		e.load.pending.Add(-1)
 		mctx, m := withMeter(ctx, opt.Progress)
-		res, err := e.processResumed(mctx, j.store, j.obj)
+		src := sources[j.source]
+		res, err := e.processResumed(mctx, j.store, j.obj, opt.filterOf(src))
+		res.Dataset = src.Dataset
 		if opt.Progress != nil {
 			m.done(j.obj.Size)
 			opt.Progress.Done(j.obj)
@@ -406,8 +426,8 @@ func prepare(ctx context.Context, sources []Source, p *plan) error {
 // retried after a conflict: the interrupted run's own upload, sent just
 // before it died, may be committed by the store only now. Its retries wait
 // 0.5, 1 and 2 s.
-func (o *engine) processResumed(ctx context.Context, st Store, obj Object) (Result, error) {
-	res, err := o.process(ctx, st, obj)
+func (o *engine) processResumed(ctx context.Context, st Store, obj Object, f *filter.Filter) (Result, error) {
+	res, err := o.process(ctx, st, obj, f)
 	if _, midway := o.Midway[o.recorded(obj.Key)]; !midway {
 		return res, err
 	}
@@ -417,20 +437,20 @@ func (o *engine) processResumed(ctx context.Context, st Store, obj Object) (Resu
 			return res, err
 		case <-time.After(wait):
 		}
-		res, err = o.process(ctx, st, obj)
+		res, err = o.process(ctx, st, obj, f)
 	}
 	return res, err
 }
 
-// process handles one archive and returns its result, and the error behind
-// a failed result.
-func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, error) {
+// process handles one archive with the filter f and returns its result,
+// and the error behind a failed result.
+func (o *engine) process(ctx context.Context, st Store, obj Object, f *filter.Filter) (Result, error) {
 	res := Result{Key: obj.Key, BytesBefore: obj.Size}
 	if obj.NotScanned != "" {
 		res.Status, res.Reason = NotScanned, obj.NotScanned
 		return res, nil
 	}
-	tags := o.tagSet()
+	tags := o.tagSet(f)
 	defer o.matched.add(tags)
 	if err := o.rollback(ctx, st, obj); err != nil {
 		res.Status, res.Error = status(err), err.Error()
@@ -518,7 +538,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		// from the store's cache now; a failure here is no reason to
 		// leave the replaced archive unsettled.
 		res.SHA256Before, _ = src.sum(c.Size())
-		o.settle(ctx, c, rep, &res)
+		o.settle(ctx, c, rep, tags.base, &res)
 		return nil
 	})
 	if err != nil {
@@ -587,7 +607,7 @@ func notScannedReason(rep *archive.Report) string {
 // still hold the rows. A failure here leaves the new archive in place and
 // the old versions kept (they may be needed to recover), and fails the
 // archive's result.
-func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res *Result) {
+func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, f *filter.Filter, res *Result) {
 	ctx = context.WithoutCancel(ctx)
 	if rb, ok := c.(ReadBacker); ok && o.VerifyFull {
 		err := rb.ReadBack(ctx, func(r io.ReaderAt, size int64) error {
@@ -596,7 +616,7 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 			if err != nil {
 				return err
 			}
-			stored, err := archive.ScanWith(r, size, o.Filter, false, o.Archive.WithoutLimits())
+			stored, err := archive.ScanWith(r, size, f, false, o.Archive.WithoutLimits())
 			if err != nil {
 				return err
 			}
@@ -695,7 +715,7 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 	// Reread then reads their bytes from the staged file and confirms
 	// them against what was read back, and reads the rest.
 	ao := o.archiveOptions(c.Size())
-	ao.Reread = o.Filter
+	ao.Reread = tags.base
 	rep, err := archive.Rewrite(w, src, c.Size(), f, ao)
 	if err == nil {
 		err = w.Flush()
@@ -707,7 +727,7 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 	if err != nil {
 		return rep, 0, "", err
 	}
-	after, err := archive.Reread(staged, size, rep, o.Filter, o.Archive.WithoutLimits())
+	after, err := archive.Reread(staged, size, rep, tags.base, o.Archive.WithoutLimits())
 	if err != nil {
 		return rep, 0, "", fmt.Errorf("verify rewritten archive: %w", err)
 	}

@@ -3,6 +3,7 @@ package scrub
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"runtime"
@@ -71,6 +72,28 @@ func (s selection) selected(obj Object) bool {
 	return s.selects == nil || s.selects(obj)
 }
 
+// Selects reports whether the source's own globs (a dataset's) let obj
+// through.
+func (src Source) Selects(obj Object) bool {
+	return selection{include: src.Include, exclude: src.Exclude}.selected(obj)
+}
+
+// ErrOverlap is wrapped by an OverlapError.
+var ErrOverlap = errors.New("an archive is in two datasets of the data map")
+
+// OverlapError stops a batch whose sources of two datasets select one
+// archive: which dataset's columns to read would be a guess.
+type OverlapError struct {
+	Key      string
+	Datasets [2]string
+}
+
+func (e *OverlapError) Error() string {
+	return fmt.Sprintf("%s is in the datasets %q and %q of the data map: their locations and globs must not overlap", e.Key, e.Datasets[0], e.Datasets[1])
+}
+
+func (e *OverlapError) Unwrap() error { return ErrOverlap }
+
 // job is one archive of a pass.
 type job struct {
 	source int // index in the sources
@@ -93,18 +116,28 @@ type plan struct {
 // as it goes.
 func list(ctx context.Context, sources []Source, sel selection, prog Progress) (*plan, error) {
 	p := &plan{}
-	seen := map[string]bool{}
+	seen := map[string]string{} // archive -> its source's dataset
 	for si, src := range sources {
 		err := src.Store.List(ctx, func(obj Object) error {
 			id := cmp.Or(obj.ID, obj.Key)
-			if !sel.selected(obj) || seen[id] || len(sel.skip) > 0 && sel.skip[sel.recorded(obj.Key)] {
+			if !sel.selected(obj) || !src.Selects(obj) {
+				return nil
+			}
+			if d, ok := seen[id]; ok {
+				if d != src.Dataset {
+					return &OverlapError{Key: obj.Key, Datasets: [2]string{d, src.Dataset}}
+				}
+				return nil
+			}
+			if len(sel.skip) > 0 && sel.skip[sel.recorded(obj.Key)] {
+				seen[id] = src.Dataset
 				return nil
 			}
 			if sel.shard != nil && !sel.shard.Has(obj) {
 				p.outside++
 				return nil
 			}
-			seen[id] = true
+			seen[id] = src.Dataset
 			p.jobs = append(p.jobs, job{si, src.Store, obj})
 			p.bytes += obj.Size
 			if prog != nil && len(p.jobs)%256 == 0 {

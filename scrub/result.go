@@ -33,7 +33,10 @@ const (
 type Result struct {
 	Key    string `json:"key"`
 	Status Status `json:"status"`
-	Format string `json:"format,omitempty"`
+	// Dataset is the data map's dataset the archive belongs to (its
+	// Source's), "" without a map.
+	Dataset string `json:"dataset,omitempty"`
+	Format  string `json:"format,omitempty"`
 	// VersionID is the version that was read, in a versioned store.
 	VersionID   string `json:"version_id,omitempty"`
 	RowsScanned int64  `json:"rows_scanned"`

@@ -209,10 +209,13 @@ const (
 
 // Archive is one archive's outcome, as an archive event records it.
 type Archive struct {
-	Key            string `json:"key"`
-	VersionID      string `json:"version_id,omitempty"`
-	Format         string `json:"format,omitempty"`
-	Status         string `json:"status"`
+	Key       string `json:"key"`
+	VersionID string `json:"version_id,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Status    string `json:"status"`
+	// Dataset is the data map's dataset the archive belongs to
+	// (absent without a map, and in logs of earlier releases).
+	Dataset        string `json:"dataset,omitempty"`
 	SizeBefore     int64  `json:"size_before"`
 	SHA256Before   string `json:"sha256_before,omitempty"`
 	SizeAfter      *int64 `json:"size_after"`

@@ -345,6 +345,11 @@ func (b *Batch) takeUp(ctx context.Context, st audit.Start) (bool, error) {
 			}
 			b.req.Cutoff = cutoff
 		}
+		if b.req.Map != nil && len(b.req.Map.Retention) > 0 {
+			if err := recordedRetention(j.Start.Options, b.req.Map.Retention); err != nil {
+				return false, fmt.Errorf("resume %s: its journal records %v; start a new batch with --resume=false", j.Batch, err)
+			}
+		}
 		w, err := audit.Resume(loc, "", b.cfg.Key, j, st, b.cfg.writerOptions()...)
 		if err != nil {
 			return false, fmt.Errorf("resume %s: %w", j.Batch, err)
@@ -414,7 +419,7 @@ func (b *Batch) step(s scrub.Step) error {
 
 func (b *Batch) archive(r scrub.Result) error {
 	return b.w.Archive(audit.Archive{
-		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status),
+		Key: r.Key, VersionID: r.VersionID, Format: r.Format, Status: string(r.Status), Dataset: r.Dataset,
 		SizeBefore: r.BytesBefore, SHA256Before: r.SHA256Before, SizeAfter: r.BytesAfter, SHA256After: r.SHA256After,
 		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, RowsExpired: r.RowsExpired, MembersCarried: r.MembersCarried,
 		MembersNotScanned: memberNotes(r.MembersNotScanned),

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,11 +70,62 @@ type Request struct {
 	// listed IDs' rows may reach before the batch stops.
 	MaxShare float64
 
+	// Map is the data map the request was routed by (nil without one):
+	// then Sources are its datasets' locations that were read, and
+	// IDsFile is "".
+	Map *MapRef
+
 	// Out is an export's output location; Blocklist an unblock's list;
 	// Queue a queue run's request queue.
 	Out       string
 	Blocklist string
 	Queue     string
+}
+
+// MapRef is the data map of a request: the file as given, the SHA-256 of
+// its bytes, the ID files by type, and the datasets read.
+type MapRef struct {
+	File     string
+	SHA256   string
+	IDsFiles []TypedFile
+	Datasets []string
+	// Retention, if set, are the datasets whose rows older than their
+	// retention go too (erase --map --retention), each with its cutoff,
+	// resolved at the start of the batch or taken from the batch being
+	// resumed.
+	Retention []DatasetCutoff
+}
+
+// DatasetCutoff is a dataset's retention in a batch.
+type DatasetCutoff struct {
+	Dataset    string
+	OlderThan  string // the map's retention, as written
+	TimeColumn string
+	Cutoff     time.Time
+}
+
+// recordedDatasetCutoff is a DatasetCutoff as batch_start's options
+// record it.
+type recordedDatasetCutoff struct {
+	Cutoff     string `json:"cutoff"`
+	Dataset    string `json:"dataset"`
+	OlderThan  string `json:"older_than"`
+	TimeColumn string `json:"time_column"`
+}
+
+// TypedFile is an ID file of one identifier type (--ids TYPE=FILE).
+type TypedFile struct {
+	Type string `json:"type"`
+	File string `json:"file"`
+}
+
+// types returns the identifier types of the request's ID files.
+func (m *MapRef) types() []string {
+	var out []string
+	for _, f := range m.IDsFiles {
+		out = append(out, f.Type)
+	}
+	return out
 }
 
 // Shards is the number of shares the request is split into (1 when it is
@@ -95,7 +147,10 @@ type eraseIdentity struct {
 	Exclude        []string `json:"exclude"`
 	IDTransform    string   `json:"id_transform,omitempty"`
 	IDTransformKey string   `json:"id_transform_key,omitempty"`
+	IDTypes        []string `json:"id_types,omitempty"`
 	Include        []string `json:"include"`
+	MapRetention   bool     `json:"map_retention,omitempty"`
+	MapSHA256      string   `json:"map_sha256,omitempty"`
 	OlderThan      string   `json:"older_than,omitempty"`
 	Queue          string   `json:"queue,omitempty"`
 	Shards         int      `json:"shards"`
@@ -138,6 +193,9 @@ func (r *Request) identity(command string) string {
 		if r.OlderThan != "" {
 			id.OlderThan, id.TimeColumn = strings.TrimSpace(r.OlderThan), r.TimeColumn
 		}
+		if r.Map != nil {
+			id.MapSHA256, id.IDTypes, id.MapRetention = r.Map.SHA256, r.Map.types(), len(r.Map.Retention) > 0
+		}
 		v = id
 	}
 	b, err := json.Marshal(v)
@@ -164,31 +222,36 @@ func (r *Request) Scope(blocklist string) string {
 // eraseOptions are the options of an erase or sweep batch, as its
 // batch_start event records them (in the order of their JSON names).
 type eraseOptions struct {
-	AcceptUnconditionalWrites bool     `json:"accept_unconditional_writes,omitempty"`
-	AllowInvalidUTF8          bool     `json:"allow_invalid_utf8"`
-	AllowPlaceholderIDs       bool     `json:"allow_placeholder_ids,omitempty"`
-	Columns                   []string `json:"columns"`
-	Cutoff                    string   `json:"cutoff,omitempty"`
-	Delimiter                 string   `json:"delimiter,omitempty"`
-	DryRun                    bool     `json:"dry_run"`
-	Endpoint                  string   `json:"endpoint,omitempty"`
-	Exclude                   []string `json:"exclude"`
-	IDTransform               string   `json:"id_transform,omitempty"`
-	IDTransformKey            string   `json:"id_transform_key,omitempty"`
-	IDsFile                   string   `json:"ids_file"`
-	Include                   []string `json:"include"`
-	Jobs                      int      `json:"jobs"`
-	Level                     int      `json:"level"`
-	MaxMemberSize             int64    `json:"max_member_size"`
-	MaxRatio                  int      `json:"max_ratio"`
-	MaxRecord                 int      `json:"max_record"`
-	MaxShare                  float64  `json:"max_share,omitempty"`
-	OlderThan                 string   `json:"older_than,omitempty"`
-	PartSize                  int64    `json:"part_size"`
-	Queue                     string   `json:"queue,omitempty"`
-	Shard                     string   `json:"shard,omitempty"`
-	TimeColumn                string   `json:"time_column,omitempty"`
-	Verify                    string   `json:"verify"`
+	AcceptUnconditionalWrites bool                    `json:"accept_unconditional_writes,omitempty"`
+	AllowInvalidUTF8          bool                    `json:"allow_invalid_utf8"`
+	AllowPlaceholderIDs       bool                    `json:"allow_placeholder_ids,omitempty"`
+	Columns                   []string                `json:"columns"`
+	Cutoff                    string                  `json:"cutoff,omitempty"`
+	Datasets                  []string                `json:"datasets,omitempty"`
+	Delimiter                 string                  `json:"delimiter,omitempty"`
+	DryRun                    bool                    `json:"dry_run"`
+	Endpoint                  string                  `json:"endpoint,omitempty"`
+	Exclude                   []string                `json:"exclude"`
+	IDTransform               string                  `json:"id_transform,omitempty"`
+	IDTransformKey            string                  `json:"id_transform_key,omitempty"`
+	IDsFile                   string                  `json:"ids_file"`
+	IDsFiles                  []TypedFile             `json:"ids_files,omitempty"`
+	Include                   []string                `json:"include"`
+	Jobs                      int                     `json:"jobs"`
+	Level                     int                     `json:"level"`
+	Map                       string                  `json:"map,omitempty"`
+	MapSHA256                 string                  `json:"map_sha256,omitempty"`
+	MaxMemberSize             int64                   `json:"max_member_size"`
+	MaxRatio                  int                     `json:"max_ratio"`
+	MaxRecord                 int                     `json:"max_record"`
+	MaxShare                  float64                 `json:"max_share,omitempty"`
+	OlderThan                 string                  `json:"older_than,omitempty"`
+	PartSize                  int64                   `json:"part_size"`
+	Queue                     string                  `json:"queue,omitempty"`
+	Retention                 []recordedDatasetCutoff `json:"retention,omitempty"`
+	Shard                     string                  `json:"shard,omitempty"`
+	TimeColumn                string                  `json:"time_column,omitempty"`
+	Verify                    string                  `json:"verify"`
 }
 
 // exportOptions are the options of an export batch.
@@ -243,6 +306,13 @@ func (r *Request) options() json.RawMessage {
 		if r.OlderThan != "" {
 			o.OlderThan, o.Cutoff, o.TimeColumn = strings.TrimSpace(r.OlderThan), r.Cutoff.Format(cutoffFormat), r.TimeColumn
 		}
+		if r.Map != nil {
+			o.Map, o.MapSHA256, o.IDsFiles, o.Datasets = r.Map.File, r.Map.SHA256, r.Map.IDsFiles, r.Map.Datasets
+			for _, c := range r.Map.Retention {
+				o.Retention = append(o.Retention, recordedDatasetCutoff{Cutoff: c.Cutoff.Format(cutoffFormat),
+					Dataset: c.Dataset, OlderThan: c.OlderThan, TimeColumn: c.TimeColumn})
+			}
+		}
 		v = o
 	}
 	b, err := json.Marshal(v)
@@ -250,6 +320,28 @@ func (r *Request) options() json.RawMessage {
 		panic(err)
 	}
 	return b
+}
+
+// recordedRetention sets the cutoff of each dataset of ret from those a
+// batch's recorded options hold: a batch has one cutoff per dataset,
+// whenever its archives are done.
+func recordedRetention(options json.RawMessage, ret []DatasetCutoff) error {
+	var o eraseOptions
+	if err := json.Unmarshal(options, &o); err != nil {
+		return err
+	}
+	for i, c := range ret {
+		k := slices.IndexFunc(o.Retention, func(r recordedDatasetCutoff) bool { return r.Dataset == c.Dataset })
+		if k < 0 {
+			return fmt.Errorf("no cutoff of dataset %q", c.Dataset)
+		}
+		t, err := time.Parse(cutoffFormat, o.Retention[k].Cutoff)
+		if err != nil {
+			return fmt.Errorf("no valid cutoff of dataset %q (%q)", c.Dataset, o.Retention[k].Cutoff)
+		}
+		ret[i].Cutoff = t.UTC()
+	}
+	return nil
 }
 
 // recordedCutoff returns the cutoff a batch's recorded options hold.

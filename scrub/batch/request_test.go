@@ -191,3 +191,60 @@ func TestRecordedCutoff(t *testing.T) {
 		t.Error("a batch without a cutoff gave one")
 	}
 }
+
+// TestRequestWithMap: a request routed by a data map records the map's
+// file, hash, ID files by type and the datasets read (golden JSON), and a
+// request without a map records none of it (TestRequestCompatible); the
+// map's hash and the types make another request.
+func TestRequestWithMap(t *testing.T) {
+	r := requests(t)["plain erase"]
+	r.IDsFile, r.Sources = "", []string{"exports/events", "s3://b/licences/"}
+	r.Map = &MapRef{File: "ops/datamap.toml", SHA256: strings.Repeat("c", 64),
+		IDsFiles: []TypedFile{{"client_id", "clients.txt"}, {"host_user", "pairs.csv"}}, Datasets: []string{"events", "licences"}}
+	const wantIdentity = `{"columns":null,"command":"erase","delimiter":"\u0000","exclude":null,"id_types":["client_id","host_user"],"include":null,` +
+		`"map_sha256":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","shards":1,"sources":["exports/events","s3://b/licences/"]}`
+	if got := r.identity(Erase); got != wantIdentity {
+		t.Errorf("identity\n got %s\nwant %s", got, wantIdentity)
+	}
+	const wantOptions = `{"allow_invalid_utf8":false,"columns":null,"datasets":["events","licences"],"dry_run":false,"exclude":null,"ids_file":"",` +
+		`"ids_files":[{"type":"client_id","file":"clients.txt"},{"type":"host_user","file":"pairs.csv"}],"include":null,"jobs":0,"level":1,` +
+		`"map":"ops/datamap.toml","map_sha256":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","max_member_size":1073741824,` +
+		`"max_ratio":1030,"max_record":1048576,"part_size":16777216,"verify":"size"}`
+	if got := string(r.options()); got != wantOptions {
+		t.Errorf("options\n got %s\nwant %s", got, wantOptions)
+	}
+	other := *r
+	m := *r.Map
+	m.SHA256 = strings.Repeat("d", 64)
+	other.Map = &m
+	if other.identity(Erase) == r.identity(Erase) {
+		t.Error("the identity does not change with the map")
+	}
+	m.SHA256, m.IDsFiles = r.Map.SHA256, m.IDsFiles[:1]
+	if other.identity(Erase) == r.identity(Erase) {
+		t.Error("the identity does not change with the types")
+	}
+}
+
+// TestRecordedRetention: a resumed batch takes each dataset's cutoff from
+// the options its batch_start recorded, and refuses options without one.
+func TestRecordedRetention(t *testing.T) {
+	r := requests(t)["plain erase"]
+	at := time.Date(2025, 1, 2, 3, 4, 5, 600, time.UTC)
+	r.Map = &MapRef{File: "m.toml", SHA256: "ab", Retention: []DatasetCutoff{{"licences", "365d", "issued", at}}}
+	opts := r.options()
+	if !strings.Contains(string(opts), `"retention":[{"cutoff":"2025-01-02T03:04:05.0000006Z","dataset":"licences","older_than":"365d","time_column":"issued"}]`) {
+		t.Errorf("options %s", opts)
+	}
+	if !strings.Contains(r.identity(Erase), `"map_retention":true`) {
+		t.Errorf("identity %s", r.identity(Erase))
+	}
+	now := []DatasetCutoff{{"licences", "365d", "issued", time.Now()}}
+	if err := recordedRetention(opts, now); err != nil || !now[0].Cutoff.Equal(at) {
+		t.Errorf("recordedRetention: %v, %v; want %v", now[0].Cutoff, err, at)
+	}
+	other := []DatasetCutoff{{"events", "30d", "Timestamp", time.Now()}}
+	if err := recordedRetention(opts, other); err == nil {
+		t.Error("a dataset without a recorded cutoff was taken up")
+	}
+}

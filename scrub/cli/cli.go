@@ -25,6 +25,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/batch"
+	"github.com/scrubtool/scrub/scrub/datamap"
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/store"
@@ -78,6 +79,8 @@ Usage:
   scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
   scrub audit lookup --id-key FILE --ids FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--id-transform SPEC] LOCATION
   scrub audit report --out FILE [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] LOCATION
+  scrub erase --map FILE --ids TYPE=FILE [--ids TYPE=FILE...] --key FILE --id-key FILE [flags]
+  scrub map check [--sample N] FILE
   scrub completion bash|zsh|fish
   scrub man
   scrub version
@@ -118,6 +121,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runVerify(ctx, args[1:], env)
 	case "audit":
 		return runAudit(ctx, args[1:], env)
+	case "map":
+		return runMap(ctx, args[1:], env)
 	case "completion":
 		return runCompletion(args[1:], env)
 	case "man":
@@ -141,34 +146,38 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 // eraseOptions are the parsed flags of erase.
 type eraseOptions struct {
-	ids        string
-	columns    list
-	include    list
-	exclude    list
-	jobs       int
-	dryRun     bool
-	json       bool
-	noProgress bool
-	level      int
-	delimiter  string
-	maxRecord  int
-	endpoint   string
-	partSize   int64
-	verify     string
-	key        string
-	idKey      string
-	audit      string
-	ticket     string
-	resume     bool
-	takeOver   bool // --take-over-lock
-	anchor     anchorFlags
-	memory     memoryFlag
-	maxMember  int64
-	maxRatio   int
-	allowUTF8  bool
-	accept     bool // --accept-unconditional-writes
-	shard      *scrub.Shard
-	sources    []string
+	ids          string
+	idsTyped     []string // every --ids, for --map
+	mapFile      string   // --map
+	mapRetention bool     // --retention
+	dmap         *mapRun  // the loaded map
+	columns      list
+	include      list
+	exclude      list
+	jobs         int
+	dryRun       bool
+	json         bool
+	noProgress   bool
+	level        int
+	delimiter    string
+	maxRecord    int
+	endpoint     string
+	partSize     int64
+	verify       string
+	key          string
+	idKey        string
+	audit        string
+	ticket       string
+	resume       bool
+	takeOver     bool // --take-over-lock
+	anchor       anchorFlags
+	memory       memoryFlag
+	maxMember    int64
+	maxRatio     int
+	allowUTF8    bool
+	accept       bool // --accept-unconditional-writes
+	shard        *scrub.Shard
+	sources      []string
 
 	allowPlaceholders bool
 	maxShare          float64
@@ -192,7 +201,8 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	o := &eraseOptions{}
 	fs := flag.NewFlagSet("scrub "+command, flag.ContinueOnError)
 	if command == "erase" {
-		fs.StringVar(&o.ids, "ids", "", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given")
+		fs.Var(idsFlag{o}, "ids", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given. With --map: TYPE=FILE, repeatable, one per identifier type")
+		o.registerMap(fs)
 	}
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable; * stays within a directory, ** crosses any number)")
@@ -235,8 +245,15 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	if o.sources, err = parseArgs(fs, args, stderr, help); err != nil {
 		return nil, err
 	}
+	if o.mapFile != "" {
+		if err := o.parseMap(); err != nil {
+			return nil, err
+		}
+	} else if o.mapRetention {
+		return nil, usagef("--retention goes with --map (without a map: --older-than AGE)")
+	}
 	switch {
-	case o.ids == "" && o.olderThan == "" && command == "erase":
+	case o.ids == "" && o.olderThan == "" && command == "erase" && o.dmap == nil:
 		return nil, usagef("--ids FILE is required (or --older-than AGE for a retention purge)")
 	case o.ids == "" && o.idTransform != "":
 		return nil, usagef("--id-transform goes with --ids")
@@ -310,7 +327,14 @@ var printEraseHelp = printFlags("Usage: scrub erase --ids FILE --key FILE --id-k
 	"\nGlobs: a pattern with a '/' matches the path below SOURCE, one without matches\n"+
 		"the file name. * and ? stay within a directory, ** crosses any number of them\n"+
 		"(exports/**/*.csv.gz), {zip,gz} is either. Exit codes: 0 done, 1 failure,\n"+
-		"2 usage error, 3 partial.\n",
+		"2 usage error, 3 partial.\n"+
+		"\nWith a data map (--map FILE, no SOURCE), each --ids is TYPE=FILE and reaches\n"+
+		"every dataset of the map that holds that type of identifier, in its own\n"+
+		"columns and stored form; the other datasets are not read. A composite type's\n"+
+		"FILE is a CSV whose header names the part types:\n"+
+		"  scrub erase --map ops/datamap.toml --ids client_id=clients.txt \\\n"+
+		"      --ids host_user=pairs.csv --key keys/signer --id-key keys/id.key\n"+
+		"See scrub map check --help, and Data maps in docs/operators-guide.md.\n",
 	"scrub erase --ids ids.txt --key keys/signer --id-key keys/id.key --audit scrub-audit --ticket GDPR-1234 exports/")
 
 func (o *eraseOptions) delim() (byte, error) {
@@ -391,7 +415,14 @@ func runErase(ctx context.Context, args []string, env Env) error {
 		return usagef("--block needs --ids FILE: the IDs to block")
 	}
 	spec := batchSpec{command: batch.Erase}
-	if o.ids != "" {
+	switch {
+	case o.dmap != nil && block.block:
+		return usagef("--block does not go with --map: the blocklist holds client IDs of one column")
+	case o.dmap != nil:
+		if err := o.mapSpec(env, &spec); err != nil {
+			return err
+		}
+	case o.ids != "":
 		set, err := loadIDs(o.ids, env.Stdin, o.allowPlaceholders)
 		if err != nil {
 			return err
@@ -440,6 +471,10 @@ type batchSpec struct {
 	// every archive done, the bundle sealed). What it returns goes into
 	// the --json summary, and its error into the run's.
 	sealed func(b *batch.Batch, sealed *audit.Sealed, ok bool) (*queueOutcome, error)
+	// filters, with --map, are the filters of the datasets read, by name;
+	// stored the sets they match, one per type and stored form.
+	filters map[string]*filter.Filter
+	stored  []datamap.Stored
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -592,6 +627,7 @@ func (o *eraseOptions) request(command string) *batch.Request {
 		DryRun: o.dryRun, Jobs: o.jobs, Level: o.level, MaxRecord: o.maxRecord, MaxMemberSize: o.maxMember,
 		MaxRatio: o.maxRatio, AllowInvalidUTF8: o.allowUTF8, Verify: o.verify, PartSize: o.partSize, Endpoint: o.endpoint,
 		AcceptUnconditionalWrites: o.accept, AllowPlaceholderIDs: o.allowPlaceholders, MaxShare: o.maxShare, Queue: o.queue,
+		Map: o.mapRef(),
 	}
 }
 
@@ -622,8 +658,11 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if err := checkApart(o.audit, o.sources, "the audit directory %s and the source %s overlap; keep the audit log outside the data"); err != nil {
 		return err
 	}
-	if o.ids != "" && o.ids != "-" {
-		if err := checkApart(o.ids, o.sources, "the ID list %s is inside the source %s; keep it outside the data (it would be read as an archive, and it is personal data)"); err != nil {
+	for _, file := range o.idFiles() {
+		if file == "" || file == "-" {
+			continue
+		}
+		if err := checkApart(file, o.sources, "the ID list %s is inside the source %s; keep it outside the data (it would be read as an archive, and it is personal data)"); err != nil {
 			return err
 		}
 	}
@@ -632,11 +671,18 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if err != nil {
 		return err
 	}
+	if o.dmap != nil {
+		o.mapSources(sources, spec)
+	}
 	loc, err := openFiles(ctx, op, "audit location", o.audit)
 	if err != nil {
 		return err
 	}
-	if err := o.resolveCutoff(time.Now()); err != nil {
+	now := time.Now()
+	if err := o.resolveCutoff(now); err != nil {
+		return err
+	}
+	if err := o.resolveMapCutoffs(now); err != nil {
 		return err
 	}
 	prog := newProgress(terminal, !o.noProgress)
@@ -652,6 +698,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		return err
 	}
 	o.cutoff = b.Request().Cutoff // a resumed batch keeps its own
+	o.applyCutoffs(sources, b.Request())
 	if spec.started != nil {
 		if err := spec.started(b); err != nil {
 			_, sealErr := b.Seal(ctx, err)
@@ -676,6 +723,8 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		opt.Tag = tagger(idKey, spec.set)
 	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.ids.N, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
+	o.printMapNotes(env.Stderr)
+	o.printMapCutoffs(env.Stderr)
 	o.printCutoff(env.Stderr)
 	sum, runErr := scrub.Run(ctx, opt, sources)
 	if errors.Is(runErr, scrub.ErrNoArchives) && spec.noArchives != nil {
@@ -690,6 +739,12 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if spec.listed != nil && sum != nil && runErr == nil {
 		var err error
 		if hints, err = unmatched(sum, b, idKey, spec, o.shard); err != nil {
+			runErr = err
+		}
+	}
+	if spec.stored != nil && sum != nil && runErr == nil {
+		var err error
+		if hints, err = mapUnmatched(sum, b, idKey, spec.stored, o.shard); err != nil {
 			runErr = err
 		}
 	}
@@ -767,9 +822,10 @@ func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, seale
 	}
 	out := struct {
 		*scrub.Summary
-		Audit *audit.Sealed `json:"audit"`
-		Queue *queueOutcome `json:"queue,omitempty"`
-	}{sum, sealed, queued}
+		Datasets []datasetNote `json:"datasets,omitempty"`
+		Audit    *audit.Sealed `json:"audit"`
+		Queue    *queueOutcome `json:"queue,omitempty"`
+	}{sum, o.mapNotes(), sealed, queued}
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

@@ -31,6 +31,7 @@ var commands = []command{
 	{"verify", "check the audit bundles of a location"},
 	{"audit lookup", "answer, for listed IDs, which batches erased them"},
 	{"audit report", "verify a location and write an auditor's report (one HTML file)"},
+	{"map check", "check a data map against the archives it names"},
 	{"queue add", "add an erasure request (its IDs as HMAC tags) to the request queue"},
 	{"queue list", "list the queue's requests, overdue first; exit 5 when one is overdue"},
 	{"queue run", "erase every pending request in one pass, and mark them done"},

@@ -139,7 +139,43 @@ type Filter struct {
 	// UTC). A value that is not a time, or is empty, is an error ([ErrTime]).
 	Before     time.Time
 	TimeColumn string
+	// ByColumn and Composites, if set, say which column holds which IDs,
+	// instead of IDs and Columns (which must then be nil): a data map's
+	// dataset, whose columns hold identifiers of different types and
+	// stored forms. Every column they name must be in the header; a
+	// header that names none of them is not a table
+	// ([ParseError.NotTable]).
+	ByColumn   []Column
+	Composites []Composite
 }
+
+// Column is an ID column with a set of its own: a record is dropped when
+// the column holds an ID of IDs.
+type Column struct {
+	Name string
+	IDs  Set
+}
+
+// Composite is an identifier held in several columns together: a record
+// is dropped when the values of Columns, in that order, joined by
+// [CompositeSep], are a member of IDs. A header that names one of Columns
+// twice has its first one read.
+type Composite struct {
+	Columns []string
+	IDs     Set
+}
+
+// CompositeSep joins the values of a composite identifier's columns (the
+// ASCII unit separator, which no ID list allows).
+const CompositeSep = '\x1f'
+
+// byRules reports whether the filter is configured by ByColumn and
+// Composites.
+func (f *Filter) byRules() bool { return len(f.ByColumn) > 0 || len(f.Composites) > 0 }
+
+// listsIDs reports whether the filter drops records for their IDs (not
+// only for their age).
+func (f *Filter) listsIDs() bool { return f.IDs != nil || f.byRules() }
 
 // Stats counts what a pass over one CSV stream saw. It is an alias of an
 // unnamed struct type, identical to [archive.Stats], so that a *Filter is an
@@ -172,6 +208,16 @@ func (f *Filter) Match(src io.Reader) (Stats, bool, error) {
 
 // Columns returns the ID column names a filter looks for, for messages.
 func (f *Filter) columns() []string {
+	if f.byRules() {
+		var names []string
+		for _, c := range f.ByColumn {
+			names = append(names, c.Name)
+		}
+		for _, c := range f.Composites {
+			names = append(names, c.Columns...)
+		}
+		return names
+	}
 	if len(f.Columns) == 0 {
 		return DefaultColumns
 	}
@@ -215,7 +261,10 @@ type scanner struct {
 	eof  bool // src is exhausted
 	line int  // line number of buf[pos]
 
-	isID    []bool // per field of the header: an ID column
+	sets    []Set  // per field of the header: the IDs of an ID column, or nil
+	parts   []part // per field of the header: the composite part it is, if any (comp < 0: none)
+	comps   []comp // per composite: the values of the record being parsed
+	key     []byte // a composite's values, joined
 	last    int    // the last field the filter looks at; the rest of a record is only skipped
 	nfields int    // fields per record, from the header
 	header  bool   // parsing the header: collect names
@@ -282,6 +331,9 @@ func (s *scanner) run() error {
 		}
 		start, startLine := s.pos, s.line
 		s.matched, s.expired, s.terr = false, false, nil
+		for i := range s.comps {
+			s.comps[i].n = 0
+		}
 		end, nfields, err := s.record()
 		if err == errShort {
 			if err := s.fill(); err != nil {
@@ -301,6 +353,9 @@ func (s *scanner) run() error {
 		}
 		if s.terr != nil {
 			return s.terr
+		}
+		if len(s.comps) > 0 && !s.matched && s.compositeMatch() {
+			s.matched = true
 		}
 		s.stats.Rows++
 		s.line += bytes.Count(s.buf[start:end], nl)
@@ -327,6 +382,39 @@ func (s *scanner) run() error {
 }
 
 var nl = []byte{'\n'}
+
+// part places a field in a composite: comp is the composite's index, or
+// -1; idx the part's.
+type part struct{ comp, idx int }
+
+// comp is a composite identifier as read from the record being parsed.
+type comp struct {
+	c    *Composite
+	vals [][]byte
+	n    int // the values read
+}
+
+// compositeMatch reports whether the record just parsed holds a listed
+// composite identifier.
+func (s *scanner) compositeMatch() bool {
+	for i := range s.comps {
+		c := &s.comps[i]
+		if c.n != len(c.vals) {
+			continue
+		}
+		s.key = s.key[:0]
+		for j, v := range c.vals {
+			if j > 0 {
+				s.key = append(s.key, CompositeSep)
+			}
+			s.key = append(s.key, v...)
+		}
+		if c.c.IDs.Contains(s.key) {
+			return true
+		}
+	}
+	return false
+}
 
 // blankLine returns the length of an empty line at pos (LF or CRLF), 0 if
 // the line is not empty, or -1 if more input is needed to tell.
@@ -416,18 +504,24 @@ func (s *scanner) readHeader() error {
 			return s.headerErr(s.errAt(start, s.bad, ErrInvalidUTF8), start, end)
 		}
 		s.nfields = nfields
-		s.isID = make([]bool, nfields)
-		found := s.f.IDs == nil && !s.f.Before.IsZero() // by age alone
+		s.sets = make([]Set, nfields)
+		found := !s.f.listsIDs() && !s.f.Before.IsZero() // by age alone
+		if s.f.byRules() {
+			if err := s.ruleColumns(); err != nil {
+				return err
+			}
+			found = true
+		}
 		for i, name := range s.names {
 			name = strings.TrimSpace(name)
 			for _, c := range s.f.columns() {
 				if s.f.IDs != nil && strings.EqualFold(name, strings.TrimSpace(c)) {
-					s.isID[i], found = true, true
+					s.sets[i], found = s.f.IDs, true
 				}
 			}
 		}
-		for i, id := range s.isID {
-			if id {
+		for i, set := range s.sets {
+			if set != nil || s.parts != nil && s.parts[i].comp >= 0 {
 				s.last = i
 			}
 		}
@@ -446,6 +540,60 @@ func (s *scanner) readHeader() error {
 }
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// ruleColumns finds the columns of ByColumn and Composites in the header:
+// each must be there; a header that names none of them (nor one of
+// [DefaultColumns]) is not a table.
+func (s *scanner) ruleColumns() error {
+	find := func(want string) int {
+		for i, name := range s.names {
+			if strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(want)) {
+				return i
+			}
+		}
+		return -1
+	}
+	var missing []string
+	for _, c := range s.f.ByColumn {
+		found := false
+		for i, name := range s.names {
+			if strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(c.Name)) {
+				s.sets[i], found = c.IDs, true
+			}
+		}
+		if !found {
+			missing = append(missing, c.Name)
+		}
+	}
+	if len(s.f.Composites) > 0 {
+		s.parts = make([]part, len(s.names))
+		for i := range s.parts {
+			s.parts[i].comp = -1
+		}
+		s.comps = make([]comp, len(s.f.Composites))
+	}
+	for ci := range s.f.Composites {
+		c := &s.f.Composites[ci]
+		s.comps[ci] = comp{c: c, vals: make([][]byte, len(c.Columns))}
+		for pi, name := range c.Columns {
+			i := find(name)
+			switch {
+			case i < 0:
+				missing = append(missing, name)
+			case s.parts[i].comp >= 0:
+				return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoIDColumn,
+					detail: fmt.Sprintf("column %q is part of two composite identifiers", name)}
+			default:
+				s.parts[i] = part{ci, pi}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoIDColumn,
+			detail: "missing " + quoteList(missing) + " of " + quoteList(s.f.columns()), notTable: !s.exportHeader()}
+	}
+	return nil
+}
 
 // headerErr marks an error found in the header record, which starts at
 // start, as saying that the input is not a table ([ParseError.NotTable]),
@@ -730,14 +878,24 @@ func (s *scanner) value(field int, val []byte, escaped bool) {
 	if field == s.timeCol {
 		s.checkTime(val) // quotes inside are never part of a time: no unescaping
 	}
-	if field >= len(s.isID) || !s.isID[field] || s.matched && s.x == nil {
+	if field >= len(s.sets) || s.matched && s.x == nil {
+		return
+	}
+	if s.parts != nil && s.parts[field].comp >= 0 {
+		p := s.parts[field]
+		c := &s.comps[p.comp]
+		c.vals[p.idx] = unescape(c.vals[p.idx][:0], val, escaped)
+		c.n++
+	}
+	set := s.sets[field]
+	if set == nil {
 		return
 	}
 	if escaped {
 		s.scratch = unescape(s.scratch[:0], val, true)
 		val = s.scratch
 	}
-	if s.f.IDs.Contains(val) {
+	if set.Contains(val) {
 		s.matched = true
 		if s.x != nil {
 			s.x.add(val)

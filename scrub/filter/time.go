@@ -49,7 +49,7 @@ func (s *scanner) findTimeColumn() error {
 		// table. One that names an ID column is an export without its
 		// time column, which fails.
 		return &ParseError{StartLine: s.line, Line: s.line, Column: 1, Err: ErrNoTimeColumn,
-			detail: fmt.Sprintf("looked for %q", s.f.timeColumn()), notTable: s.f.IDs == nil && !s.namesAny(s.f.columns()) && !s.namesAny(DefaultColumns)}
+			detail: fmt.Sprintf("looked for %q", s.f.timeColumn()), notTable: !s.f.listsIDs() && !s.namesAny(s.f.columns()) && !s.namesAny(DefaultColumns)}
 	}
 	return nil
 }

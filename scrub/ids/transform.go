@@ -233,3 +233,6 @@ func (s *Set) Canonical(id []byte) []byte {
 	}
 	return out
 }
+
+// Digest reports whether the stored form is a digest (stored as hex).
+func (t *Transform) Digest() bool { return t.alg != "" }

@@ -94,6 +94,13 @@ var rules = []rule{
 		forbid: []string{mod + "/scrub", mod + "/scrub/store/...", mod + "/scrub/cli/...", "github.com/aws/..."},
 	},
 	{
+		name: "datamap knows the map file and builds filters; not archives, stores, the engine or the log",
+		pkgs: []string{mod + "/scrub/datamap"},
+		deps: true,
+		forbid: []string{mod + "/archive/...", mod + "/scrub", mod + "/scrub/store/...", mod + "/scrub/batch/...",
+			mod + "/scrub/audit/...", mod + "/scrub/cli/...", "github.com/aws/..."},
+	},
+	{
 		name:   "cli opens stores through the store seam",
 		pkgs:   []string{mod + "/scrub/cli"},
 		forbid: []string{"github.com/aws/...", mod + "/scrub/s3store/...", mod + "/scrub/local/..."},

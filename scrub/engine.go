@@ -323,7 +323,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		return nil, err
 	}
 	if len(p.jobs) == 0 && len(opt.Done) == 0 {
-		return &Summary{DryRun: opt.DryRun, Archives: []Result{}, Outside: p.outside}, ErrNoArchives
+		return &Summary{DryRun: opt.DryRun, Outside: p.outside}, ErrNoArchives
 	}
 	if !opt.DryRun {
 		if err := prepare(ctx, sources, p); err != nil {
@@ -338,14 +338,14 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	if opt.Progress != nil {
 		opt.Progress.Start(len(p.jobs), p.bytes)
 	}
-	sum := &Summary{DryRun: opt.DryRun, Archives: make([]Result, len(p.jobs)), Outside: p.outside}
-	for i, j := range p.jobs {
-		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size}
+	results, err := newResultSpool(len(p.jobs))
+	if err != nil {
+		return nil, err
 	}
+	sum := &Summary{DryRun: opt.DryRun, Outside: p.outside, results: results}
 	jobs := cmp.Or(opt.Jobs, defaultJobs(sources))
 	e := &engine{Options: opt, work: make(slots, workSlots(sources, jobs))}
 	e.load.pending.Store(int64(len(p.jobs)))
-	recorded := make([]bool, len(p.jobs))
 	err = p.run(ctx, jobs, sources, func(ctx context.Context, i int, j job) error {
 		e.load.pending.Add(-1)
 		mctx, m := withMeter(ctx, opt.Progress)
@@ -354,33 +354,44 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			m.done(j.obj.Size)
 			opt.Progress.Done(j.obj)
 		}
+		// Each result goes on record and to the summary's spool as
+		// its archive finishes: what stays in memory until the end
+		// is where it is in the spool.
+		var rerr error
 		if opt.Record != nil {
-			recorded[i] = true
-			rerr := opt.Record(res)
-			// On record, the tags need not stay in memory until the
-			// end: with thousands of archives they would be most of it.
-			res.IDTags, res.resumedTags = nil, nil
+			rerr = opt.Record(res)
 			if rerr != nil {
-				sum.Archives[i] = res
-				return fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
+				rerr = fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
 			}
 		}
-		sum.Archives[i] = res
-		p.jobs[i] = job{} // done: only its result stays until the end
+		if serr := sum.add(i, res); serr != nil {
+			return errors.Join(rerr, serr)
+		}
+		p.jobs[i] = job{} // done
+		if rerr != nil {
+			return rerr
+		}
 		if err != nil && fatal(err) {
 			return fmt.Errorf("%s: %w", j.obj.Key, err)
 		}
 		return nil
 	})
-	// The archives the batch stopped before are on the record too.
-	for i, res := range sum.Archives {
-		if opt.Record != nil && !recorded[i] {
+	// The archives the batch stopped before are on the record too, and
+	// in the summary.
+	for i, j := range p.jobs {
+		if results.has(i) {
+			continue
+		}
+		res := Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size}
+		if opt.Record != nil {
 			if rerr := opt.Record(res); rerr != nil && err == nil {
 				err = fmt.Errorf("audit record of %s: %w", res.Key, rerr)
 			}
 		}
+		if serr := sum.add(i, res); serr != nil && err == nil {
+			err = serr
+		}
 	}
-	sum.total()
 	sum.matched, sum.matchedTags = e.matched.ids, e.matched.tags
 	return sum, err
 }

@@ -388,6 +388,10 @@ type Options struct {
 	// second pass once the rewrite is done. [Reread] of the written archive
 	// with the same filter then confirms such a member by its compressed
 	// bytes instead of inflating it again.
+	//
+	// A gzip file is read back so too, as a whole: its bytes as written
+	// are hashed and inflated and scanned beside the rewrite, and [Reread]
+	// confirms the file by its SHA-256 instead of inflating it again.
 	Reread Filter
 }
 
@@ -441,10 +445,23 @@ func rewritePlain(dst io.Writer, src io.ReaderAt, size int64, f Filter, what str
 	return err
 }
 
-func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) error {
+func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) (err error) {
 	gr, err := m.gzip()
 	if err != nil {
 		return err
+	}
+	if opt.Reread != nil {
+		// The file written is read back as it is written (see
+		// readback.go): its bytes, hashed, inflated and scanned.
+		rb := newReadback(opt.Reread, gzipFile)
+		dst = io.MultiWriter(dst, rb)
+		defer func() {
+			if err != nil {
+				rb.abort()
+				return
+			}
+			rep.Members[0].read = rb.finish()
+		}()
 	}
 	zr := gr.zr
 	// The header is the first member's: name, modification time,
@@ -527,7 +544,12 @@ type gzipReader struct {
 // gzip opens the gzip file that m meters.
 func (m *meter) gzip() (*gzipReader, error) {
 	m.ahead = bufio.NewReader(io.NewSectionReader(&m.src, 0, m.size))
-	zr, err := gzip.NewReader(m.ahead)
+	return newGzipReader(m.ahead)
+}
+
+// newGzipReader opens the gzip file that br reads.
+func newGzipReader(br *bufio.Reader) (*gzipReader, error) {
+	zr, err := gzip.NewReader(br)
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF // there is a magic number, so not an empty file
 	}
@@ -535,7 +557,7 @@ func (m *meter) gzip() (*gzipReader, error) {
 		return nil, formatErr("gzip", err)
 	}
 	zr.Multistream(false)
-	return &gzipReader{zr, m.ahead}, nil
+	return &gzipReader{zr, br}, nil
 }
 
 func (g *gzipReader) Read(p []byte) (int, error) {

@@ -79,6 +79,18 @@ func scanFunc(src io.ReaderAt, size int64, opt Options, prior *Report, fn func(n
 		_, err = scan(Member{}, io.NewSectionReader(src, 0, size), true)
 		return rep, err
 	case Gzip:
+		if prior != nil && len(prior.Members) == 1 && prior.Members[0].read != nil {
+			read := prior.Members[0].read
+			ok, err := confirmFile(src, size, read)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				st := read.st
+				rep.Members = append(rep.Members, Member{Name: read.name, CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
+				return rep, nil
+			}
+		}
 		zr, err := m.gzip()
 		if err != nil {
 			return nil, err

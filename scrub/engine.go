@@ -272,6 +272,15 @@ type Step struct {
 	// the rewrite removed.
 	RowsScanned, RowsRemoved, RowsExpired int64
 	IDTags                                []string
+	// Deferred: the step need not be durable before the engine goes
+	// on, as no destructive action waits on it; the next step journaled
+	// without it makes it durable. The read step of a store that finds
+	// the staged files an interrupted run left without the journal
+	// (StagedCleaner): nothing is replaced before the written step, which
+	// is synced. The verified step of a store without old versions to
+	// purge: nothing destructive follows it, and an interrupted run that
+	// lost it finds the rewrite in place (Rewritten).
+	Deferred bool
 }
 
 // Recoverer is implemented by stores that can clean up what an interrupted
@@ -516,7 +525,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, size, after, err := o.replace(ctx, c, src, tags, obj.Key, res.VersionID, release)
+		rep, size, after, err := o.replace(ctx, st, c, src, tags, obj.Key, res.VersionID, release)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
 			res.RowsExpired, res.MembersNotScanned = rep.Expired(), memberNotes(rep)
@@ -622,7 +631,8 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 			return
 		}
 	}
-	step := Step{Key: res.Key, State: StepVerified}
+	vc, versioned := c.(Versioned)
+	step := Step{Key: res.Key, State: StepVerified, Deferred: !versioned}
 	if nv, ok := c.(NewVersioner); ok {
 		step.NewVersionID = nv.NewVersionID()
 	}
@@ -630,7 +640,7 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, res
 		res.Status, res.Error = ReplacedIncomplete, fmt.Sprintf("replaced, but old versions are kept: %v", err)
 		return
 	}
-	if vc, ok := c.(Versioned); ok {
+	if versioned {
 		deleted, err := vc.Purge(ctx)
 		res.DeletedVersions, res.VersionsDeleted = deleted, len(deleted)
 		if len(deleted) > 0 {
@@ -683,7 +693,7 @@ func (o *engine) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter,
 // the store replace the original. It returns the rewrite's report, and the
 // new archive's size and SHA-256. release gives back the archive's work
 // slot, which the replacement, waiting on the store, does not need.
-func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *tagSet, key, version string, release func()) (*archive.Report, int64, string, error) {
+func (o *engine) replace(ctx context.Context, st Store, c Content, src io.ReaderAt, tags *tagSet, key, version string, release func()) (*archive.Report, int64, string, error) {
 	f := tags.filter
 	staged, err := c.Stage()
 	if err != nil {
@@ -692,7 +702,8 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 		}
 		return nil, 0, "", fmt.Errorf("stage: %w", err)
 	}
-	if err := o.journal(Step{Key: key, State: StepRead, VersionID: version, Size: c.Size(), Staged: staged.Name()}); err != nil {
+	_, cleans := st.(StagedCleaner)
+	if err := o.journal(Step{Key: key, State: StepRead, VersionID: version, Size: c.Size(), Staged: staged.Name(), Deferred: cleans}); err != nil {
 		staged.Close()
 		os.Remove(staged.Name())
 		return nil, 0, "", err

@@ -28,9 +28,10 @@ const uploadEvery = 10 * time.Second
 // Writer writes one batch's bundle. While the batch runs, its log is the
 // batch's journal, NAME.journal: in a local audit directory it is the file
 // itself; elsewhere it is spooled to a local file and copied to the
-// location every few seconds. Every event but an archive's outcome and the
-// list of archives is synced before the call that logs it returns (a run of
-// ids events once, after its last line), and with it every line before it:
+// location every few seconds. Every event but an archive's outcome, the
+// list of archives and a deferred step (Step.Deferred) is synced before the
+// call that logs it returns (a run of ids events once, after its last
+// line), and with it every line before it:
 // the steps that protect a destructive action are durable before it
 // happens. Writers that log at once share one sync (group commit). An
 // outcome lost to a crash only makes the resumed batch look at its archive
@@ -403,7 +404,8 @@ func (w *Writer) Listed(keys []string) error {
 	return nil
 }
 
-// Step logs an archive's progress through the destructive sequence.
+// Step logs an archive's progress through the destructive sequence, synced
+// before it returns unless s.Deferred.
 func (w *Writer) Step(s Step) error {
 	switch s.State {
 	case StepRead, StepWritten, StepVerified, StepOriginalsDeleted:
@@ -417,6 +419,10 @@ func (w *Writer) Step(s Step) error {
 	}
 	if s.State == StepWritten {
 		ev.RowsScanned, ev.RowsRemoved, ev.RowsExpired, ev.Tags = &s.RowsScanned, &s.RowsRemoved, s.RowsExpired, s.Tags
+	}
+	if s.Deferred {
+		_, err := w.append(s.State, ev)
+		return err
 	}
 	return w.write(s.State, ev)
 }

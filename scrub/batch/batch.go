@@ -409,7 +409,7 @@ func (b *Batch) listed(objs []scrub.Object) error {
 func (b *Batch) step(s scrub.Step) error {
 	return b.w.Step(audit.Step{Key: s.Key, State: string(s.State), VersionID: s.VersionID, Staged: s.Staged,
 		SHA256: s.SHA256, NewVersionID: s.NewVersionID, Size: s.Size, VersionsDeleted: s.VersionsDeleted,
-		RowsScanned: s.RowsScanned, RowsRemoved: s.RowsRemoved, RowsExpired: s.RowsExpired, Tags: s.IDTags})
+		RowsScanned: s.RowsScanned, RowsRemoved: s.RowsRemoved, RowsExpired: s.RowsExpired, Tags: s.IDTags, Deferred: s.Deferred})
 }
 
 func (b *Batch) archive(r scrub.Result) error {

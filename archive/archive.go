@@ -37,6 +37,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -450,6 +451,7 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) (e
 	if err != nil {
 		return err
 	}
+	defer gr.release() // after the read-ahead's Close, below
 	if opt.Reread != nil {
 		// The file written is read back as it is written (see
 		// readback.go): its bytes, hashed, inflated and scanned.
@@ -521,6 +523,7 @@ func carryGzip(zw io.Writer, m *meter, opt Options, n int64) error {
 	if err != nil {
 		return err
 	}
+	defer gr.release()
 	r := m.stream(gr, 0, 0)
 	if _, err := io.CopyN(io.Discard, r, n); err != nil {
 		return err
@@ -547,17 +550,40 @@ func (m *meter) gzip() (*gzipReader, error) {
 	return newGzipReader(m.ahead)
 }
 
-// newGzipReader opens the gzip file that br reads.
+// gzipReaders keeps gzip readers between files: each holds a 32 KiB
+// window and its Huffman tables, which a batch of thousands of small files
+// would otherwise allocate and clear for every one.
+var gzipReaders sync.Pool
+
+// newGzipReader opens the gzip file that br reads. Its release gives the
+// reader back once nothing reads it any more.
 func newGzipReader(br *bufio.Reader) (*gzipReader, error) {
-	zr, err := gzip.NewReader(br)
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(br)
+	} else {
+		err = zr.Reset(br)
+	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF // there is a magic number, so not an empty file
 	}
 	if err != nil {
+		if zr != nil {
+			gzipReaders.Put(zr)
+		}
 		return nil, formatErr("gzip", err)
 	}
 	zr.Multistream(false)
 	return &gzipReader{zr, br}, nil
+}
+
+// release gives the reader back to be reused; g is not read after it.
+func (g *gzipReader) release() {
+	if g.zr != nil {
+		gzipReaders.Put(g.zr)
+		g.zr = nil
+	}
 }
 
 func (g *gzipReader) Read(p []byte) (int, error) {

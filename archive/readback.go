@@ -202,6 +202,7 @@ func (rb *readback) run(f Filter, kind readKind) {
 			rb.err = err
 			return
 		}
+		defer gr.release()
 		name, inflated = gr.zr.Name, gr
 	} else {
 		inflated = flate.NewReader(br)

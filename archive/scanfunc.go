@@ -95,6 +95,7 @@ func scanFunc(src io.ReaderAt, size int64, opt Options, prior *Report, fn func(n
 		if err != nil {
 			return nil, err
 		}
+		defer zr.release() // after the read-ahead's Close, below
 		name := zr.zr.Name // before the reader, which changes it, goes ahead
 		r := newAhead(m.stream(zr, 0, 0))
 		defer r.Close()

@@ -64,8 +64,10 @@ type Writer struct {
 	synced int
 	syncs  int // how many syncs: for tests
 	// redact, if set, rewrites each line before it is written and
-	// hashed (WithRedact).
-	redact func([]byte) []byte
+	// hashed (WithRedact); keepsTags, that it leaves a list of tags as
+	// it is (WithRedactKeepsTags).
+	redact    func([]byte) []byte
+	keepsTags bool
 	// oldChain, set by tests, seals the batch as an earlier release did
 	// (no Manifest.Chain).
 	oldChain bool
@@ -86,6 +88,15 @@ type Option func(*Writer)
 // (a resumed batch's Journal has them so).
 func WithRedact(f func([]byte) []byte) Option {
 	return func(w *Writer) { w.redact = f }
+}
+
+// WithRedactKeepsTags tells the Writer that the function of WithRedact
+// leaves a list of tags, quoted lower-case hex SHA-256 sums separated by
+// commas, as it is (ids.Redactor.KeepsTags): the lines that list the tags
+// of a million IDs are then written with the rest of the line redacted,
+// the same bytes, without passing the tags through it.
+func WithRedactKeepsTags() Option {
+	return func(w *Writer) { w.keepsTags = true }
 }
 
 // Begin starts a batch: it creates its journal and writes the first event.
@@ -209,17 +220,24 @@ func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte) (int, 
 	h := ev.head()
 	h.Seq, h.Prev, h.Type, h.Time = w.seq+1, w.prev, typ, w.now().Format(timeFormat)
 	line, err := json.Marshal(ev)
+	redacted := false
 	if err == nil && tags != nil {
 		i := bytes.Index(line, tagSentinelJSON)
 		if i < 0 {
 			return 0, fmt.Errorf("audit: %s event without its tags", typ)
 		}
-		buf := append(w.buf[:0], line[:i+1]...)
+		head, tail := line[:i+1], line[i+len(tagSentinelJSON)-1:]
+		if w.redact != nil && w.keepsTags {
+			// The tags come out of redaction as they went in: only
+			// what is around them goes through it (the same bytes).
+			head, tail, redacted = w.redact(head), w.redact(tail), true
+		}
+		buf := append(w.buf[:0], head...)
 		buf = tags(buf)
-		buf = append(buf, line[i+len(tagSentinelJSON)-1:]...)
+		buf = append(buf, tail...)
 		w.buf, line = buf, buf
 	}
-	if err == nil && w.redact != nil {
+	if err == nil && w.redact != nil && !redacted {
 		line = w.redact(line)
 	}
 	if err == nil {

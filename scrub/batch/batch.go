@@ -53,6 +53,9 @@ type Config struct {
 	// written: it replaces the listed IDs that occur in paths, the
 	// ticket or the ID file's name (see ids.Redactor).
 	Redact func([]byte) []byte
+	// RedactKeepsTags says that Redact leaves a list of tags as it is
+	// (ids.Redactor.KeepsTags): see audit.WithRedactKeepsTags.
+	RedactKeepsTags bool
 	// Witness, if set, is a second location, apart from the audit
 	// location, to which each signed batch adds its head when it is
 	// sealed (--witness): see audit.WithWitness.
@@ -72,6 +75,9 @@ func (c *Config) writerOptions() []audit.Option {
 	var opts []audit.Option
 	if c.Redact != nil {
 		opts = append(opts, audit.WithRedact(c.Redact))
+		if c.RedactKeepsTags {
+			opts = append(opts, audit.WithRedactKeepsTags())
+		}
 	}
 	if c.Witness != nil {
 		opts = append(opts, audit.WithWitness(c.Witness))

@@ -622,6 +622,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	cfg := batch.Config{
 		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit,
 		Ticket: o.ticket, NoResume: !o.resume, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes,
+		RedactKeepsTags: red.KeepsTags(),
 	}
 	if err := o.anchor.apply(ctx, op, o.audit, &cfg); err != nil {
 		return err

@@ -30,13 +30,14 @@ import (
 //
 //   - many small .csv.gz archives (5% with a listed ID): scrub's rate
 //     against zcat reading the same files on every core;
-//   - peak RSS of an erasure over 1k, 4k and 20k such archives (flat is
-//     the claim);
+//   - peak RSS of an erasure over 1k, 4k, 20k and 100k such archives
+//     (flat is the claim);
 //   - a list of 1M (and, with -ids10m, 10M) IDs over one small archive,
 //     with keys: load, HMAC tags, journal;
 //   - S3 (MinIO) behind a proxy that adds 20 ms to every request: archives
 //     per second, GET and HEAD requests per archive, connections opened;
-//   - one zip holding a single big CSV against the same CSV as .csv.gz.
+//   - one zip holding a single big CSV against the same CSV as .csv.gz;
+//   - with -rows s3mem, peak RSS at --jobs 128 against MinIO.
 
 // scaleEnv is what the scale rows share.
 type scaleEnv struct {

@@ -114,10 +114,11 @@ type Options struct {
 	// most likely a placeholder ID or a wrong ID column. Rows that go
 	// only for their age (a retention purge) do not count.
 	MaxShare float64
-	// Jobs is the number of archives processed at once; 0 means the
-	// number of CPUs, DefaultRemoteJobs with a Remote source. Of them,
-	// at most the number of CPUs (twice that with a Remote source) are
-	// scanned or rewritten at once; the others wait on the store.
+	// Jobs is the number of archives processed at once; 0 means
+	// LocalJobsPerCPU times the number of CPUs, DefaultRemoteJobs with a
+	// Remote source. Of them, at most the number of CPUs (twice that with
+	// a Remote source) are scanned or rewritten at once; the others wait
+	// on the store, the disk or for their turn.
 	Jobs   int
 	DryRun bool // read and report only
 	// VerifyFull re-reads each replaced archive from the store and checks
@@ -356,7 +357,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		return nil, err
 	}
 	sum := &Summary{DryRun: opt.DryRun, Outside: p.outside, results: results}
-	jobs := cmp.Or(opt.Jobs, defaultJobs(sources))
+	jobs := cmp.Or(opt.Jobs, eraseJobs(sources))
 	e := &engine{Options: opt, work: make(slots, workSlots(sources, jobs))}
 	e.load.pending.Store(int64(len(p.jobs)))
 	err = p.run(ctx, jobs, sources, func(ctx context.Context, i int, j job) error {
@@ -755,11 +756,11 @@ func (o *engine) replace(ctx context.Context, st Store, c Content, src io.Reader
 	}
 	written := Step{Key: key, State: StepWritten, Size: size, SHA256: sum,
 		RowsScanned: rep.Rows(), RowsRemoved: rep.Removed(), RowsExpired: rep.Expired(), IDTags: tags.list()}
+	release() // the rest waits on the journal's sync and the store
 	if err := o.journal(written); err != nil {
 		return rep, 0, "", err
 	}
 	handed = true
-	release() // the rest waits on the store
 	if err := c.Replace(ctx, staged); err != nil {
 		return rep, size, sum, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -47,3 +48,27 @@ func TestStepsSynced(t *testing.T) {
 		}
 	}
 }
+
+// TestEraseJobs: an erasure of local sources has, by default, four archives
+// in flight per CPU (one per CPU scanned or rewritten, the others waiting
+// on the disk's syncs); one with an S3 source, DefaultRemoteJobs.
+func TestEraseJobs(t *testing.T) {
+	dir := t.TempDir()
+	locals := []scrub.Source{{Name: dir, Store: &local.Store{Root: dir}}}
+	if got, want := scrub.EraseJobs(locals), scrub.LocalJobsPerCPU*runtime.NumCPU(); got != want || want < 2*runtime.NumCPU() {
+		t.Errorf("%d jobs by default for a local source, want %d", got, want)
+	}
+	remote := append(locals, scrub.Source{Name: "s3://b", Store: remoteStore{}})
+	if got := scrub.EraseJobs(remote); got != scrub.DefaultRemoteJobs {
+		t.Errorf("%d jobs by default with an S3 source, want %d", got, scrub.DefaultRemoteJobs)
+	}
+}
+
+// remoteStore is a Store that says it is Remote, and holds nothing.
+type remoteStore struct{}
+
+func (remoteStore) List(context.Context, func(scrub.Object) error) error { return nil }
+func (remoteStore) Open(context.Context, scrub.Object, func(scrub.Content) error) error {
+	return nil
+}
+func (remoteStore) Remote() bool { return true }

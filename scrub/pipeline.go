@@ -181,6 +181,22 @@ func defaultJobs(sources []Source) int {
 	return runtime.NumCPU()
 }
 
+// LocalJobsPerCPU is, per CPU, the default number of archives an erasure
+// of local sources processes at once: of them, one per CPU is scanned or
+// rewritten (workSlots); the others wait on the disk (the fsyncs of a
+// replacement and of the journal step before it) or for a slot, so that
+// the CPUs are not idle while an archive's replacement is made durable.
+const LocalJobsPerCPU = 4
+
+// eraseJobs is the number of archives an erasure processes at once by
+// default: defaultJobs, but LocalJobsPerCPU per CPU for local sources.
+func eraseJobs(sources []Source) int {
+	if remote(sources) {
+		return DefaultRemoteJobs
+	}
+	return LocalJobsPerCPU * runtime.NumCPU()
+}
+
 // workSlots is the number of archives scanned or rewritten at once, of the
 // jobs in flight: the number of CPUs, twice that when a source is Remote,
 // since a large archive's scan there waits on its reads part of the time

@@ -181,7 +181,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable; * stays within a directory, ** crosses any number)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
-	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives processed at once (default: the number of CPUs; 64 with an s3:// source, of which at most twice the number of CPUs are scanned or rewritten at once, the others waiting on S3)")
+	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives processed at once (default: 4 times the number of CPUs, of which one per CPU is scanned or rewritten at once, the others waiting on the disk; 64 with an s3:// source, of which at most twice the number of CPUs are scanned or rewritten at once, the others waiting on S3)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read everything and report what would be removed; write and delete nothing")
 	fs.BoolVar(&o.json, "json", false, "write a JSON summary to standard output")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")

@@ -3,6 +3,7 @@ package scrub
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Status is the outcome for one archive.
@@ -116,8 +117,10 @@ type Summary struct {
 	// no row of the archives read (see Matched).
 	IDsUnmatched *int `json:"ids_unmatched,omitempty"`
 
-	// results are the archives' results; nil when there are none.
+	// results are the archives' results; nil when there are none. mu
+	// guards the counts that add keeps as workers add results.
 	results *resultSpool
+	mu      sync.Mutex
 	// membersNotScanned counts the archives with members not read.
 	membersNotScanned int
 
@@ -129,10 +132,12 @@ type Summary struct {
 
 // add counts archive i's result and spools it.
 func (s *Summary) add(i int, r Result) error {
+	s.mu.Lock()
 	s.Totals.Add(r)
 	if len(r.MembersNotScanned) > 0 {
 		s.membersNotScanned++
 	}
+	s.mu.Unlock()
 	return s.results.put(i, &r)
 }
 

@@ -134,11 +134,11 @@ type Options struct {
 	// archive is finished, from the worker that processed it. An error
 	// stops the batch: a run whose record cannot be kept must not go on.
 	Record func(Result) error
-	// Listed, if set, is told the archives the batch will process,
+	// Listed, if set, is told the keys of the archives the batch will process,
 	// before any is; Journal each step of an archive's destructive
 	// sequence before the engine goes on (an error fails the archive
 	// before its next step).
-	Listed  func([]Object) error
+	Listed  func(keys []string) error
 	Journal func(Step) error
 	// Resume takes up an interrupted batch: archives in Done are not
 	// processed again; for archives in Midway (key to staged file) a
@@ -345,7 +345,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		}
 	}
 	if opt.Listed != nil {
-		if err := opt.Listed(p.objects()); err != nil {
+		if err := opt.Listed(p.keys()); err != nil {
 			return nil, err
 		}
 	}

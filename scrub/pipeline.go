@@ -123,13 +123,14 @@ func list(ctx context.Context, sources []Source, sel selection, prog Progress) (
 	return p, nil
 }
 
-// objects returns the plan's archives.
-func (p *plan) objects() []Object {
-	objs := make([]Object, len(p.jobs))
+// keys returns the keys of the plan's archives (not copies of their
+// Objects: a hundred thousand of those is 13 MB).
+func (p *plan) keys() []string {
+	keys := make([]string, len(p.jobs))
 	for i, j := range p.jobs {
-		objs[i] = j.obj
+		keys[i] = j.obj.Key
 	}
-	return objs
+	return keys
 }
 
 // run calls fn for every archive of the plan, at most n at once (0 means

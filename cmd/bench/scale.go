@@ -61,7 +61,7 @@ func scaleMain(args []string) error {
 	ids10m := fl.Bool("ids10m", false, "also measure a list of 10M IDs (about a minute and 1 GB more)")
 	zipSize := fl.Int64("zip-size", 165e6, "`BYTES` of CSV in the zip vs gzip row")
 	s3n := fl.Int("s3", 2000, "small archives in the S3 row")
-	only := fl.String("rows", "small,flat,ids,s3,zip", "the rows to measure, a comma-separated `LIST` of small, flat (memory at 1k to 100k archives), ids, s3, s3mem (S3 at 128 jobs) and zip; a run of some rows prints them and rewrites no report")
+	only := fl.String("rows", "small,flat,ids,s3,s3mem,zip", "the rows to measure, a comma-separated `LIST` of small, flat (memory at 1k to 100k archives), ids, s3, s3mem (S3 memory at --jobs 128) and zip; a run of some rows prints them and rewrites no report")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

@@ -404,13 +404,7 @@ func (b *Batch) Export(opt *scrub.ExportOptions) {
 	}
 }
 
-func (b *Batch) listed(objs []scrub.Object) error {
-	keys := make([]string, len(objs))
-	for i, o := range objs {
-		keys[i] = o.Key
-	}
-	return b.w.Listed(keys)
-}
+func (b *Batch) listed(keys []string) error { return b.w.Listed(keys) }
 
 func (b *Batch) step(s scrub.Step) error {
 	return b.w.Step(audit.Step{Key: s.Key, State: string(s.State), VersionID: s.VersionID, Staged: s.Staged,

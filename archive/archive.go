@@ -482,10 +482,11 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) (e
 		pw.Header = pgzip.Header{Comment: h.Comment, Extra: h.Extra, ModTime: h.ModTime, Name: h.Name, OS: h.OS}
 		zw = pw
 	} else {
-		gw, err := gzip.NewWriterLevel(dst, opt.level())
+		gw, err := gzipWriter(dst, opt.level())
 		if err != nil {
 			return err
 		}
+		defer gzipWriters[opt.level()].Put(gw) // closed below, on every path
 		gw.Header = h
 		zw = gw
 	}
@@ -548,6 +549,24 @@ type gzipReader struct {
 func (m *meter) gzip() (*gzipReader, error) {
 	m.ahead = bufio.NewReader(io.NewSectionReader(&m.src, 0, m.size))
 	return newGzipReader(m.ahead)
+}
+
+// gzipWriters keeps gzip writers between rewrites, by level: each holds a
+// compressor's tables and window (about 700 KiB at level 1), which a batch
+// erasing thousands of small files would otherwise allocate for every one.
+var gzipWriters [10]sync.Pool
+
+// gzipWriter returns a gzip writer of the level to dst, with an empty
+// header; once closed, it goes back to gzipWriters[level].
+func gzipWriter(dst io.Writer, level int) (*gzip.Writer, error) {
+	if level < 0 || level >= len(gzipWriters) {
+		return nil, fmt.Errorf("gzip: invalid compression level: %d", level)
+	}
+	if gw, ok := gzipWriters[level].Get().(*gzip.Writer); ok {
+		gw.Reset(dst)
+		return gw, nil
+	}
+	return gzip.NewWriterLevel(dst, level)
 }
 
 // gzipReaders keeps gzip readers between files: each holds a 32 KiB

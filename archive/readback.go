@@ -126,6 +126,7 @@ const (
 type readback struct {
 	ch   chan []byte
 	buf  []byte // written, not yet sent
+	sent bool   // a chunk was sent
 	done chan struct{}
 	res  readResult
 	err  error // set before done is closed
@@ -146,14 +147,20 @@ func newReadback(f Filter, kind readKind) *readback {
 func (rb *readback) Write(p []byte) (int, error) {
 	if len(rb.buf)+len(p) > readbackChunk && len(rb.buf) > 0 {
 		rb.ch <- rb.buf
-		rb.buf = nil
+		rb.buf, rb.sent = nil, true
 	}
 	if len(p) >= readbackChunk {
 		rb.ch <- bytes.Clone(p)
 		return len(p), nil
 	}
 	if rb.buf == nil {
-		rb.buf = make([]byte, 0, readbackChunk)
+		// The first chunk starts small and grows: a small file's
+		// read-back needs no 64 KiB.
+		size := readbackChunk
+		if !rb.sent {
+			size = 4 << 10
+		}
+		rb.buf = make([]byte, 0, size)
 	}
 	rb.buf = append(rb.buf, p...)
 	return len(p), nil
@@ -305,7 +312,7 @@ func confirmFile(src io.ReaderAt, size int64, res *readResult) (bool, error) {
 		return false, nil
 	}
 	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(src, 0, size))
+	n, err := io.CopyBuffer(h, io.NewSectionReader(src, 0, size), make([]byte, max(min(size, 32<<10), 1)))
 	if err != nil {
 		return false, err
 	}

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -717,7 +718,12 @@ func (o *engine) replace(ctx context.Context, st Store, c Content, src io.Reader
 		}
 	}()
 	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(staged, h), 256<<10)
+	w := stagedWriters.Get().(*bufio.Writer)
+	w.Reset(io.MultiWriter(staged, h))
+	defer func() {
+		w.Reset(nil)
+		stagedWriters.Put(w)
+	}()
 	// Zip members are read back as they are written, beside the rewrite;
 	// Reread then reads their bytes from the staged file and confirms
 	// them against what was read back, and reads the rest.
@@ -767,6 +773,10 @@ func (o *engine) replace(ctx context.Context, st Store, c Content, src io.Reader
 	return rep, size, sum, nil
 }
 
+// stagedWriters keeps the buffers (256 KiB) that rewrites are written to
+// their staged files through, between rewrites.
+var stagedWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+
 // sameFile checks that f holds the size bytes whose SHA-256 (hex) is sum
 // and no more: that the staged file verified, replaced and recorded by its
 // SHA-256 is what the rewrite wrote to it. A file changed in a way the
@@ -781,7 +791,7 @@ func sameFile(f *os.File, size int64, sum string) error {
 		return fmt.Errorf("%w: the staged file has %d bytes, %d were written to it", archive.ErrVerify, fi.Size(), size)
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, size), make([]byte, max(min(size, 32<<10), 1))); err != nil {
 		return err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {

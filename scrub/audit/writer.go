@@ -240,26 +240,31 @@ func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte) (int, 
 	if err == nil && w.redact != nil && !redacted {
 		line = w.redact(line)
 	}
+	var prev string
 	if err == nil {
 		line = append(line, '\n')
-		_, err = w.spool.Write(line)
+		if len(line) >= 16<<10 {
+			// A long line (of tags) is written and hashed twice at
+			// once: into the log's hash and for the next line's prev.
+			// If the write fails, the log's hash holds a line the
+			// journal does not, but the error is sticky: nothing is
+			// logged or sealed after it.
+			var wg sync.WaitGroup
+			wg.Go(func() { _, err = w.spool.Write(line) })
+			wg.Go(func() { w.log.Write(line) })
+			prev = sha256Hex(line)
+			wg.Wait()
+		} else if _, err = w.spool.Write(line); err == nil {
+			w.log.Write(line)
+			prev = sha256Hex(line)
+		}
 	}
 	if err != nil {
 		w.err = fmt.Errorf("audit journal %s: %w", w.path, err)
 		return 0, w.err
 	}
 	w.seq++
-	if len(line) >= 16<<10 {
-		// A long line (of tags) is hashed twice at once: into the
-		// log's hash and for the next line's prev.
-		var wg sync.WaitGroup
-		wg.Go(func() { w.log.Write(line) })
-		w.prev = sha256Hex(line)
-		wg.Wait()
-	} else {
-		w.log.Write(line)
-		w.prev = sha256Hex(line)
-	}
+	w.prev = prev
 	if !w.local && w.now().Sub(w.uploaded) >= uploadEvery {
 		// A failed copy is retried with the next event; the local
 		// journal is complete either way.

@@ -721,9 +721,14 @@ func (e *interruptError) Unwrap() error { return e.err }
 // report writes what a batch did: the summary and where its bundle went
 // on stderr, and with --json the summary on stdout.
 func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey) error {
+	var sumErr error
 	if sum != nil {
-		if err := printSummary(env.Stderr, sum); err != nil {
-			return err
+		// A summary that cannot be read back (its spool's disk failed)
+		// is an error, after what can be said: the totals and where the
+		// bundle went, which records every archive.
+		if sumErr = printSummary(env.Stderr, sum); sumErr != nil {
+			printTotals(env.Stderr, sum)
+			sumErr = fmt.Errorf("the summary: %w; the audit bundle records every archive", sumErr)
 		}
 		if t := sum.Totals; sum.DryRun && t.RowsScanned >= scrub.MassMinRows && t.RowsRemoved > t.RowsExpired {
 			share := float64(t.RowsRemoved-t.RowsExpired) / float64(t.RowsScanned)
@@ -737,8 +742,8 @@ func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, seale
 	if sealed != nil {
 		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")
 	}
-	if !o.json || sum == nil {
-		return nil
+	if sumErr != nil || !o.json || sum == nil {
+		return sumErr
 	}
 	return writeJSON(env.Stdout, sum, sealed)
 }

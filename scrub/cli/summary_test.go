@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/scrubtool/scrub/scrub"
@@ -76,5 +77,31 @@ func TestJSONStreamed(t *testing.T) {
 				t.Errorf("streamed:\n%s\nwhole:\n%s", got.Bytes(), want.Bytes())
 			}
 		})
+	}
+}
+
+// TestSummaryUnreadable: a summary whose spool cannot be read back is an
+// error that says the bundle records every archive, after the totals and
+// where the bundle went; --json writes nothing rather than a part.
+func TestSummaryUnreadable(t *testing.T) {
+	dir := scrubtest.CopyExport(t)
+	opt := scrub.Options{Filter: &filter.Filter{IDs: ids.New(scrubtest.Listed...)}, DryRun: true}
+	sum, err := scrub.Run(context.Background(), opt, []scrub.Source{{Name: dir, Store: &local.Store{Root: dir}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum.Close() // as a spool whose disk failed
+	var stdout, stderr bytes.Buffer
+	o := &eraseOptions{json: true}
+	sealed := &audit.Sealed{Batch: "batch-x", Head: "abc"}
+	err = o.report(Env{Stdout: &stdout, Stderr: &stderr}, sum, nil, sealed, local.Dir(dir), nil)
+	if err == nil || !strings.Contains(err.Error(), "the audit bundle records every archive") {
+		t.Errorf("err = %v", err)
+	}
+	if !strings.Contains(stderr.String(), "archives:") || !strings.Contains(stderr.String(), "audit bundle batch-x") {
+		t.Errorf("stderr lacks the totals or the bundle:\n%s", stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("--json wrote %q", stdout.String())
 	}
 }

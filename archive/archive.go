@@ -37,6 +37,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -388,6 +389,10 @@ type Options struct {
 	// second pass once the rewrite is done. [Reread] of the written archive
 	// with the same filter then confirms such a member by its compressed
 	// bytes instead of inflating it again.
+	//
+	// A gzip file is read back so too, as a whole: its bytes as written
+	// are hashed and inflated and scanned beside the rewrite, and [Reread]
+	// confirms the file by its SHA-256 instead of inflating it again.
 	Reread Filter
 }
 
@@ -441,10 +446,24 @@ func rewritePlain(dst io.Writer, src io.ReaderAt, size int64, f Filter, what str
 	return err
 }
 
-func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) error {
+func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) (err error) {
 	gr, err := m.gzip()
 	if err != nil {
 		return err
+	}
+	defer gr.release() // after the read-ahead's Close, below
+	if opt.Reread != nil {
+		// The file written is read back as it is written (see
+		// readback.go): its bytes, hashed, inflated and scanned.
+		rb := newReadback(opt.Reread, gzipFile)
+		dst = io.MultiWriter(dst, rb)
+		defer func() {
+			if err != nil {
+				rb.abort()
+				return
+			}
+			rep.Members[0].read = rb.finish()
+		}()
 	}
 	zr := gr.zr
 	// The header is the first member's: name, modification time,
@@ -463,10 +482,11 @@ func rewriteGzip(dst io.Writer, m *meter, f Filter, opt Options, rep *Report) er
 		pw.Header = pgzip.Header{Comment: h.Comment, Extra: h.Extra, ModTime: h.ModTime, Name: h.Name, OS: h.OS}
 		zw = pw
 	} else {
-		gw, err := gzip.NewWriterLevel(dst, opt.level())
+		gw, err := gzipWriter(dst, opt.level())
 		if err != nil {
 			return err
 		}
+		defer gzipWriters[opt.level()].Put(gw) // closed below, on every path
 		gw.Header = h
 		zw = gw
 	}
@@ -504,6 +524,7 @@ func carryGzip(zw io.Writer, m *meter, opt Options, n int64) error {
 	if err != nil {
 		return err
 	}
+	defer gr.release()
 	r := m.stream(gr, 0, 0)
 	if _, err := io.CopyN(io.Discard, r, n); err != nil {
 		return err
@@ -527,15 +548,61 @@ type gzipReader struct {
 // gzip opens the gzip file that m meters.
 func (m *meter) gzip() (*gzipReader, error) {
 	m.ahead = bufio.NewReader(io.NewSectionReader(&m.src, 0, m.size))
-	zr, err := gzip.NewReader(m.ahead)
+	return newGzipReader(m.ahead)
+}
+
+// gzipWriters keeps gzip writers between rewrites, by level: each holds a
+// compressor's tables and window (about 700 KiB at level 1), which a batch
+// erasing thousands of small files would otherwise allocate for every one.
+var gzipWriters [10]sync.Pool
+
+// gzipWriter returns a gzip writer of the level to dst, with an empty
+// header; once closed, it goes back to gzipWriters[level].
+func gzipWriter(dst io.Writer, level int) (*gzip.Writer, error) {
+	if level < 0 || level >= len(gzipWriters) {
+		return nil, fmt.Errorf("gzip: invalid compression level: %d", level)
+	}
+	if gw, ok := gzipWriters[level].Get().(*gzip.Writer); ok {
+		gw.Reset(dst)
+		return gw, nil
+	}
+	return gzip.NewWriterLevel(dst, level)
+}
+
+// gzipReaders keeps gzip readers between files: each holds a 32 KiB
+// window and its Huffman tables, which a batch of thousands of small files
+// would otherwise allocate and clear for every one.
+var gzipReaders sync.Pool
+
+// newGzipReader opens the gzip file that br reads. Its release gives the
+// reader back once nothing reads it any more.
+func newGzipReader(br *bufio.Reader) (*gzipReader, error) {
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(br)
+	} else {
+		err = zr.Reset(br)
+	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF // there is a magic number, so not an empty file
 	}
 	if err != nil {
+		if zr != nil {
+			gzipReaders.Put(zr)
+		}
 		return nil, formatErr("gzip", err)
 	}
 	zr.Multistream(false)
-	return &gzipReader{zr, m.ahead}, nil
+	return &gzipReader{zr, br}, nil
+}
+
+// release gives the reader back to be reused; g is not read after it.
+func (g *gzipReader) release() {
+	if g.zr != nil {
+		gzipReaders.Put(g.zr)
+		g.zr = nil
+	}
 }
 
 func (g *gzipReader) Read(p []byte) (int, error) {

@@ -23,6 +23,14 @@ import (
 // states the CRC-32 and sizes that the read-back found, reports what the
 // read-back counted rather than inflate and scan it a second time. Anything
 // else is read as [ScanWith] reads it.
+//
+// A gzip file that Rewrite writes with Options.Reread set is read back the
+// same way, as a whole: every byte written (header, deflate stream,
+// trailer) is hashed and counted, inflated (the trailer's CRC-32 and size
+// checked) and passed through the counting pass, judged by its content as
+// a scan judges it. [Reread] then reads the written file, and if it is
+// as many bytes as were read back, with the same SHA-256, reports what the
+// read-back found instead of inflating and scanning it a second time.
 
 // compressors makes the compressors of one rewrite's zip members: with
 // Threads, parallel; for a member to be read back, writing to its
@@ -54,7 +62,7 @@ func newCompressors(opt Options, members int) (*compressors, error) {
 // it writes through f. What it finds is in c.reads[i] once the compressor
 // is closed.
 func (c *compressors) readBack(i int, f Filter) {
-	c.reading, c.idx = newReadback(f), i
+	c.reading, c.idx = newReadback(f, deflateMember), i
 	c.last = c.reading
 }
 
@@ -96,19 +104,29 @@ func (c *readbackCloser) Close() error {
 	return err
 }
 
-// readResult is what reading back a member found.
+// readResult is what reading back a member, or a gzip file, found.
 type readResult struct {
-	sum        [sha256.Size]byte // of the compressed bytes
+	sum        [sha256.Size]byte // of the compressed bytes (of a gzip file: all of them)
 	compressed int64
 	size       int64 // uncompressed
 	crc32      uint32
 	st         Stats
+	name       string // a gzip file's header name
 }
+
+// readKind says what a read-back reads.
+type readKind int
+
+const (
+	deflateMember readKind = iota // a zip member's deflate stream
+	gzipFile                      // a whole gzip file
+)
 
 // readback reads back one member's compressed bytes, written to it.
 type readback struct {
 	ch   chan []byte
 	buf  []byte // written, not yet sent
+	sent bool   // a chunk was sent
 	done chan struct{}
 	res  readResult
 	err  error // set before done is closed
@@ -119,9 +137,9 @@ const (
 	readbackQueue = 8
 )
 
-func newReadback(f Filter) *readback {
+func newReadback(f Filter, kind readKind) *readback {
 	rb := &readback{ch: make(chan []byte, readbackQueue), done: make(chan struct{})}
-	go rb.run(f)
+	go rb.run(f, kind)
 	return rb
 }
 
@@ -129,14 +147,20 @@ func newReadback(f Filter) *readback {
 func (rb *readback) Write(p []byte) (int, error) {
 	if len(rb.buf)+len(p) > readbackChunk && len(rb.buf) > 0 {
 		rb.ch <- rb.buf
-		rb.buf = nil
+		rb.buf, rb.sent = nil, true
 	}
 	if len(p) >= readbackChunk {
 		rb.ch <- bytes.Clone(p)
 		return len(p), nil
 	}
 	if rb.buf == nil {
-		rb.buf = make([]byte, 0, readbackChunk)
+		// The first chunk starts small and grows: a small file's
+		// read-back needs no 64 KiB.
+		size := readbackChunk
+		if !rb.sent {
+			size = 4 << 10
+		}
+		rb.buf = make([]byte, 0, size)
 	}
 	rb.buf = append(rb.buf, p...)
 	return len(p), nil
@@ -166,7 +190,7 @@ func (rb *readback) abort() {
 	}
 }
 
-func (rb *readback) run(f Filter) {
+func (rb *readback) run(f Filter, kind readKind) {
 	defer close(rb.done)
 	defer func() {
 		for range rb.ch { // after a failure, let the writer go on
@@ -174,11 +198,28 @@ func (rb *readback) run(f Filter) {
 	}()
 	in := &chanReader{ch: rb.ch, h: sha256.New()}
 	br := bufio.NewReader(in)
-	out := &crcReader{r: flate.NewReader(br), h: crc32.NewIEEE()}
-	// Judged as a scan judges a member: by its first bytes, then by the
-	// filter. A member that would not scan as CSV is read again.
+	var inflated io.Reader
+	var name string
+	if kind == gzipFile {
+		// A gzip reader checks each member's CRC-32 and size, and reads
+		// to the end of the file: what follows the last member must be
+		// another member.
+		gr, err := newGzipReader(br)
+		if err != nil {
+			rb.err = err
+			return
+		}
+		defer gr.release()
+		name, inflated = gr.zr.Name, gr
+	} else {
+		inflated = flate.NewReader(br)
+	}
+	out := &crcReader{r: inflated, h: crc32.NewIEEE()}
+	// Judged as a scan judges a member or a gzip file's content: by its
+	// first bytes, then by the filter. One that would not scan as CSV is
+	// read again.
 	var st Stats
-	reason, err := content(out, true, func(r io.Reader) error {
+	reason, err := content(out, kind == deflateMember, func(r io.Reader) error {
 		var err error
 		st, err = f.Filter(nil, r)
 		return err
@@ -190,7 +231,7 @@ func (rb *readback) run(f Filter) {
 		_, err = io.Copy(io.Discard, out) // the filter reads to the end, but to be sure
 	}
 	if err == nil {
-		// Nothing after the end of the deflate stream.
+		// Nothing after the end of the deflate stream, or the gzip file.
 		var n int64
 		n, err = io.Copy(io.Discard, br)
 		if err == nil && n > 0 {
@@ -201,7 +242,7 @@ func (rb *readback) run(f Filter) {
 	if err != nil {
 		return
 	}
-	rb.res = readResult{compressed: in.n, size: out.n, crc32: out.h.Sum32(), st: st}
+	rb.res = readResult{compressed: in.n, size: out.n, crc32: out.h.Sum32(), st: st, name: name}
 	in.h.Sum(rb.res.sum[:0])
 }
 
@@ -258,6 +299,22 @@ func confirm(zf *zip.File, res *readResult) (bool, error) {
 	n, err := io.Copy(h, r)
 	if err != nil {
 		return false, &MemberError{zf.Name, err}
+	}
+	var sum [sha256.Size]byte
+	return n == res.compressed && bytes.Equal(h.Sum(sum[:0]), res.sum[:]), nil
+}
+
+// confirmFile reports whether the size bytes of src are the gzip file that
+// read back as res: as many bytes, with the same SHA-256 (read and hashed
+// here).
+func confirmFile(src io.ReaderAt, size int64, res *readResult) (bool, error) {
+	if size != res.compressed {
+		return false, nil
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, io.NewSectionReader(src, 0, size), make([]byte, max(min(size, 32<<10), 1)))
+	if err != nil {
+		return false, err
 	}
 	var sum [sha256.Size]byte
 	return n == res.compressed && bytes.Equal(h.Sum(sum[:0]), res.sum[:]), nil

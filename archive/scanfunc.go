@@ -79,10 +79,23 @@ func scanFunc(src io.ReaderAt, size int64, opt Options, prior *Report, fn func(n
 		_, err = scan(Member{}, io.NewSectionReader(src, 0, size), true)
 		return rep, err
 	case Gzip:
+		if prior != nil && len(prior.Members) == 1 && prior.Members[0].read != nil {
+			read := prior.Members[0].read
+			ok, err := confirmFile(src, size, read)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				st := read.st
+				rep.Members = append(rep.Members, Member{Name: read.name, CSV: true, Rows: st.Rows, Removed: st.Removed, Expired: st.Expired})
+				return rep, nil
+			}
+		}
 		zr, err := m.gzip()
 		if err != nil {
 			return nil, err
 		}
+		defer zr.release() // after the read-ahead's Close, below
 		name := zr.zr.Name // before the reader, which changes it, goes ahead
 		r := newAhead(m.stream(zr, 0, 0))
 		defer r.Close()

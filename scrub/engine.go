@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,10 +133,11 @@ type Options struct {
 	// most likely a placeholder ID or a wrong ID column. Rows that go
 	// only for their age (a retention purge) do not count.
 	MaxShare float64
-	// Jobs is the number of archives processed at once; 0 means the
-	// number of CPUs, DefaultRemoteJobs with a Remote source. Of them,
-	// at most the number of CPUs (twice that with a Remote source) are
-	// scanned or rewritten at once; the others wait on the store.
+	// Jobs is the number of archives processed at once; 0 means
+	// LocalJobsPerCPU times the number of CPUs, DefaultRemoteJobs with a
+	// Remote source. Of them, at most the number of CPUs (twice that with
+	// a Remote source) are scanned or rewritten at once; the others wait
+	// on the store, the disk or for their turn.
 	Jobs   int
 	DryRun bool // read and report only
 	// VerifyFull re-reads each replaced archive from the store and checks
@@ -151,11 +153,11 @@ type Options struct {
 	// archive is finished, from the worker that processed it. An error
 	// stops the batch: a run whose record cannot be kept must not go on.
 	Record func(Result) error
-	// Listed, if set, is told the archives the batch will process,
+	// Listed, if set, is told the keys of the archives the batch will process,
 	// before any is; Journal each step of an archive's destructive
 	// sequence before the engine goes on (an error fails the archive
 	// before its next step).
-	Listed  func([]Object) error
+	Listed  func(keys []string) error
 	Journal func(Step) error
 	// Resume takes up an interrupted batch: archives in Done are not
 	// processed again; for archives in Midway (key to staged file) a
@@ -175,6 +177,10 @@ type Options struct {
 	// run completed: one found replaced by it (same SHA-256) is recorded
 	// erased with what that rewrite removed, not unchanged.
 	Rewritten map[string]Rewritten
+
+	// staged, if set (by tests), is called with each staged file once
+	// the rewrite is written to it, before it is verified.
+	staged func(f *os.File)
 }
 
 // Rewritten is a rewrite an interrupted run completed (its written step).
@@ -286,6 +292,15 @@ type Step struct {
 	// the rewrite removed.
 	RowsScanned, RowsRemoved, RowsExpired int64
 	IDTags                                []string
+	// Deferred: the step need not be durable before the engine goes
+	// on, as no destructive action waits on it; the next step journaled
+	// without it makes it durable. The read step of a store that finds
+	// the staged files an interrupted run left without the journal
+	// (StagedCleaner): nothing is replaced before the written step, which
+	// is synced. The verified step of a store without old versions to
+	// purge: nothing destructive follows it, and an interrupted run that
+	// lost it finds the rewrite in place (Rewritten).
+	Deferred bool
 }
 
 // Recoverer is implemented by stores that can clean up what an interrupted
@@ -341,7 +356,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		return nil, err
 	}
 	if len(p.jobs) == 0 && len(opt.Done) == 0 {
-		return &Summary{DryRun: opt.DryRun, Archives: []Result{}, Outside: p.outside}, ErrNoArchives
+		return &Summary{DryRun: opt.DryRun, Outside: p.outside}, ErrNoArchives
 	}
 	if !opt.DryRun {
 		if err := prepare(ctx, sources, p); err != nil {
@@ -349,21 +364,21 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 		}
 	}
 	if opt.Listed != nil {
-		if err := opt.Listed(p.objects()); err != nil {
+		if err := opt.Listed(p.keys()); err != nil {
 			return nil, err
 		}
 	}
 	if opt.Progress != nil {
 		opt.Progress.Start(len(p.jobs), p.bytes)
 	}
-	sum := &Summary{DryRun: opt.DryRun, Archives: make([]Result, len(p.jobs)), Outside: p.outside}
-	for i, j := range p.jobs {
-		sum.Archives[i] = Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size, Dataset: sources[j.source].Dataset}
+	results, err := newResultSpool(len(p.jobs))
+	if err != nil {
+		return nil, err
 	}
-	jobs := cmp.Or(opt.Jobs, defaultJobs(sources))
+	sum := &Summary{DryRun: opt.DryRun, Outside: p.outside, results: results}
+	jobs := cmp.Or(opt.Jobs, eraseJobs(sources))
 	e := &engine{Options: opt, work: make(slots, workSlots(sources, jobs))}
 	e.load.pending.Store(int64(len(p.jobs)))
-	recorded := make([]bool, len(p.jobs))
 	err = p.run(ctx, jobs, sources, func(ctx context.Context, i int, j job) error {
 		e.load.pending.Add(-1)
 		mctx, m := withMeter(ctx, opt.Progress)
@@ -374,33 +389,44 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 			m.done(j.obj.Size)
 			opt.Progress.Done(j.obj)
 		}
+		// Each result goes on record and to the summary's spool as
+		// its archive finishes: what stays in memory until the end
+		// is where it is in the spool.
+		var rerr error
 		if opt.Record != nil {
-			recorded[i] = true
-			rerr := opt.Record(res)
-			// On record, the tags need not stay in memory until the
-			// end: with thousands of archives they would be most of it.
-			res.IDTags, res.resumedTags = nil, nil
+			rerr = opt.Record(res)
 			if rerr != nil {
-				sum.Archives[i] = res
-				return fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
+				rerr = fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
 			}
 		}
-		sum.Archives[i] = res
-		p.jobs[i] = job{} // done: only its result stays until the end
+		if serr := sum.add(i, res); serr != nil {
+			return errors.Join(rerr, serr)
+		}
+		p.jobs[i] = job{} // done
+		if rerr != nil {
+			return rerr
+		}
 		if err != nil && fatal(err) {
 			return fmt.Errorf("%s: %w", j.obj.Key, err)
 		}
 		return nil
 	})
-	// The archives the batch stopped before are on the record too.
-	for i, res := range sum.Archives {
-		if opt.Record != nil && !recorded[i] {
+	// The archives the batch stopped before are on the record too, and
+	// in the summary.
+	for i, j := range p.jobs {
+		if results.has(i) {
+			continue
+		}
+		res := Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size, Dataset: sources[j.source].Dataset}
+		if opt.Record != nil {
 			if rerr := opt.Record(res); rerr != nil && err == nil {
 				err = fmt.Errorf("audit record of %s: %w", res.Key, rerr)
 			}
 		}
+		if serr := sum.add(i, res); serr != nil && err == nil {
+			err = serr
+		}
 	}
-	sum.total()
 	sum.matched, sum.matchedTags = e.matched.ids, e.matched.tags
 	return sum, err
 }
@@ -521,7 +547,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object, f *filter.Fi
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, size, after, err := o.replace(ctx, c, src, tags, obj.Key, res.VersionID, release)
+		rep, size, after, err := o.replace(ctx, st, c, src, tags, obj.Key, res.VersionID, release)
 		if rep != nil {
 			res.RowsScanned, res.RowsRemoved, res.MembersCarried = rep.Rows(), rep.Removed(), rep.Carried()
 			res.RowsExpired, res.MembersNotScanned = rep.Expired(), memberNotes(rep)
@@ -627,7 +653,8 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, f *
 			return
 		}
 	}
-	step := Step{Key: res.Key, State: StepVerified}
+	vc, versioned := c.(Versioned)
+	step := Step{Key: res.Key, State: StepVerified, Deferred: !versioned}
 	if nv, ok := c.(NewVersioner); ok {
 		step.NewVersionID = nv.NewVersionID()
 	}
@@ -635,7 +662,7 @@ func (o *engine) settle(ctx context.Context, c Content, rep *archive.Report, f *
 		res.Status, res.Error = ReplacedIncomplete, fmt.Sprintf("replaced, but old versions are kept: %v", err)
 		return
 	}
-	if vc, ok := c.(Versioned); ok {
+	if versioned {
 		deleted, err := vc.Purge(ctx)
 		res.DeletedVersions, res.VersionsDeleted = deleted, len(deleted)
 		if len(deleted) > 0 {
@@ -688,7 +715,7 @@ func (o *engine) purgeOlder(ctx context.Context, vc Versioned, f archive.Filter,
 // the store replace the original. It returns the rewrite's report, and the
 // new archive's size and SHA-256. release gives back the archive's work
 // slot, which the replacement, waiting on the store, does not need.
-func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *tagSet, key, version string, release func()) (*archive.Report, int64, string, error) {
+func (o *engine) replace(ctx context.Context, st Store, c Content, src io.ReaderAt, tags *tagSet, key, version string, release func()) (*archive.Report, int64, string, error) {
 	f := tags.filter
 	staged, err := c.Stage()
 	if err != nil {
@@ -697,7 +724,8 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 		}
 		return nil, 0, "", fmt.Errorf("stage: %w", err)
 	}
-	if err := o.journal(Step{Key: key, State: StepRead, VersionID: version, Size: c.Size(), Staged: staged.Name()}); err != nil {
+	_, cleans := st.(StagedCleaner)
+	if err := o.journal(Step{Key: key, State: StepRead, VersionID: version, Size: c.Size(), Staged: staged.Name(), Deferred: cleans}); err != nil {
 		staged.Close()
 		os.Remove(staged.Name())
 		return nil, 0, "", err
@@ -710,7 +738,12 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 		}
 	}()
 	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(staged, h), 256<<10)
+	w := stagedWriters.Get().(*bufio.Writer)
+	w.Reset(io.MultiWriter(staged, h))
+	defer func() {
+		w.Reset(nil)
+		stagedWriters.Put(w)
+	}()
 	// Zip members are read back as they are written, beside the rewrite;
 	// Reread then reads their bytes from the staged file and confirms
 	// them against what was read back, and reads the rest.
@@ -727,6 +760,9 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 	if err != nil {
 		return rep, 0, "", err
 	}
+	if o.staged != nil {
+		o.staged(staged)
+	}
 	after, err := archive.Reread(staged, size, rep, tags.base, o.Archive.WithoutLimits())
 	if err != nil {
 		return rep, 0, "", fmt.Errorf("verify rewritten archive: %w", err)
@@ -734,24 +770,54 @@ func (o *engine) replace(ctx context.Context, c Content, src io.ReaderAt, tags *
 	if err := archive.Verify(rep, after); err != nil {
 		return rep, 0, "", err
 	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := sameFile(staged, size, sum); err != nil {
+		return rep, 0, "", fmt.Errorf("verify rewritten archive: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return rep, 0, "", err
 	}
 	if err := o.checkShare(rep, key); err != nil {
 		return rep, 0, "", err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	written := Step{Key: key, State: StepWritten, Size: size, SHA256: sum,
 		RowsScanned: rep.Rows(), RowsRemoved: rep.Removed(), RowsExpired: rep.Expired(), IDTags: tags.list()}
+	release() // the rest waits on the journal's sync and the store
 	if err := o.journal(written); err != nil {
 		return rep, 0, "", err
 	}
 	handed = true
-	release() // the rest waits on the store
 	if err := c.Replace(ctx, staged); err != nil {
 		return rep, size, sum, err
 	}
 	return rep, size, sum, nil
+}
+
+// stagedWriters keeps the buffers (256 KiB) that rewrites are written to
+// their staged files through, between rewrites.
+var stagedWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+
+// sameFile checks that f holds the size bytes whose SHA-256 (hex) is sum
+// and no more: that the staged file verified, replaced and recorded by its
+// SHA-256 is what the rewrite wrote to it. A file changed in a way the
+// format does not notice (a gzip header's time, a kept row's value) is
+// caught here.
+func sameFile(f *os.File, size int64, sum string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != size {
+		return fmt.Errorf("%w: the staged file has %d bytes, %d were written to it", archive.ErrVerify, fi.Size(), size)
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, size), make([]byte, max(min(size, 32<<10), 1))); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		return fmt.Errorf("%w: the staged file's SHA-256 is %s, not that of what was written to it (%s)", archive.ErrVerify, got, sum)
+	}
+	return nil
 }
 
 // removeStaged removes the staged file of an interrupted run's rewrite. Only

@@ -68,9 +68,8 @@ func TestSummaryErr(t *testing.T) {
 	for _, tt := range tests {
 		s := &Summary{}
 		for _, st := range tt.statuses {
-			s.Archives = append(s.Archives, Result{Status: st})
+			s.Totals.Add(Result{Status: st})
 		}
-		s.total()
 		if err := s.Err(); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 			t.Errorf("%v: Err() = %v, want %v", tt.statuses, err, tt.want)
 		}

@@ -49,10 +49,10 @@ type ExportOptions struct {
 	// another listed subject's ID in a path (exports/client=ID/...) does
 	// not reach this subject.
 	Redact func(string) string
-	// Listed, if set, is told the archives before any is read; Scanned
+	// Listed, if set, is told the archives' keys before any is read; Scanned
 	// each archive's outcome as soon as it is read, from its worker. An
 	// error from either stops the export.
-	Listed  func([]Object) error
+	Listed  func(keys []string) error
 	Scanned func(ScannedArchive) error
 }
 
@@ -200,7 +200,7 @@ func Export(ctx context.Context, opt ExportOptions, sources []Source) (*Extracti
 		return nil, ErrNoArchives
 	}
 	if opt.Listed != nil {
-		if err := opt.Listed(p.objects()); err != nil {
+		if err := opt.Listed(p.keys()); err != nil {
 			return nil, err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/local"
+	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
 // TestMaxShare: a batch whose listed IDs hold more than MaxShare of the
@@ -61,8 +62,8 @@ func TestMaxShare(t *testing.T) {
 				t.Fatal(rerr)
 			}
 			if tc.stopped {
-				if !errors.Is(err, scrub.ErrMassErasure) || sum.Archives[0].Status != scrub.Failed || !bytes.Equal(after, b.Bytes()) {
-					t.Fatalf("err %v, %+v; want the batch stopped, the archive failed and left as it was", err, sum.Archives[0])
+				if !errors.Is(err, scrub.ErrMassErasure) || scrubtest.Results(t, sum)[0].Status != scrub.Failed || !bytes.Equal(after, b.Bytes()) {
+					t.Fatalf("err %v, %+v; want the batch stopped, the archive failed and left as it was", err, scrubtest.Results(t, sum)[0])
 				}
 				return
 			}

@@ -156,13 +156,14 @@ func list(ctx context.Context, sources []Source, sel selection, prog Progress) (
 	return p, nil
 }
 
-// objects returns the plan's archives.
-func (p *plan) objects() []Object {
-	objs := make([]Object, len(p.jobs))
+// keys returns the keys of the plan's archives (not copies of their
+// Objects: a hundred thousand of those is 13 MB).
+func (p *plan) keys() []string {
+	keys := make([]string, len(p.jobs))
 	for i, j := range p.jobs {
-		objs[i] = j.obj
+		keys[i] = j.obj.Key
 	}
-	return objs
+	return keys
 }
 
 // run calls fn for every archive of the plan, at most n at once (0 means
@@ -212,6 +213,22 @@ func defaultJobs(sources []Source) int {
 		return DefaultRemoteJobs
 	}
 	return runtime.NumCPU()
+}
+
+// LocalJobsPerCPU is, per CPU, the default number of archives an erasure
+// of local sources processes at once: of them, one per CPU is scanned or
+// rewritten (workSlots); the others wait on the disk (the fsyncs of a
+// replacement and of the journal step before it) or for a slot, so that
+// the CPUs are not idle while an archive's replacement is made durable.
+const LocalJobsPerCPU = 4
+
+// eraseJobs is the number of archives an erasure processes at once by
+// default: defaultJobs, but LocalJobsPerCPU per CPU for local sources.
+func eraseJobs(sources []Source) int {
+	if remote(sources) {
+		return DefaultRemoteJobs
+	}
+	return LocalJobsPerCPU * runtime.NumCPU()
 }
 
 // workSlots is the number of archives scanned or rewritten at once, of the

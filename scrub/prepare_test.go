@@ -64,7 +64,7 @@ func TestPrepare(t *testing.T) {
 			}
 			listed := false
 			opt := scrub.Options{Filter: &filter.Filter{IDs: ids.New(scrubtest.Listed...)}, DryRun: tc.dryRun,
-				Listed: func([]scrub.Object) error { listed = true; return nil }}
+				Listed: func([]string) error { listed = true; return nil }}
 			if tc.onlyA {
 				a := stores[0].Root
 				opt.Select = func(o scrub.Object) bool { return strings.HasPrefix(o.Key, a) }

@@ -3,6 +3,7 @@ package scrub
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Status is the outcome for one archive.
@@ -106,11 +107,12 @@ type Totals struct {
 	BytesAfter  int64 `json:"bytes_after"`
 }
 
-// Summary is the result of a batch.
+// Summary is the result of a batch. The archives' results are kept in a
+// spool, not in memory (a batch may have hundreds of thousands): Each reads
+// them back, in the order of their keys.
 type Summary struct {
-	DryRun   bool     `json:"dry_run"`
-	Archives []Result `json:"archives"`
-	Totals   Totals   `json:"totals"`
+	DryRun bool   `json:"dry_run"`
+	Totals Totals `json:"totals"`
 	// Outside counts the archives the selection let through that fall
 	// to other shares (Options.Shard).
 	Outside int `json:"-"`
@@ -118,10 +120,82 @@ type Summary struct {
 	// no row of the archives read (see Matched).
 	IDsUnmatched *int `json:"ids_unmatched,omitempty"`
 
+	// results are the archives' results; nil when there are none. mu
+	// guards the counts that add keeps as workers add results.
+	results *resultSpool
+	mu      sync.Mutex
+	// membersNotScanned counts the archives with members not read.
+	membersNotScanned int
+
 	// matched is the listed IDs found in some row; matchedTags the tags
 	// of those an interrupted attempt's rewrite removed.
 	matched     map[string]struct{}
 	matchedTags map[string]bool
+}
+
+// add counts archive i's result and spools it.
+func (s *Summary) add(i int, r Result) error {
+	s.mu.Lock()
+	s.Totals.Add(r)
+	if len(r.MembersNotScanned) > 0 {
+		s.membersNotScanned++
+	}
+	s.mu.Unlock()
+	return s.results.put(i, &r)
+}
+
+// Each calls fn with each archive's result, in the order of their keys,
+// read back from the spool one at a time. An error from fn stops it and
+// is returned.
+func (s *Summary) Each(fn func(Result) error) error {
+	if s.results == nil {
+		return nil
+	}
+	return s.results.each(fn)
+}
+
+// Results returns every archive's result, in the order of their keys: all
+// of them in memory at once, for a batch known to be small (tests). Each
+// reads them one at a time.
+func (s *Summary) Results() ([]Result, error) {
+	out := []Result{}
+	err := s.Each(func(r Result) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// FullSummary is a Summary with every archive's result in memory, in the
+// order of their keys: the form of the summary in scrub erase --json (whose
+// writer streams the results into it one at a time), and what its readers
+// decode.
+type FullSummary struct {
+	DryRun       bool     `json:"dry_run"`
+	Archives     []Result `json:"archives"`
+	Totals       Totals   `json:"totals"`
+	IDsUnmatched *int     `json:"ids_unmatched,omitempty"`
+}
+
+// Full returns the summary with every result read back (see Results).
+func (s *Summary) Full() (*FullSummary, error) {
+	rs, err := s.Results()
+	if err != nil {
+		return nil, err
+	}
+	return &FullSummary{DryRun: s.DryRun, Archives: rs, Totals: s.Totals, IDsUnmatched: s.IDsUnmatched}, nil
+}
+
+// MembersNotScanned reports whether some archive has members that were
+// not read (Result.MembersNotScanned).
+func (s *Summary) MembersNotScanned() bool { return s.membersNotScanned > 0 }
+
+// Close releases the spool of results; Each reads nothing after it.
+func (s *Summary) Close() error {
+	if s.results == nil {
+		return nil
+	}
+	return s.results.close()
 }
 
 // Matched reports whether the listed ID id (as the ID set lists it: a
@@ -147,14 +221,6 @@ func (s *Summary) MatchedTag(tag string) bool { return s.matchedTags[tag] }
 // TakenOver reports whether the batch found the rewrites of an interrupted
 // attempt in place (see MatchedTag).
 func (s *Summary) TakenOver() bool { return len(s.matchedTags) > 0 }
-
-func (s *Summary) total() {
-	var t Totals
-	for _, r := range s.Archives {
-		t.Add(r)
-	}
-	s.Totals = t
-}
 
 // Add counts one archive's result.
 func (t *Totals) Add(r Result) {

@@ -83,12 +83,12 @@ func lastLine(s string) string {
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
-func decode(t *testing.T, stdout string) *scrub.Summary {
+func decode(t *testing.T, stdout string) *scrub.FullSummary {
 	t.Helper()
 	if !json.Valid([]byte(stdout)) {
 		t.Fatalf("stdout is not exactly one valid JSON document:\n%s", stdout)
 	}
-	var sum scrub.Summary
+	var sum scrub.FullSummary
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +103,13 @@ func TestExitCodes(t *testing.T) {
 		setup func(t *testing.T) []string // returns the arguments
 		code  int
 		json  bool // stdout must be a JSON summary
-		check func(t *testing.T, r result, sum *scrub.Summary)
+		check func(t *testing.T, r result, sum *scrub.FullSummary)
 	}{
 		{
 			name:  "version",
 			setup: func(t *testing.T) []string { return []string{"version"} },
 			code:  0,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if r.stdout != "scrub "+testVersion+"\n" || r.stderr != "" {
 					t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 				}
@@ -127,7 +127,7 @@ func TestExitCodes(t *testing.T) {
 				return []string{"queue", "list", "--queue", q, "--key", a.Key}
 			},
 			code: 5,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if !strings.Contains(r.stdout, "overdue  DPO-1") || !strings.Contains(r.stderr, "scrub: overdue requests in the queue: 1 of the 1 pending requests") {
 					t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 				}
@@ -137,7 +137,7 @@ func TestExitCodes(t *testing.T) {
 			name:  "help",
 			setup: func(t *testing.T) []string { return []string{"help"} },
 			code:  0,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if !strings.Contains(r.stdout, "Usage:") {
 					t.Errorf("stdout %q", r.stdout)
 				}
@@ -147,7 +147,7 @@ func TestExitCodes(t *testing.T) {
 			name:  "erase --help",
 			setup: func(t *testing.T) []string { return []string{"erase", "--help"} },
 			code:  0,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if !strings.Contains(r.stderr, "Usage: scrub erase") || strings.Contains(r.stderr, "scrub: ") {
 					t.Errorf("stderr %q", r.stderr)
 				}
@@ -159,7 +159,7 @@ func TestExitCodes(t *testing.T) {
 				return []string{"erase", "--ids", ids, "--no-progress", scrubtest.CopyExport(t)}
 			},
 			code: 0,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if r.stdout != "" {
 					t.Errorf("stdout %q, want empty", r.stdout)
 				}
@@ -173,7 +173,7 @@ func TestExitCodes(t *testing.T) {
 			setup: func(t *testing.T) []string { return []string{"erase", scrubtest.CopyExport(t), "--ids", ids, "--json"} },
 			code:  0,
 			json:  true,
-			check: func(t *testing.T, r result, sum *scrub.Summary) {
+			check: func(t *testing.T, r result, sum *scrub.FullSummary) {
 				tt := sum.Totals
 				if tt.Archives != 14 || tt.Erased != 13 || tt.Unchanged != 1 || tt.RowsRemoved != 343 || tt.RowsScanned != 4625 {
 					t.Errorf("totals %+v", tt)
@@ -187,7 +187,7 @@ func TestExitCodes(t *testing.T) {
 			},
 			code: 0,
 			json: true,
-			check: func(t *testing.T, r result, sum *scrub.Summary) {
+			check: func(t *testing.T, r result, sum *scrub.FullSummary) {
 				if !sum.DryRun || sum.Totals.WouldErase != 13 || sum.Totals.Erased != 0 {
 					t.Errorf("summary %+v", sum.Totals)
 				}
@@ -207,7 +207,7 @@ func TestExitCodes(t *testing.T) {
 			name:  "missing --ids",
 			setup: func(t *testing.T) []string { return []string{"erase", t.TempDir()} },
 			code:  2,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if r.stderr != "scrub: --ids FILE is required (or --older-than AGE for a retention purge)\n" {
 					t.Errorf("stderr %q", r.stderr)
 				}
@@ -219,7 +219,7 @@ func TestExitCodes(t *testing.T) {
 				return []string{"erase", "--ids", ids, "--json", "--level", "10", t.TempDir()}
 			},
 			code: 2,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if r.stdout != "" || !strings.HasPrefix(r.stderr, "scrub: ") {
 					t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 				}
@@ -238,7 +238,7 @@ func TestExitCodes(t *testing.T) {
 				return []string{"erase", "--ids", list, t.TempDir()}
 			},
 			code: 2,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if !strings.HasPrefix(r.stderr, "scrub: ") || !strings.Contains(r.stderr, "ids.txt:2:") {
 					t.Errorf("stderr %q", r.stderr)
 				}
@@ -259,7 +259,7 @@ func TestExitCodes(t *testing.T) {
 				return []string{"erase", "--ids", ids, dir}
 			},
 			code: 3,
-			check: func(t *testing.T, r result, _ *scrub.Summary) {
+			check: func(t *testing.T, r result, _ *scrub.FullSummary) {
 				if r.stdout != "" || !strings.Contains(r.stderr, "bad.csv.gz") {
 					t.Errorf("stdout %q, stderr:\n%s", r.stdout, r.stderr)
 				}
@@ -274,7 +274,7 @@ func TestExitCodes(t *testing.T) {
 			},
 			code: 3,
 			json: true,
-			check: func(t *testing.T, r result, sum *scrub.Summary) {
+			check: func(t *testing.T, r result, sum *scrub.FullSummary) {
 				tt := sum.Totals
 				if tt.Archives != 15 || tt.Failed != 1 || tt.Erased != 13 || tt.RowsRemoved != 343 {
 					t.Errorf("totals %+v", tt)
@@ -310,7 +310,7 @@ func TestExitCodes(t *testing.T) {
 			},
 			code: 1,
 			json: true,
-			check: func(t *testing.T, r result, sum *scrub.Summary) {
+			check: func(t *testing.T, r result, sum *scrub.FullSummary) {
 				if sum.Totals.Archives != 2 || sum.Totals.Failed != 2 {
 					t.Errorf("totals %+v", sum.Totals)
 				}
@@ -336,7 +336,7 @@ func TestExitCodes(t *testing.T) {
 			if tt.code == 1 && !strings.Contains(lastLine(r.stderr), "no archive could be processed") {
 				t.Errorf("stderr does not end with the failure:\n%s", r.stderr)
 			}
-			var sum *scrub.Summary
+			var sum *scrub.FullSummary
 			if tt.json {
 				sum = decode(t, r.stdout)
 			}

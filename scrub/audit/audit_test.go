@@ -736,6 +736,40 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestStepDeferred: a deferred step is logged without a sync of its own,
+// as the same line a synced step writes; the next synced step makes it
+// durable with one sync.
+func TestStepDeferred(t *testing.T) {
+	dir := t.TempDir()
+	w, err := audit.Begin(local.Dir(dir), dir, newKey(t), audit.Start{Command: "erase", Sources: []string{"exports"}, IDs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := audit.Syncs(w)
+	read := audit.Step{Key: "a.csv", State: audit.StepRead, Size: 1, Staged: "/x/.a.csv.scrub-1.tmp"}
+	read.Deferred = true
+	if err := w.Step(read); err != nil {
+		t.Fatal(err)
+	}
+	if n := audit.Syncs(w) - base; n != 0 {
+		t.Errorf("%d syncs after a deferred step, want 0", n)
+	}
+	if err := w.Step(audit.Step{Key: "a.csv", State: audit.StepWritten, Size: 1, SHA256: "ab", RowsScanned: 2, RowsRemoved: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := audit.Syncs(w) - base; n != 1 {
+		t.Errorf("%d syncs after a deferred step and a synced one, want 1", n)
+	}
+	s, err := w.Finish(context.Background(), audit.ResultComplete, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := lines(t, logPath(dir, s))
+	if len(ls) != 4 || !bytes.Contains(ls[1], []byte(`"type":"read","time":`)) || bytes.Contains(ls[1], []byte("eferred")) {
+		t.Errorf("the log's read step: %q", ls[1])
+	}
+}
+
 // TestOutcomesSmall: what the writer keeps of an archive's outcome for the
 // totals is a few dozen bytes, not the event, whatever the key's length.
 func TestOutcomesSmall(t *testing.T) {

@@ -163,6 +163,11 @@ type Step struct {
 	// rewrite removed.
 	RowsScanned, RowsRemoved, RowsExpired int64
 	Tags                                  []string
+	// Deferred logs the step without a sync of its own: it becomes
+	// durable with the next event that is synced (at the latest the
+	// batch's end). For a step that protects nothing: no destructive
+	// action waits on it. It changes nothing in the log.
+	Deferred bool
 }
 
 // header is the part every event shares, first on its line.

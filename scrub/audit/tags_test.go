@@ -188,6 +188,15 @@ func TestSealLargeJournal(t *testing.T) {
 	if !bytes.Contains(m, []byte(`"result": "failed"`)) {
 		t.Errorf("manifest does not record the result:\n%.500s", m)
 	}
+	// Its long lines, written and hashed at once, chain and hash as
+	// verify reads them.
+	rep, err := Verify(context.Background(), local.Dir(dir), &Trust{Keys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Batches) != 1 || rep.Batches[0].Status() != "valid" {
+		t.Errorf("verify: %d batches, %+v", len(rep.Batches), rep.Batches)
+	}
 }
 
 type testError struct{ s string }

@@ -28,9 +28,10 @@ const uploadEvery = 10 * time.Second
 // Writer writes one batch's bundle. While the batch runs, its log is the
 // batch's journal, NAME.journal: in a local audit directory it is the file
 // itself; elsewhere it is spooled to a local file and copied to the
-// location every few seconds. Every event but an archive's outcome and the
-// list of archives is synced before the call that logs it returns (a run of
-// ids events once, after its last line), and with it every line before it:
+// location every few seconds. Every event but an archive's outcome, the
+// list of archives and a deferred step (Step.Deferred) is synced before the
+// call that logs it returns (a run of ids events once, after its last
+// line), and with it every line before it:
 // the steps that protect a destructive action are durable before it
 // happens. Writers that log at once share one sync (group commit). An
 // outcome lost to a crash only makes the resumed batch look at its archive
@@ -63,8 +64,10 @@ type Writer struct {
 	synced int
 	syncs  int // how many syncs: for tests
 	// redact, if set, rewrites each line before it is written and
-	// hashed (WithRedact).
-	redact func([]byte) []byte
+	// hashed (WithRedact); keepsTags, that it leaves a list of tags as
+	// it is (WithRedactKeepsTags).
+	redact    func([]byte) []byte
+	keepsTags bool
 	// oldChain, set by tests, seals the batch as an earlier release did
 	// (no Manifest.Chain).
 	oldChain bool
@@ -85,6 +88,15 @@ type Option func(*Writer)
 // (a resumed batch's Journal has them so).
 func WithRedact(f func([]byte) []byte) Option {
 	return func(w *Writer) { w.redact = f }
+}
+
+// WithRedactKeepsTags tells the Writer that the function of WithRedact
+// leaves a list of tags, quoted lower-case hex SHA-256 sums separated by
+// commas, as it is (ids.Redactor.KeepsTags): the lines that list the tags
+// of a million IDs are then written with the rest of the line redacted,
+// the same bytes, without passing the tags through it.
+func WithRedactKeepsTags() Option {
+	return func(w *Writer) { w.keepsTags = true }
 }
 
 // Begin starts a batch: it creates its journal and writes the first event.
@@ -208,39 +220,51 @@ func (w *Writer) emit(typ string, ev event, tags func(dst []byte) []byte) (int, 
 	h := ev.head()
 	h.Seq, h.Prev, h.Type, h.Time = w.seq+1, w.prev, typ, w.now().Format(timeFormat)
 	line, err := json.Marshal(ev)
+	redacted := false
 	if err == nil && tags != nil {
 		i := bytes.Index(line, tagSentinelJSON)
 		if i < 0 {
 			return 0, fmt.Errorf("audit: %s event without its tags", typ)
 		}
-		buf := append(w.buf[:0], line[:i+1]...)
+		head, tail := line[:i+1], line[i+len(tagSentinelJSON)-1:]
+		if w.redact != nil && w.keepsTags {
+			// The tags come out of redaction as they went in: only
+			// what is around them goes through it (the same bytes).
+			head, tail, redacted = w.redact(head), w.redact(tail), true
+		}
+		buf := append(w.buf[:0], head...)
 		buf = tags(buf)
-		buf = append(buf, line[i+len(tagSentinelJSON)-1:]...)
+		buf = append(buf, tail...)
 		w.buf, line = buf, buf
 	}
-	if err == nil && w.redact != nil {
+	if err == nil && w.redact != nil && !redacted {
 		line = w.redact(line)
 	}
+	var prev string
 	if err == nil {
 		line = append(line, '\n')
-		_, err = w.spool.Write(line)
+		if len(line) >= 16<<10 {
+			// A long line (of tags) is written and hashed twice at
+			// once: into the log's hash and for the next line's prev.
+			// If the write fails, the log's hash holds a line the
+			// journal does not, but the error is sticky: nothing is
+			// logged or sealed after it.
+			var wg sync.WaitGroup
+			wg.Go(func() { _, err = w.spool.Write(line) })
+			wg.Go(func() { w.log.Write(line) })
+			prev = sha256Hex(line)
+			wg.Wait()
+		} else if _, err = w.spool.Write(line); err == nil {
+			w.log.Write(line)
+			prev = sha256Hex(line)
+		}
 	}
 	if err != nil {
 		w.err = fmt.Errorf("audit journal %s: %w", w.path, err)
 		return 0, w.err
 	}
 	w.seq++
-	if len(line) >= 16<<10 {
-		// A long line (of tags) is hashed twice at once: into the
-		// log's hash and for the next line's prev.
-		var wg sync.WaitGroup
-		wg.Go(func() { w.log.Write(line) })
-		w.prev = sha256Hex(line)
-		wg.Wait()
-	} else {
-		w.log.Write(line)
-		w.prev = sha256Hex(line)
-	}
+	w.prev = prev
 	if !w.local && w.now().Sub(w.uploaded) >= uploadEvery {
 		// A failed copy is retried with the next event; the local
 		// journal is complete either way.
@@ -403,7 +427,8 @@ func (w *Writer) Listed(keys []string) error {
 	return nil
 }
 
-// Step logs an archive's progress through the destructive sequence.
+// Step logs an archive's progress through the destructive sequence, synced
+// before it returns unless s.Deferred.
 func (w *Writer) Step(s Step) error {
 	switch s.State {
 	case StepRead, StepWritten, StepVerified, StepOriginalsDeleted:
@@ -417,6 +442,10 @@ func (w *Writer) Step(s Step) error {
 	}
 	if s.State == StepWritten {
 		ev.RowsScanned, ev.RowsRemoved, ev.RowsExpired, ev.Tags = &s.RowsScanned, &s.RowsRemoved, s.RowsExpired, s.Tags
+	}
+	if s.Deferred {
+		_, err := w.append(s.State, ev)
+		return err
 	}
 	return w.write(s.State, ev)
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// written: it replaces the listed IDs that occur in paths, the
 	// ticket or the ID file's name (see ids.Redactor).
 	Redact func([]byte) []byte
+	// RedactKeepsTags says that Redact leaves a list of tags as it is
+	// (ids.Redactor.KeepsTags): see audit.WithRedactKeepsTags.
+	RedactKeepsTags bool
 	// Witness, if set, is a second location, apart from the audit
 	// location, to which each signed batch adds its head when it is
 	// sealed (--witness): see audit.WithWitness.
@@ -72,6 +75,9 @@ func (c *Config) writerOptions() []audit.Option {
 	var opts []audit.Option
 	if c.Redact != nil {
 		opts = append(opts, audit.WithRedact(c.Redact))
+		if c.RedactKeepsTags {
+			opts = append(opts, audit.WithRedactKeepsTags())
+		}
 	}
 	if c.Witness != nil {
 		opts = append(opts, audit.WithWitness(c.Witness))
@@ -403,18 +409,12 @@ func (b *Batch) Export(opt *scrub.ExportOptions) {
 	}
 }
 
-func (b *Batch) listed(objs []scrub.Object) error {
-	keys := make([]string, len(objs))
-	for i, o := range objs {
-		keys[i] = o.Key
-	}
-	return b.w.Listed(keys)
-}
+func (b *Batch) listed(keys []string) error { return b.w.Listed(keys) }
 
 func (b *Batch) step(s scrub.Step) error {
 	return b.w.Step(audit.Step{Key: s.Key, State: string(s.State), VersionID: s.VersionID, Staged: s.Staged,
 		SHA256: s.SHA256, NewVersionID: s.NewVersionID, Size: s.Size, VersionsDeleted: s.VersionsDeleted,
-		RowsScanned: s.RowsScanned, RowsRemoved: s.RowsRemoved, RowsExpired: s.RowsExpired, Tags: s.IDTags})
+		RowsScanned: s.RowsScanned, RowsRemoved: s.RowsRemoved, RowsExpired: s.RowsExpired, Tags: s.IDTags, Deferred: s.Deferred})
 }
 
 func (b *Batch) archive(r scrub.Result) error {

@@ -56,7 +56,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	var opt scrub.Options
 	b.Erase(&opt)
-	if err := opt.Listed([]scrub.Object{{Key: "data/a.csv"}, {Key: "data/b.csv"}}); err != nil {
+	if err := opt.Listed([]string{"data/a.csv", "data/b.csv"}); err != nil {
 		t.Fatal(err)
 	}
 	after := int64(5)

@@ -73,7 +73,7 @@ func TestDeleteAndBlockS3(t *testing.T) {
 	where := "s3://" + bucket + "/audit"
 	a := scrubtest.NewAudit(t)
 	flags := []string{"--key", a.Key, "--id-key", a.IDKey, "--audit", where, "--endpoint", ep, "--no-progress"}
-	sweep := func(extra ...string) *scrub.Summary {
+	sweep := func(extra ...string) *scrub.FullSummary {
 		t.Helper()
 		out := runPlain(t, nil, slices.Concat([]string{"sweep", "--blocklist", bl, "--overlap", "1s", "--json"}, flags, extra, []string{src})...)
 		if out.err != nil {

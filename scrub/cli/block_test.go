@@ -155,7 +155,7 @@ func TestDeleteAndBlock(t *testing.T) {
 			exported++
 		}
 	}
-	sweep := func(extra ...string) (*scrub.Summary, output) {
+	sweep := func(extra ...string) (*scrub.FullSummary, output) {
 		t.Helper()
 		args := slices.Concat([]string{"sweep", "--blocklist", bl, "--no-progress", "--json"}, a.Flags(), extra, []string{src})
 		out := runPlain(t, nil, args...)
@@ -571,7 +571,7 @@ func TestSweepShards(t *testing.T) {
 		t.Fatalf("erase --block: %v\n%s", out.err, out.stderr)
 	}
 	age(t, src)
-	sweep := func(shard string) *scrub.Summary {
+	sweep := func(shard string) *scrub.FullSummary {
 		t.Helper()
 		args := slices.Concat([]string{"sweep", "--blocklist", bl, "--no-progress", "--json", "--overlap", "0s", "--shard", shard}, a.Flags(), []string{src})
 		out := runPlain(t, nil, args...)

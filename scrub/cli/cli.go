@@ -4,6 +4,8 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -207,7 +209,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable; * stays within a directory, ** crosses any number)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
-	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives processed at once (default: the number of CPUs; 64 with an s3:// source, of which at most twice the number of CPUs are scanned or rewritten at once, the others waiting on S3)")
+	fs.IntVar(&o.jobs, "jobs", 0, "`N` archives processed at once (default: 4 times the number of CPUs, of which one per CPU is scanned or rewritten at once, the others waiting on the disk; 64 with an s3:// source, of which at most twice the number of CPUs are scanned or rewritten at once, the others waiting on S3)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read everything and report what would be removed; write and delete nothing")
 	fs.BoolVar(&o.json, "json", false, "write a JSON summary to standard output")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "no progress bar")
@@ -689,6 +691,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	cfg := batch.Config{
 		Location: loc, Key: key, IDKey: idKey, Version: env.Version, Commit: env.Commit,
 		Ticket: o.ticket, NoResume: !o.resume, Stderr: env.Stderr, TakeOverLock: o.takeOver, Redact: red.Bytes,
+		RedactKeepsTags: red.KeepsTags(),
 	}
 	if err := o.anchor.apply(ctx, op, o.audit, &cfg); err != nil {
 		return err
@@ -727,6 +730,9 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	o.printMapCutoffs(env.Stderr)
 	o.printCutoff(env.Stderr)
 	sum, runErr := scrub.Run(ctx, opt, sources)
+	if sum != nil {
+		defer sum.Close()
+	}
 	if errors.Is(runErr, scrub.ErrNoArchives) && spec.noArchives != nil {
 		runErr = spec.noArchives()
 	}
@@ -802,8 +808,15 @@ func (e *interruptError) Unwrap() error { return e.err }
 // report writes what a batch did: the summary and where its bundle went
 // on stderr, and with --json the summary on stdout.
 func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, sealed *audit.Sealed, loc fmt.Stringer, key ed25519.PrivateKey, queued *queueOutcome) error {
+	var sumErr error
 	if sum != nil {
-		printSummary(env.Stderr, sum)
+		// A summary that cannot be read back (its spool's disk failed)
+		// is an error, after what can be said: the totals and where the
+		// bundle went, which records every archive.
+		if sumErr = printSummary(env.Stderr, sum); sumErr != nil {
+			printTotals(env.Stderr, sum)
+			sumErr = fmt.Errorf("the summary: %w; the audit bundle records every archive", sumErr)
+		}
 		if t := sum.Totals; sum.DryRun && t.RowsScanned >= scrub.MassMinRows && t.RowsRemoved > t.RowsExpired {
 			share := float64(t.RowsRemoved-t.RowsExpired) / float64(t.RowsScanned)
 			fmt.Fprintf(env.Stderr, "scrub: the listed IDs hold %.1f%% of the rows read; a batch stops above --max-share %.0f%% (from %d rows read on)\n",
@@ -817,18 +830,69 @@ func (o *eraseOptions) report(env Env, sum *scrub.Summary, hints []string, seale
 		printSealed(env.Stderr, sealed, loc, key, "unsigned: dry run without --key")
 	}
 	queued.print(env.Stderr)
-	if !o.json || sum == nil {
-		return nil
+	if sumErr != nil || !o.json || sum == nil {
+		return sumErr
 	}
-	out := struct {
-		*scrub.Summary
-		Datasets []datasetNote `json:"datasets,omitempty"`
-		Audit    *audit.Sealed `json:"audit"`
-		Queue    *queueOutcome `json:"queue,omitempty"`
-	}{sum, o.mapNotes(), sealed, queued}
-	enc := json.NewEncoder(env.Stdout)
+	return writeJSON(env.Stdout, summaryJSON{Datasets: o.mapNotes(), Audit: sealed, Queue: queued}, sum)
+}
+
+// summaryJSON is the document --json writes: the summary, each archive's
+// result, and where the bundle went.
+type summaryJSON struct {
+	scrub.FullSummary
+	Datasets []datasetNote `json:"datasets,omitempty"`
+	Audit    *audit.Sealed `json:"audit"`
+	Queue    *queueOutcome `json:"queue,omitempty"`
+}
+
+// writeJSON writes the --json document of sum (head's FullSummary is
+// filled in from sum), indented by two spaces, as
+// json.Encoder with SetIndent("", "  ") writes a summaryJSON holding every
+// result, byte for byte; but the results are streamed from the summary's
+// spool, one at a time, into the place of an empty list.
+func writeJSON(w io.Writer, head summaryJSON, sum *scrub.Summary) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	head.FullSummary = scrub.FullSummary{DryRun: sum.DryRun, Archives: []scrub.Result{}, Totals: sum.Totals, IDsUnmatched: sum.IDsUnmatched}
+	if err := enc.Encode(head); err != nil {
+		return err
+	}
+	const empty = "\n  \"archives\": []"
+	i := bytes.Index(buf.Bytes(), []byte(empty))
+	if i < 0 {
+		return errors.New("--json: no list of archives") // cannot happen: dry_run comes first
+	}
+	i += len(empty) - 1 // at the list's ]
+	bw := bufio.NewWriter(w)
+	bw.Write(buf.Bytes()[:i])
+	var indented bytes.Buffer
+	n := 0
+	err := sum.Each(func(r scrub.Result) error {
+		indented.Reset()
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := json.Indent(&indented, b, "    ", "  "); err != nil {
+			return err
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		bw.WriteString("\n    ")
+		_, err = bw.Write(indented.Bytes())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.Write(buf.Bytes()[i:])
+	return bw.Flush()
 }
 
 // printSealed tells where a batch's bundle went and its head.
@@ -956,16 +1020,6 @@ func checkApart(place string, others []string, msg string) error {
 	return nil
 }
 
-// membersNotScanned reports whether some archive has members not read.
-func membersNotScanned(sum *scrub.Summary) bool {
-	for _, r := range sum.Archives {
-		if len(r.MembersNotScanned) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // quoteName quotes a name that is empty or holds characters that are not
 // printable (strconv.Quote rules), so that it cannot garble the terminal
 // or forge a line of the summary.
@@ -986,31 +1040,49 @@ func oneLine(msg string) string {
 	return msg
 }
 
-func printSummary(w io.Writer, sum *scrub.Summary) {
-	for _, r := range sum.Archives {
-		key := quoteName(r.Key)
-		switch r.Status {
-		case scrub.Unchanged:
-		case scrub.Erased:
-			fmt.Fprintf(w, "%-11s %s: %d of %d rows removed, %d -> %d bytes\n", r.Status, key, r.RowsRemoved, r.RowsScanned, r.BytesBefore, *r.BytesAfter)
-		case scrub.WouldErase:
-			fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, key, r.RowsRemoved, r.RowsScanned)
-		case scrub.Skipped:
-			fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", key)
-		case scrub.NotScanned:
-			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, key, oneLine(strings.TrimPrefix(r.Reason, "not scanned: ")))
-		default:
-			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), key, oneLine(r.Error))
-		}
-		if r.VersionsDeleted > 0 {
-			fmt.Fprintf(w, "%-11s %s: %d older versions deleted\n", "note", key, r.VersionsDeleted)
-		}
-		if r.Status != scrub.NotScanned {
-			for _, m := range r.MembersNotScanned {
-				fmt.Fprintf(w, "%-11s %s: member %s %s\n", "not-scanned", key, quoteName(m.Name), oneLine(m.Reason))
-			}
+// printSummary writes the text summary of a batch: a line for each
+// archive not unchanged (more for its notes), read back from the summary's
+// spool one at a time, then the totals.
+func printSummary(w io.Writer, sum *scrub.Summary) error {
+	err := sum.Each(func(r scrub.Result) error {
+		printResult(w, r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	printTotals(w, sum)
+	return nil
+}
+
+// printResult writes the lines of one archive's result.
+func printResult(w io.Writer, r scrub.Result) {
+	key := quoteName(r.Key)
+	switch r.Status {
+	case scrub.Unchanged:
+	case scrub.Erased:
+		fmt.Fprintf(w, "%-11s %s: %d of %d rows removed, %d -> %d bytes\n", r.Status, key, r.RowsRemoved, r.RowsScanned, r.BytesBefore, *r.BytesAfter)
+	case scrub.WouldErase:
+		fmt.Fprintf(w, "%-11s %s: %d of %d rows\n", r.Status, key, r.RowsRemoved, r.RowsScanned)
+	case scrub.Skipped:
+		fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", key)
+	case scrub.NotScanned:
+		fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, key, oneLine(strings.TrimPrefix(r.Reason, "not scanned: ")))
+	default:
+		fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), key, oneLine(r.Error))
+	}
+	if r.VersionsDeleted > 0 {
+		fmt.Fprintf(w, "%-11s %s: %d older versions deleted\n", "note", key, r.VersionsDeleted)
+	}
+	if r.Status != scrub.NotScanned {
+		for _, m := range r.MembersNotScanned {
+			fmt.Fprintf(w, "%-11s %s: member %s %s\n", "not-scanned", key, quoteName(m.Name), oneLine(m.Reason))
 		}
 	}
+}
+
+// printTotals writes the totals of a batch, and what they mean.
+func printTotals(w io.Writer, sum *scrub.Summary) {
 	t := sum.Totals
 	verb := "removed"
 	if sum.DryRun {
@@ -1029,7 +1101,7 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 	}
 	switch {
 	case t.Unchanged == 0 || t.Unchanged+t.NotScanned != t.Archives:
-	case t.NotScanned == 0 && !membersNotScanned(sum):
+	case t.NotScanned == 0 && !sum.MembersNotScanned():
 		fmt.Fprintln(w, "scrub: nothing to erase: no archive (and no older version) holds a listed ID; nothing was changed")
 	default:
 		fmt.Fprintln(w, "scrub: nothing to erase in what was read: no archive read (and no older version) holds a listed ID; nothing was changed; what is marked not-scanned above was not read")

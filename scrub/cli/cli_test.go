@@ -75,7 +75,7 @@ func errString(err error) string {
 }
 
 // summary decodes stdout as the one JSON document it must be.
-func summary(t *testing.T, stdout string) *scrub.Summary {
+func summary(t *testing.T, stdout string) *scrub.FullSummary {
 	t.Helper()
 	if !json.Valid([]byte(stdout)) {
 		t.Fatalf("stdout is not exactly one valid JSON document:\n%s", stdout)
@@ -83,7 +83,7 @@ func summary(t *testing.T, stdout string) *scrub.Summary {
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	dec.DisallowUnknownFields()
 	var out struct {
-		scrub.Summary
+		scrub.FullSummary
 		Audit *audit.Sealed `json:"audit"`
 	}
 	if err := dec.Decode(&out); err != nil {
@@ -92,11 +92,11 @@ func summary(t *testing.T, stdout string) *scrub.Summary {
 	if out.Audit == nil || out.Audit.Head == "" || len(out.Audit.Files) < 3 {
 		t.Errorf("summary without its audit bundle: %+v", out.Audit)
 	}
-	return &out.Summary
+	return &out.FullSummary
 }
 
 // base returns the base names of the summary's archives, sorted.
-func base(sum *scrub.Summary) []string {
+func base(sum *scrub.FullSummary) []string {
 	var out []string
 	for _, r := range sum.Archives {
 		out = append(out, filepath.Base(r.Key))
@@ -105,7 +105,7 @@ func base(sum *scrub.Summary) []string {
 	return out
 }
 
-func result(t *testing.T, sum *scrub.Summary, name string) scrub.Result {
+func result(t *testing.T, sum *scrub.FullSummary, name string) scrub.Result {
 	t.Helper()
 	for _, r := range sum.Archives {
 		if filepath.Base(r.Key) == name {
@@ -264,7 +264,7 @@ func TestVersionAndHelp(t *testing.T) {
 }
 
 // checkFullErase checks the summary of a complete run over a fresh copy.
-func checkFullErase(t *testing.T, sum *scrub.Summary) {
+func checkFullErase(t *testing.T, sum *scrub.FullSummary) {
 	t.Helper()
 	want := scrub.Totals{Archives: 14, Erased: 13, Unchanged: 1, RowsScanned: 4625, RowsRemoved: 343}
 	got := sum.Totals

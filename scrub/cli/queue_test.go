@@ -93,7 +93,7 @@ func (q *queueTest) run(t *testing.T, now time.Time, extra ...string) output {
 
 // queueSummary decodes a queue run's --json summary.
 type queueSummary struct {
-	scrub.Summary
+	scrub.FullSummary
 	Audit *audit.Sealed `json:"audit"`
 	Queue struct {
 		Queue   string   `json:"queue"`

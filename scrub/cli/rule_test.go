@@ -304,7 +304,7 @@ func holdsListed(b []byte) bool {
 	return false
 }
 
-func (tr *tree) check(t *testing.T, sum *scrub.Summary, logged map[string]logEntry, stderr string) {
+func (tr *tree) check(t *testing.T, sum *scrub.FullSummary, logged map[string]logEntry, stderr string) {
 	t.Helper()
 	results := map[string]scrub.Result{}
 	for _, r := range sum.Archives {

@@ -31,7 +31,7 @@ func TestShards(t *testing.T) {
 	verify := func() output { return runPlain(t, nil, "verify", "--pub", a.Pub, a.Dir) }
 
 	// Shares 0-2 at once; the request is incomplete without share 3.
-	sums := make([]*scrub.Summary, 4)
+	sums := make([]*scrub.FullSummary, 4)
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
@@ -87,7 +87,7 @@ func TestShards(t *testing.T) {
 			t.Errorf("%s processed %d times", key, n)
 		}
 	}
-	checkFullErase(t, &scrub.Summary{Archives: slices.Concat(sums[0].Archives, sums[1].Archives, sums[2].Archives, sums[3].Archives), Totals: total})
+	checkFullErase(t, &scrub.FullSummary{Archives: slices.Concat(sums[0].Archives, sums[1].Archives, sums[2].Archives, sums[3].Archives), Totals: total})
 	checkClean(t, dir)
 }
 

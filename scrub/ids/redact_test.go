@@ -75,3 +75,42 @@ func TestRedactJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepsTags: when KeepsTags says so, redacting a log line that lists
+// tags gives the same bytes as redacting what is around the list and
+// leaving the list as it is; lists that hold IDs of 64 bytes, quotes or
+// commas say otherwise (an ID that is a whole tag is redacted in it).
+func TestKeepsTags(t *testing.T) {
+	tag := strings.Repeat("0123456789abcdef", 4)
+	other := strings.Repeat("fedcba9876543210", 4)
+	list := `"` + tag + `","` + other + `","` + tag + `"`
+	head, tail := `{"seq":3,"prev":"`+other+`","type":"ids","note":"client=ab12cd, 42","tags":[`, `],"end":"9F3A41C07B22E8D1"}`
+	for _, tt := range []struct {
+		name  string
+		ids   []string
+		keeps bool
+	}{
+		{"short IDs", []string{"ab12cd", "9F3A41C07B22E8D1", "42", "0123", "def"}, true},
+		{"UUIDs", []string{"c4f1e2a0-7d3b-4e5f-9a8b-0c1d2e3f4a5b", "01234567-89ab-cdef-0123-456789abcdef"}, true},
+		{"an ID that is a tag", []string{"ab12cd", tag}, false},
+		{"a digest list", []string{other}, false},
+		{"a quote", []string{`a"b`, "ab12cd"}, false},
+		{"a comma", []string{`,`, "ab12cd"}, false},
+		{"an ID of 64 bytes, escaped", []string{strings.Repeat("<", 10) + strings.Repeat("x", 4)}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := New(tt.ids...).Redactor(func(id []byte) string { return "tag-of-" + string(id) })
+			if got := r.KeepsTags(); got != tt.keeps {
+				t.Fatalf("KeepsTags() = %v, want %v", got, tt.keeps)
+			}
+			whole := string(r.Bytes([]byte(head + list + tail)))
+			split := string(r.Bytes([]byte(head))) + list + string(r.Bytes([]byte(tail)))
+			if tt.keeps && whole != split {
+				t.Errorf("redacted whole:\n%s\nredacted around the list:\n%s", whole, split)
+			}
+			if !tt.keeps && strings.Contains(tt.name, "tag") && !strings.Contains(whole, "[id:") {
+				t.Errorf("the ID that is a tag was not redacted: %s", whole)
+			}
+		})
+	}
+}

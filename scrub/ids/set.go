@@ -235,6 +235,7 @@ func (s *Set) ASCII() bool { return s.class&nonASCII == 0 }
 const (
 	nonASCII = 1 << iota
 	jsonEscaped
+	comma // ','
 )
 
 // byteClass classifies bytes: nonASCII, and jsonEscaped for those JSON
@@ -246,6 +247,9 @@ var byteClass = func() (t [256]uint8) {
 		}
 		if jsonSpelt(string(rune(c))) || c >= utf8.RuneSelf {
 			t[c] |= jsonEscaped
+		}
+		if c == ',' {
+			t[c] |= comma
 		}
 	}
 	return t

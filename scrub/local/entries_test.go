@@ -47,7 +47,7 @@ func readFile(t *testing.T, p string) []byte {
 func results(t *testing.T, dir string, sum *scrub.Summary) map[string]scrub.Result {
 	t.Helper()
 	m := map[string]scrub.Result{}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		rel, err := filepath.Rel(dir, r.Key)
 		if err != nil {
 			t.Fatal(err)
@@ -312,7 +312,7 @@ func TestHardLinks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, r := range sum.Archives {
+			for _, r := range scrubtest.Results(t, sum) {
 				if slices.Contains(names, r.Key) && (r.Status != c.status || !strings.Contains(r.Error, c.reason)) {
 					t.Errorf("%s: %s %q, want %s %q", r.Key, r.Status, r.Error, c.status, c.reason)
 				}

@@ -319,7 +319,10 @@ func tailSum(r io.ReaderAt, size int64) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	off := max(size-tailLen, 0)
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r, off, size-off)); err != nil {
+	// A buffer of the tail's size: io.Copy's own is 32 KiB for every
+	// archive, however small.
+	buf := make([]byte, max(min(size-off, 32<<10), 1))
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, off, size-off), buf); err != nil {
 		return sum, err
 	}
 	h.Sum(sum[:0])

@@ -81,7 +81,7 @@ func TestEraseTestdata(t *testing.T) {
 	if got != want {
 		t.Errorf("totals %+v\nwant %+v", got, want)
 	}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		if (r.Status == scrub.Unchanged) != strings.HasSuffix(r.Key, "cust_2017-11-21.zip") {
 			t.Errorf("%s: %s", r.Key, r.Status)
 		}
@@ -212,7 +212,7 @@ func TestBadInputLeftUntouched(t *testing.T) {
 		t.Errorf("totals %+v", sum.Totals)
 	}
 	after := scrubtest.Snapshot(t, dir)
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		rel, _ := filepath.Rel(dir, r.Key)
 		if notTables[rel] != nil {
 			why := r.Reason
@@ -318,7 +318,7 @@ func TestConflict(t *testing.T) {
 			if sum.Totals.Conflict != 1 || sum.Totals.Erased != 12 || !errors.Is(sum.Err(), scrub.ErrPartial) {
 				t.Errorf("totals %+v", sum.Totals)
 			}
-			for _, r := range sum.Archives {
+			for _, r := range scrubtest.Results(t, sum) {
 				if (r.Status == scrub.Conflict) != (r.Key == target) {
 					t.Errorf("%s: %s", r.Key, r.Status)
 				}
@@ -442,7 +442,7 @@ func TestVerifyFull(t *testing.T) {
 	if sum.Totals.ReplacedIncomplete != 1 || sum.Totals.Failed != 0 || sum.Totals.Erased != 12 || sum.Err() == nil {
 		t.Fatalf("totals %+v", sum.Totals)
 	}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		if r.Key == target && (r.Status != scrub.ReplacedIncomplete || !strings.Contains(r.Error, "stored archive failed verification") ||
 			r.RowsRemoved == 0 || r.BytesAfter == nil) {
 			t.Errorf("%+v", r)

@@ -171,9 +171,9 @@ func (s compatServer) run(t *testing.T, bucket, prefix string, mod func(*Store))
 }
 
 // statuses returns the results by key.
-func statuses(bucket string, sum *scrub.Summary) map[string]scrub.Result {
+func statuses(t testing.TB, bucket string, sum *scrub.Summary) map[string]scrub.Result {
 	m := map[string]scrub.Result{}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		m[strings.TrimPrefix(r.Key, "s3://"+bucket+"/")] = r
 	}
 	return m
@@ -186,7 +186,7 @@ func statuses(bucket string, sum *scrub.Summary) map[string]scrub.Result {
 // of an erased archive of orig is the original minus the victims' rows.
 func (s compatServer) check(t *testing.T, bucket string, sum *scrub.Summary, before map[string][]compatVersion, orig map[string][]byte, held []string) {
 	t.Helper()
-	res := statuses(bucket, sum)
+	res := statuses(t, bucket, sum)
 	for key, r := range res {
 		want := []scrub.Status{scrub.Erased, scrub.Unchanged}
 		if slices.Contains(held, key) {
@@ -470,7 +470,7 @@ func (s compatServer) concurrent(t *testing.T, kind bucketKind) {
 	if theirVersion.Load() == nil {
 		t.Fatal("the hook never saw the target staged")
 	}
-	res := statuses(bucket, sum)
+	res := statuses(t, bucket, sum)
 	if r := res[target]; r.Status != scrub.Conflict {
 		t.Errorf("%s: %s (%s), want conflict", target, r.Status, r.Error)
 	}

@@ -79,7 +79,7 @@ func TestETagNotMD5(t *testing.T) {
 
 			sum := erase(context.Background(), t, st, nil)
 			n := 0
-			for _, r := range sum.Archives {
+			for _, r := range scrubtest.Results(t, sum) {
 				key := strings.TrimPrefix(r.Key, "s3://"+bucket+"/")
 				switch {
 				case r.Status == scrub.Unchanged && key == "e/"+scrubtest.Unchanged:
@@ -169,7 +169,7 @@ func TestUploadChecksums(t *testing.T) {
 	if ops["PutObject"] != 13 || ops["UploadPart"] != 2 || ops["CreateMultipartUpload"] != 1 || ops["CompleteMultipartUpload"] != 1 {
 		t.Errorf("writes %v, want 13 PUTs and one multipart upload of 2 parts", ops)
 	}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		key := strings.TrimPrefix(r.Key, "s3://"+bucket+"/")
 		h, err := base.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: &key, ChecksumMode: "ENABLED"})
 		if err != nil {

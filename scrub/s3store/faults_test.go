@@ -178,7 +178,7 @@ func (f *faultRun) check(sum *scrub.Summary, failed ...string) {
 		t.Error("no fault was injected")
 	}
 	results := map[string]scrub.Result{}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		results[strings.TrimPrefix(r.Key, "s3://"+f.bucket+"/")] = r
 	}
 	after := f.listVersions()
@@ -430,7 +430,7 @@ func TestPersistentFaults(t *testing.T) {
 	f := startFaults(t, versioned, twoParts, byKey(rules))
 	sum, took := f.erase()
 	f.check(sum, keys...)
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		fault, ok := faults[strings.TrimPrefix(r.Key, "s3://"+f.bucket+"/")]
 		for _, s := range fault.error {
 			if ok && !strings.Contains(r.Error, s) {

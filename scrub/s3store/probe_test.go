@@ -262,10 +262,10 @@ func TestUnconditionalComplete(t *testing.T) {
 				}
 			}
 			sum := erase(context.Background(), t, st, nil)
-			if len(sum.Archives) != 1 {
-				t.Fatalf("%d archives", len(sum.Archives))
+			if len(scrubtest.Results(t, sum)) != 1 {
+				t.Fatalf("%d archives", len(scrubtest.Results(t, sum)))
 			}
-			r := sum.Archives[0]
+			r := scrubtest.Results(t, sum)[0]
 			if r.Status != tc.want || !strings.Contains(r.Error, tc.error) {
 				t.Errorf("%s %q, want %s with %q", r.Status, r.Error, tc.want, tc.error)
 			}
@@ -422,7 +422,7 @@ func TestConflictAnsweredByReset(t *testing.T) {
 				return nil
 			}
 			sum := erase(context.Background(), t, st, nil)
-			if r := sum.Archives[0]; r.Status != scrub.Conflict || !strings.Contains(r.Error, "connection reset") {
+			if r := scrubtest.Results(t, sum)[0]; r.Status != scrub.Conflict || !strings.Contains(r.Error, "connection reset") {
 				t.Errorf("%s %q, want conflict", r.Status, r.Error)
 			}
 			if now := get(t, c, bucket, key, ""); !bytes.Equal(now, theirs) {
@@ -473,12 +473,12 @@ func TestProbeNamesOnly(t *testing.T) {
 	st.probeAge = time.Nanosecond
 	sum := erase(context.Background(), t, st, nil)
 	erased := map[string]bool{}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		erased[r.Key] = r.Status == scrub.Erased
 	}
 	for _, key := range names {
 		if !erased[st.url(key)] {
-			t.Errorf("%s: not erased (%v)", key, sum.Archives)
+			t.Errorf("%s: not erased (%v)", key, scrubtest.Results(t, sum))
 		}
 		out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key)})
 		if err != nil {

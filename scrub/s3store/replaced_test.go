@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scrubtool/scrub/scrub"
+	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
 // TestReplacedIncomplete: an archive whose upload is in place but whose
@@ -35,7 +36,7 @@ func TestReplacedIncomplete(t *testing.T) {
 			if sum.Totals.ReplacedIncomplete == 0 || sum.Totals.Failed != 0 || sum.Err() == nil {
 				t.Fatalf("totals %+v", sum.Totals)
 			}
-			for _, r := range sum.Archives {
+			for _, r := range scrubtest.Results(t, sum) {
 				if r.Status != scrub.ReplacedIncomplete {
 					continue
 				}

@@ -214,7 +214,7 @@ func TestPlainBucket(t *testing.T) {
 	if got := get(t, c, bucket, "exports2/x.csv", ""); !bytes.Contains(got, []byte("9F3A41C07B22E8D1")) {
 		t.Error("an object outside the prefix was touched")
 	}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		if r.VersionsDeleted != 0 || r.VersionID != "" {
 			t.Errorf("%s: versions in an unversioned bucket: %+v", r.Key, r)
 		}
@@ -266,7 +266,7 @@ func TestVersionedBucket(t *testing.T) {
 	if counts[key+".bak"] != 1 {
 		t.Errorf("%s.bak: %d versions, want 1", key, counts[key+".bak"])
 	}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		if strings.HasSuffix(r.Key, key) && r.VersionsDeleted != 4 {
 			t.Errorf("%s: %d versions deleted, want 4 (3 versions and a marker)", r.Key, r.VersionsDeleted)
 		}
@@ -318,7 +318,7 @@ func TestObjectLock(t *testing.T) {
 	if !errors.Is(sum.Err(), scrub.ErrPartial) || sum.Totals.Held != 3 || sum.Totals.Erased != 1 {
 		t.Fatalf("totals %+v: %v", sum.Totals, sum.Err())
 	}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		switch {
 		case strings.HasSuffix(r.Key, "/retained.csv.gz"):
 			if want := "retained until " + until.Format(time.RFC3339); !strings.Contains(r.Error, want) {
@@ -380,7 +380,7 @@ func TestMetadataPreserved(t *testing.T) {
 	}
 	sum := erase(context.Background(), t, newStore(c, bucket, "m"), nil)
 	if sum.Err() != nil || sum.Totals.Erased != len(cases) {
-		t.Fatalf("totals %+v: %v %+v", sum.Totals, sum.Err(), sum.Archives)
+		t.Fatalf("totals %+v: %v %+v", sum.Totals, sum.Err(), scrubtest.Results(t, sum))
 	}
 	for key, b := range heads {
 		a, err := c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
@@ -629,14 +629,14 @@ func TestOlderVersionsHoldingRows(t *testing.T) {
 	before := listVersions(t, c, bucket)
 
 	sum := erase(context.Background(), t, newStore(c, bucket, "o"), func(o *scrub.Options) { o.DryRun = true })
-	if r := sum.Archives[0]; r.Status != scrub.WouldErase || r.VersionsDeleted != 1 {
+	if r := scrubtest.Results(t, sum)[0]; r.Status != scrub.WouldErase || r.VersionsDeleted != 1 {
 		t.Errorf("dry run: %+v", r)
 	}
 	if after := listVersions(t, c, bucket); len(after) != len(before) {
 		t.Fatal("dry run deleted versions")
 	}
 	sum = erase(context.Background(), t, newStore(c, bucket, "o"), nil)
-	if r := sum.Archives[0]; r.Status != scrub.Erased || r.VersionsDeleted != 1 || sum.Err() != nil {
+	if r := scrubtest.Results(t, sum)[0]; r.Status != scrub.Erased || r.VersionsDeleted != 1 || sum.Err() != nil {
 		t.Errorf("result %+v", r)
 	}
 	checkNoVictims(t, c, bucket)

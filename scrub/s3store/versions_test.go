@@ -214,7 +214,7 @@ func TestPurgeChecksWhatIsLeft(t *testing.T) {
 	st.client = &playStore{api: c, fakeDelete: map[string]bool{kept: true}}
 	st.GoneWait = time.Second
 	sum := erase(context.Background(), t, st, nil)
-	r := sum.Archives[0]
+	r := scrubtest.Results(t, sum)[0]
 	if r.Status != scrub.ReplacedIncomplete || !strings.Contains(r.Error, kept) {
 		t.Errorf("result %s %q, want %s naming version %s", r.Status, r.Error, scrub.ReplacedIncomplete, kept)
 	}
@@ -236,7 +236,7 @@ func TestPurgeOlderByVersionID(t *testing.T) {
 	st := newStore(c, bucket, "o")
 	st.client = &playStore{api: c, oldestFirst: true}
 	sum := erase(context.Background(), t, st, nil)
-	if r := sum.Archives[0]; r.Status != scrub.Erased || !slices.Equal(r.DeletedVersions, []string{victim}) || sum.Err() != nil {
+	if r := scrubtest.Results(t, sum)[0]; r.Status != scrub.Erased || !slices.Equal(r.DeletedVersions, []string{victim}) || sum.Err() != nil {
 		t.Errorf("result %s, deleted %q (%v); want erased, deleted [%s]", r.Status, r.DeletedVersions, r.Error, victim)
 	}
 	checkNoVictims(t, c, bucket)
@@ -283,7 +283,7 @@ func TestPurgeOlderVersionGone(t *testing.T) {
 			ps := &playStore{api: c, goneBeforeRead: map[string]bool{gone: true}}
 			st.client = &countdownList{playStore: ps, n: tc.listed, id: gone, key: key}
 			sum := erase(context.Background(), t, st, nil)
-			r := sum.Archives[0]
+			r := scrubtest.Results(t, sum)[0]
 			if tc.listed > 100 {
 				if r.Status != scrub.Conflict || !strings.Contains(r.Error, gone) {
 					t.Errorf("result %s %q, want a conflict naming %s", r.Status, r.Error, gone)
@@ -423,7 +423,7 @@ func TestOlderVersionLocked(t *testing.T) {
 			play.api = c
 			st.client = &play
 			sum := erase(context.Background(), t, st, nil)
-			if r := sum.Archives[0]; r.Status != tc.status || !strings.Contains(r.Error, tc.error) {
+			if r := scrubtest.Results(t, sum)[0]; r.Status != tc.status || !strings.Contains(r.Error, tc.error) {
 				t.Errorf("result %s %q, want %s with %q", r.Status, r.Error, tc.status, tc.error)
 			}
 			if after := keyVersions(t, c, bucket, key); !slices.Equal(after, before) {
@@ -454,8 +454,8 @@ func TestDeletedArchiveLocked(t *testing.T) {
 	st := newStore(c, bucket, "l")
 	st.client = &playStore{api: c, noLockHeaders: true}
 	sum := erase(context.Background(), t, st, nil)
-	if len(sum.Archives) != 1 || sum.Archives[0].Status != scrub.Held || !strings.Contains(sum.Archives[0].Error, "retained until") {
-		t.Errorf("results %+v, want the deleted archive held", sum.Archives)
+	if len(scrubtest.Results(t, sum)) != 1 || scrubtest.Results(t, sum)[0].Status != scrub.Held || !strings.Contains(scrubtest.Results(t, sum)[0].Error, "retained until") {
+		t.Errorf("results %+v, want the deleted archive held", scrubtest.Results(t, sum))
 	}
 	if after := keyVersions(t, c, bucket, key); !slices.Equal(after, before) {
 		t.Errorf("versions before %+v, after %+v", before, after)
@@ -608,7 +608,7 @@ func TestHiddenVersionsErase(t *testing.T) {
 	}
 	sum := erase(context.Background(), t, newStore(c, bucket, "h"), nil)
 	got := map[string]scrub.Result{}
-	for _, r := range sum.Archives {
+	for _, r := range scrubtest.Results(t, sum) {
 		got[strings.TrimPrefix(r.Key, "s3://"+bucket+"/h/")] = r
 	}
 	if r := got["dirty.csv.gz"]; r.Status != scrub.Erased || r.VersionsDeleted != 1 {

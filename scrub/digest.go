@@ -78,6 +78,10 @@ type tagSet struct {
 	tag    func([]byte) string
 	mu     sync.Mutex
 	seen   map[string]bool
+	// index, if set, hashes every value compared that is not listed
+	// into hashes, for the archive's index entry.
+	index  Index
+	hashes []uint64
 }
 
 // tagSet returns a filter for one archive that records the listed IDs it
@@ -90,11 +94,28 @@ func (o *engine) tagSet() *tagSet {
 	f := *o.Filter
 	t.set, t.tag, t.seen, f.IDs = f.IDs, o.Tag, map[string]bool{}, t
 	t.filter = &f
+	if o.indexed() {
+		t.index = o.Index
+	}
 	return t
 }
 
+// compactAt is the number of hashes from which a tagSet drops the
+// duplicates it holds (an archive names the same IDs on many rows).
+const compactAt = 1 << 16
+
 func (t *tagSet) Contains(id []byte) bool {
 	if !t.set.Contains(id) {
+		if t.index != nil {
+			h := t.index.Hash(id)
+			t.mu.Lock()
+			t.hashes = append(t.hashes, h)
+			if len(t.hashes) >= compactAt && len(t.hashes) == cap(t.hashes) {
+				slices.Sort(t.hashes)
+				t.hashes = slices.Compact(t.hashes)
+			}
+			t.mu.Unlock()
+		}
 		return false
 	}
 	t.mu.Lock()
@@ -103,6 +124,15 @@ func (t *tagSet) Contains(id []byte) bool {
 	}
 	t.mu.Unlock()
 	return true
+}
+
+// values returns the distinct hashes of the values compared that are not
+// listed: what the archive holds once the rows of listed IDs are gone.
+func (t *tagSet) values() []uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slices.Sort(t.hashes)
+	return slices.Compact(t.hashes)
 }
 
 // list returns the sorted tags of the IDs seen (none without Options.Tag).

@@ -909,6 +909,8 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 			fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", key)
 		case scrub.NotScanned:
 			fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, key, oneLine(strings.TrimPrefix(r.Reason, "not scanned: ")))
+		case scrub.AbsentByIndex:
+			fmt.Fprintf(w, "%s %s: %s\n", r.Status, key, r.Reason)
 		default:
 			fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), key, oneLine(r.Error))
 		}
@@ -937,9 +939,12 @@ func printSummary(w io.Writer, sum *scrub.Summary) {
 	if t.RowsExpired > 0 {
 		fmt.Fprintf(w, "scrub: %d of those rows were older than the cutoff\n", t.RowsExpired)
 	}
+	if t.AbsentByIndex > 0 {
+		fmt.Fprintf(w, "scrub: %d archives not read: their index entries, made for the archives as listed now, rule out every listed ID (--no-index reads them)\n", t.AbsentByIndex)
+	}
 	switch {
-	case t.Unchanged == 0 || t.Unchanged+t.NotScanned != t.Archives:
-	case t.NotScanned == 0 && !membersNotScanned(sum):
+	case t.Unchanged == 0 || t.Unchanged+t.NotScanned+t.AbsentByIndex != t.Archives:
+	case t.NotScanned == 0 && t.AbsentByIndex == 0 && !membersNotScanned(sum):
 		fmt.Fprintln(w, "scrub: nothing to erase: no archive (and no older version) holds a listed ID; nothing was changed")
 	default:
 		fmt.Fprintln(w, "scrub: nothing to erase in what was read: no archive read (and no older version) holds a listed ID; nothing was changed; what is marked not-scanned above was not read")

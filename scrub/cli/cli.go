@@ -101,6 +101,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runVerify(ctx, args[1:], env)
 	case "audit":
 		return runAudit(ctx, args[1:], env)
+	case "index":
+		return runIndex(ctx, args[1:], env)
 	case "completion":
 		return runCompletion(args[1:], env)
 	case "man":
@@ -144,6 +146,7 @@ type eraseOptions struct {
 	ticket     string
 	resume     bool
 	takeOver   bool // --take-over-lock
+	index      indexFlags
 	anchor     anchorFlags
 	memory     memoryFlag
 	maxMember  int64
@@ -210,6 +213,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
 	o.anchor.register(fs)
 	o.memory.register(fs)
+	o.index.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -383,6 +387,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 			set = o.transform.Set(set)
 		}
 		spec.set, spec.ids, spec.listed = set, batch.IDs{N: set.Len(), Each: eachTagged(set), Set: set}, set
+		spec.index = indexUse{skip: true, listed: set}
 	}
 	if block.block {
 		var err error
@@ -417,6 +422,8 @@ type batchSpec struct {
 	// process; its error replaces scrub.ErrNoArchives, and nil makes a
 	// batch of no archives a success (a sweep with nothing new).
 	noArchives func() error
+	// index says what the batch does with --index.
+	index indexUse
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -604,6 +611,9 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 			return err
 		}
 	}
+	if err := o.index.check(idKey, o.sources); err != nil {
+		return err
+	}
 	delim, _ := o.delim()
 	sources, err := openSources(ctx, op, o.sources)
 	if err != nil {
@@ -652,6 +662,11 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if idKey != nil {
 		opt.Tag = tagger(idKey, spec.set)
 	}
+	ix, err := o.index.open(ctx, env, op, o.sources, idKey, &opt, spec.index)
+	if err != nil {
+		_, sealErr := b.Seal(ctx, err)
+		return errors.Join(err, sealErr)
+	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.ids.N, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	o.printCutoff(env.Stderr)
 	sum, runErr := scrub.Run(ctx, opt, sources)
@@ -659,6 +674,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		runErr = spec.noArchives()
 	}
 	prog.Finish()
+	flushIndex(ctx, env, ix)
 	if o.shard != nil && errors.Is(runErr, scrub.ErrNoArchives) && sum != nil && sum.Outside > 0 {
 		fmt.Fprintf(env.Stderr, "scrub: shard %s: none of the %d archives falls to this share\n", o.shard, sum.Outside)
 		runErr = nil

@@ -31,9 +31,37 @@ var commands = []command{
 	{"verify", "check the audit bundles of a location"},
 	{"audit lookup", "answer, for listed IDs, which batches erased them"},
 	{"audit report", "verify a location and write an auditor's report (one HTML file)"},
+	{"index build", "read archives in full and write their entries in the keyed index"},
 	{"completion", "print a shell completion script (bash, zsh or fish)"},
 	{"man", "print the man page, scrub(1), in roff"},
 	{"version", "print the version"},
+}
+
+// group is a command word that takes a subcommand ("audit lookup").
+type group struct {
+	name string
+	subs []string
+}
+
+// groups lists the commands that take a subcommand, from commands.
+func groups() []group {
+	var gs []group
+	for _, c := range commands {
+		first, sub, ok := strings.Cut(c.name, " ")
+		if !ok {
+			continue
+		}
+		if len(gs) == 0 || gs[len(gs)-1].name != first {
+			gs = append(gs, group{name: first})
+		}
+		gs[len(gs)-1].subs = append(gs[len(gs)-1].subs, sub)
+	}
+	return gs
+}
+
+// summary describes a group, for the completion of the first word.
+func (g group) summary() string {
+	return g.name + " subcommands (" + strings.Join(g.subs, ", ") + ")"
 }
 
 // helpCapture is given as standard error to a command run with --help:
@@ -130,7 +158,9 @@ func writeBash(w io.Writer) error {
 	b.WriteString("    local cur prev cmd opts paths\n")
 	b.WriteString("    cur=\"${COMP_WORDS[COMP_CWORD]}\"\n    prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n")
 	b.WriteString("    cmd=\"${COMP_WORDS[1]}\"\n")
-	b.WriteString("    if [ \"$cmd\" = audit ]; then cmd=\"audit ${COMP_WORDS[2]}\"; fi\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "    if [ \"$cmd\" = %s ]; then cmd=\"%s ${COMP_WORDS[2]}\"; fi\n", g.name, g.name)
+	}
 	var top []string
 	for _, c := range commands {
 		first, _, _ := strings.Cut(c.name, " ")
@@ -140,7 +170,9 @@ func writeBash(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n        COMPREPLY=($(compgen -W %q -- \"$cur\"))\n        return\n    fi\n", strings.Join(top, " "))
 	b.WriteString("    case \"$cmd\" in\n")
-	b.WriteString("        audit|\"audit \") COMPREPLY=($(compgen -W \"lookup report\" -- \"$cur\")); return ;;\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "        %s|\"%s \") COMPREPLY=($(compgen -W %q -- \"$cur\")); return ;;\n", g.name, g.name, strings.Join(g.subs, " "))
+	}
 	b.WriteString("        completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\")); return ;;\n")
 	for _, c := range commands {
 		fl := flagsOf(commandHelp(c.name))
@@ -184,9 +216,16 @@ func writeZsh(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "        '%s:%s'\n", c.name, zshQuote(c.summary))
 	}
-	b.WriteString("        'audit:audit subcommands (lookup, report)'\n    )\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "        '%s:%s'\n", g.name, zshQuote(g.summary()))
+	}
+	b.WriteString("    )\n")
 	b.WriteString("    if (( CURRENT == 2 )); then\n        _describe -t commands 'scrub command' cmds\n        return\n    fi\n")
-	b.WriteString("    local cmd=$words[2]\n    if [[ $cmd == audit ]]; then\n        if (( CURRENT == 3 )); then\n            _values 'audit command' lookup report\n            return\n        fi\n        cmd=\"audit $words[3]\"\n        shift 2 words; (( CURRENT -= 2 ))\n    else\n        shift words; (( CURRENT-- ))\n    fi\n")
+	b.WriteString("    local cmd=$words[2]\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "    if [[ $cmd == %s ]]; then\n        if (( CURRENT == 3 )); then\n            _values '%s command' %s\n            return\n        fi\n        cmd=\"%s $words[3]\"\n        shift 2 words; (( CURRENT -= 2 ))\n    el", g.name, g.name, strings.Join(g.subs, " "), g.name)
+	}
+	b.WriteString("se\n        shift words; (( CURRENT-- ))\n    fi\n")
 	b.WriteString("    case $cmd in\n")
 	b.WriteString("        completion) _values 'shell' bash zsh fish ;;\n")
 	for _, c := range commands {
@@ -226,10 +265,12 @@ func writeFish(w io.Writer) error {
 			fmt.Fprintf(&b, "complete -c scrub -n '__fish_use_subcommand' -a %s -d %s\n", c.name, fishQuote(c.summary))
 		}
 	}
-	b.WriteString("complete -c scrub -n '__fish_use_subcommand' -a audit -d 'audit subcommands (lookup, report)'\n")
-	for _, sub := range []string{"lookup", "report"} {
-		b.WriteString("complete -c scrub -n '__fish_seen_subcommand_from audit; and not __fish_seen_subcommand_from lookup report' -a " + sub + " -d " +
-			fishQuote(commands[slices.IndexFunc(commands, func(c command) bool { return c.name == "audit "+sub })].summary) + "\n")
+	for _, g := range groups() {
+		fmt.Fprintf(&b, "complete -c scrub -n '__fish_use_subcommand' -a %s -d %s\n", g.name, fishQuote(g.summary()))
+		for _, sub := range g.subs {
+			fmt.Fprintf(&b, "complete -c scrub -n '__fish_seen_subcommand_from %s; and not __fish_seen_subcommand_from %s' -a %s -d %s\n", g.name, strings.Join(g.subs, " "), sub,
+				fishQuote(commands[slices.IndexFunc(commands, func(c command) bool { return c.name == g.name+" "+sub })].summary))
+		}
 	}
 	b.WriteString("complete -c scrub -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n")
 	for _, c := range commands {

@@ -553,9 +553,9 @@ func (ix *Index) Flush(ctx context.Context) error {
 
 // Stats is the size of an index.
 type Stats struct {
-	Entries int
-	Values  int // distinct values, summed over the entries
-	Bytes   int // of the entries' filters
+	Entries int `json:"entries"`
+	Values  int `json:"values"` // distinct values, summed over the entries
+	Bytes   int `json:"bytes"`  // of the entries' filters
 }
 
 // Stats returns the index's size.

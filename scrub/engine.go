@@ -592,7 +592,7 @@ func (o *engine) process(ctx context.Context, st Store, obj Object) (Result, err
 		}
 		return nil
 	})
-	if err == nil && learned.identity != "" && (res.Status == Unchanged || res.Status == Erased) {
+	if err == nil && o.indexed() && learned.identity != "" && (res.Status == Unchanged || res.Status == Erased) {
 		// An entry that cannot be made (a filter that does not build)
 		// is only a full read more next time.
 		_ = o.Index.Put(cmp.Or(obj.ID, obj.Key), learned.identity, learned.sha, tags.values())

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
+	"github.com/scrubtool/scrub/scrub/index"
 	"github.com/scrubtool/scrub/scrub/blocklist"
 	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/store"
@@ -244,6 +245,7 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("scrub verify", flag.ContinueOnError)
 	var vf verifyFlags
 	vf.register(fs, "")
+	fs.StringVar(&vf.index, "index", "", "the keyed index (a `DIR` or s3://bucket/prefix) the erasures ran with: each archive recorded absent-by-index must name an entry made for the archive identity its batch listed (no key needed)")
 	asJSON := fs.Bool("json", false, "write the report as JSON to standard output")
 	help := printFlags("Usage: scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--witness LOCATION] LOCATION\n\n"+
 		"Checks every audit bundle in LOCATION (a directory or s3://bucket/prefix): the\n"+
@@ -293,6 +295,7 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 type verifyFlags struct {
 	signers, pubFile, endpoint, witness string
 	heads                               list
+	index                               string // verify --index
 }
 
 // register adds the flags to fs; as, if set, says whose flags they are
@@ -354,6 +357,17 @@ func (f *verifyFlags) verify(ctx context.Context, location string, env Env) (*ve
 	if err != nil {
 		return nil, err
 	}
+	var ixFiles index.Files
+	if f.index != "" {
+		if ixFiles, err = openFiles(ctx, op, "index location", f.index); err != nil {
+			return nil, err
+		}
+	}
+	notes, err := checkAbsent(ctx, loc, rep, ixFiles)
+	if err != nil {
+		return nil, err
+	}
+	rep.Notes = append(rep.Notes, notes...)
 	for _, n := range rep.Notes {
 		fmt.Fprintf(env.Stderr, "scrub: note: %s\n", n)
 	}

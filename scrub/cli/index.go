@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/scrubtool/scrub/archive"
 	"github.com/scrubtool/scrub/scrub"
@@ -192,4 +193,75 @@ func runIndex(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	return sum.Err()
+}
+
+// ErrIndexMismatch is the problem of a batch whose absent-by-index
+// archive names an index entry made for another archive identity, or is
+// not well formed.
+const ErrIndexMismatch = "absent-by-index record does not hold"
+
+// checkAbsent checks the absent-by-index archives of every valid batch of
+// rep: each names its entry (a SHA-256) and the identity it listed, and
+// says nothing was read or removed; with the index (files not nil), the
+// entry of that hash, if the index still holds it, names that identity. A
+// batch that fails is made invalid in rep. It returns notes for the
+// user.
+func checkAbsent(ctx context.Context, loc audit.Location, rep *audit.Report, files index.Files) ([]string, error) {
+	var byHash map[string]*index.Entry
+	if files != nil {
+		var err error
+		if byHash, err = index.All(ctx, files); err != nil {
+			return nil, err
+		}
+	}
+	total, checked, gone := 0, 0, 0
+	for _, st := range rep.Batches {
+		if !st.Valid() || st.Manifest == nil {
+			continue
+		}
+		as, err := audit.ReadArchives(ctx, loc, st)
+		if err != nil {
+			return nil, err
+		}
+		var bad []string
+		for _, a := range as {
+			if a.Status != audit.StatusAbsentByIndex {
+				continue
+			}
+			total++
+			switch {
+			case len(a.IndexEntry) != 64 || strings.Trim(a.IndexEntry, "0123456789abcdef") != "" || a.Identity == "":
+				bad = append(bad, quoteName(a.Key)+": no index entry or identity")
+				continue
+			case a.RowsScanned != 0 || a.RowsRemoved != 0 || a.SizeAfter == nil || *a.SizeAfter != a.SizeBefore:
+				bad = append(bad, quoteName(a.Key)+": rows or sizes recorded for an archive not read")
+				continue
+			case byHash == nil:
+				continue
+			}
+			e, ok := byHash[a.IndexEntry]
+			if !ok {
+				gone++
+				continue
+			}
+			if e.Identity != a.Identity {
+				bad = append(bad, fmt.Sprintf("%s: its index entry %s is for %q, the batch listed %q", quoteName(a.Key), a.IndexEntry[:16], e.Identity, a.Identity))
+				continue
+			}
+			checked++
+		}
+		if len(bad) > 0 {
+			st.Problem, st.Detail = ErrIndexMismatch, strings.Join(bad, "; ")
+			rep.Valid--
+		}
+	}
+	var notes []string
+	switch {
+	case total == 0:
+	case files == nil:
+		notes = append(notes, fmt.Sprintf("%d archives are recorded absent-by-index (not read: their index entry ruled out every listed ID); their records are well formed, but their entries were not checked: give --index LOCATION", total))
+	default:
+		notes = append(notes, fmt.Sprintf("%d archives are recorded absent-by-index: %d index entries found, each made for the archive identity the batch listed; %d no longer in the index (replaced since the archive was read again), not checked", total, checked, gone))
+	}
+	return notes, nil
 }

@@ -222,10 +222,14 @@ func writeZsh(w io.Writer) error {
 	b.WriteString("    )\n")
 	b.WriteString("    if (( CURRENT == 2 )); then\n        _describe -t commands 'scrub command' cmds\n        return\n    fi\n")
 	b.WriteString("    local cmd=$words[2]\n")
-	for _, g := range groups() {
-		fmt.Fprintf(&b, "    if [[ $cmd == %s ]]; then\n        if (( CURRENT == 3 )); then\n            _values '%s command' %s\n            return\n        fi\n        cmd=\"%s $words[3]\"\n        shift 2 words; (( CURRENT -= 2 ))\n    el", g.name, g.name, strings.Join(g.subs, " "), g.name)
+	for i, g := range groups() {
+		kw := "if"
+		if i > 0 {
+			kw = "elif"
+		}
+		fmt.Fprintf(&b, "    %s [[ $cmd == %s ]]; then\n        if (( CURRENT == 3 )); then\n            _values '%s command' %s\n            return\n        fi\n        cmd=\"%s $words[3]\"\n        shift 2 words; (( CURRENT -= 2 ))\n", kw, g.name, g.name, strings.Join(g.subs, " "), g.name)
 	}
-	b.WriteString("se\n        shift words; (( CURRENT-- ))\n    fi\n")
+	b.WriteString("    else\n        shift words; (( CURRENT-- ))\n    fi\n")
 	b.WriteString("    case $cmd in\n")
 	b.WriteString("        completion) _values 'shell' bash zsh fish ;;\n")
 	for _, c := range commands {

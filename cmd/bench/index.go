@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -43,8 +44,20 @@ func indexMain(args []string) error {
 	load := fl.Int("load", 100000, "archives in the index whose load is timed")
 	report := fl.String("report", "cmd/bench/RESULTS.md", "rewrite the index section of `FILE` (between its markers; appended if it has none)")
 	runs := fl.Int("runs", 3, "runs of each timed erasure; the fastest is reported")
+	prof := fl.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE`")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := os.RemoveAll(*dir); err != nil {
 		return err
@@ -132,7 +145,7 @@ func indexMain(args []string) error {
 		Case: fmt.Sprintf("index of %d small archives (%d entries, %d distinct IDs summed over the archives)", *n, st.Entries, st.Values), What: "size on disk",
 		Rate: fmt.Sprintf("%.2f bytes per ID", float64(disk)/float64(st.Values)), RSS: "–",
 		Against: fmt.Sprintf("%s in %d shard files; filters alone %.2f bytes per ID", size(disk), index.Shards, float64(st.Bytes)/float64(st.Values)),
-		Goal: "≤ 2 bytes per distinct ID per archive",
+		Goal:    "≤ 2 bytes per distinct ID per archive",
 	})
 
 	// The load of an index of many archives, in a child process so that
@@ -353,7 +366,6 @@ func dirSize(dir string) int64 {
 	})
 	return n
 }
-
 
 // size formats a byte count with a decimal: KiB below 1 MiB.
 func size(n int64) string {

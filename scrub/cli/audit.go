@@ -15,9 +15,9 @@ import (
 
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
-	"github.com/scrubtool/scrub/scrub/index"
 	"github.com/scrubtool/scrub/scrub/blocklist"
 	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/index"
 	"github.com/scrubtool/scrub/scrub/store"
 )
 

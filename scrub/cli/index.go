@@ -244,8 +244,8 @@ func checkAbsent(ctx context.Context, loc audit.Location, rep *audit.Report, fil
 				gone++
 				continue
 			}
-			if e.Identity != a.Identity {
-				bad = append(bad, fmt.Sprintf("%s: its index entry %s is for %q, the batch listed %q", quoteName(a.Key), a.IndexEntry[:16], e.Identity, a.Identity))
+			if e.Identity != index.IdentityHash(a.Identity) {
+				bad = append(bad, fmt.Sprintf("%s: its index entry %s is for another archive identity than the batch listed (%q)", quoteName(a.Key), a.IndexEntry[:16], a.Identity))
 				continue
 			}
 			checked++

@@ -48,6 +48,7 @@ import (
 type Key struct {
 	k0, k1 uint64
 	mac    []byte
+	name   []byte // names archives by a keyed tag
 }
 
 // DeriveLabel is the label under which the index's secret is derived from
@@ -64,10 +65,28 @@ func NewKey(secret []byte) Key {
 	}
 	prf := sub("siphash-2-4 key")
 	return Key{
-		k0:  binary.LittleEndian.Uint64(prf[0:8]),
-		k1:  binary.LittleEndian.Uint64(prf[8:16]),
-		mac: sub("shard mac key"),
+		k0:   binary.LittleEndian.Uint64(prf[0:8]),
+		k1:   binary.LittleEndian.Uint64(prf[8:16]),
+		mac:  sub("shard mac key"),
+		name: sub("archive name key"),
 	}
+}
+
+// tag names an archive in the index: the hex of the first 16 bytes of
+// the HMAC-SHA256 of its name, so that the index does not show archive
+// names (which may hold an ID) to whoever lacks the key.
+func (k Key) tag(archive string) string {
+	m := hmac.New(sha256.New, k.name)
+	m.Write([]byte(archive))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// IdentityHash is how an entry records an archive identity: the hex of
+// the first 16 bytes of its SHA-256. An audit log records the identity
+// itself; scrub verify compares the two by this hash.
+func IdentityHash(identity string) string {
+	h := sha256.Sum256([]byte(identity))
+	return hex.EncodeToString(h[:16])
 }
 
 // Hash returns the keyed hash of one value of an ID column. ASCII hex
@@ -108,13 +127,13 @@ func isHex(b []byte) bool {
 
 // Entry is what one archive held when it was last read in full.
 type Entry struct {
-	// Archive names the archive across runs: its absolute path, or its
-	// s3:// URL.
+	// Archive names the archive across runs: the keyed tag (Key.tag, in
+	// hex) of its absolute path, or of its s3:// URL.
 	Archive string
-	// Identity is what the store's listing says of the archive's exact
-	// content (locally device, inode, size, mtime and ctime; in S3 the
-	// ETag and size): the entry holds only while the listing says the
-	// same.
+	// Identity is the IdentityHash of what the store's listing said of
+	// the archive's exact content (locally device, inode, size, mtime and
+	// ctime; in S3 the ETag and size): the entry holds only while the
+	// listing says the same.
 	Identity string
 	// SHA256 is the hex SHA-256 of the archive's content, as read.
 	SHA256 string
@@ -128,9 +147,10 @@ type Entry struct {
 	fuse   *xorfilter.BinaryFuse8
 }
 
-// NewEntry returns an entry of the hashes keys (which it sorts, and may
-// reorder and shorten).
-func NewEntry(archive, identity, sha string, match string, keys []uint64) (*Entry, error) {
+// newEntry returns an entry of the hashes keys (which it sorts, and may
+// reorder and shorten), for the archive of tag archive and the identity
+// of IdentityHash identity.
+func newEntry(archive, identity, sha string, match string, keys []uint64) (*Entry, error) {
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	e := &Entry{Archive: archive, Identity: identity, SHA256: sha, Match: match, Values: len(keys)}
@@ -141,17 +161,25 @@ func NewEntry(archive, identity, sha string, match string, keys []uint64) (*Entr
 		e.keys = slices.Clone(keys)
 		return e, nil
 	}
-	f, err := xorfilter.PopulateBinaryFuse8(keys)
+	b := builders.Get().(*xorfilter.BinaryFuseBuilder)
+	f, err := xorfilter.BuildBinaryFuse[uint8](b, keys)
+	builders.Put(b)
 	if err != nil {
-		return nil, fmt.Errorf("index entry of %s: %w", archive, err)
+		return nil, fmt.Errorf("index entry %s: %w", archive, err)
 	}
 	if len(f.Fingerprints) >= 8*len(keys) {
 		e.keys = slices.Clone(keys)
 		return e, nil
 	}
-	e.fuse = f
+	// The builder's buffers are used again: the fingerprints are copied.
+	f.Fingerprints = slices.Clone(f.Fingerprints)
+	e.fuse = (*xorfilter.BinaryFuse8)(&f)
 	return e, nil
 }
+
+// builders hold the scratch space of filter builds, used again (a batch
+// of small archives builds one filter each).
+var builders = sync.Pool{New: func() any { return new(xorfilter.BinaryFuseBuilder) }}
 
 // Has reports whether the entry may hold the value of hash h: false means
 // it certainly does not.
@@ -184,11 +212,28 @@ const (
 	kindFuse = 1
 )
 
-// append appends the entry's encoding to b.
-func (e *Entry) append(b []byte) []byte {
-	for _, s := range []string{e.Archive, e.Identity, e.SHA256, e.Match} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+// append appends the entry's canonical encoding to b: what its hash is
+// taken over. In a shard file, match is written as its index in the
+// shard's table of matching settings instead (appendTo).
+func (e *Entry) append(b []byte) []byte { return e.appendTo(b, -1) }
+
+// appendTo appends the entry's encoding to b, with its matching settings
+// as the index spec in the shard's table, or in full if spec < 0.
+func (e *Entry) appendTo(b []byte, spec int) []byte {
+	// Tags, hashes and sums go as the bytes their hex spells.
+	for _, s := range []string{e.Archive, e.Identity, e.SHA256} {
+		raw, err := hex.DecodeString(s)
+		if err != nil {
+			raw = []byte(s) // not hex: as it is (decoded as hex if 16 or 32 bytes long)
+		}
+		b = binary.AppendUvarint(b, uint64(len(raw)))
+		b = append(b, raw...)
+	}
+	if spec < 0 {
+		b = binary.AppendUvarint(b, uint64(len(e.Match)))
+		b = append(b, e.Match...)
+	} else {
+		b = binary.AppendUvarint(b, uint64(spec))
 	}
 	b = binary.AppendUvarint(b, uint64(e.Values))
 	if e.fuse == nil {
@@ -258,12 +303,26 @@ func (d *decoder) u32() uint32 {
 	return 0
 }
 
-// entry decodes one entry, checking that its filter's parameters address
-// only its fingerprints.
-func (d *decoder) entry() (*Entry, error) {
+// entry decodes one entry, its matching settings the specs' indexed
+// one, checking that its filter's parameters address only its
+// fingerprints.
+func (d *decoder) entry(specs []string) (*Entry, error) {
 	e := &Entry{}
-	for _, s := range []*string{&e.Archive, &e.Identity, &e.SHA256, &e.Match} {
-		*s = string(d.bytes(d.uvarint()))
+	for _, s := range []*string{&e.Archive, &e.Identity, &e.SHA256} {
+		raw := d.bytes(d.uvarint())
+		if len(raw) == 16 || len(raw) == sha256.Size {
+			*s = hex.EncodeToString(raw)
+		} else {
+			*s = string(raw)
+		}
+	}
+	if len(e.Archive) < 2 {
+		d.err = errCorrupt
+	}
+	if i := d.uvarint(); i < uint64(len(specs)) {
+		e.Match = specs[i]
+	} else {
+		d.err = errCorrupt
 	}
 	e.Values = int(d.uvarint())
 	kind := d.bytes(1)
@@ -312,17 +371,21 @@ type Files interface {
 }
 
 // Shards is the number of shard files an index is spread over: an archive
-// belongs to the shard the first byte of the SHA-256 of its name picks,
-// modulo Shards.
+// belongs to the shard the first byte of its tag picks, modulo Shards.
 const Shards = 64
 
 // shardName is the file name of shard i.
 func shardName(i int) string { return fmt.Sprintf("scrub-index-v1-%02x.bin", i) }
 
-// shardOf returns the shard of an archive.
-func shardOf(archive string) int {
-	h := sha256.Sum256([]byte(archive))
-	return int(h[0]) % Shards
+// shardOf returns the shard of the archive of tag (hex): its first byte
+// modulo Shards.
+func shardOf(tag string) int {
+	var b [1]byte
+	if len(tag) < 2 {
+		return 0
+	}
+	hex.Decode(b[:], []byte(tag[:2]))
+	return int(b[0]) % Shards
 }
 
 // magic starts every shard file.
@@ -332,10 +395,24 @@ const magic = "scrub index v1\n"
 // under key.
 func encodeShard(key Key, i int, entries []*Entry) []byte {
 	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Archive, b.Archive) })
+	// The matching settings, the same for most entries, are written once.
+	var specs []string
+	idx := map[string]int{}
+	for _, e := range entries {
+		if _, ok := idx[e.Match]; !ok {
+			idx[e.Match] = len(specs)
+			specs = append(specs, e.Match)
+		}
+	}
 	b := append([]byte(magic), byte(i))
+	b = binary.AppendUvarint(b, uint64(len(specs)))
+	for _, m := range specs {
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(entries)))
 	for _, e := range entries {
-		b = e.append(b)
+		b = e.appendTo(b, idx[e.Match])
 	}
 	m := hmac.New(sha256.New, key.mac)
 	m.Write([]byte(shardName(i)))
@@ -362,13 +439,21 @@ func decodeShard(key *Key, i int, data []byte) ([]*Entry, error) {
 		}
 	}
 	d := &decoder{b: body[len(magic)+1:]}
+	ns := d.uvarint()
+	if ns > uint64(len(d.b)) {
+		return nil, errCorrupt
+	}
+	specs := make([]string, ns)
+	for k := range specs {
+		specs[k] = string(d.bytes(d.uvarint()))
+	}
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if d.err != nil || n > uint64(len(d.b)) {
 		return nil, errCorrupt
 	}
 	entries := make([]*Entry, 0, n)
 	for range n {
-		e, err := d.entry()
+		e, err := d.entry(specs)
 		if err != nil {
 			return nil, err
 		}
@@ -470,9 +555,9 @@ func (ix *Index) SetListed(hashes []uint64) {
 // index's matching settings.
 func (ix *Index) Lookup(archive, identity string) (*Entry, bool) {
 	ix.mu.Lock()
-	e, ok := ix.entries[archive]
+	e, ok := ix.entries[ix.key.tag(archive)]
 	ix.mu.Unlock()
-	if !ok || identity == "" || e.Identity != identity || e.Match != ix.match {
+	if !ok || identity == "" || e.Identity != IdentityHash(identity) || e.Match != ix.match {
 		return nil, false
 	}
 	return e, true
@@ -502,24 +587,25 @@ func (ix *Index) Put(archive, identity, sha string, keys []uint64) error {
 	if identity == "" {
 		return nil
 	}
-	e, err := NewEntry(archive, identity, sha, ix.match, keys)
+	e, err := newEntry(ix.key.tag(archive), IdentityHash(identity), sha, ix.match, keys)
 	if err != nil {
 		return err
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.entries[archive] = e
-	ix.dirty[shardOf(archive)] = true
+	ix.entries[e.Archive] = e
+	ix.dirty[shardOf(e.Archive)] = true
 	return nil
 }
 
 // Drop removes the entry of archive, if any.
 func (ix *Index) Drop(archive string) {
+	tag := ix.key.tag(archive)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if _, ok := ix.entries[archive]; ok {
-		delete(ix.entries, archive)
-		ix.dirty[shardOf(archive)] = true
+	if _, ok := ix.entries[tag]; ok {
+		delete(ix.entries, tag)
+		ix.dirty[shardOf(tag)] = true
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/scrubtool/scrub/scrub/local"
@@ -25,7 +26,7 @@ func TestEntryNoFalseNegative(t *testing.T) {
 			for i := range n {
 				keys = append(keys, k.Hash([]byte(fmt.Sprintf("client-%d", i))))
 			}
-			e, err := NewEntry("/a/b.zip", "id", "sum", "m", keys)
+			e, err := newEntry(k.tag("/a/b.zip"), IdentityHash("id"), strings.Repeat("ab", 32), "m", keys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func TestIndexBinding(t *testing.T) {
 			d := dir
 			if tt.tamper {
 				d = local.Dir(t.TempDir())
-				name := shardName(shardOf("/x/a.csv"))
+				name := shardName(shardOf(k.tag("/x/a.csv")))
 				data, err := dir.ReadFile(ctx, name)
 				if err != nil {
 					t.Fatal(err)
@@ -144,7 +145,7 @@ func TestIndexBinding(t *testing.T) {
 			}
 			if absent {
 				e, ok, err := Find(ctx, dir, entry)
-				if err != nil || !ok || e.Identity != tt.identity {
+				if err != nil || !ok || e.Identity != IdentityHash(tt.identity) {
 					t.Errorf("Find(%s) = %v, %v, %v", entry, e, ok, err)
 				}
 			}
@@ -160,12 +161,13 @@ func FuzzDecodeShard(f *testing.F) {
 	for i := range 40 {
 		keys = append(keys, uint64(i)*0x9E3779B97F4A7C15)
 	}
-	big, _ := NewEntry("/b", "i", "s", "m", keys)
-	small, _ := NewEntry("/b", "i", "s", "m", keys[:3])
-	f.Add(encodeShard(k, shardOf("/b"), []*Entry{big}))
-	f.Add(encodeShard(k, shardOf("/b"), []*Entry{small}))
+	tag := k.tag("/b")
+	big, _ := newEntry(tag, IdentityHash("i"), "s", "m", keys)
+	small, _ := newEntry(tag, IdentityHash("i"), "s", "m", keys[:3])
+	f.Add(encodeShard(k, shardOf(tag), []*Entry{big}))
+	f.Add(encodeShard(k, shardOf(tag), []*Entry{small}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		i := shardOf("/b")
+		i := shardOf(tag)
 		es, err := decodeShard(nil, i, data)
 		if err != nil {
 			return

@@ -95,35 +95,46 @@ func IdentityHash(identity string) string {
 // alike (clear values that differ only so share a hash, which costs at
 // most a read more, never a missed row).
 func (k Key) Hash(value []byte) uint64 {
-	if len(value) > 0 && len(value) <= 128 && isHex(value) {
-		var buf [128]byte
-		b := buf[:len(value)]
-		for i, c := range value {
-			if 'A' <= c && c <= 'F' {
-				c += 'a' - 'A'
-			}
-			b[i] = c
-		}
-		return siphash.Hash(k.k0, k.k1, b)
+	if len(value) == 0 || len(value) > maxLowered || hexClass[value[0]] == 0 {
+		return siphash.Hash(k.k0, k.k1, value)
 	}
-	return siphash.Hash(k.k0, k.k1, value)
+	// The buffer comes from a pool: one on the stack would escape to the
+	// heap through the assembly of siphash, at every call.
+	buf := lowered.Get().(*[maxLowered]byte)
+	b := buf[:len(value)]
+	for i, c := range value {
+		t := hexClass[c]
+		if t == 0 {
+			lowered.Put(buf)
+			return siphash.Hash(k.k0, k.k1, value)
+		}
+		b[i] = c | (t>>1)<<5 // 'A'..'F' | 0x20 = 'a'..'f'
+	}
+	h := siphash.Hash(k.k0, k.k1, b)
+	lowered.Put(buf)
+	return h
 }
 
-// isHex reports whether every byte of b is an ASCII hex digit with at
-// least one upper-case letter among them (only those need lower-casing).
-func isHex(b []byte) bool {
-	upper := false
-	for _, c := range b {
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			upper = true
-		default:
-			return false
-		}
+// hexClass is 1 for the bytes 0-9 and a-f, 2 for A-F, 0 for the others.
+var hexClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
 	}
-	return upper
-}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = 1
+	}
+	for c := 'A'; c <= 'F'; c++ {
+		t[c] = 2
+	}
+	return t
+}()
+
+// maxLowered is the longest hex value Hash lower-cases (a SHA-512 digest's
+// hex is 128); a longer one is hashed as it is, which only a filter that
+// matches hex of that length in either case could mind, and none does.
+const maxLowered = 128
+
+var lowered = sync.Pool{New: func() any { return new([maxLowered]byte) }}
 
 // Entry is what one archive held when it was last read in full.
 type Entry struct {

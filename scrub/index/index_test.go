@@ -179,3 +179,24 @@ func FuzzDecodeShard(f *testing.F) {
 		}
 	})
 }
+
+// TestHashAllocs: hashing a value allocates nothing, hex or not (it runs
+// for every value of an ID column an indexed batch reads).
+func TestHashAllocs(t *testing.T) {
+	k := testKey(1)
+	for _, v := range []string{"9F86D081884C7D65", "client-01"} {
+		if n := testing.AllocsPerRun(100, func() { k.Hash([]byte(v)) }); n != 0 {
+			t.Errorf("Hash(%q): %v allocations", v, n)
+		}
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	k := testKey(1)
+	v := []byte("9F86D081884C7D65")
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		k.Hash(v)
+	}
+}

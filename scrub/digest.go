@@ -109,6 +109,9 @@ func (t *tagSet) Contains(id []byte) bool {
 		if t.index != nil {
 			h := t.index.Hash(id)
 			t.mu.Lock()
+			if t.hashes == nil {
+				t.hashes = make([]uint64, 0, 256) // one allocation for a small archive
+			}
 			t.hashes = append(t.hashes, h)
 			if len(t.hashes) >= compactAt && len(t.hashes) == cap(t.hashes) {
 				slices.Sort(t.hashes)

@@ -63,7 +63,9 @@ func (f *indexFlags) open(ctx context.Context, env Env, op *store.Opener, source
 	}
 	ix, err := index.Open(ctx, files, index.NewKey(idKey.Derive(index.DeriveLabel)), opt.MatchSpec())
 	if err != nil {
-		return nil, err
+		// Without the index every archive is read: slower, never wrong.
+		fmt.Fprintf(env.Stderr, "scrub: warning: the index cannot be read, every archive is read in full: %v\n", err)
+		return nil, nil
 	}
 	for _, w := range ix.Warnings {
 		fmt.Fprintf(env.Stderr, "scrub: warning: %s\n", w)
@@ -157,6 +159,9 @@ func runIndex(ctx context.Context, args []string, env Env) error {
 	ix, err := ixf.open(ctx, env, op, o.sources, idKey, &opt, indexUse{})
 	if err != nil {
 		return err
+	}
+	if ix == nil {
+		return fmt.Errorf("index %s cannot be read (see the warning above)", ixf.location)
 	}
 	before := ix.Len()
 	sum, runErr := scrub.Run(ctx, opt, sources)

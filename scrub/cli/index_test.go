@@ -140,4 +140,15 @@ func TestIndexUsage(t *testing.T) {
 	if !strings.Contains(out.stderr, "MAC does not verify") {
 		t.Errorf("no warning about the index under another key:\n%s", out.stderr)
 	}
+
+	// An index that cannot be read: a warning, and full reads.
+	notDir := writeFile(t, "index", "not a directory\n")
+	fresh := scrubtest.CopyExport(t)
+	out = runPlain(t, nil, append(append([]string{"erase"}, a.Flags()...), "--ids", scrubtest.IDsFile, "--json", "--no-progress", "--index", notDir, fresh)...)
+	if out.err != nil {
+		t.Fatalf("erase with an unreadable index: %v\n%s", out.err, out.stderr)
+	}
+	if sum := summary(t, out.stdout); sum.Totals.Erased != 13 || sum.Totals.Unchanged != 1 || !strings.Contains(out.stderr, "the index cannot be read, every archive is read in full") {
+		t.Errorf("an unreadable index: %+v\n%s", sum.Totals, out.stderr)
+	}
 }

@@ -200,3 +200,24 @@ func BenchmarkHash(b *testing.B) {
 		k.Hash(v)
 	}
 }
+
+// BenchmarkNewEntry is the cost of an entry of a small archive's 200
+// distinct values, what building the index adds per archive besides
+// hashing its values.
+func BenchmarkNewEntry(b *testing.B) {
+	k := testKey(1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := make([]uint64, 200)
+	work := make([]uint64, 200)
+	for i := range keys {
+		keys[i] = rng.Uint64()
+	}
+	tag, id := k.tag("/data/a.csv.gz"), IdentityHash("local")
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(work, keys)
+		if _, err := newEntry(tag, id, "", "m", work); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -174,6 +174,12 @@ func newEntry(archive, identity, sha string, match string, keys []uint64) (*Entr
 	}
 	b := builders.Get().(*xorfilter.BinaryFuseBuilder)
 	f, err := xorfilter.BuildBinaryFuse[uint8](b, keys)
+	if err == nil {
+		// The fingerprints lie in the builder's buffer, which the
+		// next build (in any goroutine, once it is back in the pool)
+		// writes over: they are copied before it goes back.
+		f.Fingerprints = slices.Clone(f.Fingerprints)
+	}
 	builders.Put(b)
 	if err != nil {
 		return nil, fmt.Errorf("index entry %s: %w", archive, err)
@@ -182,8 +188,6 @@ func newEntry(archive, identity, sha string, match string, keys []uint64) (*Entr
 		e.keys = slices.Clone(keys)
 		return e, nil
 	}
-	// The builder's buffers are used again: the fingerprints are copied.
-	f.Fingerprints = slices.Clone(f.Fingerprints)
 	e.fuse = (*xorfilter.BinaryFuse8)(&f)
 	return e, nil
 }

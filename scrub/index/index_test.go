@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scrubtool/scrub/scrub/local"
@@ -219,5 +221,41 @@ func BenchmarkNewEntry(b *testing.B) {
 		if _, err := newEntry(tag, id, "", "m", work); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEntriesBuiltAtOnce: entries built in several goroutines at once
+// (an indexed batch's workers) each find every value put in them; the
+// filters' builders are shared through a pool.
+func TestEntriesBuiltAtOnce(t *testing.T) {
+	k := testKey(1)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				keys := make([]uint64, 100+g)
+				for j := range keys {
+					keys[j] = k.Hash(fmt.Appendf(nil, "g%d-e%d-v%d", g, i, j))
+				}
+				want := slices.Clone(keys)
+				e, err := newEntry(k.tag("x"), "", "", "m", keys)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				for _, h := range want {
+					if !e.Has(h) {
+						errs <- fmt.Sprintf("goroutine %d entry %d: a value put is not found", g, i)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -219,7 +219,7 @@ func checkAbsent(ctx context.Context, loc audit.Location, rep *audit.Report, fil
 			return nil, err
 		}
 	}
-	total, checked, gone := 0, 0, 0
+	total, checked, other, gone := 0, 0, 0, 0
 	for _, st := range rep.Batches {
 		if !st.Valid() || st.Manifest == nil {
 			continue
@@ -250,6 +250,7 @@ func checkAbsent(ctx context.Context, loc audit.Location, rep *audit.Report, fil
 				continue
 			}
 			if e.Identity != index.IdentityHash(a.Identity) {
+				other++
 				bad = append(bad, fmt.Sprintf("%s: its index entry %s is for another archive identity than the batch listed (%q)", quoteName(a.Key), a.IndexEntry[:16], a.Identity))
 				continue
 			}
@@ -266,7 +267,11 @@ func checkAbsent(ctx context.Context, loc audit.Location, rep *audit.Report, fil
 	case files == nil:
 		notes = append(notes, fmt.Sprintf("%d archives are recorded absent-by-index (not read: their index entry ruled out every listed ID); their records are well formed, but their entries were not checked: give --index LOCATION", total))
 	default:
-		notes = append(notes, fmt.Sprintf("%d archives are recorded absent-by-index: %d index entries found, each made for the archive identity the batch listed; %d no longer in the index (replaced since the archive was read again), not checked", total, checked, gone))
+		note := fmt.Sprintf("%d archives are recorded absent-by-index: %d index entries found, each made for the archive identity the batch listed; %d no longer in the index (replaced since the archive was read again), not checked", total, checked, gone)
+		if other > 0 {
+			note += fmt.Sprintf("; %d made for another identity (their batches are invalid)", other)
+		}
+		notes = append(notes, note)
 	}
 	return notes, nil
 }

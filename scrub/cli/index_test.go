@@ -8,6 +8,7 @@ import (
 
 	"github.com/scrubtool/scrub/scrub"
 	"github.com/scrubtool/scrub/scrub/audit"
+	"github.com/scrubtool/scrub/scrub/index"
 	"github.com/scrubtool/scrub/scrub/local"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
@@ -150,5 +151,67 @@ func TestIndexUsage(t *testing.T) {
 	}
 	if sum := summary(t, out.stdout); sum.Totals.Erased != 13 || sum.Totals.Unchanged != 1 || !strings.Contains(out.stderr, "the index cannot be read, every archive is read in full") {
 		t.Errorf("an unreadable index: %+v\n%s", sum.Totals, out.stderr)
+	}
+}
+
+// TestVerifyAbsentByIndex: a signed batch whose absent-by-index record
+// names an index entry made for another archive identity, or names no
+// entry at all, or claims rows for an archive it did not read, is not
+// valid: verify exits 1 naming the archive.
+func TestVerifyAbsentByIndex(t *testing.T) {
+	t.Parallel()
+	dir := scrubtest.CopyExport(t)
+	a := scrubtest.NewAudit(t)
+	idx := t.TempDir()
+	if out := runPlain(t, nil, "index", "build", "--index", idx, "--id-key", a.IDKey, dir); out.err != nil {
+		t.Fatal(out.err)
+	}
+	entries, err := index.All(t.Context(), local.Dir(idx))
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("index.All: %d entries, %v", len(entries), err)
+	}
+	var hash string
+	for h := range entries {
+		hash = h
+		break
+	}
+	size := int64(100)
+	tests := []struct {
+		name    string
+		archive audit.Archive
+		index   bool
+		detail  string
+	}{
+		{"another identity", audit.Archive{IndexEntry: hash, Identity: "local dev=1 ino=2 size=100 mtime=0 ctime=0"}, true, "is for another archive identity"},
+		{"no entry", audit.Archive{Identity: "local dev=1 ino=2 size=100 mtime=0 ctime=0"}, false, "no index entry or identity"},
+		{"rows of an archive not read", audit.Archive{IndexEntry: hash, Identity: "x", RowsScanned: 5}, false, "rows or sizes recorded for an archive not read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loc := t.TempDir()
+			w, err := audit.Begin(local.Dir(loc), loc, a.Signer, audit.Start{Command: "erase", Tool: audit.Tool{Name: "scrub", Version: "test"}, Sources: []string{dir}, IDs: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := tt.archive
+			r.Key, r.Status, r.SizeBefore, r.SizeAfter = filepath.Join(dir, unchanged), audit.StatusAbsentByIndex, size, &size
+			if err := w.Archive(r); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Finish(t.Context(), audit.ResultComplete, nil); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"verify", "--allowed-signers", a.AllowedSigners}
+			if tt.index {
+				args = append(args, "--index", idx)
+			}
+			out := runPlain(t, nil, append(args, loc)...)
+			if out.err == nil || !strings.Contains(out.stdout, "INVALID: absent-by-index record does not hold") {
+				t.Fatalf("verify: %v\n%s%s", out.err, out.stdout, out.stderr)
+			}
+			if !strings.Contains(out.stdout+out.stderr, tt.detail) {
+				t.Errorf("verify does not say %q:\n%s%s", tt.detail, out.stdout, out.stderr)
+			}
+		})
 	}
 }

@@ -260,7 +260,11 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 		"The loss of the newest batches is found with --expect-head, or with --witness:\n"+
 		"every batch whose head the witness holds must be present, with that head. In an\n"+
 		"S3 bucket with Object Lock, every file of every batch must be retained (as long\n"+
-		"as its batch recorded), and a batch hidden by a delete marker is missing.\n",
+		"as its batch recorded), and a batch hidden by a delete marker is missing.\n\n"+
+		"An archive recorded absent-by-index (not read: the keyed index ruled out\n"+
+		"every listed ID) must name its index entry and the identity its batch\n"+
+		"listed; with --index, the entry of that hash, if the index still holds it,\n"+
+		"must have been made for that identity.\n",
 		"\nExit codes: 0 all batches valid and signed by a trusted signer, 1 a batch is not\n"+
 			"valid or none was found, 2 usage error, 4 all batches consistent but no trusted\n"+
 			"signer given (consistency only).\n",

@@ -613,17 +613,6 @@ func (ix *Index) Put(archive, identity, sha string, keys []uint64) error {
 	return nil
 }
 
-// Drop removes the entry of archive, if any.
-func (ix *Index) Drop(archive string) {
-	tag := ix.key.tag(archive)
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if _, ok := ix.entries[tag]; ok {
-		delete(ix.entries, tag)
-		ix.dirty[shardOf(tag)] = true
-	}
-}
-
 // Flush writes the shards that changed, each atomically.
 func (ix *Index) Flush(ctx context.Context) error {
 	ix.mu.Lock()
@@ -672,25 +661,9 @@ func (ix *Index) Stats() Stats {
 	return s
 }
 
-// Find looks for the entry whose hash is hash among the shards in files,
-// without checking their MAC (no key is needed: the hash, taken from a
-// signed log, names the entry's exact bytes). ok is false when no shard
-// holds it (it was replaced since).
-func Find(ctx context.Context, files Files, hash string) (*Entry, bool, error) {
-	entries, err := all(ctx, files)
-	if err != nil {
-		return nil, false, err
-	}
-	for _, e := range entries {
-		if e.Hash() == hash {
-			return e, true, nil
-		}
-	}
-	return nil, false, nil
-}
-
 // All returns every entry of the shards in files, by hash, without
-// checking their MAC (see Find).
+// checking their MAC: no key is needed, since a hash taken from a signed
+// log names an entry's exact bytes (scrub verify --index).
 func All(ctx context.Context, files Files) (map[string]*Entry, error) {
 	entries, err := all(ctx, files)
 	if err != nil {

@@ -146,9 +146,9 @@ func TestIndexBinding(t *testing.T) {
 				t.Errorf("absent %v (entry %q), want %v", absent, entry, tt.absent)
 			}
 			if absent {
-				e, ok, err := Find(ctx, dir, entry)
-				if err != nil || !ok || e.Identity != IdentityHash(tt.identity) {
-					t.Errorf("Find(%s) = %v, %v, %v", entry, e, ok, err)
+				all, err := All(ctx, dir)
+				if e, ok := all[entry]; err != nil || !ok || e.Identity != IdentityHash(tt.identity) {
+					t.Errorf("All()[%s] = %v, %v, %v", entry, e, ok, err)
 				}
 			}
 		})

@@ -81,6 +81,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(or $(FUZZTIME),100000x) -fuzzminimizetime 5s ./scrub/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(or $(FUZZTIME),500000x) -fuzzminimizetime 5s ./scrub/audit/sshsig
 	$(GO) test -run '^$$' -fuzz '^FuzzChange$$' -fuzztime $(or $(FUZZTIME),5000x) -fuzzminimizetime 5s ./scrub/queue
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeShard$$' -fuzztime $(or $(FUZZTIME),300000x) -fuzzminimizetime 5s ./scrub/index
 
 ## demo: erase the IDs of testdata/ids.txt from a scratch copy of testdata/export,
 ## then check the signed audit bundle with scrub verify and with stock tools.
@@ -158,12 +159,15 @@ endif
 ## bench: Go benchmarks of the filter, the formats and whole batches (local
 ## disk and a single-drive MinIO, the server as usually run locally), then
 ## the scale rows (bench scale: many small archives, memory against their
-## number, a million IDs, S3 behind 20 ms of latency, zip against gzip),
-## rewritten into cmd/bench/RESULTS.md. BENCH_SCALE_ARGS=-ids10m adds 10M IDs.
+## number, a million IDs, S3 behind 20 ms of latency, zip against gzip) and
+## the index rows (bench index: a request with and without the keyed index,
+## its build cost, size and load), rewritten into cmd/bench/RESULTS.md.
+## BENCH_SCALE_ARGS=-ids10m adds 10M IDs.
 bench: build $(BIN)/minio
-	$(GO) run ./cmd/withminio -bin $(BIN)/minio -drives 1 -- $(GO) test -run '^$$' -bench . -benchmem ./scrub/filter ./archive ./scrub/ids ./scrub/s3store
+	$(GO) run ./cmd/withminio -bin $(BIN)/minio -drives 1 -- $(GO) test -run '^$$' -bench . -benchmem ./scrub/filter ./archive ./scrub/ids ./scrub/index ./scrub/s3store
 	cd cmd/scrub && $(GO) test -run '^$$' -bench BenchmarkMemory -benchtime 1x .
 	$(GO) run ./cmd/bench scale -scrub $(BIN)/scrub -minio $(BIN)/minio $(BENCH_SCALE_ARGS)
+	$(GO) run ./cmd/bench index
 
 ## bench-peers: scrub against grep, awk, Miller, DuckDB and the gunzip floor on
 ## the same generated archives, with a correctness check of every output; a

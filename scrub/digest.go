@@ -80,12 +80,18 @@ type tagSet struct {
 	// seen are the IDs matched, in the form their set names them
 	// (canonicaler).
 	seen map[string]bool
+	// index, if set, hashes every value the IDs set compares that is not
+	// listed into hashes, for the archive's index entry.
+	index  Index
+	hashes []uint64
 }
 
 // seenSet is one ID set of a tagSet's filter.
 type seenSet struct {
 	t   *tagSet
 	set filter.Set
+	// indexed: the values this set compares go into the index entry.
+	indexed bool
 }
 
 // tagSet returns a filter for one archive, based on f, that records the
@@ -98,22 +104,44 @@ func (o *engine) tagSet(f *filter.Filter) *tagSet {
 	w := *f
 	t.tag, t.seen = o.Tag, map[string]bool{}
 	if f.IDs != nil {
-		w.IDs = seenSet{t, f.IDs}
+		w.IDs = seenSet{t: t, set: f.IDs, indexed: true}
+	}
+	// Only the filter of the flags (one set, its columns in MatchSpec)
+	// is indexed; a data map's per-dataset filters are read in full.
+	if o.indexed() && f == o.Filter {
+		t.index = o.Index
 	}
 	w.ByColumn = slices.Clone(f.ByColumn)
 	for i := range w.ByColumn {
-		w.ByColumn[i].IDs = seenSet{t, w.ByColumn[i].IDs}
+		w.ByColumn[i].IDs = seenSet{t: t, set: w.ByColumn[i].IDs}
 	}
 	w.Composites = slices.Clone(f.Composites)
 	for i := range w.Composites {
-		w.Composites[i].IDs = seenSet{t, w.Composites[i].IDs}
+		w.Composites[i].IDs = seenSet{t: t, set: w.Composites[i].IDs}
 	}
 	t.filter = &w
 	return t
 }
 
+// compactAt is the number of hashes from which a tagSet drops the
+// duplicates it holds (an archive names the same IDs on many rows).
+const compactAt = 1 << 16
+
 func (s seenSet) Contains(id []byte) bool {
 	if !s.set.Contains(id) {
+		if t := s.t; s.indexed && t.index != nil {
+			h := t.index.Hash(id)
+			t.mu.Lock()
+			if t.hashes == nil {
+				t.hashes = make([]uint64, 0, 256) // one allocation for a small archive
+			}
+			t.hashes = append(t.hashes, h)
+			if len(t.hashes) >= compactAt && len(t.hashes) == cap(t.hashes) {
+				slices.Sort(t.hashes)
+				t.hashes = slices.Compact(t.hashes)
+			}
+			t.mu.Unlock()
+		}
 		return false
 	}
 	if c, ok := s.set.(canonicaler); ok {
@@ -126,6 +154,15 @@ func (s seenSet) Contains(id []byte) bool {
 	}
 	t.mu.Unlock()
 	return true
+}
+
+// values returns the distinct hashes of the values compared that are not
+// listed: what the archive holds once the rows of listed IDs are gone.
+func (t *tagSet) values() []uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slices.Sort(t.hashes)
+	return slices.Compact(t.hashes)
 }
 
 // list returns the sorted tags of the IDs seen (none without Options.Tag).

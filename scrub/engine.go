@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,53 @@ type Options struct {
 	// staged, if set (by tests), is called with each staged file once
 	// the rewrite is written to it, before it is verified.
 	staged func(f *os.File)
+
+	// Index, if set, learns what each archive read in full holds (the
+	// keyed hashes of the values of its ID columns), bound to the
+	// archive's identity: an archive left unchanged as it was read, or
+	// the rewrite that replaced it. With IndexSkip, an archive whose
+	// entry rules out every listed ID is not read, and ends
+	// absent-by-index. Only a batch that removes rows by ID alone
+	// (Filter.IDs set, no Filter.Before) uses or builds it.
+	Index     Index
+	IndexSkip bool
+}
+
+// Index is a keyed index of what archives hold (package index), as the
+// engine uses it. Archives are named by Object.ID, or Key without one.
+type Index interface {
+	// Absent reports whether the entry of archive, made for identity,
+	// rules out every listed ID, and names that entry by its hash.
+	Absent(archive, identity string) (entry string, ok bool)
+	// Hash returns the keyed hash of one value of an ID column.
+	Hash(value []byte) uint64
+	// Put records what archive, as identity, holds: the hashes of the
+	// values of its ID columns; sha is the hex SHA-256 of its content.
+	Put(archive, identity, sha string, hashes []uint64) error
+}
+
+// indexed reports whether the batch uses or builds the index.
+func (o *Options) indexed() bool {
+	return o.Index != nil && o.Filter != nil && o.Filter.IDs != nil && o.Filter.Before.IsZero()
+}
+
+// MatchSpec names the settings that shape which values of an archive the
+// filter compares with the listed IDs, and which archives it reads at
+// all: an index entry made under other settings must not rule an archive
+// out. (The listed IDs' transform is not among them: the index hashes
+// the values as stored, which is what the filter compares.)
+func (o *Options) MatchSpec() string {
+	cols := slices.Clone(o.Filter.Columns)
+	if len(cols) == 0 {
+		cols = slices.Clone(filter.DefaultColumns)
+	}
+	for i, c := range cols {
+		cols[i] = strings.ToLower(strings.TrimSpace(c))
+	}
+	slices.Sort(cols)
+	return fmt.Sprintf("v1 columns=%q delimiter=%d max-record=%d invalid-utf8=%t max-member=%d max-ratio=%d",
+		slices.Compact(cols), o.Filter.Delimiter, o.Filter.MaxRecord, o.Filter.AllowInvalidUTF8,
+		o.Archive.MaxMemberSize, o.Archive.MaxRatio)
 }
 
 // Rewritten is a rewrite an interrupted run completed (its written step).
@@ -476,8 +524,17 @@ func (o *engine) process(ctx context.Context, st Store, obj Object, f *filter.Fi
 		res.Status, res.Reason = NotScanned, obj.NotScanned
 		return res, nil
 	}
+	if entry, ok := o.absent(obj, f); ok {
+		res.Status, res.IndexEntry, res.Identity, res.BytesAfter = AbsentByIndex, entry, obj.Identity, sizeOf(obj.Size)
+		res.Reason = "not read: its index entry " + entry[:min(16, len(entry))] + " rules out every listed ID"
+		return res, nil
+	}
 	tags := o.tagSet(f)
 	defer o.matched.add(tags)
+	// learned is the identity and SHA-256 of the content the index
+	// learns, once the archive was read in full: as it was, or its
+	// rewrite.
+	var learned struct{ identity, sha string }
 	if err := o.rollback(ctx, st, obj); err != nil {
 		res.Status, res.Error = status(err), err.Error()
 		return res, err
@@ -529,6 +586,15 @@ func (o *engine) process(ctx context.Context, st Store, obj Object, f *filter.Fi
 			if rw, ok := o.Rewritten[o.recorded(obj.Key)]; ok && rw.SHA256 == res.SHA256After {
 				o.takeOver(&res, rw)
 			}
+			// Every value of its ID columns went through the filter,
+			// unless a member was not read as CSV. In a versioned
+			// store, the older versions go through it too (purgeOlder):
+			// one without a listed row is read to its end, one with
+			// one is deleted, or in a dry run makes the archive
+			// would-erase, which the index does not learn.
+			if len(res.MembersNotScanned) == 0 && res.Status == Unchanged {
+				learned.identity, learned.sha = identityOf(c), res.SHA256Before
+			}
 			if versioned {
 				release()
 				return o.purgeOlder(ctx, vc, tags.filter, &res)
@@ -565,8 +631,19 @@ func (o *engine) process(ctx context.Context, st Store, obj Object, f *filter.Fi
 		// leave the replaced archive unsettled.
 		res.SHA256Before, _ = src.sum(c.Size())
 		o.settle(ctx, c, rep, tags.base, &res)
+		// The rewrite passed every kept row's values through the
+		// filter (a zip member without a listed row is read to its end
+		// before it is copied).
+		if res.Status == Erased && len(res.MembersNotScanned) == 0 {
+			learned.identity, learned.sha = identityOf(c), after
+		}
 		return nil
 	})
+	if err == nil && tags.index != nil && learned.identity != "" && (res.Status == Unchanged || res.Status == Erased) {
+		// An entry that cannot be made (a filter that does not build)
+		// is only a full read more next time.
+		_ = o.Index.Put(cmp.Or(obj.ID, obj.Key), learned.identity, learned.sha, tags.values())
+	}
 	if err != nil {
 		res.Status, res.Error = status(err), err.Error()
 		if res.Status == ReplacedIncomplete {
@@ -587,6 +664,28 @@ func (o *engine) process(ctx context.Context, st Store, obj Object, f *filter.Fi
 		res.IDTags = mergeTags(res.IDTags, res.resumedTags)
 	}
 	return res, nil
+}
+
+// absent reports whether the index rules out every listed ID for obj,
+// as listed, and names the entry that does. An archive an interrupted
+// attempt left midway is always read.
+func (o *engine) absent(obj Object, f *filter.Filter) (string, bool) {
+	// A data map's per-dataset filter (f not the flags') is never indexed.
+	if !o.IndexSkip || !o.indexed() || f != o.Filter || obj.Identity == "" {
+		return "", false
+	}
+	if _, midway := o.Midway[o.recorded(obj.Key)]; midway {
+		return "", false
+	}
+	return o.Index.Absent(cmp.Or(obj.ID, obj.Key), obj.Identity)
+}
+
+// identityOf returns the identity of c's content (Identifier), or "".
+func identityOf(c Content) string {
+	if id, ok := c.(Identifier); ok {
+		return id.Identity()
+	}
+	return ""
 }
 
 // takeOver records an archive that an interrupted attempt of the batch

@@ -28,6 +28,10 @@ const (
 	// that hold the rows could not be deleted); Error says what remains.
 	// Not done: a re-run finishes it.
 	ReplacedIncomplete Status = "replaced-incomplete"
+	// AbsentByIndex: not read, because the archive's index entry, made
+	// for the identity the listing gave, rules out every listed ID
+	// (Options.Index). Done, like unchanged.
+	AbsentByIndex Status = "absent-by-index"
 )
 
 // Result is what happened to one archive.
@@ -76,6 +80,11 @@ type Result struct {
 	// Reason says why an archive is not-scanned.
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// IndexEntry is the hex SHA-256 of the index entry that ruled the
+	// archive out (absent-by-index), and Identity the archive's identity
+	// as listed, which the entry names.
+	IndexEntry string `json:"index_entry,omitempty"`
+	Identity   string `json:"identity,omitempty"`
 }
 
 // MemberNote names a member of an archive that was not read as CSV, and
@@ -99,12 +108,15 @@ type Totals struct {
 	// failed.
 	ReplacedIncomplete int `json:"replaced_incomplete,omitempty"`
 	// NotScanned counts the entries not read, each for its reason.
-	NotScanned  int   `json:"not_scanned,omitempty"`
-	RowsScanned int64 `json:"rows_scanned"`
-	RowsRemoved int64 `json:"rows_removed"`
-	RowsExpired int64 `json:"rows_expired,omitempty"`
-	BytesBefore int64 `json:"bytes_before"`
-	BytesAfter  int64 `json:"bytes_after"`
+	NotScanned int `json:"not_scanned,omitempty"`
+	// AbsentByIndex counts the archives not read because their index
+	// entry rules out every listed ID.
+	AbsentByIndex int   `json:"absent_by_index,omitempty"`
+	RowsScanned   int64 `json:"rows_scanned"`
+	RowsRemoved   int64 `json:"rows_removed"`
+	RowsExpired   int64 `json:"rows_expired,omitempty"`
+	BytesBefore   int64 `json:"bytes_before"`
+	BytesAfter    int64 `json:"bytes_after"`
 }
 
 // Summary is the result of a batch. The archives' results are kept in a
@@ -244,6 +256,8 @@ func (t *Totals) Add(r Result) {
 		t.ReplacedIncomplete++
 	case NotScanned:
 		t.NotScanned++
+	case AbsentByIndex:
+		t.AbsentByIndex++
 	}
 	t.RowsScanned += r.RowsScanned
 	t.RowsRemoved += r.RowsRemoved

@@ -170,6 +170,8 @@ func appendResult(dst []byte, r *Result) []byte {
 	dst = appendString(dst, r.Reason)
 	dst = appendString(dst, r.Error)
 	dst = appendString(dst, r.Dataset)
+	dst = appendString(dst, r.IndexEntry)
+	dst = appendString(dst, r.Identity)
 	return dst
 }
 
@@ -212,6 +214,8 @@ func readResult(b []byte) (Result, error) {
 	r.Reason = d.string()
 	r.Error = d.string()
 	r.Dataset = d.string()
+	r.IndexEntry = d.string()
+	r.Identity = d.string()
 	if d.bad || len(d.b) != 0 {
 		return Result{}, errors.New("resultSpool of results: a record does not decode")
 	}

@@ -26,6 +26,11 @@ type Object struct {
 	// conflict, and holds an archive in an archive storage class without
 	// reading it.
 	ETag, StorageClass string
+	// Identity names the archive's exact content as the listing sees it,
+	// without reading it (locally device, inode, size, mtime and ctime;
+	// in S3 the ETag and size), or is empty: an index entry holds only
+	// for the identity it was made for (Options.Index).
+	Identity string
 	// NotScanned, if set, is why the store does not offer this entry to
 	// be read (a symbolic link, a device, a named pipe): the batch records
 	// it, unread and untouched, as not-scanned with this reason.
@@ -120,6 +125,14 @@ type StagedCleaner interface {
 // (a large archive's scan waits on its reads part of the time).
 type Remote interface {
 	Remote() bool
+}
+
+// Identifier is implemented by Content that can name the content it holds
+// as the store's listing would (Object.Identity): what was opened, or,
+// once Replace has put the rewrite in place, the rewrite; "" when it does
+// not know.
+type Identifier interface {
+	Identity() string
 }
 
 // ErrConflict reports an archive that changed while it was being processed.

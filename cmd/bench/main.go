@@ -10,6 +10,9 @@
 // or `make bench-peers BENCH_SIZE=1GB`, which also builds scrub and
 // installs the peers. See cmd/bench/README.md.
 //
+// bench index (make bench) measures what the keyed index saves and costs;
+// indexload is its helper that times the load of an index.
+//
 // bench scale (make bench) measures the scale rows: many small archives,
 // memory against the number of archives, a million IDs, S3 behind 20 ms
 // of latency, a big zip against the same as gzip; it rewrites their
@@ -60,6 +63,10 @@ func main() {
 		err = s3latencyMain(args)
 	case "queue":
 		err = queueMain(args)
+	case "index":
+		err = indexMain(args)
+	case "indexload":
+		err = indexLoadMain(args)
 	default:
 		err = fmt.Errorf("unknown command %q (want gen or run)", cmd)
 	}

@@ -142,16 +142,23 @@ const (
 	scaleEnd   = "<!-- bench scale: end -->"
 )
 
-// replaceSection puts section between the markers of file, or appends it.
+// replaceSection puts section between the scale markers of file, or
+// appends it.
 func replaceSection(file, section string) error {
+	return replaceMarked(file, scaleBegin, scaleEnd, section)
+}
+
+// replaceMarked puts section between the markers begin and end of file,
+// or appends it with them.
+func replaceMarked(file, begin, end, section string) error {
 	old, err := os.ReadFile(file)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	s := string(old)
-	block := scaleBegin + "\n" + section + scaleEnd + "\n"
-	if i, j := strings.Index(s, scaleBegin), strings.Index(s, scaleEnd); i >= 0 && j > i {
-		s = s[:i] + block + s[j+len(scaleEnd)+1:]
+	block := begin + "\n" + section + end + "\n"
+	if i, j := strings.Index(s, begin), strings.Index(s, end); i >= 0 && j > i {
+		s = s[:i] + block + s[j+len(end)+1:]
 	} else {
 		s += "\n" + block
 	}

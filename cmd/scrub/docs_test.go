@@ -273,7 +273,7 @@ func TestDocLinks(t *testing.T) {
 // scrubLineRE finds a scrub command in a shell line: the program (a bare
 // name or a path ending in /scrub), then the command.
 var (
-	scrubLineRE = regexp.MustCompile(`(?:^|[\s;&|(/"'=:])scrub\s+(erase|sweep|unblock|export|keygen|verify|audit\s+lookup|version)\b(.*)`)
+	scrubLineRE = regexp.MustCompile(`(?:^|[\s;&|(/"'=:])scrub\s+(erase|sweep|unblock|export|keygen|verify|audit\s+lookup|index\s+build|version)\b(.*)`)
 	flagRE      = regexp.MustCompile(`(?:^|[\s\[|(="'])--([a-z][a-z0-9-]*)`)
 	// shellEndRE ends a scrub command inside a line: a pipe, a redirection,
 	// a list operator or a comment.
@@ -286,7 +286,7 @@ func helpFlags(t *testing.T) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	lineRE := regexp.MustCompile(`(?m)^\s+--([a-z][a-z0-9-]*)`)
-	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup", "audit report"} {
+	for _, cmd := range []string{"erase", "sweep", "unblock", "export", "keygen", "verify", "audit lookup", "audit report", "index build"} {
 		args := append(strings.Fields(cmd), "--help")
 		b, err := exec.Command(bin, args...).CombinedOutput()
 		if err != nil {
@@ -450,7 +450,7 @@ func checkCommand(t *testing.T, flags map[string][]string, where string, argv []
 		return
 	}
 	cmd, rest := argv[0], argv[1:]
-	if cmd == "audit" && len(rest) > 0 {
+	if (cmd == "audit" || cmd == "index") && len(rest) > 0 {
 		cmd, rest = "audit "+rest[0], rest[1:]
 	}
 	checkArgs(t, flags, where, cmd, strings.Join(rest, " "))

@@ -92,6 +92,16 @@ func (k *IDKey) Summer() func(id []byte, sum *[sha256.Size]byte) {
 	}
 }
 
+// Derive returns a secret derived from the key for another use, named by
+// label (HMAC-SHA256 of the label under the key): the keyed index of
+// archives takes its keys from it. Different labels give unrelated
+// secrets, and none reveals the key or a tag.
+func (k *IDKey) Derive(label string) []byte {
+	m := hmac.New(sha256.New, k.key)
+	m.Write([]byte("scrub id key: derive\n" + label))
+	return m.Sum(nil)
+}
+
 // ID names the key without revealing it, so that a log records which key
 // its tags are under: the first 8 bytes of a tag of a fixed label, which
 // no client ID can have (it contains a space and a colon).

@@ -210,6 +210,10 @@ const (
 	// StatusReplacedIncomplete: replaced by its rewrite, but a later
 	// step (verification, deleting old versions) failed.
 	StatusReplacedIncomplete = "replaced-incomplete"
+	// StatusAbsentByIndex: not read, because the archive's index entry,
+	// made for the identity the batch listed, rules out every listed ID
+	// (IndexEntry and Identity say which).
+	StatusAbsentByIndex = "absent-by-index"
 )
 
 // Archive is one archive's outcome, as an archive event records it.
@@ -236,6 +240,11 @@ type Archive struct {
 	// Reason says why an archive is not-scanned.
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// IndexEntry (absent-by-index) is the hex SHA-256 of the index entry
+	// that ruled every listed ID out, and Identity the archive's identity
+	// as the batch listed it, which that entry names.
+	IndexEntry string `json:"index_entry,omitempty"`
+	Identity   string `json:"identity,omitempty"`
 }
 
 // MemberNote names a member of an archive that was not read as CSV, and
@@ -267,12 +276,15 @@ type Totals struct {
 	// failed.
 	ReplacedIncomplete int `json:"replaced_incomplete,omitempty"`
 	// NotScanned counts the entries not read, each for its reason.
-	NotScanned  int   `json:"not_scanned,omitempty"`
-	RowsScanned int64 `json:"rows_scanned"`
-	RowsRemoved int64 `json:"rows_removed"`
-	RowsExpired int64 `json:"rows_expired,omitempty"`
-	BytesBefore int64 `json:"bytes_before"`
-	BytesAfter  int64 `json:"bytes_after"`
+	NotScanned int `json:"not_scanned,omitempty"`
+	// AbsentByIndex counts the archives not read because their index
+	// entry rules out every listed ID.
+	AbsentByIndex int   `json:"absent_by_index,omitempty"`
+	RowsScanned   int64 `json:"rows_scanned"`
+	RowsRemoved   int64 `json:"rows_removed"`
+	RowsExpired   int64 `json:"rows_expired,omitempty"`
+	BytesBefore   int64 `json:"bytes_before"`
+	BytesAfter    int64 `json:"bytes_after"`
 }
 
 // add counts one archive's outcome.
@@ -297,6 +309,8 @@ func (t *Totals) add(a Archive) {
 		t.ReplacedIncomplete++
 	case StatusNotScanned:
 		t.NotScanned++
+	case StatusAbsentByIndex:
+		t.AbsentByIndex++
 	}
 	t.RowsScanned += a.RowsScanned
 	t.RowsRemoved += a.RowsRemoved

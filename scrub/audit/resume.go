@@ -195,7 +195,7 @@ func parseJournal(name string, data []byte) (*Journal, error) {
 			}
 			// Only a finished archive is done; one that failed, conflicted
 			// or was skipped is tried again.
-			j.Done[a.Key] = a.Status == StatusErased || a.Status == StatusUnchanged || a.Status == StatusNotScanned
+			j.Done[a.Key] = a.Status == StatusErased || a.Status == StatusUnchanged || a.Status == StatusNotScanned || a.Status == StatusAbsentByIndex
 			j.outcomes.set(a.Key, a.Archive)
 		case "batch_end":
 			j.Ended = true

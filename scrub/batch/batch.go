@@ -424,6 +424,7 @@ func (b *Batch) archive(r scrub.Result) error {
 		RowsScanned: r.RowsScanned, RowsRemoved: r.RowsRemoved, RowsExpired: r.RowsExpired, MembersCarried: r.MembersCarried,
 		MembersNotScanned: memberNotes(r.MembersNotScanned),
 		VersionsDeleted:   r.DeletedVersions, Tags: r.IDTags, Reason: r.Reason, Error: r.Error,
+		IndexEntry: r.IndexEntry, Identity: r.Identity,
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/blocklist"
 	"github.com/scrubtool/scrub/scrub/ids"
+	"github.com/scrubtool/scrub/scrub/index"
 	"github.com/scrubtool/scrub/scrub/queue"
 	"github.com/scrubtool/scrub/scrub/store"
 )
@@ -245,6 +246,7 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	fs := flag.NewFlagSet("scrub verify", flag.ContinueOnError)
 	var vf verifyFlags
 	vf.register(fs, "")
+	fs.StringVar(&vf.index, "index", "", "the keyed index (a `DIR` or s3://bucket/prefix) the erasures ran with: each archive recorded absent-by-index must name an entry made for the archive identity its batch listed (no key needed)")
 	asJSON := fs.Bool("json", false, "write the report as JSON to standard output")
 	help := printFlags("Usage: scrub verify [--allowed-signers FILE | --pub FILE] [--expect-head SHA256] [--witness LOCATION] LOCATION\n\n"+
 		"Checks every audit bundle in LOCATION (a directory or s3://bucket/prefix): the\n"+
@@ -259,7 +261,11 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 		"The loss of the newest batches is found with --expect-head, or with --witness:\n"+
 		"every batch whose head the witness holds must be present, with that head. In an\n"+
 		"S3 bucket with Object Lock, every file of every batch must be retained (as long\n"+
-		"as its batch recorded), and a batch hidden by a delete marker is missing.\n",
+		"as its batch recorded), and a batch hidden by a delete marker is missing.\n\n"+
+		"An archive recorded absent-by-index (not read: the keyed index ruled out\n"+
+		"every listed ID) must name its index entry and the identity its batch\n"+
+		"listed; with --index, the entry of that hash, if the index still holds it,\n"+
+		"must have been made for that identity.\n",
 		"\nExit codes: 0 all batches valid and signed by a trusted signer, 1 a batch is not\n"+
 			"valid or none was found, 2 usage error, 4 all batches consistent but no trusted\n"+
 			"signer given (consistency only).\n",
@@ -294,6 +300,7 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 type verifyFlags struct {
 	signers, pubFile, endpoint, witness string
 	heads                               list
+	index                               string // verify --index
 }
 
 // register adds the flags to fs; as, if set, says whose flags they are
@@ -355,6 +362,17 @@ func (f *verifyFlags) verify(ctx context.Context, location string, env Env) (*ve
 	if err != nil {
 		return nil, err
 	}
+	var ixFiles index.Files
+	if f.index != "" {
+		if ixFiles, err = openFiles(ctx, op, "index location", f.index); err != nil {
+			return nil, err
+		}
+	}
+	notes, err := checkAbsent(ctx, loc, rep, ixFiles)
+	if err != nil {
+		return nil, err
+	}
+	rep.Notes = append(rep.Notes, notes...)
 	for _, n := range rep.Notes {
 		fmt.Fprintf(env.Stderr, "scrub: note: %s\n", n)
 	}

@@ -125,6 +125,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runAudit(ctx, args[1:], env)
 	case "map":
 		return runMap(ctx, args[1:], env)
+	case "index":
+		return runIndex(ctx, args[1:], env)
 	case "completion":
 		return runCompletion(args[1:], env)
 	case "man":
@@ -172,6 +174,7 @@ type eraseOptions struct {
 	ticket       string
 	resume       bool
 	takeOver     bool // --take-over-lock
+	index        indexFlags
 	anchor       anchorFlags
 	memory       memoryFlag
 	maxMember    int64
@@ -240,6 +243,7 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	fs.BoolVar(&o.takeOver, "take-over-lock", false, "take over the lock of this request in an s3:// audit location that a run on another host left (its lease ran out); only when that run is dead")
 	o.anchor.register(fs)
 	o.memory.register(fs)
+	o.index.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -248,6 +252,9 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		return nil, err
 	}
 	if o.mapFile != "" {
+		if o.index.location != "" {
+			return nil, usagef("--index goes without --map: an index entry covers the ID columns of the flags (--column), not a data map's datasets")
+		}
 		if err := o.parseMap(); err != nil {
 			return nil, err
 		}
@@ -434,6 +441,7 @@ func runErase(ctx context.Context, args []string, env Env) error {
 			set = o.transform.Set(set)
 		}
 		spec.set, spec.ids, spec.listed = set, batch.IDs{N: set.Len(), Each: eachTagged(set), Set: set}, set
+		spec.index = indexUse{skip: true, listed: set}
 	}
 	if block.block {
 		var err error
@@ -477,6 +485,8 @@ type batchSpec struct {
 	// stored the sets they match, one per type and stored form.
 	filters map[string]*filter.Filter
 	stored  []datamap.Stored
+	// index says what the batch does with --index.
+	index indexUse
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -668,6 +678,9 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 			return err
 		}
 	}
+	if err := o.index.check(idKey, o.sources); err != nil {
+		return err
+	}
 	delim, _ := o.delim()
 	sources, err := openSources(ctx, op, o.sources)
 	if err != nil {
@@ -725,6 +738,11 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	if idKey != nil {
 		opt.Tag = tagger(idKey, spec.set)
 	}
+	ix, err := o.index.open(ctx, env, op, o.sources, idKey, &opt, spec.index)
+	if err != nil {
+		_, sealErr := b.Seal(ctx, err)
+		return errors.Join(err, sealErr)
+	}
 	fmt.Fprintf(env.Stderr, "scrub: %d IDs to erase%s\n", spec.ids.N, map[bool]string{true: " (dry run: nothing will be written)"}[o.dryRun])
 	o.printMapNotes(env.Stderr)
 	o.printMapCutoffs(env.Stderr)
@@ -737,6 +755,7 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 		runErr = spec.noArchives()
 	}
 	prog.Finish()
+	flushIndex(ctx, env, ix)
 	if o.shard != nil && errors.Is(runErr, scrub.ErrNoArchives) && sum != nil && sum.Outside > 0 {
 		fmt.Fprintf(env.Stderr, "scrub: shard %s: none of the %d archives falls to this share\n", o.shard, sum.Outside)
 		runErr = nil
@@ -1068,6 +1087,8 @@ func printResult(w io.Writer, r scrub.Result) {
 		fmt.Fprintf(w, "%-11s %s: not processed, the batch stopped first\n", "SKIPPED", key)
 	case scrub.NotScanned:
 		fmt.Fprintf(w, "%-11s %s: %s\n", r.Status, key, oneLine(strings.TrimPrefix(r.Reason, "not scanned: ")))
+	case scrub.AbsentByIndex:
+		fmt.Fprintf(w, "%s %s: %s\n", r.Status, key, r.Reason)
 	default:
 		fmt.Fprintf(w, "%-11s %s: %s\n", strings.ToUpper(string(r.Status)), key, oneLine(r.Error))
 	}
@@ -1099,9 +1120,12 @@ func printTotals(w io.Writer, sum *scrub.Summary) {
 	if t.RowsExpired > 0 {
 		fmt.Fprintf(w, "scrub: %d of those rows were older than the cutoff\n", t.RowsExpired)
 	}
+	if t.AbsentByIndex > 0 {
+		fmt.Fprintf(w, "scrub: %d archives not read: their index entries, made for the archives as listed now, rule out every listed ID (--no-index reads them)\n", t.AbsentByIndex)
+	}
 	switch {
-	case t.Unchanged == 0 || t.Unchanged+t.NotScanned != t.Archives:
-	case t.NotScanned == 0 && !sum.MembersNotScanned():
+	case t.Unchanged == 0 || t.Unchanged+t.NotScanned+t.AbsentByIndex != t.Archives:
+	case t.NotScanned == 0 && t.AbsentByIndex == 0 && !sum.MembersNotScanned():
 		fmt.Fprintln(w, "scrub: nothing to erase: no archive (and no older version) holds a listed ID; nothing was changed")
 	default:
 		fmt.Fprintln(w, "scrub: nothing to erase in what was read: no archive read (and no older version) holds a listed ID; nothing was changed; what is marked not-scanned above was not read")

@@ -36,6 +36,7 @@ var commands = []command{
 	{"queue list", "list the queue's requests, overdue first; exit 5 when one is overdue"},
 	{"queue run", "erase every pending request in one pass, and mark them done"},
 	{"queue verify", "check the queue's signatures and chain, and the batches it names"},
+	{"index build", "read archives in full and write their entries in the keyed index"},
 	{"completion", "print a shell completion script (bash, zsh or fish)"},
 	{"man", "print the man page, scrub(1), in roff"},
 	{"version", "print the version"},

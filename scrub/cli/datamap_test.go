@@ -416,6 +416,7 @@ func TestDataMapBadInput(t *testing.T) {
 		{"no type", estateMap, []string{"--ids", ids}, "with --map give TYPE=FILE", true},
 		{"source", estateMap, []string{"--ids", "client_id=" + ids, "somewhere"}, "give no SOURCE", true},
 		{"column flag", estateMap, []string{"--ids", "client_id=" + ids, "--column", "x"}, "--column goes without --map", true},
+		{"index flag", estateMap, []string{"--ids", "client_id=" + ids, "--index", filepath.Join(t.TempDir(), "index")}, "--index goes without --map", true},
 		{"bad map", "[[dataset]]\nname = 1\n", []string{"--ids", "client_id=" + ids}, "datamap.toml:2: dataset.name: want a string, not an integer", true},
 		{"overlap", overlap, []string{"--ids", "client_id=" + ids}, `is in the datasets "custom-events" and "all-events" of the data map`, false},
 		{"missing column", missing, []string{"--ids", "client_id=" + ids}, `missing "client_id"`, false},

@@ -180,6 +180,9 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 		obj := scrub.Object{Key: key, Rel: filepath.ToSlash(rel), ModTime: info.ModTime(), ID: id}
 		if obj.NotScanned = notRegular(d.Type()); obj.NotScanned == "" {
 			obj.Size = info.Size()
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				obj.Identity = stampOf(st).identity()
+			}
 		}
 		return fn(obj)
 	})
@@ -237,6 +240,13 @@ type stamp struct {
 	nlink        uint64
 	mode         uint32
 	uid, gid     uint32
+}
+
+// identity names the file's exact content as far as its metadata can
+// (Object.Identity): device, inode, size, and mtime and ctime to the
+// nanosecond. The ctime, which no user can set, changes with any write.
+func (a stamp) identity() string {
+	return fmt.Sprintf("local dev=%d ino=%d size=%d mtime=%d ctime=%d", a.dev, a.ino, a.size, a.mtime.UnixNano(), a.ctime.UnixNano())
 }
 
 // sameFile reports whether b is the file a was, unchanged by its stamp.
@@ -331,10 +341,13 @@ func tailSum(r io.ReaderAt, size int64) ([sha256.Size]byte, error) {
 
 type content struct {
 	*os.File
-	st    stamp // as opened
-	tail  [sha256.Size]byte
-	path  string
-	store *Store
+	st stamp // as opened
+	// replaced is the stamp of the replacement once Replace renamed it
+	// into place.
+	replaced *stamp
+	tail     [sha256.Size]byte
+	path     string
+	store    *Store
 }
 
 func (c *content) Size() int64 { return c.st.size }
@@ -445,6 +458,12 @@ func (c *content) Replace(ctx context.Context, staged *os.File) (err error) {
 	if err := staged.Sync(); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
+	var stagedIno uint64
+	if info, err := staged.Stat(); err == nil {
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			stagedIno = uint64(st.Ino)
+		}
+	}
 	if err := staged.Close(); err != nil {
 		return err
 	}
@@ -461,6 +480,7 @@ func (c *content) Replace(ctx context.Context, staged *os.File) (err error) {
 		return err
 	}
 	renamed = true
+	c.replacedStamp(stagedIno)
 	if err := c.step("renamed"); err != nil {
 		return &scrub.ReplacedError{Err: err}
 	}
@@ -504,6 +524,27 @@ func (c *content) unchanged() error {
 		return fmt.Errorf("%w (its last bytes differ from those read)", scrub.ErrConflict)
 	}
 	return linksHeld(cur.nlink)
+}
+
+// replacedStamp records the stamp of the file at the path when it is
+// still the staged file that was renamed there (inode ino).
+func (c *content) replacedStamp(ino uint64) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(c.path, &st); err != nil {
+		return
+	}
+	if cur := stampOf(&st); cur.ino == ino {
+		c.replaced = &cur
+	}
+}
+
+// Identity names the content (Object.Identity): the file opened, or
+// after Replace its replacement; "" when that is not known.
+func (c *content) Identity() string {
+	if c.replaced != nil {
+		return c.replaced.identity()
+	}
+	return c.st.identity()
 }
 
 // ReadBack reads the archive now at the path.

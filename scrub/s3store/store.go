@@ -218,6 +218,7 @@ func (s *Store) List(ctx context.Context, fn func(scrub.Object) error) error {
 			}
 			obj := scrub.Object{Key: s.url(key), Rel: rel, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified),
 				ETag: aws.ToString(o.ETag), StorageClass: string(o.StorageClass)}
+			obj.Identity = identity(obj.ETag, obj.Size)
 			if err := fn(obj); err != nil {
 				return err
 			}
@@ -463,7 +464,25 @@ type chunk struct {
 	buf  []byte // from getChunk
 }
 
-func (c *content) Size() int64       { return c.size }
+func (c *content) Size() int64 { return c.size }
+
+// identity names an object's content as a listing does (Object.Identity):
+// its ETag and size.
+func identity(etag string, size int64) string {
+	if etag == "" {
+		return ""
+	}
+	return fmt.Sprintf("s3 etag=%s size=%d", quoted(etag), size)
+}
+
+// Identity names the content (Object.Identity): the version read, or after
+// Replace its replacement.
+func (c *content) Identity() string {
+	if c.newETag != "" {
+		return identity(c.newETag, c.newSize)
+	}
+	return identity(c.etag, c.size)
+}
 func (c *content) VersionID() string { return c.version }
 
 // release gives the chunk buffers back; c is not read after it.

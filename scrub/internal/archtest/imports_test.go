@@ -52,7 +52,7 @@ var rules = []rule{
 		pkgs: []string{mod + "/scrub"},
 		deps: true,
 		forbid: []string{"github.com/aws/...", mod + "/scrub/s3store/...", mod + "/scrub/local/...",
-			mod + "/scrub/audit/...", mod + "/scrub/cli/..."},
+			mod + "/scrub/audit/...", mod + "/scrub/cli/...", mod + "/scrub/index/..."},
 	},
 	{
 		name: "batch wires the engine to the audit format, and knows no store",
@@ -99,6 +99,13 @@ var rules = []rule{
 		deps: true,
 		forbid: []string{mod + "/archive/...", mod + "/scrub", mod + "/scrub/store/...", mod + "/scrub/batch/...",
 			mod + "/scrub/audit/...", mod + "/scrub/cli/...", "github.com/aws/..."},
+	},
+	{
+		name: "index owns its format, and knows no engine, audit log, store or S3",
+		pkgs: []string{mod + "/scrub/index"},
+		deps: true,
+		forbid: []string{mod + "/scrub", mod + "/scrub/audit/...", mod + "/scrub/batch/...", mod + "/scrub/store/...",
+			mod + "/scrub/local/...", mod + "/scrub/s3store/...", mod + "/scrub/cli/...", mod + "/archive/...", mod + "/scrub/filter/...", "github.com/aws/..."},
 	},
 	{
 		name:   "cli opens stores through the store seam",

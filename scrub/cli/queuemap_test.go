@@ -403,3 +403,79 @@ func TestQueueRunMapRefused(t *testing.T) {
 
 // sortedJoin joins s sorted, with spaces.
 func sortedJoin(s []string) string { return strings.Join(slices.Sorted(slices.Values(s)), " ") }
+
+// TestQueueRunMapResume: a --map run killed after it replaced an archive
+// is taken up by the next --map run with the same map and requests; a
+// request added since, of another type, waits for the run after.
+func TestQueueRunMapResume(t *testing.T) {
+	t.Parallel()
+	q := newQueueMapTest(t)
+	q.add(t, queueClock, q.ids(t, "c.txt", q.clients[2]), "Q-C4", "--type", "client_id")
+	q.add(t, queueClock, q.ids(t, "u.txt", q.users[3]), "Q-U4", "--type", "user_name")
+	orig := scrubtest.Snapshot(t, q.root)
+	queueBefore := dirFiles(t, q.queue)
+
+	out := q.run(t)
+	if out.err != nil {
+		t.Fatalf("queue run: %v\n%s", out.err, out.stderr)
+	}
+	b := decodeQueueMapRun(t, out.stdout).Audit.Batch
+	// The run killed after its first archive was replaced.
+	raw, err := os.ReadFile(filepath.Join(q.a.Dir, b+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := strings.Index(string(raw), `"type":"verified"`)
+	end += strings.IndexByte(string(raw[end:]), '\n') + 1
+	var first struct{ Key string }
+	line := raw[:end-1]
+	json.Unmarshal(line[strings.LastIndexByte(string(line), '\n')+1:], &first)
+	if first.Key == "" {
+		t.Fatalf("no key in the verified step")
+	}
+	entries, _ := os.ReadDir(q.a.Dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), b) {
+			os.Remove(filepath.Join(q.a.Dir, e.Name()))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(q.a.Dir, b+".journal"), raw[:end], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for f := range dirFiles(t, q.queue) {
+		if !queueBefore[f] {
+			os.Remove(filepath.Join(q.queue, f))
+		}
+	}
+	for rel, f := range orig {
+		if f.Mode.IsRegular() && !strings.HasSuffix(rel, "/"+first.Key) {
+			os.WriteFile(filepath.Join(q.root, rel), f.Data, 0o644)
+		}
+	}
+
+	q.add(t, queueClock, q.ids(t, "i.txt", q.ips[1]), "Q-I4", "--type", "ip")
+	out = q.run(t)
+	if out.err != nil {
+		t.Fatalf("the run after the kill: %v\n%s", out.err, out.stderr)
+	}
+	s := decodeQueueMapRun(t, out.stdout)
+	if s.Audit.Batch != b || sortedJoin(s.Queue.Done) != "Q-C4 Q-U4" || len(s.Queue.Pending) != 0 {
+		t.Errorf("the run after the kill sealed %s (want %s taken up), queue %+v", s.Audit.Batch, b, s.Queue)
+	}
+	if !strings.Contains(out.stderr, "taking up the unfinished batch "+b+" with its 2 requests; the 1 added since wait") {
+		t.Errorf("the run does not say it takes up the killed batch:\n%s", out.stderr)
+	}
+	next := q.run(t)
+	if next.err != nil || sortedJoin(decodeQueueMapRun(t, next.stdout).Queue.Done) != "Q-I4" {
+		t.Errorf("the next run: %v\n%s", next.err, next.stderr)
+	}
+	q.checkEstate(t, func(f *estateFile, r estateRow) bool {
+		switch f.dataset {
+		case "custom-events":
+			return r.client == q.clients[2]
+		case "logins":
+			return r.user == q.users[3] || r.ip == q.ips[1]
+		}
+		return false
+	})
+}

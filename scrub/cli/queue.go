@@ -690,8 +690,11 @@ func routeQueue(m *datamap.Map, pending []*queue.Entry) ([]*queue.Entry, []audit
 	checked := map[string]bool{}
 	for _, e := range pending {
 		if !slices.Contains(known, e.Type) {
-			notRouted = append(notRouted, audit.QueueRunNotRouted{ID: e.ID, Ticket: e.Ticket, Type: e.Type,
-				Reason: fmt.Sprintf("the data map %s holds no identifier of type %q (it knows %s)", m.Path, e.Type, strings.Join(known, ", "))})
+			why := fmt.Sprintf("the data map %s holds no identifier of type %q (it knows %s)", m.Path, e.Type, strings.Join(known, ", "))
+			if co := partOf(m, e.Type); co != "" {
+				why = fmt.Sprintf("the data map %s holds type %q only as a part of the composite %q, which a request of single identifiers cannot match", m.Path, e.Type, co)
+			}
+			notRouted = append(notRouted, audit.QueueRunNotRouted{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Reason: why})
 			continue
 		}
 		routed = append(routed, e)
@@ -716,6 +719,20 @@ func routeQueue(m *datamap.Map, pending []*queue.Entry) ([]*queue.Entry, []audit
 			strings.Join(refused, "; "))
 	}
 	return routed, notRouted, nil
+}
+
+// partOf returns a composite type of which typ is a part, or "".
+func partOf(m *datamap.Map, typ string) string {
+	for _, d := range m.Datasets {
+		for _, co := range d.Composites {
+			for _, p := range co.Parts {
+				if p.Type == typ {
+					return co.Type
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // holding returns the names of the datasets that hold type typ.

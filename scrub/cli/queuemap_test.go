@@ -390,6 +390,23 @@ func TestQueueRunMapRefused(t *testing.T) {
 		})
 	}
 
+	// A type the map holds only as a composite's part stays pending,
+	// with the reason; the client_id request is worked.
+	_, mapFile := newEstate(t, estateMap)
+	qp := &queueTest{a: scrubtest.NewAudit(t), queue: filepath.Join(t.TempDir(), "queue"), files: t.TempDir()}
+	qp.add(t, queueClock, qp.ids(t, "c.txt", genEstate()[0].rows[0].client), "Q-C5", "--type", "client_id")
+	qp.add(t, queueClock, qp.ids(t, "h.txt", "host-1.corp.example"), "Q-H5", "--type", "host")
+	out := runAt(t, queueClock, "queue", "run", "--queue", qp.queue, "--key", qp.a.Key, "--id-key", qp.a.IDKey, "--audit", qp.a.Dir,
+		"--no-progress", "--json", "--map", mapFile)
+	if out.err != nil {
+		t.Fatalf("queue run --map with a part type pending: %v\n%s", out.err, out.stderr)
+	}
+	s := decodeQueueMapRun(t, out.stdout)
+	if sortedJoin(s.Queue.Done) != "Q-C5" || len(s.Queue.PendingWhy) != 1 ||
+		!strings.Contains(s.Queue.PendingWhy[0].Reason, `holds type "host" only as a part of the composite "host_user"`) {
+		t.Errorf("queue outcome %+v", s.Queue)
+	}
+
 	// A SOURCE, or a flag the map sets, goes without --map.
 	q := newQueueMapTest(t)
 	for _, extra := range [][]string{{q.root}, {"--column", "user"}, {"--delimiter", ";"}} {

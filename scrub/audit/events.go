@@ -161,8 +161,22 @@ type QueueRun struct {
 	Requests   []QueueRunRequest `json:"requests"`
 	// Routing says which columns were checked for which identifier
 	// types: "all-columns" (without a data map, every ID column for
-	// every request's tags, whatever its type).
+	// every request's tags, whatever its type) or "data-map" (each
+	// dataset's columns of type T for the tags of the requests of type T
+	// only, as the map whose SHA-256 is Map says).
 	Routing string `json:"routing"`
+	Map     string `json:"map_sha256,omitempty"`
+	// NotRouted are the pending requests a data-map run left out, and
+	// why (a type the map holds in no dataset): they stay pending.
+	NotRouted []QueueRunNotRouted `json:"not_routed,omitempty"`
+}
+
+// QueueRunNotRouted is a pending request a queue run did not work.
+type QueueRunNotRouted struct {
+	ID     string `json:"id"`
+	Ticket string `json:"ticket"`
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
 }
 
 // QueueRunRequest is one request a queue run covers.
@@ -172,6 +186,10 @@ type QueueRunRequest struct {
 	Type   string   `json:"type"`
 	Due    string   `json:"due"`
 	Tags   []string `json:"id_hmacs"`
+	// Datasets are, with routing "data-map", the datasets whose columns
+	// were checked for the request's tags (those holding its type): the
+	// request is done once none of their archives is left unfinished.
+	Datasets []string `json:"datasets,omitempty"`
 }
 
 // IDsUnmatched is the data of ids_unmatched: the listed IDs of an erasure

@@ -209,6 +209,9 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 		fs.Var(idsFlag{o}, "ids", "`FILE` of client IDs, one per line (- for standard input); required unless --older-than is given. With --map: TYPE=FILE, repeatable, one per identifier type")
 		o.registerMap(fs)
 	}
+	if command == "queue run" {
+		fs.StringVar(&o.mapFile, "map", "", "data map `FILE` (TOML): no SOURCE; each dataset is read with its own columns, each column checked for the pending requests of its identifier type only")
+	}
 	fs.Var(&o.columns, "column", "header `NAME` of the ID column; repeat for several (default: Client ID, clientId, client_id, ClientID)")
 	fs.Var(&o.include, "include", "process only archives matching `GLOB` (repeatable; * stays within a directory, ** crosses any number)")
 	fs.Var(&o.exclude, "exclude", "skip archives matching `GLOB` (repeatable)")
@@ -251,14 +254,19 @@ func parseEraseLike(command string, args []string, stderr io.Writer, help func(i
 	if o.sources, err = parseArgs(fs, args, stderr, help); err != nil {
 		return nil, err
 	}
-	if o.mapFile != "" {
-		if o.index.location != "" {
-			return nil, usagef("--index goes without --map: an index entry covers the ID columns of the flags (--column), not a data map's datasets")
+	if o.mapFile != "" && o.index.location != "" {
+		return nil, usagef("--index goes without --map: an index entry covers the ID columns of the flags (--column), not a data map's datasets")
+	}
+	switch {
+	case o.mapFile != "" && command == "queue run":
+		if err := o.parseQueueMap(); err != nil {
+			return nil, err
 		}
+	case o.mapFile != "":
 		if err := o.parseMap(); err != nil {
 			return nil, err
 		}
-	} else if o.mapRetention {
+	case o.mapRetention:
 		return nil, usagef("--retention goes with --map (without a map: --older-than AGE)")
 	}
 	switch {
@@ -477,16 +485,26 @@ type batchSpec struct {
 	// batch of no archives a success (a sweep with nothing new).
 	noArchives func() error
 	// sealed, if set, is called once the batch is sealed, before the
-	// summary is printed: ok says the batch completed (not a dry run,
-	// every archive done, the bundle sealed). What it returns goes into
+	// summary is printed, with what the batch came to. What it returns goes into
 	// the --json summary, and its error into the run's.
-	sealed func(b *batch.Batch, sealed *audit.Sealed, ok bool) (*queueOutcome, error)
+	sealed func(b *batch.Batch, r sealedRun) (*queueOutcome, error)
 	// filters, with --map, are the filters of the datasets read, by name;
 	// stored the sets they match, one per type and stored form.
 	filters map[string]*filter.Filter
 	stored  []datamap.Stored
 	// index says what the batch does with --index.
 	index indexUse
+}
+
+// sealedRun is what a sealed batch tells batchSpec.sealed.
+type sealedRun struct {
+	sealed *audit.Sealed // nil if it could not be sealed
+	// ok says the batch completed (not a dry run, every archive done,
+	// the bundle sealed); settled that it ran to its end and was sealed,
+	// not a dry run: if not ok, only some archives' outcomes stand in
+	// the way.
+	ok, settled bool
+	sum         *scrub.Summary // what this attempt did
 }
 
 // eachTagged lists the clear IDs of set with their tags.
@@ -777,8 +795,8 @@ func (o *eraseOptions) run(ctx context.Context, env Env, spec batchSpec) (err er
 	var queued *queueOutcome
 	var queueErr error
 	if spec.sealed != nil {
-		ok := runErr == nil && auditErr == nil && sealed != nil && !o.dryRun && b.Totals().Err() == nil
-		queued, queueErr = spec.sealed(b, sealed, ok)
+		settled := runErr == nil && auditErr == nil && sealed != nil && !o.dryRun
+		queued, queueErr = spec.sealed(b, sealedRun{sealed: sealed, settled: settled, ok: settled && b.Totals().Err() == nil, sum: sum})
 	}
 	if err := o.report(env, sum, hints, sealed, loc, key, queued); err != nil {
 		return errors.Join(err, queueErr)

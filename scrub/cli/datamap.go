@@ -42,6 +42,9 @@ func (f idsFlag) Set(v string) error {
 type mapRun struct {
 	m     *datamap.Map
 	files []batch.TypedFile
+	// types are the identifier types the request names, in the order
+	// given (a queue run's: those of the pending requests it routes).
+	types []string
 	// read are the datasets that hold a requested type (or, with
 	// --retention, have a retention), in map order, with their locations
 	// resolved (o.sources, in the same order); unread the others.
@@ -57,18 +60,10 @@ type mapRun struct {
 // sets per dataset. It sets o.sources to the locations of the datasets
 // read.
 func (o *eraseOptions) parseMap() error {
-	switch {
-	case len(o.sources) > 0:
-		return usagef("with --map the sources are the map's datasets: give no SOURCE")
-	case len(o.columns) > 0:
-		return usagef("--column goes without --map: the map names each dataset's columns")
-	case o.idTransform != "":
-		return usagef("--id-transform goes without --map: the map gives each column's stored form (stored = ...)")
-	case o.delimiter != "":
-		return usagef("--delimiter goes without --map: the map gives each dataset's (delimiter = ...)")
-	case o.olderThan != "":
-		return usagef("--older-than goes without --map: with a map, --retention purges each dataset by its own retention")
-	case len(o.idsTyped) == 0 && !o.mapRetention:
+	if err := o.checkMapFlags(); err != nil {
+		return err
+	}
+	if len(o.idsTyped) == 0 && !o.mapRetention {
 		return usagef("--map needs --ids TYPE=FILE, one for each identifier type of the request, or --retention")
 	}
 	m, err := loadMap(o.mapFile)
@@ -88,6 +83,7 @@ func (o *eraseOptions) parseMap() error {
 			return usagef("--ids: type %q given twice; put its IDs in one file", typ)
 		}
 		r.files = append(r.files, batch.TypedFile{Type: typ, File: file})
+		r.types = append(r.types, typ)
 	}
 	o.sources, o.ids = nil, ""
 	for _, d := range m.Datasets {
@@ -102,6 +98,24 @@ func (o *eraseOptions) parseMap() error {
 		return usagef("--retention: no dataset of %s has a retention", o.mapFile)
 	}
 	o.dmap = r
+	return nil
+}
+
+// checkMapFlags refuses, with --map, the flags the map sets per dataset,
+// and a SOURCE.
+func (o *eraseOptions) checkMapFlags() error {
+	switch {
+	case len(o.sources) > 0:
+		return usagef("with --map the sources are the map's datasets: give no SOURCE")
+	case len(o.columns) > 0:
+		return usagef("--column goes without --map: the map names each dataset's columns")
+	case o.idTransform != "":
+		return usagef("--id-transform goes without --map: the map gives each column's stored form (stored = ...)")
+	case o.delimiter != "":
+		return usagef("--delimiter goes without --map: the map gives each dataset's (delimiter = ...)")
+	case o.olderThan != "":
+		return usagef("--older-than goes without --map: with a map, --retention purges each dataset by its own retention")
+	}
 	return nil
 }
 
@@ -369,9 +383,9 @@ func (o *eraseOptions) mapNotes() []datasetNote {
 	var notes []datasetNote
 	for _, d := range o.dmap.m.Datasets {
 		n := datasetNote{Name: d.Name, Location: mapLocation(o.dmap.m, d), Read: slices.Contains(o.dmap.read, d)}
-		for _, f := range o.dmap.files {
-			if d.Holds(f.Type) {
-				n.Types = append(n.Types, f.Type)
+		for _, t := range o.dmap.types {
+			if d.Holds(t) {
+				n.Types = append(n.Types, t)
 			}
 		}
 		for _, c := range o.dmap.cutoffs {
@@ -381,6 +395,9 @@ func (o *eraseOptions) mapNotes() []datasetNote {
 		}
 		if !n.Read {
 			n.Reason = "holds none of the requested identifier types"
+			if o.queue != "" {
+				n.Reason = "holds none of the identifier types of the pending requests routed"
+			}
 			if o.dmap.retention {
 				n.Reason += ", and has no retention"
 			}

@@ -25,6 +25,8 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/batch"
+	"github.com/scrubtool/scrub/scrub/datamap"
+	"github.com/scrubtool/scrub/scrub/filter"
 	"github.com/scrubtool/scrub/scrub/queue"
 	"github.com/scrubtool/scrub/scrub/store"
 )
@@ -36,10 +38,14 @@ var ErrOverdue = errors.New("overdue requests in the queue")
 // routingAll is the routing a queue run records without a data map.
 const routingAll = "all-columns"
 
+// routingMap is the routing a queue run records with --map.
+const routingMap = "data-map"
+
 const queueUsage = `Usage:
   scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--received DATE] [--due DATE] --key FILE --id-key FILE
   scrub queue list --queue LOC [--json] (--key FILE | --queue-signers FILE)
   scrub queue run --queue LOC --key FILE --id-key FILE [erase flags] SOURCE...
+  scrub queue run --queue LOC --key FILE --id-key FILE --map FILE [erase flags]
   scrub queue verify --queue LOC (--key FILE | --queue-signers FILE) [--audit LOC (--allowed-signers FILE | --pub FILE)]
 
 The request queue holds erasure requests (a ticket, an identifier type, the
@@ -377,6 +383,17 @@ type queueOutcome struct {
 	Change  string   `json:"change,omitempty"`
 	Pending []string `json:"pending"`
 	Reason  string   `json:"reason,omitempty"`
+	// PendingWhy (with --map) says, for each request left pending, why:
+	// a type the map holds nowhere, or an archive left unfinished in a
+	// dataset that holds its type.
+	PendingWhy []pendingRequest `json:"pending_why,omitempty"`
+}
+
+// pendingRequest is a request a queue run leaves pending, and why.
+type pendingRequest struct {
+	Ticket string `json:"ticket"`
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
 }
 
 func (q *queueOutcome) print(w io.Writer) {
@@ -386,7 +403,12 @@ func (q *queueOutcome) print(w io.Writer) {
 	if len(q.Done) > 0 {
 		fmt.Fprintf(w, "scrub: queue %s: %d requests marked done (%s): %s\n", q.Queue, len(q.Done), q.Change, strings.Join(quoteAll(q.Done), ", "))
 	}
-	if len(q.Pending) > 0 {
+	switch {
+	case len(q.PendingWhy) > 0:
+		for _, p := range q.PendingWhy {
+			fmt.Fprintf(w, "scrub: queue %s: request %s (type %s) left pending, because %s\n", q.Queue, quoteName(p.Ticket), p.Type, p.Reason)
+		}
+	case len(q.Pending) > 0:
 		fmt.Fprintf(w, "scrub: queue %s: %d requests left pending, because %s: %s\n", q.Queue, len(q.Pending), q.Reason, strings.Join(quoteAll(q.Pending), ", "))
 	}
 }
@@ -423,7 +445,8 @@ func notDone(dryRun bool, t scrub.Totals, sealed *audit.Sealed) string {
 	return fmt.Sprintf("the batch %s did not complete: %s archives (named above); run scrub queue run again once they are dealt with", sealed.Batch, strings.Join(parts, ", "))
 }
 
-var printQueueRunHelp = printFlags("Usage: scrub queue run --queue LOC --key FILE --id-key FILE [flags] SOURCE...\n\n"+
+var printQueueRunHelp = printFlags("Usage: scrub queue run --queue LOC --key FILE --id-key FILE [flags] SOURCE...\n"+
+	"       scrub queue run --queue LOC --key FILE --id-key FILE --map FILE [flags]\n\n"+
 	"Erases every pending request of the queue from the archives below each SOURCE\n"+
 	"in one pass (matching each ID field by its HMAC tag, as scrub sweep does), as\n"+
 	"one audited batch whose queue_run event records the queue's head and every\n"+
@@ -432,7 +455,17 @@ var printQueueRunHelp = printFlags("Usage: scrub queue run --queue LOC --key FIL
 	"skipped archive. Otherwise they stay pending, and the summary says why; run it\n"+
 	"again to work them (an interrupted run is resumed). A dry run marks nothing.\n\n"+
 	"Without a data map, every ID column (--column) is checked for every request's\n"+
-	"identifiers, whatever their type (recorded as routing \""+routingAll+"\").\n",
+	"identifiers, whatever their type (recorded as routing \""+routingAll+"\").\n\n"+
+	"With --map FILE (no SOURCE), each dataset of the map that holds a pending type\n"+
+	"is read, each of its columns checked for the requests of the column's type only\n"+
+	"(routing \""+routingMap+"\"); the other datasets are not read, and are named. A\n"+
+	"request is then done when no archive of a dataset holding its type is left\n"+
+	"unfinished: an archive failed in one dataset keeps only the requests of the\n"+
+	"types it holds pending. A request of a type the map holds nowhere stays pending,\n"+
+	"named with the reason. The queue holds HMAC tags of clear identifiers only: a\n"+
+	"pending type that the map stores hashed or case-normalised (stored = ...) or as\n"+
+	"part of a composite cannot be matched by tag, and the run is refused before\n"+
+	"anything is read (work such requests with scrub erase --map).\n",
 	"\nExit codes: 0 done (or nothing pending), 1 failure, 2 usage error, 3 partial.\n",
 	"scrub queue run --queue s3://compliance/queue --key keys/signer --id-key keys/id.key --audit s3://compliance/audit s3://exports/telemetry")
 
@@ -486,6 +519,18 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 	}
+	var notRouted []audit.QueueRunNotRouted
+	if o.dmap != nil {
+		if pending, notRouted, err = routeQueue(o.dmap.m, pending); err != nil {
+			return err
+		}
+		for _, n := range notRouted {
+			fmt.Fprintf(env.Stderr, "scrub: queue %s: request %s (type %s) not worked: %s\n", qu, quoteName(n.Ticket), n.Type, n.Reason)
+		}
+		if len(pending) == 0 {
+			return noneRouted(env, o.json, qf.queue, notRouted)
+		}
+	}
 	byType := queue.ByType(pending)
 	m, err := queue.NewMatcher(idKey, byType)
 	if err != nil {
@@ -497,19 +542,19 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 	}
 	slices.Sort(all)
 	all = slices.Compact(all)
-	ev := audit.QueueRun{Queue: qf.queue, QueueHeads: qu.Heads(), Routing: routingAll}
-	var ids, tickets []string
+	ev := audit.QueueRun{Queue: qf.queue, QueueHeads: qu.Heads(), Routing: routingAll, NotRouted: notRouted}
 	for _, e := range pending {
-		ev.Requests = append(ev.Requests, audit.QueueRunRequest{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Due: e.Due, Tags: e.Tags})
-		ids = append(ids, e.ID)
-		tickets = append(tickets, e.Ticket)
+		r := audit.QueueRunRequest{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Due: e.Due, Tags: e.Tags}
+		if o.dmap != nil {
+			r.Datasets = holding(o.dmap.m, e.Type)
+		}
+		ev.Requests = append(ev.Requests, r)
 	}
 	o.queue = qf.queue
 	spec := batchSpec{
 		// Without a data map every ID column is checked for every type:
-		// the matcher of all types. This is where a data map's routing
-		// plugs in: it would filter each column with m.Type(the type the
-		// map gives the column).
+		// the matcher of all types. With one, each dataset's filter
+		// checks each column with the matcher of its type (mapQueue).
 		command: batch.QueueRun, set: m.All(),
 		// The request is fingerprinted by the tags: no clear ID exists.
 		ids: batch.IDs{N: len(all), Each: func(_ *audit.IDKey, fn func(id, tag string)) {
@@ -518,26 +563,269 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 			}
 		}},
 		started: func(b *batch.Batch) error {
-			fmt.Fprintf(env.Stderr, "scrub: queue %s: %d pending requests, %d identifiers (types %s), every ID column checked for each\n",
-				qu, len(pending), len(all), strings.Join(m.Types(), ", "))
+			how := "every ID column checked for each"
+			if o.dmap != nil {
+				how = "each dataset's columns checked for the requests of their type (data map " + o.mapFile + ")"
+			}
+			fmt.Fprintf(env.Stderr, "scrub: queue %s: %d pending requests, %d identifiers (types %s), %s\n",
+				qu, len(pending), len(all), strings.Join(m.Types(), ", "), how)
 			return b.Event(audit.EventQueueRun, ev)
 		},
-		sealed: func(b *batch.Batch, sealed *audit.Sealed, ok bool) (*queueOutcome, error) {
+		sealed: func(b *batch.Batch, r sealedRun) (*queueOutcome, error) {
 			out := &queueOutcome{Queue: qf.queue, Done: []string{}, Pending: []string{}}
-			if !ok {
-				out.Pending, out.Reason = tickets, notDone(o.dryRun, b.Totals(), sealed)
+			done, held := pending, []pendingRequest(nil)
+			switch {
+			case !r.ok && r.settled && o.dmap != nil:
+				done, held = doneByDataset(o.dmap.m, pending, r.sum, b.Totals(), r.sealed)
+			case !r.ok:
+				done = nil
+				for _, e := range pending {
+					held = append(held, pendingRequest{Ticket: e.Ticket, Type: e.Type, Reason: notDone(o.dryRun, b.Totals(), r.sealed)})
+				}
+			}
+			for _, n := range notRouted {
+				held = append(held, pendingRequest{Ticket: n.Ticket, Type: n.Type, Reason: n.Reason})
+			}
+			for _, h := range held {
+				out.Pending = append(out.Pending, h.Ticket)
+			}
+			out.Reason = commonReason(held)
+			if o.dmap != nil {
+				out.PendingWhy = held
+			}
+			if len(done) == 0 {
 				return out, nil
 			}
-			c, err := qu.MarkDone(ctx, key, env.now(), batch.Operator(), sealed.Batch, sealed.Head, ids)
-			if err != nil {
-				out.Pending, out.Reason = tickets, "the done change could not be written"
-				return out, fmt.Errorf("the batch %s is complete, but marking its requests done failed (run scrub queue run again; the archives will be found clean): %w", sealed.Batch, err)
+			var doneIDs []string
+			for _, e := range done {
+				doneIDs = append(doneIDs, e.ID)
+				out.Done = append(out.Done, e.Ticket)
 			}
-			out.Done, out.Change = tickets, c.Name
+			c, err := qu.MarkDone(ctx, key, env.now(), batch.Operator(), r.sealed.Batch, r.sealed.Head, doneIDs)
+			if err != nil {
+				out.Pending, out.Done, out.PendingWhy = append(out.Pending, out.Done...), []string{}, nil
+				out.Reason = "the done change could not be written"
+				return out, fmt.Errorf("the batch %s is complete, but marking its requests done failed (run scrub queue run again; the archives will be found clean): %w", r.sealed.Batch, err)
+			}
+			out.Change = c.Name
 			return out, nil
 		},
 	}
+	if o.dmap != nil {
+		o.mapQueue(&spec, m)
+		ev.Routing, ev.Map = routingMap, o.dmap.m.SHA256
+	}
 	return o.run(ctx, env, spec)
+}
+
+// commonReason is the reason every held request shares, or a pointer to
+// each one's.
+func commonReason(held []pendingRequest) string {
+	if len(held) == 0 {
+		return ""
+	}
+	for _, h := range held[1:] {
+		if h.Reason != held[0].Reason {
+			return "each has its own reason (pending_why)"
+		}
+	}
+	return held[0].Reason
+}
+
+// noneRouted ends a queue run whose pending requests the map routes none
+// of: no batch, the requests named with their reasons.
+func noneRouted(env Env, asJSON bool, where string, notRouted []audit.QueueRunNotRouted) error {
+	out := &queueOutcome{Queue: where, Done: []string{}, Pending: []string{}}
+	for _, n := range notRouted {
+		out.Pending = append(out.Pending, n.Ticket)
+		out.PendingWhy = append(out.PendingWhy, pendingRequest{Ticket: n.Ticket, Type: n.Type, Reason: n.Reason})
+	}
+	out.Reason = commonReason(out.PendingWhy)
+	fmt.Fprintf(env.Stderr, "scrub: queue %s: no pending request of a type the map holds; nothing read\n", where)
+	if !asJSON {
+		return nil
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Queue *queueOutcome `json:"queue"`
+	}{out})
+}
+
+// parseQueueMap loads queue run's --map: the sources are its datasets,
+// narrowed to those that hold a pending type once the queue is read
+// (mapQueue); until then, all of them (so that the queue is kept apart
+// from every one).
+func (o *eraseOptions) parseQueueMap() error {
+	if err := o.checkMapFlags(); err != nil {
+		return err
+	}
+	m, err := loadMap(o.mapFile)
+	if err != nil {
+		return err
+	}
+	o.dmap = &mapRun{m: m}
+	for _, d := range m.Datasets {
+		o.sources = append(o.sources, mapLocation(m, d))
+	}
+	return nil
+}
+
+// routeQueue splits the pending requests into those the map routes and
+// those it cannot (a type no dataset holds: they stay pending, with the
+// reason). A type that the map holds but a tag cannot be matched against
+// (a column that stores it hashed or case-normalised, or a composite) is
+// refused: the queue holds HMAC tags of the identifiers as given, and
+// HMAC(stored form) is not HMAC(identifier); checking such a column by tag
+// would match nothing and say nothing.
+func routeQueue(m *datamap.Map, pending []*queue.Entry) ([]*queue.Entry, []audit.QueueRunNotRouted, error) {
+	known := m.Types()
+	var routed []*queue.Entry
+	var notRouted []audit.QueueRunNotRouted
+	var refused []string
+	tickets := map[string][]string{}
+	for _, e := range pending {
+		tickets[e.Type] = append(tickets[e.Type], quoteName(e.Ticket))
+	}
+	checked := map[string]bool{}
+	for _, e := range pending {
+		if !slices.Contains(known, e.Type) {
+			why := fmt.Sprintf("the data map %s holds no identifier of type %q (it knows %s)", m.Path, e.Type, strings.Join(known, ", "))
+			if co := partOf(m, e.Type); co != "" {
+				why = fmt.Sprintf("the data map %s holds type %q only as a part of the composite %q, which a request of single identifiers cannot match", m.Path, e.Type, co)
+			}
+			notRouted = append(notRouted, audit.QueueRunNotRouted{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Reason: why})
+			continue
+		}
+		routed = append(routed, e)
+		if checked[e.Type] {
+			continue
+		}
+		checked[e.Type] = true
+		who := strings.Join(tickets[e.Type], ", ")
+		if _, ok := m.Composite(e.Type); ok {
+			refused = append(refused, fmt.Sprintf("type %q is a composite identifier in %s: a queue request holds tags of single identifiers, which cannot be matched against several columns (requests %s)", e.Type, m.Path, who))
+			continue
+		}
+		for _, dc := range m.Columns(e.Type) {
+			if dc.Column.Transform != nil {
+				refused = append(refused, fmt.Sprintf("%s:%d: dataset %s stores type %q in column %q as %s: the queue holds HMAC tags of the identifiers as given, which cannot be matched against that stored form (requests %s)",
+					m.Path, dc.Column.Line, dc.Dataset.Name, e.Type, dc.Column.Name, dc.Column.Transform.String(), who))
+			}
+		}
+	}
+	if len(refused) > 0 {
+		return nil, nil, usagef("queue run --map: %s; nothing was read. Work these requests with scrub erase --map --ids TYPE=FILE, or run without --map until they are done",
+			strings.Join(refused, "; "))
+	}
+	return routed, notRouted, nil
+}
+
+// partOf returns a composite type of which typ is a part, or "".
+func partOf(m *datamap.Map, typ string) string {
+	for _, d := range m.Datasets {
+		for _, co := range d.Composites {
+			for _, p := range co.Parts {
+				if p.Type == typ {
+					return co.Type
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// holding returns the names of the datasets that hold type typ.
+func holding(m *datamap.Map, typ string) []string {
+	var out []string
+	for _, d := range m.Datasets {
+		if d.Holds(typ) {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// mapQueue routes a queue run by the map: each dataset that holds a
+// pending type gets a filter that checks each of its columns with the
+// matcher of the column's type; the others are not read. It sets the
+// sources to the datasets read.
+func (o *eraseOptions) mapQueue(spec *batchSpec, m *queue.Matcher) {
+	r := o.dmap
+	r.types = m.Types()
+	r.read, r.unread, o.sources = nil, nil, nil
+	spec.filters = map[string]*filter.Filter{}
+	base := filter.Filter{MaxRecord: o.maxRecord, AllowInvalidUTF8: o.allowUTF8}
+	for _, d := range r.m.Datasets {
+		f := d.Filter(base, func(c *datamap.Column) filter.Set {
+			if !slices.Contains(r.types, c.Type) {
+				return nil
+			}
+			return m.Type(c.Type)
+		}, func(*datamap.Composite) filter.Set { return nil })
+		if f == nil {
+			r.unread = append(r.unread, d)
+			continue
+		}
+		spec.filters[d.Name] = f
+		r.read = append(r.read, d)
+		o.sources = append(o.sources, mapLocation(r.m, d))
+	}
+}
+
+// doneByDataset splits the requests of a batch that ran to its end but
+// left some archives unfinished: a request is done when no unfinished
+// archive belongs to a dataset that holds its type. When this attempt's
+// archives do not account for every unfinished one of the batch (one an
+// earlier attempt left is no longer listed), none is done.
+func doneByDataset(m *datamap.Map, reqs []*queue.Entry, sum *scrub.Summary, t scrub.Totals, sealed *audit.Sealed) (done []*queue.Entry, held []pendingRequest) {
+	bad := map[string]map[scrub.Status]int{}
+	n := 0
+	if sum != nil {
+		// A spool that cannot be read back leaves n short of the totals:
+		// then none is done.
+		_ = sum.Each(func(a scrub.Result) error {
+			switch a.Status {
+			case scrub.Failed, scrub.Conflict, scrub.Held, scrub.ReplacedIncomplete, scrub.Skipped:
+				if bad[a.Dataset] == nil {
+					bad[a.Dataset] = map[scrub.Status]int{}
+				}
+				bad[a.Dataset][a.Status]++
+				n++
+			}
+			return nil
+		})
+	}
+	// Only a partial batch (not a failed one) marks some done: what
+	// queue verify --audit accepts.
+	if n == 0 || n != t.Failed+t.Conflict+t.Held+t.ReplacedIncomplete+t.Skipped || audit.Totals(t).Result(nil) != audit.ResultPartial {
+		for _, e := range reqs {
+			held = append(held, pendingRequest{Ticket: e.Ticket, Type: e.Type, Reason: notDone(false, t, sealed) + ": its archives could not be told apart by dataset"})
+		}
+		return nil, held
+	}
+	for _, e := range reqs {
+		var why []string
+		for _, d := range holding(m, e.Type) {
+			c := bad[d]
+			if len(c) == 0 {
+				continue
+			}
+			var parts []string
+			for _, st := range []scrub.Status{scrub.Failed, scrub.Conflict, scrub.Held, scrub.ReplacedIncomplete, scrub.Skipped} {
+				if c[st] > 0 {
+					parts = append(parts, fmt.Sprintf("%d %s", c[st], st))
+				}
+			}
+			why = append(why, fmt.Sprintf("dataset %s, which holds type %s, has %s archives (named above)", d, e.Type, strings.Join(parts, ", ")))
+		}
+		if len(why) == 0 {
+			done = append(done, e)
+			continue
+		}
+		held = append(held, pendingRequest{Ticket: e.Ticket, Type: e.Type, Reason: strings.Join(why, "; ") + "; run scrub queue run again once they are dealt with"})
+	}
+	return done, held
 }
 
 func runQueueVerify(ctx context.Context, args []string, env Env) error {
@@ -645,9 +933,19 @@ func checkDone(ctx context.Context, qu *queue.Queue, v *verified) ([]string, err
 	for _, b := range v.rep.Batches {
 		byBatch[b.Batch] = b
 	}
-	covered := map[string]map[string]bool{} // batch → request IDs its queue_run events cover
+	covered := map[string]map[string]bool{}     // batch → request IDs its queue_run events cover
+	reached := map[string]map[string][]string{} // batch → request ID → the datasets of its type (data-map routing)
+	unfinished := map[string]map[string]bool{}  // batch → datasets with an archive left unfinished
 	err := audit.EachLogNewestFirst(ctx, v.loc, func(b *audit.BatchLog) bool {
+		last := map[string]audit.Archive{} // an archive's last event is its outcome
 		for _, e := range b.Events {
+			if e.Type == "archive" {
+				var a audit.Archive
+				if json.Unmarshal(e.Line, &a) == nil {
+					last[a.Key] = a
+				}
+				continue
+			}
 			if e.Type != audit.EventQueueRun {
 				continue
 			}
@@ -658,8 +956,23 @@ func checkDone(ctx context.Context, qu *queue.Queue, v *verified) ([]string, err
 			if covered[b.Name] == nil {
 				covered[b.Name] = map[string]bool{}
 			}
+			if reached[b.Name] == nil {
+				reached[b.Name] = map[string][]string{}
+			}
 			for _, r := range ev.Requests {
 				covered[b.Name][r.ID] = true
+				if ev.Routing == routingMap {
+					reached[b.Name][r.ID] = r.Datasets
+				}
+			}
+		}
+		for _, a := range last {
+			switch a.Status {
+			case audit.StatusFailed, audit.StatusConflict, audit.StatusHeld, audit.StatusReplacedIncomplete, audit.StatusSkipped:
+				if unfinished[b.Name] == nil {
+					unfinished[b.Name] = map[string]bool{}
+				}
+				unfinished[b.Name][a.Dataset] = true
 			}
 		}
 		return true
@@ -686,10 +999,23 @@ func checkDone(ctx context.Context, qu *queue.Queue, v *verified) ([]string, err
 			why = "its batch is a " + b.Start.Command + ", not a queue run"
 		case b.Manifest.DryRun:
 			why = "its batch is a dry run"
-		case b.Manifest.Result != audit.ResultComplete:
-			why = "its batch is " + b.Manifest.Result + ", not complete"
 		case !covered[d.Batch][e.ID]:
 			why = "its batch's queue_run event does not cover it"
+		case b.Manifest.Result == audit.ResultComplete:
+		case b.Manifest.Result != audit.ResultPartial || reached[d.Batch][e.ID] == nil:
+			why = "its batch is " + b.Manifest.Result + ", not complete"
+		default:
+			// A data-map run: partial, done for the requests whose
+			// datasets have no archive left unfinished.
+			for _, ds := range reached[d.Batch][e.ID] {
+				if unfinished[d.Batch][ds] {
+					why = fmt.Sprintf("its batch is partial, with an archive left unfinished in the dataset %s, which holds its type", ds)
+					break
+				}
+			}
+			if why == "" && unfinished[d.Batch][""] {
+				why = "its batch is partial, with an archive left unfinished outside any dataset"
+			}
 		}
 		if why != "" {
 			bad = append(bad, fmt.Sprintf("request %s (ticket %s) marked done by %s in %s: %s", e.ID, quoteName(e.Ticket), d.Batch, d.Change, why))
@@ -699,7 +1025,7 @@ func checkDone(ctx context.Context, qu *queue.Queue, v *verified) ([]string, err
 }
 
 // takeUp returns the requests this run works: those of the queue run of
-// the same queue and sources that a killed run left unfinished in the
+// the same queue and sources (with --map: the same map) that a killed run left unfinished in the
 // audit location, when all of them are still pending, so that this run
 // is the same request and resumes that batch (requests added since wait
 // for the next run); otherwise every pending request.
@@ -717,7 +1043,9 @@ func takeUp(ctx context.Context, o *eraseOptions, env Env, where string, pending
 		byID[e.ID] = e
 	}
 	for _, j := range slices.Backward(journals) {
-		if j.Start.Command != batch.QueueRun || j.Start.DryRun || !slices.Equal(j.Start.Sources, o.sources) {
+		// With a map, the sources are the datasets the requests' types
+		// reach: the same map is what must match.
+		if j.Start.Command != batch.QueueRun || j.Start.DryRun || o.dmap == nil && !slices.Equal(j.Start.Sources, o.sources) {
 			continue
 		}
 		log, err := j.Log()
@@ -733,7 +1061,11 @@ func takeUp(ctx context.Context, o *eraseOptions, env Env, where string, pending
 				}
 			}
 		}
-		if ev == nil || ev.Queue != where {
+		mapSHA := ""
+		if o.dmap != nil {
+			mapSHA = o.dmap.m.SHA256
+		}
+		if ev == nil || ev.Queue != where || ev.Map != mapSHA {
 			continue
 		}
 		var again []*queue.Entry

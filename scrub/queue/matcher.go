@@ -15,8 +15,8 @@ import (
 //
 // A batch without a data map checks every ID column for every request's
 // tags, whatever their type: it filters with All. A data map, which says
-// which columns hold which type, filters a column with Type(its type):
-// that is the hook where the map's routing plugs in.
+// which columns hold which type, filters a column with Type(its type)
+// (scrub queue run --map).
 type Matcher struct {
 	all    *blocklist.Matcher
 	byType map[string]*blocklist.Matcher

@@ -167,7 +167,9 @@ type QueueRun struct {
 	Routing string `json:"routing"`
 	Map     string `json:"map_sha256,omitempty"`
 	// NotRouted are the pending requests a data-map run left out, and
-	// why (a type the map holds in no dataset): they stay pending.
+	// why (a type the map holds in no dataset, or only as a composite's
+	// part; a stored form of its type the request holds no tags of):
+	// they stay pending.
 	NotRouted []QueueRunNotRouted `json:"not_routed,omitempty"`
 }
 
@@ -190,6 +192,20 @@ type QueueRunRequest struct {
 	// were checked for the request's tags (those holding its type): the
 	// request is done once none of their archives is left unfinished.
 	Datasets []string `json:"datasets,omitempty"`
+	// Forms are, with routing "data-map", the tags of the request's
+	// identifiers in each stored form other than clear that a column
+	// checked for it holds its type in (recorded by scrub queue add
+	// --map): such a column was checked for these tags, computed on its
+	// values (a digest's hex in lower case). Absent when every column of
+	// its type is clear.
+	Forms []QueueRunForm `json:"forms,omitempty"`
+}
+
+// QueueRunForm is the tags of a request's identifiers in one stored form.
+type QueueRunForm struct {
+	Form string   `json:"form"`             // "lower,sha256", "hmac-sha256"...
+	Key  string   `json:"key_id,omitempty"` // an hmac-sha256 form's key, by its ID
+	Tags []string `json:"id_hmacs"`
 }
 
 // IDsUnmatched is the data of ids_unmatched: the listed IDs of an erasure

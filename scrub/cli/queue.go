@@ -8,6 +8,7 @@ package cli
 // queue for the storage.
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -27,6 +28,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/batch"
 	"github.com/scrubtool/scrub/scrub/datamap"
 	"github.com/scrubtool/scrub/scrub/filter"
+	"github.com/scrubtool/scrub/scrub/ids"
 	"github.com/scrubtool/scrub/scrub/queue"
 	"github.com/scrubtool/scrub/scrub/store"
 )
@@ -42,7 +44,7 @@ const routingAll = "all-columns"
 const routingMap = "data-map"
 
 const queueUsage = `Usage:
-  scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--received DATE] [--due DATE] --key FILE --id-key FILE
+  scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--map FILE] [--received DATE] [--due DATE] --key FILE --id-key FILE
   scrub queue list --queue LOC [--json] (--key FILE | --queue-signers FILE)
   scrub queue run --queue LOC --key FILE --id-key FILE [erase flags] SOURCE...
   scrub queue run --queue LOC --key FILE --id-key FILE --map FILE [erase flags]
@@ -157,14 +159,23 @@ func runQueueAdd(ctx context.Context, args []string, env Env) error {
 	keyFile := fs.String("key", "", "Ed25519 signing key `FILE` for the change (default $"+envSigningKey+"); required")
 	idKeyFile := fs.String("id-key", "", "the ID key `FILE` the queue's tags are under (default $"+envIDKey+"); required")
 	allowPlaceholders := fs.Bool("allow-placeholder-ids", false, "accept identifiers that look like placeholders for a missing ID (unknown, none, null, n/a, -, 0); by default they are refused")
-	help := printFlags("Usage: scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--received DATE] [--due DATE] --key FILE --id-key FILE\n\n"+
+	mapFile := fs.String("map", "", "the data map `FILE` scrub queue run --map will use: the request also records the tags of its identifiers in each stored form (stored = ...) a column of its type holds them in")
+	help := printFlags("Usage: scrub queue add --queue LOC --ids FILE --ticket REF [--type TYPE] [--map FILE] [--received DATE] [--due DATE] --key FILE --id-key FILE\n\n"+
 		"Adds one erasure request to the queue: the ticket, the identifier type, the\n"+
 		"HMAC tags of every identifier in --ids (never the identifiers themselves), the\n"+
 		"day it was received and the day it is due. The change is signed by --key and\n"+
 		"follows the queue's last changes; adds made at once lose nothing. A ticket\n"+
-		"already in the queue is refused. Nothing is erased until scrub queue run.\n",
+		"already in the queue is refused. Nothing is erased until scrub queue run.\n\n"+
+		"With --map FILE, for each stored form other than clear in which a column of\n"+
+		"the map holds the type (lower,sha256, sha256, hmac-sha256:KEYFILE, lower...),\n"+
+		"the change also records the HMAC tags of the identifiers in that form (the\n"+
+		"transform applied as erase --map applies it, a digest as lower-case hex): the\n"+
+		"form's name and, for hmac-sha256, the key's ID, never the key or an identifier.\n"+
+		"scrub queue run --map matches such a column by those tags; a request added\n"+
+		"without them stays pending there. The type must be one the map holds in a\n"+
+		"column (a composite is refused).\n",
 		"\nExit codes: 0 added, 1 failure, 2 usage error.\n",
-		"scrub queue add --queue s3://compliance/queue --ids request-1234.txt --ticket GDPR-1234 --key keys/signer --id-key keys/id.key")
+		"scrub queue add --queue s3://compliance/queue --ids users-1234.txt --ticket GDPR-1234 --type user_name --map datamap.toml --key keys/signer --id-key keys/id.key")
 	pos, err := parseArgs(fs, args, env.Stderr, help)
 	if err != nil {
 		return err
@@ -197,6 +208,15 @@ func runQueueAdd(ctx context.Context, args []string, env Env) error {
 		}
 		if dueDay.Before(rec) {
 			return usagef("--due %s is before the day the request was received (%s)", *due, rec.Format(queue.DateLayout))
+		}
+	}
+	var dm *datamap.Map
+	if *mapFile != "" {
+		if dm, err = loadMap(*mapFile); err != nil {
+			return err
+		}
+		if err := checkAddType(dm, *typ); err != nil {
+			return err
 		}
 	}
 	key, idKey, err := loadKeys(env.Stderr, *keyFile, *idKeyFile, false, "queue add", "the request's identifiers")
@@ -233,14 +253,77 @@ func runQueueAdd(ctx context.Context, args []string, env Env) error {
 	}
 	var tags []string
 	set.Each(func(id string) { tags = append(tags, idKey.Tag([]byte(id))) })
-	e, err := qu.Add(ctx, key, now, batch.Operator(), queue.Request{Ticket: *ticket, Type: *typ, Tags: tags,
+	var forms []queue.Form
+	if dm != nil {
+		forms = storedForms(dm, *typ, set, idKey)
+	}
+	e, err := qu.Add(ctx, key, now, batch.Operator(), queue.Request{Ticket: *ticket, Type: *typ, Tags: tags, Forms: forms,
 		Received: rec.Format(queue.DateLayout), Due: dueDay.Format(queue.DateLayout)})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "scrub: request %s added to the queue %s: ticket %s, %d identifiers of type %s, received %s, due %s\n",
-		e.ID, qu, e.Ticket, len(e.Tags), e.Type, e.Received, e.Due)
+	also := ""
+	if dm != nil {
+		var names []string
+		for _, f := range e.Forms {
+			names = append(names, formName(f.Form, f.Key))
+		}
+		also = fmt.Sprintf(", with the tags of its stored forms in %s: %s", dm.Path, cmp.Or(strings.Join(names, ", "), "none (every column of the type is clear)"))
+	}
+	fmt.Fprintf(env.Stderr, "scrub: request %s added to the queue %s: ticket %s, %d identifiers of type %s, received %s, due %s%s\n",
+		e.ID, qu, e.Ticket, len(e.Tags), e.Type, e.Received, e.Due, also)
 	return nil
+}
+
+// checkAddType checks queue add --map's type: one the map holds in a
+// column of its own. A composite's tuples are not a queue's identifiers,
+// and a type the map does not know would record no form a run could use.
+func checkAddType(m *datamap.Map, typ string) error {
+	if _, ok := m.Composite(typ); ok {
+		return usagef("--type %s: the data map %s holds it as a composite identifier, which a queue request (single identifiers) cannot hold: work it with scrub erase --map --ids %s=FILE", typ, m.Path, typ)
+	}
+	if len(m.Columns(typ)) == 0 {
+		if co := partOf(m, typ); co != "" {
+			return usagef("--type %s: the data map %s holds it only as a part of the composite %q, which a queue request cannot match: work it with scrub erase --map", typ, m.Path, co)
+		}
+		return usagef("--type %s: the data map %s holds no identifier of that type (it knows %s)", typ, m.Path, strings.Join(m.Types(), ", "))
+	}
+	return nil
+}
+
+// storedForms returns, for each distinct stored form other than clear in
+// which a column of m holds type typ, the tags of the identifiers of set
+// in that form: the transform's value (a digest's lower-case hex, what a
+// column's value is canonicalised to when a run looks it up) tagged under
+// idKey. Forms are named as the map's transforms name themselves, with an
+// HMAC's key ID, never key material.
+func storedForms(m *datamap.Map, typ string, set *ids.Set, idKey *audit.IDKey) []queue.Form {
+	var out []queue.Form
+	seen := map[queue.FormKey]bool{}
+	for _, dc := range m.Columns(typ) {
+		t := dc.Column.Transform
+		if t == nil {
+			continue
+		}
+		k := queue.FormKey{Type: typ, Form: t.String(), Key: t.KeyID()}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		f := queue.Form{Form: k.Form, Key: k.Key}
+		set.Each(func(id string) { f.Tags = append(f.Tags, idKey.Tag([]byte(t.Apply(id)))) })
+		out = append(out, f)
+	}
+	return out
+}
+
+// formName names a stored form for people: "lower,sha256", "hmac-sha256
+// (key sha256:0123456789abcdef)".
+func formName(form, key string) string {
+	if key == "" {
+		return form
+	}
+	return form + " (key " + key + ")"
 }
 
 // listedRequest is one request as queue list --json writes it.
@@ -251,6 +334,9 @@ type listedRequest struct {
 	IDs      int    `json:"ids"`
 	Received string `json:"received"`
 	Due      string `json:"due"`
+	// Forms (queue add --map) name the stored forms the request holds
+	// tags of besides clear: "lower,sha256", "hmac-sha256 (key sha256:...)".
+	Forms []string `json:"forms,omitempty"`
 	// State is pending, overdue (pending past its due day) or done.
 	State string `json:"state"`
 	// DaysLeft (pending) is the number of days until the due day,
@@ -278,6 +364,9 @@ func listQueue(qu *queue.Queue, today time.Time) listing {
 	out := listing{Queue: qu.String(), Today: today.Format(queue.DateLayout), Requests: []listedRequest{}}
 	for _, e := range qu.Requests() {
 		r := listedRequest{ID: e.ID, Ticket: e.Ticket, Type: e.Type, IDs: len(e.Tags), Received: e.Received, Due: e.Due}
+		for _, f := range e.Forms {
+			r.Forms = append(r.Forms, formName(f.Form, f.Key))
+		}
 		if e.Pending() {
 			days := int(e.DueDate().Sub(today) / (24 * time.Hour))
 			r.DaysLeft, r.State = &days, "pending"
@@ -462,10 +551,15 @@ var printQueueRunHelp = printFlags("Usage: scrub queue run --queue LOC --key FIL
 	"request is then done when no archive of a dataset holding its type is left\n"+
 	"unfinished: an archive failed in one dataset keeps only the requests of the\n"+
 	"types it holds pending. A request of a type the map holds nowhere stays pending,\n"+
-	"named with the reason. The queue holds HMAC tags of clear identifiers only: a\n"+
-	"pending type that the map stores hashed or case-normalised (stored = ...) or as\n"+
-	"part of a composite cannot be matched by tag, and the run is refused before\n"+
-	"anything is read (work such requests with scrub erase --map).\n",
+	"named with the reason. A column the map stores hashed, HMAC'd or case-normalised\n"+
+	"(stored = ...) is checked for the tags of its values in that form, which\n"+
+	"scrub queue add --map records (a digest's hex lower-cased first); a request\n"+
+	"without the tags of a form its type is stored in (added without --map, or the\n"+
+	"map changed since) is not worked and stays pending, named with the column, the\n"+
+	"form and how to add it again, unless a pending request of the same type and\n"+
+	"identifiers holds them. A pending composite type cannot be matched by tags of\n"+
+	"single identifiers: the run is refused before anything is read (work such\n"+
+	"requests with scrub erase --map).\n",
 	"\nExit codes: 0 done (or nothing pending), 1 failure, 2 usage error, 3 partial.\n",
 	"scrub queue run --queue s3://compliance/queue --key keys/signer --id-key keys/id.key --audit s3://compliance/audit s3://exports/telemetry")
 
@@ -532,12 +626,28 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	byType := queue.ByType(pending)
-	m, err := queue.NewMatcher(idKey, byType)
+	var byForm map[queue.FormKey][]string
+	if o.dmap != nil {
+		// Only the forms a column of the map stores a routed type in:
+		// tags of a form no column holds check nothing.
+		byForm = map[queue.FormKey][]string{}
+		for k, tags := range queue.ByForm(pending) {
+			if usesForm(o.dmap.m, k) {
+				byForm[k] = tags
+			}
+		}
+	}
+	m, err := queue.NewMatcher(idKey, byType, byForm)
 	if err != nil {
 		return err
 	}
+	// The batch is fingerprinted by every tag it checks columns for: the
+	// clear ones and those of the stored forms.
 	var all []string
 	for _, t := range byType {
+		all = append(all, t...)
+	}
+	for _, t := range byForm {
 		all = append(all, t...)
 	}
 	slices.Sort(all)
@@ -547,6 +657,11 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 		r := audit.QueueRunRequest{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Due: e.Due, Tags: e.Tags}
 		if o.dmap != nil {
 			r.Datasets = holding(o.dmap.m, e.Type)
+			for _, f := range e.Forms {
+				if usesForm(o.dmap.m, queue.FormKey{Type: e.Type, Form: f.Form, Key: f.Key}) {
+					r.Forms = append(r.Forms, audit.QueueRunForm{Form: f.Form, Key: f.Key, Tags: f.Tags})
+				}
+			}
 		}
 		ev.Requests = append(ev.Requests, r)
 	}
@@ -672,12 +787,15 @@ func (o *eraseOptions) parseQueueMap() error {
 }
 
 // routeQueue splits the pending requests into those the map routes and
-// those it cannot (a type no dataset holds: they stay pending, with the
-// reason). A type that the map holds but a tag cannot be matched against
-// (a column that stores it hashed or case-normalised, or a composite) is
-// refused: the queue holds HMAC tags of the identifiers as given, and
-// HMAC(stored form) is not HMAC(identifier); checking such a column by tag
-// would match nothing and say nothing.
+// those it cannot (a type no dataset holds, or holds only as a
+// composite's part; a stored form of its type the request holds no tags
+// of: they stay pending, with the reason). A column that stores its type
+// in another form than clear (hashed, HMAC'd, case-normalised) is matched
+// by the tags of the identifiers in that form, which queue add --map
+// records: HMAC(stored form) is not HMAC(identifier), so a request without
+// them is never checked against such a column as if it were clear. A
+// pending composite type is refused: a request holds tags of single
+// identifiers, which cannot be matched against several columns.
 func routeQueue(m *datamap.Map, pending []*queue.Entry) ([]*queue.Entry, []audit.QueueRunNotRouted, error) {
 	known := m.Types()
 	var routed []*queue.Entry
@@ -697,28 +815,87 @@ func routeQueue(m *datamap.Map, pending []*queue.Entry) ([]*queue.Entry, []audit
 			notRouted = append(notRouted, audit.QueueRunNotRouted{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Reason: why})
 			continue
 		}
-		routed = append(routed, e)
-		if checked[e.Type] {
-			continue
-		}
-		checked[e.Type] = true
-		who := strings.Join(tickets[e.Type], ", ")
 		if _, ok := m.Composite(e.Type); ok {
-			refused = append(refused, fmt.Sprintf("type %q is a composite identifier in %s: a queue request holds tags of single identifiers, which cannot be matched against several columns (requests %s)", e.Type, m.Path, who))
+			if !checked[e.Type] {
+				checked[e.Type] = true
+				refused = append(refused, fmt.Sprintf("type %q is a composite identifier in %s: a queue request holds tags of single identifiers, which cannot be matched against several columns (requests %s)",
+					e.Type, m.Path, strings.Join(tickets[e.Type], ", ")))
+			}
 			continue
 		}
-		for _, dc := range m.Columns(e.Type) {
-			if dc.Column.Transform != nil {
-				refused = append(refused, fmt.Sprintf("%s:%d: dataset %s stores type %q in column %q as %s: the queue holds HMAC tags of the identifiers as given, which cannot be matched against that stored form (requests %s)",
-					m.Path, dc.Column.Line, dc.Dataset.Name, e.Type, dc.Column.Name, dc.Column.Transform.String(), who))
-			}
+		e = withTwinForms(e, pending)
+		if why := missingForms(m, e); why != "" {
+			notRouted = append(notRouted, audit.QueueRunNotRouted{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Reason: why})
+			continue
 		}
+		routed = append(routed, e)
 	}
 	if len(refused) > 0 {
 		return nil, nil, usagef("queue run --map: %s; nothing was read. Work these requests with scrub erase --map --ids TYPE=FILE, or run without --map until they are done",
 			strings.Join(refused, "; "))
 	}
 	return routed, notRouted, nil
+}
+
+// withTwinForms returns e with the stored forms it lacks taken from the
+// other pending requests of the same type and the very same identifiers
+// (equal tags: equal identifiers), which queue add --map recorded: the
+// tags of those forms are its identifiers' too. This is how a request
+// added without --map is worked: its identifiers added again with --map.
+// e itself when no twin adds a form.
+func withTwinForms(e *queue.Entry, pending []*queue.Entry) *queue.Entry {
+	out := e
+	for _, o := range pending {
+		if o == e || o.Type != e.Type || !slices.Equal(o.Tags, e.Tags) {
+			continue
+		}
+		for _, f := range o.Forms {
+			if _, ok := out.Form(f.Form, f.Key); ok {
+				continue
+			}
+			if out == e {
+				c := *e
+				c.Forms = slices.Clone(e.Forms)
+				out = &c
+			}
+			out.Forms = append(out.Forms, f)
+		}
+	}
+	if out != e {
+		slices.SortFunc(out.Forms, func(a, b queue.Form) int {
+			return cmp.Or(strings.Compare(a.Form, b.Form), strings.Compare(a.Key, b.Key))
+		})
+	}
+	return out
+}
+
+// missingForms says which columns of the map hold e's type in a stored
+// form e holds no tags of, and what to do; "" when it holds them all.
+func missingForms(m *datamap.Map, e *queue.Entry) string {
+	var cols []string
+	for _, dc := range m.Columns(e.Type) {
+		t := dc.Column.Transform
+		if t == nil {
+			continue
+		}
+		if _, ok := e.Form(t.String(), t.KeyID()); !ok {
+			cols = append(cols, fmt.Sprintf("dataset %s, column %q (%s:%d), stores it as %s", dc.Dataset.Name, dc.Column.Name, m.Path, dc.Column.Line, formName(t.String(), t.KeyID())))
+		}
+	}
+	if len(cols) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the request holds no tags of its identifiers in a stored form the map uses for type %q (it was added without --map, or the map changed since): %s; add the same identifiers again, of the same type, with scrub queue add --map %s (under a new ticket): a run then works both requests; or work it with scrub erase --map --ids %s=FILE",
+		e.Type, strings.Join(cols, "; "), m.Path, e.Type)
+}
+
+// usesForm reports whether a column of m holds type k.Type in stored form
+// k (by itself, not as a composite's part).
+func usesForm(m *datamap.Map, k queue.FormKey) bool {
+	return slices.ContainsFunc(m.Columns(k.Type), func(dc datamap.DatasetColumn) bool {
+		t := dc.Column.Transform
+		return t != nil && t.String() == k.Form && t.KeyID() == k.Key
+	})
 }
 
 // partOf returns a composite type of which typ is a part, or "".
@@ -748,8 +925,8 @@ func holding(m *datamap.Map, typ string) []string {
 
 // mapQueue routes a queue run by the map: each dataset that holds a
 // pending type gets a filter that checks each of its columns with the
-// matcher of the column's type; the others are not read. It sets the
-// sources to the datasets read.
+// matcher of the column's type, or of its type and stored form; the
+// others are not read. It sets the sources to the datasets read.
 func (o *eraseOptions) mapQueue(spec *batchSpec, m *queue.Matcher) {
 	r := o.dmap
 	r.types = m.Types()
@@ -760,6 +937,9 @@ func (o *eraseOptions) mapQueue(spec *batchSpec, m *queue.Matcher) {
 		f := d.Filter(base, func(c *datamap.Column) filter.Set {
 			if !slices.Contains(r.types, c.Type) {
 				return nil
+			}
+			if t := c.Transform; t != nil {
+				return formSet{t: t, m: m.Form(queue.FormKey{Type: c.Type, Form: t.String(), Key: t.KeyID()})}
 			}
 			return m.Type(c.Type)
 		}, func(*datamap.Composite) filter.Set { return nil })
@@ -772,6 +952,22 @@ func (o *eraseOptions) mapQueue(spec *batchSpec, m *queue.Matcher) {
 		o.sources = append(o.sources, mapLocation(r.m, d))
 	}
 }
+
+// formSet matches a column that stores its type in a stored form by the
+// tags of the stored values: each value is canonicalised as the
+// transform's own set names it (a digest's hex in lower case, whatever
+// case the column writes it in), then looked up by its tag. It lists a
+// value matched by that canonical form, so that the audit log's tag of
+// it is the tag the request holds.
+type formSet struct {
+	t *ids.Transform
+	m filter.Set
+}
+
+func (s formSet) Contains(id []byte) bool { return s.m.Contains(s.t.Canonical(id)) }
+
+// Canonical is the form the engine names a matched value by.
+func (s formSet) Canonical(id []byte) []byte { return s.t.Canonical(id) }
 
 // doneByDataset splits the requests of a batch that ran to its end but
 // left some archives unfinished: a request is done when no unfinished

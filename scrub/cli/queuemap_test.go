@@ -1,10 +1,15 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -17,6 +22,7 @@ import (
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/cli"
 	"github.com/scrubtool/scrub/scrub/local"
+	"github.com/scrubtool/scrub/scrub/queue"
 	"github.com/scrubtool/scrub/scrub/scrubtest"
 )
 
@@ -349,19 +355,17 @@ func TestQueueRunMapDoneByDataset(t *testing.T) {
 	})
 }
 
-// TestQueueRunMapRefused: a pending type that the map stores hashed, or
-// holds as a composite, cannot be matched by a tag of the identifier as
-// given: the run is refused before anything is read, naming the column
-// and its stored form.
+// TestQueueRunMapRefused: a pending type that the map holds as a
+// composite cannot be matched by tags of single identifiers: the run is
+// refused before anything is read, naming the type. (A type stored hashed
+// is matched by the tags queue add --map records: TestQueueRunMapHashed.)
 func TestQueueRunMapRefused(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name, typ string
 		want      []string
 	}{
-		{"hashed", "user_name", []string{`dataset licences stores type "user_name" in column "user_sha256" as lower,sha256`, "Q-H1", "datamap.toml:"}},
-		{"hmac", "ip", []string{`column "ip_hmac" as hmac-sha256`}},
-		{"composite", "host_user", []string{`type "host_user" is a composite identifier`}},
+		{"composite", "host_user", []string{`type "host_user" is a composite identifier`, "Q-H1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -495,4 +499,321 @@ func TestQueueRunMapResume(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// queueHashedMapDoc is queueMapDoc with the logins dataset storing user
+// names as the SHA-256 of their lower-case form and source IPs as an
+// HMAC-SHA256 under ip.key, as the issue's licence register does.
+var queueHashedMapDoc = strings.Replace(strings.Replace(queueMapDoc,
+	"name = \"user\"\ntype = \"user_name\"\n", "name = \"user\"\ntype = \"user_name\"\nstored = \"lower,sha256\"\n", 1),
+	"name = \"src_ip\"\ntype = \"ip\"\n", "name = \"src_ip\"\ntype = \"ip\"\nstored = \"hmac-sha256:ip.key\"\n", 1)
+
+// hashedLogins rewrites the estate's logins as the hashed map stores them:
+// a user name (in clear every other row in upper case) as the lower-case
+// SHA-256 of its lower-case form, in upper-case hex every third row; an
+// IP as its HMAC-SHA256 under ip.key. Each row keeps its clear values for
+// the test's own filter.
+func hashedLogins(files []*estateFile) {
+	for _, f := range files {
+		if f.dataset != "logins" {
+			continue
+		}
+		for i := range f.rows {
+			r := &f.rows[i]
+			if i%2 == 1 {
+				r.user = strings.ToUpper(r.user)
+			}
+			sum := sha256.Sum256([]byte(strings.ToLower(r.user)))
+			u := hex.EncodeToString(sum[:])
+			if i%3 == 0 {
+				u = strings.ToUpper(u)
+			}
+			when, _, _ := strings.Cut(r.line, ",")
+			r.line = fmt.Sprintf("%s,%s,%s,true", when, u, estateHMAC(r.ip))
+		}
+	}
+}
+
+func newHashedQueueMapTest(t *testing.T) *queueMapTest {
+	t.Helper()
+	q := &queueMapTest{queueTest: &queueTest{a: scrubtest.NewAudit(t), queue: filepath.Join(t.TempDir(), "queue"), files: t.TempDir()}}
+	q.root = t.TempDir()
+	q.estate, q.clients, q.users, q.ips = genQueueEstate()
+	hashedLogins(q.estate)
+	for _, f := range q.estate {
+		f.write(t, q.root)
+	}
+	q.mapFile = filepath.Join(q.root, "datamap.toml")
+	if err := os.WriteFile(q.mapFile, []byte(queueHashedMapDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(q.root, "ip.key"), []byte(ipKeyHex+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// TestQueueRunMapHashed: in an estate whose logins store user names as
+// lower,sha256 (some rows in upper-case hex) and IPs as
+// hmac-sha256:KEYFILE, requests added with --map are worked by queue run
+// --map and erase exactly the rows of their identifiers, byte for byte
+// against the test's own filter on the clear values; a request added
+// without --map stays pending, naming the dataset, column and form, while
+// the others are done; adding its identifiers again with --map, under
+// another ticket, lets the next run work both. Neither the identifiers
+// nor their stored values are written to the queue or the audit location.
+func TestQueueRunMapHashed(t *testing.T) {
+	t.Parallel()
+	q := newHashedQueueMapTest(t)
+	// user.b1 is in the rows in lower and in upper case; the request
+	// names it in mixed case: the product lower-cases before hashing.
+	userB := strings.ToUpper(q.users[1][:1]) + q.users[1][1:]
+	q.add(t, queueClock, q.ids(t, "c.txt", q.clients[3]), "Q-C1", "--type", "client_id", "--map", q.mapFile)
+	q.add(t, queueClock, q.ids(t, "u.txt", userB), "Q-U1", "--type", "user_name", "--map", q.mapFile)
+	q.add(t, queueClock, q.ids(t, "i.txt", q.ips[2], q.ips[4]), "Q-I1", "--type", "ip", "--map", q.mapFile)
+	q.add(t, queueClock, q.ids(t, "u2.txt", q.users[2]), "Q-U2", "--type", "user_name") // without --map
+
+	out := q.run(t)
+	if out.err != nil {
+		t.Fatalf("queue run --map: %v\n%s", out.err, out.stderr)
+	}
+	s := decodeQueueMapRun(t, out.stdout)
+	if got := sortedJoin(s.Queue.Done); got != "Q-C1 Q-I1 Q-U1" {
+		t.Errorf("done %q, want Q-C1 Q-I1 Q-U1", got)
+	}
+	if len(s.Queue.PendingWhy) != 1 || s.Queue.PendingWhy[0].Ticket != "Q-U2" {
+		t.Fatalf("pending %+v, want Q-U2", s.Queue)
+	}
+	for _, w := range []string{`dataset logins, column "user"`, "datamap.toml:", "stores it as lower,sha256", "scrub queue add --map"} {
+		if !strings.Contains(s.Queue.PendingWhy[0].Reason, w) {
+			t.Errorf("Q-U2's reason %q lacks %q", s.Queue.PendingWhy[0].Reason, w)
+		}
+	}
+	if !strings.Contains(out.stderr, "request Q-U2 (type user_name) left pending, because") {
+		t.Errorf("the summary does not say why Q-U2 stays pending:\n%s", out.stderr)
+	}
+	lower := func(u string) string { return strings.ToLower(u) }
+	q.checkEstate(t, func(f *estateFile, r estateRow) bool {
+		switch f.dataset {
+		case "custom-events":
+			return r.client == q.clients[3]
+		case "logins":
+			return lower(r.user) == lower(userB) || r.ip == q.ips[2] || r.ip == q.ips[4]
+		}
+		return false
+	})
+	var removed int64
+	for _, a := range s.Archives {
+		if a.Dataset == "logins" {
+			removed += a.RowsRemoved
+		}
+	}
+	// The rows of user.b1 include some in upper-case hex, some of the
+	// name in upper case: the test covers both.
+	spellings := map[string]bool{}
+	for _, f := range q.estate {
+		for _, r := range f.rows {
+			if f.dataset == "logins" && lower(r.user) == lower(userB) {
+				_, rest, _ := strings.Cut(r.line, ",")
+				u, _, _ := strings.Cut(rest, ",")
+				spellings[fmt.Sprint(u == strings.ToUpper(u), r.user == strings.ToUpper(r.user))] = true
+			}
+		}
+	}
+	if !spellings["true false"] || !spellings["false false"] || !spellings["false true"] && !spellings["true true"] {
+		t.Errorf("the rows of %s are not in every spelling: %v", q.users[1], spellings)
+	}
+	if removed == 0 {
+		t.Errorf("no login row removed: the test erases nothing by a stored form\n%s", out.stdout)
+	}
+
+	// The batch records the tags each stored form was checked for.
+	ev := queueRunEvent(t, q.a.Dir, s.Audit.Batch)
+	forms := map[string]string{}
+	for _, r := range ev.Requests {
+		var fs []string
+		for _, f := range r.Forms {
+			fs = append(fs, fmt.Sprintf("%s/%s/%d", f.Form, f.Key, len(f.Tags)))
+		}
+		forms[r.Ticket] = strings.Join(fs, " ")
+	}
+	if len(ev.NotRouted) != 1 || ev.NotRouted[0].Ticket != "Q-U2" || forms["Q-C1"] != "" || forms["Q-U1"] != "lower,sha256//1" ||
+		!strings.HasPrefix(forms["Q-I1"], "hmac-sha256/sha256:") || !strings.HasSuffix(forms["Q-I1"], "/2") {
+		t.Errorf("queue_run event: forms %q, not routed %+v", forms, ev.NotRouted)
+	}
+	ver := runAt(t, queueClock, "queue", "verify", "--queue", q.queue, "--key", q.a.Key, "--audit", q.a.Dir, "--pub", q.a.Pub)
+	if ver.err != nil || !strings.Contains(ver.stdout, "3 done requests backed by valid") {
+		t.Errorf("queue verify: %v\n%s%s", ver.err, ver.stdout, ver.stderr)
+	}
+
+	// Q-U2's identifiers again, with --map: the next run works both.
+	q.add(t, queueClock, q.ids(t, "u2m.txt", q.users[2]), "Q-U2-map", "--type", "user_name", "--map", q.mapFile)
+	out = q.run(t)
+	if out.err != nil {
+		t.Fatalf("the second queue run: %v\n%s", out.err, out.stderr)
+	}
+	s = decodeQueueMapRun(t, out.stdout)
+	if got := sortedJoin(s.Queue.Done); got != "Q-U2 Q-U2-map" || len(s.Queue.Pending) != 0 {
+		t.Errorf("second run: %+v", s.Queue)
+	}
+	q.checkEstate(t, func(f *estateFile, r estateRow) bool {
+		switch f.dataset {
+		case "custom-events":
+			return r.client == q.clients[3]
+		case "logins":
+			return lower(r.user) == lower(userB) || lower(r.user) == lower(q.users[2]) || r.ip == q.ips[2] || r.ip == q.ips[4]
+		}
+		return false
+	})
+	ver = runAt(t, queueClock, "queue", "verify", "--queue", q.queue, "--key", q.a.Key, "--audit", q.a.Dir, "--pub", q.a.Pub)
+	if ver.err != nil || !strings.Contains(ver.stdout, "5 done requests backed by valid") {
+		t.Errorf("queue verify: %v\n%s%s", ver.err, ver.stdout, ver.stderr)
+	}
+
+	// No identifier, nor its stored value, in the queue or the log.
+	var secret []string
+	for _, id := range []string{q.clients[3], userB, q.users[2], q.ips[2], q.ips[4]} {
+		sum := sha256.Sum256([]byte(strings.ToLower(id)))
+		secret = append(secret, id, hex.EncodeToString(sum[:]), estateHMAC(id))
+	}
+	for _, dir := range []string{q.queue, q.a.Dir} {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, _ := os.ReadFile(p)
+			for _, v := range secret {
+				if bytes.Contains(bytes.ToLower(data), []byte(strings.ToLower(v))) {
+					t.Errorf("%s holds an identifier or its stored value", p)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// TestQueueAddMap: queue add --map records, besides the clear tags, the
+// tags of each distinct stored form a column of the type uses (a digest's
+// lower-case hex tagged; an HMAC form named by its key's ID, never its
+// file or content); a type the map holds as a composite, only as a part,
+// or nowhere is refused, naming the map.
+func TestQueueAddMap(t *testing.T) {
+	t.Parallel()
+	q := newHashedQueueMapTest(t)
+	raw, _ := os.ReadFile(q.a.IDKey)
+	k, err := audit.ParseIDKey(raw, q.a.IDKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.add(t, queueClock, q.ids(t, "u.txt", "Alice", "alice", "BOB"), "Q-1", "--type", "user_name", "--map", q.mapFile)
+	q.add(t, queueClock, q.ids(t, "i.txt", "10.0.0.1"), "Q-2", "--type", "ip", "--map", q.mapFile)
+	q.add(t, queueClock, q.ids(t, "c.txt", "C-1"), "Q-3", "--type", "client_id", "--map", q.mapFile)
+	qu, err := queue.Open(context.Background(), local.Dir(q.queue), k, &queue.Trust{Keys: []ed25519.PublicKey{q.a.Signer.Public().(ed25519.PublicKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := func(ids ...string) []string {
+		var out []string
+		for _, id := range ids {
+			out = append(out, k.Tag([]byte(id)))
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	sha := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	keyID := "sha256:" + sha("scrub id-transform key id\n" + string(mustHex(t, ipKeyHex)))[:16]
+	want := map[string][]queue.Form{
+		"Q-1": {{Form: "lower,sha256", Tags: tags(sha("alice"), sha("bob"))}},
+		"Q-2": {{Form: "hmac-sha256", Key: keyID, Tags: tags(estateHMAC("10.0.0.1"))}},
+		"Q-3": nil,
+	}
+	for _, e := range qu.Requests() {
+		if !slices.EqualFunc(e.Forms, want[e.Ticket], func(a, b queue.Form) bool { return a.Form == b.Form && a.Key == b.Key && slices.Equal(a.Tags, b.Tags) }) {
+			t.Errorf("%s: forms %+v, want %+v", e.Ticket, e.Forms, want[e.Ticket])
+		}
+		if e.Ticket == "Q-1" && !slices.Equal(e.Tags, tags("Alice", "alice", "BOB")) {
+			t.Errorf("Q-1: clear tags %v", e.Tags)
+		}
+	}
+	for _, c := range dirFilesList(t, q.queue) {
+		data, _ := os.ReadFile(filepath.Join(q.queue, c))
+		if bytes.Contains(data, []byte("ip.key")) || bytes.Contains(data, []byte(ipKeyHex)) {
+			t.Errorf("%s names the key file or holds the key", c)
+		}
+	}
+
+	composite := queueHashedMapDoc + "\n[[dataset]]\nname = \"lic\"\nlocation = \"lic\"\n[[dataset.composite]]\ntype = \"host_user\"\nparts = [\n  { column = \"h\", type = \"hostpart\" },\n  { column = \"u\", type = \"userpart\" },\n]\n"
+	cmap := filepath.Join(q.root, "composite.toml")
+	if err := os.WriteFile(cmap, []byte(composite), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ typ, mapFile, want string }{
+		{"host_user", cmap, "holds it as a composite identifier"},
+		{"hostpart", cmap, `only as a part of the composite "host_user"`},
+		{"phone", q.mapFile, "holds no identifier of that type"},
+	} {
+		before := dirFiles(t, q.queue)
+		out := runAt(t, queueClock, "queue", "add", "--queue", q.queue, "--ids", q.ids(t, "x.txt", "x"), "--ticket", "Q-X", "--type", c.typ,
+			"--map", c.mapFile, "--key", q.a.Key, "--id-key", q.a.IDKey)
+		var u *cli.UsageError
+		if !errors.As(out.err, &u) || !strings.Contains(out.err.Error(), c.want) || !strings.Contains(out.err.Error(), c.mapFile) {
+			t.Errorf("queue add --type %s --map: %v, want a usage error naming the map and %q", c.typ, out.err, c.want)
+		}
+		if !maps.Equal(before, dirFiles(t, q.queue)) {
+			t.Errorf("queue add --type %s: the refused add wrote to the queue", c.typ)
+		}
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dirFilesList returns the names of the files in dir, sorted.
+func dirFilesList(t *testing.T, dir string) []string {
+	return slices.Sorted(maps.Keys(dirFiles(t, dir)))
+}
+
+// TestQueueFixtureV1Map: the queue an earlier scrub wrote (add changes
+// without forms) still opens and verifies against its audit batch; its
+// pending user_name request, which holds no tags of the lower,sha256 form
+// the hashed map stores user names in, stays pending with the reason, and
+// nothing is read.
+func TestQueueFixtureV1Map(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "queue-v1")
+	if err := os.CopyFS(dir, os.DirFS("../queue/testdata/queue-v1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"signer", "id.key"} {
+		if err := os.Chmod(filepath.Join(dir, "keys", k), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(p string) string { return filepath.Join(dir, p) }
+	ver := runAt(t, queueClock, "queue", "verify", "--queue", at("queue"), "--queue-signers", at("keys/signer.allowed_signers"),
+		"--audit", at("audit"), "--pub", at("keys/signer.pub"))
+	if ver.err != nil || !strings.Contains(ver.stdout, "valid: 3 changes, 2 requests (1 pending, 1 done)") || !strings.Contains(ver.stdout, "1 done requests backed by valid") {
+		t.Fatalf("queue verify of the v1 queue: %v\n%s%s", ver.err, ver.stdout, ver.stderr)
+	}
+	q := newHashedQueueMapTest(t)
+	before := snapshot(t, q.root)
+	out := runAt(t, queueClock, "queue", "run", "--queue", at("queue"), "--key", at("keys/signer"), "--id-key", at("keys/id.key"),
+		"--audit", at("audit"), "--no-progress", "--json", "--map", q.mapFile)
+	if out.err != nil {
+		t.Fatalf("queue run --map on the v1 queue: %v\n%s", out.err, out.stderr)
+	}
+	s := decodeQueueMapRun(t, out.stdout)
+	if len(s.Queue.PendingWhy) != 1 || s.Queue.PendingWhy[0].Ticket != "FIX-2" ||
+		!strings.Contains(s.Queue.PendingWhy[0].Reason, `column "user"`) || !strings.Contains(s.Queue.PendingWhy[0].Reason, "stores it as lower,sha256") {
+		t.Errorf("queue outcome %+v, want FIX-2 pending for its form", s.Queue)
+	}
+	if !strings.Contains(out.stderr, "nothing read") || !maps.Equal(before, snapshot(t, q.root)) || len(scrubtest.Batches(t, at("audit"))) != 1 {
+		t.Errorf("a run with only FIX-2 pending read or wrote something:\n%s", out.stderr)
+	}
 }

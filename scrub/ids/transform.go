@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -236,3 +237,31 @@ func (s *Set) Canonical(id []byte) []byte {
 
 // Digest reports whether the stored form is a digest (stored as hex).
 func (t *Transform) Digest() bool { return t.alg != "" }
+
+// Canonical returns a stored value as the Set t makes names it: with a
+// digest step, a value that is the hex of a digest of its size, in either
+// case, as lower-case hex (what [Transform.Apply] gives); any other value
+// is returned as it is, not a copy. Whatever keys its IDs by their stored
+// form (a tag of Apply's value) looks a stored value up by this.
+func (t *Transform) Canonical(id []byte) []byte {
+	if t.alg == "" || len(id) != 2*t.digestSize() {
+		return id
+	}
+	var out []byte
+	for i, c := range id {
+		switch {
+		case '0' <= c && c <= '9' || 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			if out == nil {
+				out = slices.Clone(id)
+			}
+			out[i] = c + 'a' - 'A'
+		default:
+			return id
+		}
+	}
+	if out == nil {
+		return id
+	}
+	return out
+}

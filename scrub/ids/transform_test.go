@@ -196,3 +196,34 @@ func TestTransformSetMatches(t *testing.T) {
 		t.Errorf("Contains allocates %v times", n)
 	}
 }
+
+// TestTransformCanonical: a stored value is named as Apply names it (a
+// digest's lower-case hex) when it is the hex of a digest of the form's
+// size in any case; any other value is left as it is.
+func TestTransformCanonical(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		spec, in, want string
+	}{
+		{"lower,sha256", strings.ToUpper(sha256Alice), sha256Alice},
+		{"sha256", sha256Alice, sha256Alice},
+		{"sha256", "A" + sha256Alice[1:], "a" + sha256Alice[1:]},
+		{"sha1", strings.ToUpper(sha1Alice), sha1Alice},
+		{"md5", strings.ToUpper(md5Alice), md5Alice},
+		{"sha256", strings.ToUpper(md5Alice), strings.ToUpper(md5Alice)},                           // not a SHA-256's size
+		{"sha256", "G" + strings.ToUpper(sha256Alice[1:]), "G" + strings.ToUpper(sha256Alice[1:])}, // not hex
+		{"lower", "ALICE", "ALICE"},                                                                // no digest: compared as stored
+		{"upper", strings.ToUpper(sha256Alice), strings.ToUpper(sha256Alice)},
+	} {
+		tr, err := ParseTransform(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(tr.Canonical([]byte(c.in))); got != c.want {
+			t.Errorf("%s: Canonical(%s) = %s, want %s", c.spec, c.in, got, c.want)
+		}
+		if tr.Digest() && strings.EqualFold(c.in, tr.Apply("alice")) && string(tr.Canonical([]byte(c.in))) != tr.Apply("alice") {
+			t.Errorf("%s: Canonical of a spelling of Apply's value is not Apply's value", c.spec)
+		}
+	}
+}

@@ -28,7 +28,12 @@
 //	 "time":"2026-12-04T02:00:00.000Z","operator":"nightly"}
 //
 // An add change adds one request: one ticket, one identifier type, and the
-// tags of every identifier listed for it. The request's ID is its add
+// tags of every identifier listed for it; optionally (scrub queue add
+// --map), in "forms", the tags of those identifiers in each stored form a
+// data map holds the type in besides clear, each named as the map's
+// transform names itself ("lower,sha256"; "hmac-sha256" with "key_id", the
+// key's ID): {"form":"lower,sha256","id_hmacs":["3c2d...",...]}. A change
+// without forms is read as every earlier version wrote it. The request's ID is its add
 // change's name without ".json". A done change marks requests done, naming
 // the audit batch that erased them and that batch's head (the SHA-256 of
 // its SHA256SUMS): the queue says which signed batch answered each ticket,
@@ -44,6 +49,7 @@ package queue
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -105,6 +111,8 @@ var (
 	queueID    = regexp.MustCompile(`^[0-9a-f]{32}$`)
 	typeName   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 	batchName  = regexp.MustCompile(`^batch-[0-9A-Za-z._-]+$`)
+	formName   = regexp.MustCompile(`^(?:(?:lower|upper)(?:,(?:sha256|sha1|md5|hmac-sha256))?|sha256|sha1|md5|hmac-sha256)$`)
+	formKeyID  = regexp.MustCompile(`^sha256:[0-9a-f]{16}$`)
 )
 
 // ErrUnauthenticated reports a queue with a change that is not signed by
@@ -137,6 +145,42 @@ type Request struct {
 	// Received and Due are UTC days (DateLayout).
 	Received string `json:"received"`
 	Due      string `json:"due"`
+	// Forms (optional; scrub queue add --map) are the tags of the
+	// identifiers in each stored form a data map holds the type in, other
+	// than clear: sorted by form and key, distinct. A change without them
+	// is a request whose identifiers can be matched in clear only.
+	Forms []Form `json:"forms,omitempty"`
+}
+
+// Form is the tags of a request's identifiers in one stored form: the
+// HMAC-SHA256 tags, under the ID key, of each identifier transformed as
+// the data map's column stores it (a digest as its lower-case hex).
+type Form struct {
+	// Form is the stored form as the map's transform names it, without
+	// key material: "lower", "upper", "sha256", "lower,sha256",
+	// "hmac-sha256"... (never "clear": those are the request's Tags).
+	Form string `json:"form"`
+	// Key names the key of an hmac-sha256 form (ids.KeyID: "sha256:" and
+	// 16 hex digits, which do not reveal it); empty for other forms.
+	Key string `json:"key_id,omitempty"`
+	// Tags are hex, sorted, distinct.
+	Tags []string `json:"id_hmacs"`
+}
+
+// FormKey names one stored form of one identifier type.
+type FormKey struct {
+	Type, Form, Key string
+}
+
+// Form returns the request's tags in stored form form under the key named
+// key ("" but for hmac-sha256), and whether it holds them.
+func (r *Request) Form(form, key string) ([]string, bool) {
+	for _, f := range r.Forms {
+		if f.Form == form && f.Key == key {
+			return f.Tags, true
+		}
+	}
+	return nil, false
 }
 
 // Change is one change file.
@@ -421,12 +465,38 @@ func (r *Request) check() error {
 	if len(r.Tags) == 0 {
 		return errors.New("a request without identifiers")
 	}
-	for i, t := range r.Tags {
+	if err := checkTags(r.Tags); err != nil {
+		return err
+	}
+	for i, f := range r.Forms {
+		what := fmt.Sprintf("form %d", i+1)
+		switch {
+		case !formName.MatchString(f.Form):
+			return fmt.Errorf("%s: %q is not a stored form (lower, upper, sha256, sha1, md5, hmac-sha256, or a case then a digest)", what, f.Form)
+		case strings.HasSuffix(f.Form, "hmac-sha256") != (f.Key != ""):
+			return fmt.Errorf("%s: an hmac-sha256 form, and only one, names its key (key_id)", what)
+		case f.Key != "" && !formKeyID.MatchString(f.Key):
+			return fmt.Errorf("%s: key_id %q: want sha256: and 16 hex digits", what, f.Key)
+		case i > 0 && (f.Form < r.Forms[i-1].Form || f.Form == r.Forms[i-1].Form && f.Key <= r.Forms[i-1].Key):
+			return fmt.Errorf("%s is out of order or repeated", what)
+		case len(f.Tags) == 0 || len(f.Tags) > len(r.Tags):
+			return fmt.Errorf("%s: want from 1 to %d tags (one per identifier, fewer where its stored forms coincide)", what, len(r.Tags))
+		}
+		if err := checkTags(f.Tags); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// checkTags checks a list of tags: hex HMAC-SHA256, sorted, distinct.
+func checkTags(tags []string) error {
+	for i, t := range tags {
 		// A malformed tag might be a clear ID pasted in: never quote it.
 		if !hexSum.MatchString(t) {
 			return fmt.Errorf("tag %d is not a hex HMAC-SHA256", i+1)
 		}
-		if i > 0 && t <= r.Tags[i-1] {
+		if i > 0 && t <= tags[i-1] {
 			return fmt.Errorf("tag %d is out of order or repeated", i+1)
 		}
 	}
@@ -516,11 +586,33 @@ func ByType(reqs []*Entry) map[string][]string {
 	return out
 }
 
+// ByForm groups the tags the requests hold in stored forms by type and
+// form: tags sorted and distinct.
+func ByForm(reqs []*Entry) map[FormKey][]string {
+	out := map[FormKey][]string{}
+	for _, e := range reqs {
+		for _, f := range e.Forms {
+			k := FormKey{e.Type, f.Form, f.Key}
+			out[k] = append(out[k], f.Tags...)
+		}
+	}
+	for k, tags := range out {
+		slices.Sort(tags)
+		out[k] = slices.Compact(tags)
+	}
+	return out
+}
+
 // Add adds a request, signed by signer (whose public half the queue must
 // trust), following the queue's heads, and returns its entry. Tags are
-// sorted and deduplicated; now is the change's time.
+// sorted and deduplicated, forms sorted; now is the change's time.
 func (q *Queue) Add(ctx context.Context, signer ed25519.PrivateKey, now time.Time, operator string, r Request) (*Entry, error) {
 	r.Tags = slices.Compact(slices.Sorted(slices.Values(r.Tags)))
+	r.Forms = slices.Clone(r.Forms)
+	for i := range r.Forms {
+		r.Forms[i].Tags = slices.Compact(slices.Sorted(slices.Values(r.Forms[i].Tags)))
+	}
+	slices.SortFunc(r.Forms, func(a, b Form) int { return cmp.Or(strings.Compare(a.Form, b.Form), strings.Compare(a.Key, b.Key)) })
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("queue %s: %w", q.loc, err)
 	}

@@ -291,7 +291,7 @@ func TestByTypeAndMatcher(t *testing.T) {
 	if len(by["client_id"]) != 2 || len(by["ip"]) != 1 {
 		t.Fatalf("ByType %v", by)
 	}
-	m, err := queue.NewMatcher(k, by)
+	m, err := queue.NewMatcher(k, by, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,6 +315,28 @@ func TestByTypeAndMatcher(t *testing.T) {
 	}
 	if got := m.Types(); !slices.Equal(got, []string{"client_id", "ip"}) {
 		t.Errorf("Types %v", got)
+	}
+
+	// The tags of a stored form are matched by Form of that type, form
+	// and key only, never by the clear matchers.
+	fk := queue.FormKey{Type: "ip", Form: "hmac-sha256", Key: "sha256:0123456789abcdef"}
+	m, err = queue.NewMatcher(k, by, map[queue.FormKey][]string{fk: {k.Tag([]byte("c0ffee"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := fk
+	other.Key = "sha256:ffffffffffffffff"
+	for _, c := range []struct {
+		name string
+		set  interface{ Contains([]byte) bool }
+		want bool
+	}{
+		{"form", m.Form(fk), true}, {"form of another key", m.Form(other), false},
+		{"all", m.All(), false}, {"ip", m.Type("ip"), false},
+	} {
+		if got := c.set.Contains([]byte("c0ffee")); got != c.want {
+			t.Errorf("%s contains the stored value: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
 
@@ -341,6 +363,155 @@ func TestChangeFormat(t *testing.T) {
 	want := fmt.Sprintf(`{"ticket":"DPO-7","type":"client_id","id_hmacs":["%s"],"received":"2026-12-03","due":"2027-01-02"}`, k.Tag([]byte("A")))
 	if string(c["request"]) != want {
 		t.Errorf("request %s, want %s", c["request"], want)
+	}
+}
+
+// TestChangeFormatForms pins the JSON of an add change with the optional
+// forms (queue add --map): a request's fields, then forms sorted by form
+// and key, each with its tags sorted.
+func TestChangeFormatForms(t *testing.T) {
+	t.Parallel()
+	k, signer, dir := newKey(t), newSigner(t), t.TempDir()
+	q := open(t, dir, k, trustOf(signer))
+	r := request(k, "DPO-8", "A", "B")
+	r.Type = "user_name"
+	ha, hb := k.Tag([]byte("a-hex")), k.Tag([]byte("b-hex"))
+	r.Forms = []queue.Form{
+		{Form: "lower,sha256", Tags: []string{k.Tag([]byte("a-low"))}},
+		{Form: "hmac-sha256", Key: "sha256:0123456789abcdef", Tags: []string{max(ha, hb), min(ha, hb)}},
+	}
+	e, err := q.Add(context.Background(), signer, day, "dpo", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, e.ID+".json"))
+	var c map[string]json.RawMessage
+	json.Unmarshal(data, &c)
+	ta, tb := k.Tag([]byte("A")), k.Tag([]byte("B"))
+	want := fmt.Sprintf(`{"ticket":"DPO-8","type":"user_name","id_hmacs":["%s","%s"],"received":"2026-12-03","due":"2027-01-02",`+
+		`"forms":[{"form":"hmac-sha256","key_id":"sha256:0123456789abcdef","id_hmacs":["%s","%s"]},{"form":"lower,sha256","id_hmacs":["%s"]}]}`,
+		min(ta, tb), max(ta, tb), min(ha, hb), max(ha, hb), k.Tag([]byte("a-low")))
+	if string(c["request"]) != want {
+		t.Errorf("request %s, want %s", c["request"], want)
+	}
+	got := open(t, dir, k, trustOf(signer)).Requests()[0]
+	if tags, ok := got.Form("hmac-sha256", "sha256:0123456789abcdef"); !ok || len(tags) != 2 {
+		t.Errorf("Form(hmac-sha256) = %v, %v", tags, ok)
+	}
+	if _, ok := got.Form("hmac-sha256", "sha256:ffffffffffffffff"); ok {
+		t.Errorf("Form of another key found")
+	}
+	if by := queue.ByForm([]*queue.Entry{got}); len(by[queue.FormKey{Type: "user_name", Form: "lower,sha256"}]) != 1 || len(by) != 2 {
+		t.Errorf("ByForm %v", by)
+	}
+}
+
+// TestFormsRefused: forms that are not a stored form's tags are refused
+// before anything is written, never quoting a tag.
+func TestFormsRefused(t *testing.T) {
+	t.Parallel()
+	k := newKey(t)
+	tag := k.Tag([]byte("x"))
+	for _, c := range []struct {
+		name string
+		form queue.Form
+		want string
+	}{
+		{"clear", queue.Form{Form: "clear", Tags: []string{tag}}, "is not a stored form"},
+		{"a key file named", queue.Form{Form: "hmac-sha256:/etc/scrub/ip.key", Key: "sha256:0123456789abcdef", Tags: []string{tag}}, "is not a stored form"},
+		{"hmac without its key", queue.Form{Form: "lower,hmac-sha256", Tags: []string{tag}}, "names its key"},
+		{"a key without hmac", queue.Form{Form: "sha256", Key: "sha256:0123456789abcdef", Tags: []string{tag}}, "names its key"},
+		{"a key that is not a key ID", queue.Form{Form: "hmac-sha256", Key: "00112233445566778899aabbccddeeff", Tags: []string{tag}}, "want sha256: and 16 hex digits"},
+		{"no tags", queue.Form{Form: "sha256"}, "want from 1 to 1 tags"},
+		{"more tags than identifiers", queue.Form{Form: "sha256", Tags: []string{tag, k.Tag([]byte("y"))}}, "want from 1 to 1 tags"},
+		{"a stored value pasted as a tag", queue.Form{Form: "sha256", Tags: []string{"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982"}}, "form 1: tag 1 is not a hex HMAC-SHA256"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			signer, dir := newSigner(t), t.TempDir()
+			q := open(t, dir, k, trustOf(signer))
+			r := request(k, "R1", "A")
+			r.Forms = []queue.Form{c.form}
+			_, err := q.Add(context.Background(), signer, day, "", r)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Add = %v, want %q", err, c.want)
+			}
+			if files, _ := os.ReadDir(dir); len(files) != 0 {
+				t.Errorf("a refused add wrote %d files", len(files))
+			}
+		})
+	}
+	// Two forms alike.
+	signer, dir := newSigner(t), t.TempDir()
+	r := request(k, "R1", "A")
+	r.Forms = []queue.Form{{Form: "sha256", Tags: []string{tag}}, {Form: "sha256", Tags: []string{tag}}}
+	if _, err := open(t, dir, k, trustOf(signer)).Add(context.Background(), signer, day, "", r); err == nil || !strings.Contains(err.Error(), "form 2 is out of order or repeated") {
+		t.Errorf("Add of a form twice = %v", err)
+	}
+}
+
+// fixtureV1 is a queue scrub ee9545d wrote, before the add change's
+// optional forms; its README says how.
+const fixtureV1 = "testdata/queue-v1"
+
+// TestFixtureV1: the queue an earlier scrub wrote opens and verifies with
+// its keys (an add change without forms is the same request it was), and
+// a change with forms follows its changes.
+func TestFixtureV1(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(fixtureV1, "keys", "id.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := audit.ParseIDKey(raw, "id.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubLine, _ := os.ReadFile(filepath.Join(fixtureV1, "keys", "signer.pub"))
+	pub, _, err := sshsig.ParseAuthorizedKey(pubLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := &queue.Trust{Keys: []ed25519.PublicKey{pub}}
+	dir := filepath.Join(t.TempDir(), "queue")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(fixtureV1, "queue"))); err != nil {
+		t.Fatal(err)
+	}
+	q := open(t, dir, k, trust)
+	reqs := q.Requests()
+	tag := func(file string) []string {
+		data, _ := os.ReadFile(filepath.Join(fixtureV1, file))
+		return []string{k.Tag(bytes.TrimSpace(data))}
+	}
+	if len(reqs) != 2 || reqs[0].Ticket != "FIX-1" || reqs[0].Pending() || reqs[1].Ticket != "FIX-2" || !reqs[1].Pending() ||
+		reqs[1].Type != "user_name" || !slices.Equal(reqs[0].Tags, tag("client-ids.txt")) || !slices.Equal(reqs[1].Tags, tag("user-names.txt")) {
+		t.Fatalf("the fixture's requests: %+v", reqs)
+	}
+	for _, e := range reqs {
+		if e.Forms != nil {
+			t.Errorf("%s: forms %+v in a change that has none", e.Ticket, e.Forms)
+		}
+		if _, ok := e.Form("lower,sha256", ""); ok {
+			t.Errorf("%s: a form found", e.Ticket)
+		}
+	}
+	if heads := q.Heads(); len(heads) != 1 || heads[0] != "5bf396aeda15579acfaf6ccc56bbd4fc383443ecbc2302de2393012e8c773b9e" {
+		t.Errorf("heads %v, want the head scrub ee9545d printed", heads)
+	}
+
+	keyFile, _ := os.ReadFile(filepath.Join(fixtureV1, "keys", "signer"))
+	signer, _, err := sshsig.ParsePrivateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := request(k, "FIX-3", "user.A")
+	r.Type, r.Forms = "user_name", []queue.Form{{Form: "lower,sha256", Tags: []string{k.Tag([]byte("0f00"))}}}
+	if _, err := q.Add(context.Background(), signer, day, "", r); err != nil {
+		t.Fatal(err)
+	}
+	reqs = open(t, dir, k, trust).Requests()
+	if len(reqs) != 3 || len(reqs[2].Forms) != 1 || reqs[0].Forms != nil {
+		t.Errorf("after an add with forms: %+v", reqs)
 	}
 }
 

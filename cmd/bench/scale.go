@@ -263,10 +263,19 @@ func (e *scaleEnv) smallRate(n int) ([]scaleRow, error) {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
-	floor, err := measure(e.rusage, exec.Command("sh", "-c",
-		fmt.Sprintf("find %s -name '*.gz' -print0 | xargs -0 -P %d -n 1000 zcat > /dev/null", data, e.jobs)))
-	if err != nil {
-		return nil, err
+	// The floor is the fastest of three runs: one alone swings by 5× here
+	// (0.07 to 0.41 s for the same 8,000 files), with the page cache and
+	// the other processes of the machine.
+	var floor measurement
+	for i := range 3 {
+		m, err := measure(e.rusage, exec.Command("sh", "-c",
+			fmt.Sprintf("find %s -name '*.gz' -print0 | xargs -0 -P %d -n 1000 zcat > /dev/null", data, e.jobs)))
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 || m.Wall < floor.Wall {
+			floor = m
+		}
 	}
 	dry, err := e.scrubRun(filepath.Join(dir, "audit"), "erase", "--ids", ids, "--dry-run", data)
 	if err != nil {
@@ -280,8 +289,8 @@ func (e *scaleEnv) smallRate(n int) ([]scaleRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	against := fmt.Sprintf("`zcat` on %d processes: %s, %s (scrub dry run at %.2f× of it)", e.jobs,
-		secs(floor.Wall), perSec(n, floor.Wall), floor.Wall.Seconds()/dry.Wall.Seconds())
+	against := fmt.Sprintf("`zcat` on %d processes, fastest of 3: %s, %s (scrub dry run at %.2f×, erase at %.2f× of it)", e.jobs,
+		secs(floor.Wall), perSec(n, floor.Wall), floor.Wall.Seconds()/dry.Wall.Seconds(), floor.Wall.Seconds()/erase.Wall.Seconds())
 	goal := "≥ 1/8 of the zcat rate"
 	c := fmt.Sprintf("%d small .csv.gz, 5%% with matches, local", n)
 	return []scaleRow{

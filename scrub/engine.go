@@ -182,6 +182,9 @@ type Options struct {
 	// staged, if set (by tests), is called with each staged file once
 	// the rewrite is written to it, before it is verified.
 	staged func(f *os.File)
+	// spooled, if set (by tests), is called with the summary's spool
+	// before the first archive is processed.
+	spooled func(s *resultSpool)
 
 	// Index, if set, learns what each archive read in full holds (the
 	// keyed hashes of the values of its ID columns), bound to the
@@ -423,7 +426,14 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.spooled != nil {
+		opt.spooled(results)
+	}
 	sum := &Summary{DryRun: opt.DryRun, Outside: p.outside, results: results}
+	// recorded[i] is set once archive i's result went to the record (and
+	// the totals): the archives the batch stopped before are the others,
+	// whether or not the spool took the result.
+	recorded := make([]bool, len(p.jobs))
 	jobs := cmp.Or(opt.Jobs, eraseJobs(sources))
 	e := &engine{Options: opt, work: make(slots, workSlots(sources, jobs))}
 	e.load.pending.Store(int64(len(p.jobs)))
@@ -447,6 +457,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 				rerr = fmt.Errorf("audit record of %s: %w", j.obj.Key, rerr)
 			}
 		}
+		recorded[i] = true
 		if serr := sum.add(i, res); serr != nil {
 			return errors.Join(rerr, serr)
 		}
@@ -462,7 +473,7 @@ func Run(ctx context.Context, opt Options, sources []Source) (*Summary, error) {
 	// The archives the batch stopped before are on the record too, and
 	// in the summary.
 	for i, j := range p.jobs {
-		if results.has(i) {
+		if recorded[i] {
 			continue
 		}
 		res := Result{Key: j.obj.Key, Status: Skipped, BytesBefore: j.obj.Size, Dataset: sources[j.source].Dataset}

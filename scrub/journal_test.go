@@ -72,3 +72,49 @@ func (remoteStore) Open(context.Context, scrub.Object, func(scrub.Content) error
 	return nil
 }
 func (remoteStore) Remote() bool { return true }
+
+// TestSpoolFailsRecordedOnce: a result the spool cannot take is on the
+// record already; the batch stops, and the archives it stopped before are
+// recorded skipped, but never one recorded before (a second, skipped
+// event for it would be the one the log keeps, and the totals would count
+// it twice).
+func TestSpoolFailsRecordedOnce(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 6 {
+		body := "Timestamp,Client ID\n2017-11-24,KEEP\n2017-11-24,VICTIM\n"
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%d.csv", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	recorded := map[string][]scrub.Status{}
+	opt := scrub.Options{Filter: &filter.Filter{IDs: ids.New("VICTIM")}, Jobs: 1, Record: func(r scrub.Result) error {
+		mu.Lock()
+		defer mu.Unlock()
+		recorded[filepath.Base(r.Key)] = append(recorded[filepath.Base(r.Key)], r.Status)
+		return nil
+	}}
+	scrub.FailSpool(&opt)
+	sum, err := scrub.Run(context.Background(), opt, []scrub.Source{{Name: dir, Store: &local.Store{Root: dir}}})
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("err = %v, want the spool's", err)
+	}
+	if len(recorded) != 6 {
+		t.Errorf("%d archives on record, want 6: %v", len(recorded), recorded)
+	}
+	processed := 0
+	for key, sts := range recorded {
+		if len(sts) != 1 {
+			t.Errorf("%s recorded %d times: %v", key, len(sts), sts)
+		}
+		if sts[0] != scrub.Skipped {
+			processed++
+		}
+	}
+	if processed == 0 {
+		t.Error("no archive was processed before the spool failed")
+	}
+	if sum != nil && sum.Totals.Archives != 6 {
+		t.Errorf("totals count %d archives, want 6", sum.Totals.Archives)
+	}
+}

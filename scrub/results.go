@@ -80,13 +80,6 @@ func (s *resultSpool) flush() error {
 	return nil
 }
 
-// has reports whether archive i's result is spooled.
-func (s *resultSpool) has(i int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.at[i] != 0
-}
-
 // each calls fn with every spooled result, in the plan's order.
 func (s *resultSpool) each(fn func(Result) error) error {
 	s.mu.Lock()

@@ -690,7 +690,7 @@ func runQueueRun(ctx context.Context, args []string, env Env) error {
 			out := &queueOutcome{Queue: qf.queue, Done: []string{}, Pending: []string{}}
 			done, held := pending, []pendingRequest(nil)
 			switch {
-			case !r.ok && r.settled && o.dmap != nil:
+			case r.settled && o.dmap != nil:
 				done, held = doneByDataset(o.dmap.m, pending, r.sum, b.Totals(), r.sealed)
 			case !r.ok:
 				done = nil
@@ -812,6 +812,14 @@ func routeQueue(m *datamap.Map, pending []*queue.Entry) ([]*queue.Entry, []audit
 			if co := partOf(m, e.Type); co != "" {
 				why = fmt.Sprintf("the data map %s holds type %q only as a part of the composite %q, which a request of single identifiers cannot match", m.Path, e.Type, co)
 			}
+			notRouted = append(notRouted, audit.QueueRunNotRouted{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Reason: why})
+			continue
+		}
+		if co := partOf(m, e.Type); co != "" {
+			// Held alone in one dataset and as a part of a composite in
+			// another: the composite's rows cannot be reached by a single
+			// identifier, so the request cannot be done by this run.
+			why := fmt.Sprintf("the data map %s holds type %q also as a part of the composite %q, whose rows a request of single identifiers cannot match; erase them with scrub erase --map --ids %s=FILE", m.Path, e.Type, co, co)
 			notRouted = append(notRouted, audit.QueueRunNotRouted{ID: e.ID, Ticket: e.Ticket, Type: e.Type, Reason: why})
 			continue
 		}
@@ -969,34 +977,54 @@ func (s formSet) Contains(id []byte) bool { return s.m.Contains(s.t.Canonical(id
 // Canonical is the form the engine names a matched value by.
 func (s formSet) Canonical(id []byte) []byte { return s.t.Canonical(id) }
 
-// doneByDataset splits the requests of a batch that ran to its end but
-// left some archives unfinished: a request is done when no unfinished
-// archive belongs to a dataset that holds its type. When this attempt's
-// archives do not account for every unfinished one of the batch (one an
-// earlier attempt left is no longer listed), none is done.
+// doneByDataset splits the requests of a map-routed batch that ran to its
+// end: a request is done when no archive of a dataset that holds its type
+// is unfinished (failed, conflict, held, replaced-incomplete, skipped) or
+// was left unread, whole or in part (not-scanned, members not scanned: a
+// dataset's archive without its columns may still hold the identifier).
+// When this attempt's archives do not account for every unfinished one of
+// the batch (one an earlier attempt left is no longer listed), none is
+// done.
 func doneByDataset(m *datamap.Map, reqs []*queue.Entry, sum *scrub.Summary, t scrub.Totals, sealed *audit.Sealed) (done []*queue.Entry, held []pendingRequest) {
-	bad := map[string]map[scrub.Status]int{}
+	const membersNotScanned = "with members not scanned"
+	bad := map[string]map[string]int{}
 	n := 0
+	readBack := sum != nil
 	if sum != nil {
-		// A spool that cannot be read back leaves n short of the totals:
-		// then none is done.
-		_ = sum.Each(func(a scrub.Result) error {
+		err := sum.Each(func(a scrub.Result) error {
+			what := ""
 			switch a.Status {
 			case scrub.Failed, scrub.Conflict, scrub.Held, scrub.ReplacedIncomplete, scrub.Skipped:
-				if bad[a.Dataset] == nil {
-					bad[a.Dataset] = map[scrub.Status]int{}
-				}
-				bad[a.Dataset][a.Status]++
+				what = string(a.Status)
 				n++
+			case scrub.NotScanned:
+				what = string(a.Status)
+			default:
+				if len(a.MembersNotScanned) > 0 {
+					what = membersNotScanned
+				}
+			}
+			if what != "" {
+				if bad[a.Dataset] == nil {
+					bad[a.Dataset] = map[string]int{}
+				}
+				bad[a.Dataset][what]++
 			}
 			return nil
 		})
+		readBack = err == nil
 	}
-	// Only a partial batch (not a failed one) marks some done: what
-	// queue verify --audit accepts.
-	if n == 0 || n != t.Failed+t.Conflict+t.Held+t.ReplacedIncomplete+t.Skipped || audit.Totals(t).Result(nil) != audit.ResultPartial {
+	// Only a complete or partial batch (not a failed one) marks some done:
+	// what queue verify --audit accepts.
+	unfinished := t.Failed + t.Conflict + t.Held + t.ReplacedIncomplete + t.Skipped
+	result := audit.Totals(t).Result(nil)
+	if !readBack || n != unfinished || (unfinished > 0 && result != audit.ResultPartial) {
+		why := notDone(false, t, sealed) + ": its archives could not be told apart by dataset"
+		if !readBack {
+			why = "the batch's results could not be read back to tell its archives apart by dataset"
+		}
 		for _, e := range reqs {
-			held = append(held, pendingRequest{Ticket: e.Ticket, Type: e.Type, Reason: notDone(false, t, sealed) + ": its archives could not be told apart by dataset"})
+			held = append(held, pendingRequest{Ticket: e.Ticket, Type: e.Type, Reason: why})
 		}
 		return nil, held
 	}
@@ -1008,7 +1036,7 @@ func doneByDataset(m *datamap.Map, reqs []*queue.Entry, sum *scrub.Summary, t sc
 				continue
 			}
 			var parts []string
-			for _, st := range []scrub.Status{scrub.Failed, scrub.Conflict, scrub.Held, scrub.ReplacedIncomplete, scrub.Skipped} {
+			for _, st := range []string{string(scrub.Failed), string(scrub.Conflict), string(scrub.Held), string(scrub.ReplacedIncomplete), string(scrub.Skipped), string(scrub.NotScanned), membersNotScanned} {
 				if c[st] > 0 {
 					parts = append(parts, fmt.Sprintf("%d %s", c[st], st))
 				}
@@ -1019,7 +1047,7 @@ func doneByDataset(m *datamap.Map, reqs []*queue.Entry, sum *scrub.Summary, t sc
 			done = append(done, e)
 			continue
 		}
-		held = append(held, pendingRequest{Ticket: e.Ticket, Type: e.Type, Reason: strings.Join(why, "; ") + "; run scrub queue run again once they are dealt with"})
+		held = append(held, pendingRequest{Ticket: e.Ticket, Type: e.Type, Reason: strings.Join(why, "; ") + "; run scrub queue run again once they are dealt with (or exclude what is not the dataset's in the map)"})
 	}
 	return done, held
 }

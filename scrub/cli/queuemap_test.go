@@ -817,3 +817,67 @@ func TestQueueFixtureV1Map(t *testing.T) {
 		t.Errorf("a run with only FIX-2 pending read or wrote something:\n%s", out.stderr)
 	}
 }
+
+// TestQueueRunMapNotScanned: an archive of a dataset that holds none of
+// the dataset's columns (an exporter renamed them) is not read, so the
+// requests of the types that dataset holds stay pending, naming it, even
+// though the batch completed; the others are done.
+func TestQueueRunMapNotScanned(t *testing.T) {
+	t.Parallel()
+	q := newQueueMapTest(t)
+	q.add(t, queueClock, q.ids(t, "c.txt", q.clients[1]), "Q-C2", "--type", "client_id")
+	q.add(t, queueClock, q.ids(t, "u.txt", q.users[2]), "Q-U2", "--type", "user_name")
+	renamed := filepath.Join(q.root, "logins", "logins-renamed.csv")
+	if err := os.WriteFile(renamed, []byte("when,login_name,address,ok\r\n2017-11-03T08:00:00Z,"+q.users[2]+",198.51.100.20,true\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := q.run(t)
+	if out.err != nil {
+		t.Fatalf("queue run: %v\n%s", out.err, out.stderr)
+	}
+	s := decodeQueueMapRun(t, out.stdout)
+	if s.Totals.NotScanned != 1 {
+		t.Fatalf("totals %+v, want the renamed file not scanned", s.Totals)
+	}
+	if got := strings.Join(s.Queue.Done, " "); got != "Q-C2" {
+		t.Errorf("done %q, want Q-C2 only: Q-U2's identifier may be in the unread file", got)
+	}
+	if len(s.Queue.PendingWhy) != 1 || !strings.Contains(s.Queue.PendingWhy[0].Reason, "dataset logins, which holds type user_name, has 1 not-scanned archives") {
+		t.Errorf("pending %+v", s.Queue.PendingWhy)
+	}
+	os.Remove(renamed)
+	out = q.run(t)
+	if s := decodeQueueMapRun(t, out.stdout); out.err != nil || strings.Join(s.Queue.Done, " ") != "Q-U2" {
+		t.Errorf("the run after the file went: %v %+v\n%s", out.err, s.Queue, out.stderr)
+	}
+}
+
+// TestQueueRunMapCompositePart: a type held alone in one dataset and as a
+// part of a composite in another cannot be done by requests of single
+// identifiers (the composite's rows need the whole tuple): it stays
+// pending with the reason, and the composite's dataset is not claimed.
+func TestQueueRunMapCompositePart(t *testing.T) {
+	t.Parallel()
+	q := newQueueMapTest(t)
+	doc := queueMapDoc + `
+[[dataset.composite]]
+type = "host_owner"
+parts = [
+  { column = "hostname", type = "host" },
+  { column = "owner", type = "user_name" },
+]
+`
+	if err := os.WriteFile(q.mapFile, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q.add(t, queueClock, q.ids(t, "c.txt", q.clients[1]), "Q-C2", "--type", "client_id")
+	q.add(t, queueClock, q.ids(t, "u.txt", q.users[2]), "Q-U2", "--type", "user_name")
+	out := q.run(t)
+	s := decodeQueueMapRun(t, out.stdout)
+	if got := strings.Join(s.Queue.Done, " "); got != "Q-C2" {
+		t.Errorf("done %q (%v), want Q-C2 only\n%s", got, out.err, out.stderr)
+	}
+	if len(s.Queue.PendingWhy) != 1 || !strings.Contains(s.Queue.PendingWhy[0].Reason, `also as a part of the composite "host_owner"`) {
+		t.Errorf("pending %+v", s.Queue.PendingWhy)
+	}
+}

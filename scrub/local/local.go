@@ -540,9 +540,16 @@ func (c *content) replacedStamp(ino uint64) {
 
 // Identity names the content (Object.Identity): the file opened, or
 // after Replace its replacement; "" when that is not known.
+// A file written since it was opened (its stamp, taken again, differs)
+// has no identity: what was read of it may be part old, part new, and an
+// index entry must not bind it.
 func (c *content) Identity() string {
 	if c.replaced != nil {
 		return c.replaced.identity()
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(c.Fd()), &st); err != nil || !stampOf(&st).sameFile(c.st) {
+		return ""
 	}
 	return c.st.identity()
 }

@@ -492,3 +492,44 @@ func TestCleanSince(t *testing.T) {
 		t.Errorf("warnings %q, want 2 (c and old)", warned)
 	}
 }
+
+// TestIdentityWrittenWhileOpen: a file written after it was opened has no
+// identity, so that no index entry binds what was read of it (part old,
+// part new) to the stamp it had when opened; one left alone keeps the
+// identity its listing gave.
+func TestIdentityWrittenWhileOpen(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.csv")
+	if err := os.WriteFile(p, []byte("Client ID\nKEEP\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{Root: dir}
+	var objs []scrub.Object
+	if err := s.List(context.Background(), func(o scrub.Object) error { objs = append(objs, o); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].Identity == "" {
+		t.Fatalf("listed %+v", objs)
+	}
+	for _, write := range []bool{false, true} {
+		err := s.Open(context.Background(), objs[0], func(c scrub.Content) error {
+			if write {
+				// Another size: a stamp that differs whatever the clock's grain.
+				if err := os.WriteFile(p, []byte("Client ID\nVICTIM\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := c.(scrub.Identifier).Identity()
+			switch {
+			case write && got != "":
+				t.Errorf("written while open: identity %q, want none", got)
+			case !write && got != objs[0].Identity:
+				t.Errorf("left alone: identity %q, want the listed %q", got, objs[0].Identity)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -66,8 +66,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/chain"
@@ -185,10 +183,6 @@ type Loaded struct {
 	Change
 }
 
-// loadJobs bounds the change files read at once (an S3 prefix answers
-// each with a request).
-const loadJobs = 8
-
 // Open loads the list in loc and checks every change file: a malformed
 // one, one under another ID key than key's (ErrKeyMismatch), one not signed
 // by a key trust allows, or one that does not follow the others
@@ -212,42 +206,18 @@ func open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trus
 	if err != nil {
 		return nil, fmt.Errorf("blocklist %s: %w", loc, err)
 	}
-	var names []string
-	sigs := map[string]bool{}
-	hasID := false
-	for _, f := range files {
-		if f == ListFile {
-			hasID = true
-		} else if changeName.MatchString(f) {
-			names = append(names, f)
-		} else if c, ok := strings.CutSuffix(f, SigSuffix); ok && changeName.MatchString(c) {
-			sigs[c] = true
-		}
-	}
-	slices.Sort(names)
-	if len(names) > 0 && !trust.Pinned() {
+	listing := chain.Classify(files, ListFile, changeName)
+	if len(listing.Changes) > 0 && !trust.Pinned() {
 		return nil, fmt.Errorf("blocklist %s: %w", loc, ErrNoTrust)
 	}
 	l := &List{loc: loc, keyID: key.ID(), trust: trust, tags: map[string]struct{}{}}
-	if hasID {
+	if listing.HasID {
 		if l.id, err = l.readID(ctx); err != nil {
 			return nil, err
 		}
 	}
-	all := make([]Loaded, len(names))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(loadJobs)
-	for i, name := range names {
-		g.Go(func() error {
-			c, err := l.load(gctx, name, sigs[name])
-			if err != nil {
-				return fmt.Errorf("blocklist %s: %s: %w", loc, name, err)
-			}
-			all[i] = *c
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	all, err := chain.LoadAll(ctx, "blocklist", loc, listing, l.load)
+	if err != nil {
 		return nil, err
 	}
 	var signed []Loaded

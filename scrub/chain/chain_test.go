@@ -82,3 +82,18 @@ func TestCreateOnce(t *testing.T) {
 		t.Errorf("%d writers created the file, want 1", n)
 	}
 }
+
+// TestClassify: a log's directory sorted into its identity file, change
+// files in name order and the changes that have a signature; a signature
+// without its change, and other names, are none of the log's.
+func TestClassify(t *testing.T) {
+	change := regexp.MustCompile(`^c-[0-9]+\.json$`)
+	got := chain.Classify([]string{"c-2.json", "id.json", "c-1.json.sig", "c-1.json", "c-3.json.sig", "notes.txt", "c-x.json"}, "id.json", change)
+	if !got.HasID || !slices.Equal(got.Changes, []string{"c-1.json", "c-2.json"}) ||
+		!got.Signed["c-1.json"] || got.Signed["c-2.json"] || !got.Signed["c-3.json"] || len(got.Signed) != 2 {
+		t.Errorf("Classify = %+v", got)
+	}
+	if got := chain.Classify([]string{"c-1.json"}, "id.json", change); got.HasID {
+		t.Errorf("no identity file: %+v", got)
+	}
+}

@@ -63,8 +63,6 @@ import (
 	"time"
 	"unicode"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/scrubtool/scrub/scrub/audit"
 	"github.com/scrubtool/scrub/scrub/audit/sshsig"
 	"github.com/scrubtool/scrub/scrub/chain"
@@ -253,8 +251,6 @@ type Queue struct {
 	byID     map[string]*Entry
 }
 
-const loadJobs = 8
-
 // Open loads the queue in loc and checks every change file: a malformed
 // one, one under another ID key than key's (ErrKeyMismatch; key may be nil
 // to list a queue without its ID key), one not signed by a key trust
@@ -265,45 +261,21 @@ func Open(ctx context.Context, loc audit.Location, key *audit.IDKey, trust *Trus
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: %w", loc, err)
 	}
-	var names []string
-	sigs := map[string]bool{}
-	hasID := false
-	for _, f := range files {
-		if f == File {
-			hasID = true
-		} else if changeName.MatchString(f) {
-			names = append(names, f)
-		} else if c, ok := strings.CutSuffix(f, chain.SigSuffix); ok && changeName.MatchString(c) {
-			sigs[c] = true
-		}
-	}
-	slices.Sort(names)
-	if len(names) > 0 && !trust.Pinned() {
+	listing := chain.Classify(files, File, changeName)
+	if len(listing.Changes) > 0 && !trust.Pinned() {
 		return nil, fmt.Errorf("queue %s: %w", loc, ErrNoTrust)
 	}
 	q := &Queue{loc: loc, trust: trust, byID: map[string]*Entry{}}
 	if key != nil {
 		q.keyID = key.ID()
 	}
-	if hasID {
+	if listing.HasID {
 		if q.id, err = q.readID(ctx); err != nil {
 			return nil, err
 		}
 	}
-	all := make([]Loaded, len(names))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(loadJobs)
-	for i, name := range names {
-		g.Go(func() error {
-			c, err := q.load(gctx, name, sigs[name])
-			if err != nil {
-				return fmt.Errorf("queue %s: %s: %w", loc, name, err)
-			}
-			all[i] = *c
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	all, err := chain.LoadAll(ctx, "queue", loc, listing, q.load)
+	if err != nil {
 		return nil, err
 	}
 	if len(all) > 0 && q.id == "" {

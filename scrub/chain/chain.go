@@ -8,10 +8,11 @@
 // is read, changed and written back, two writers at once cannot lose each
 // other's changes: the next change follows both.
 //
-// The package knows no change's content: its owner parses the files and
-// gives Order the name, SHA-256 and prev of each. It orders them, names
-// new ones, stores a change and its signature, and creates a log's
-// identity file once.
+// The package knows no change's content: its owner parses the files (the
+// load function given to LoadAll) and gives Order the name, SHA-256 and
+// prev of each. It sorts a log's directory (Classify), loads the changes a
+// few at once, orders them, names new ones, stores a change and its
+// signature, and creates a log's identity file once.
 package chain
 
 import (
